@@ -1,0 +1,103 @@
+"""The AgentError tree: every error pantau raises on purpose.
+
+```
+AgentError
+├── ConfigError          .problems: list[ConfigProblem(path="devices[3].snmp_auth", message=...)]
+├── CollectorError       .device, .check
+│   ├── TargetTimeout, TargetUnreachable      → DOWN
+│   └── AuthFailed, ProtocolError, ProbeError → UNKNOWN
+├── InvalidTransition
+└── BackendError
+    ├── BackendUnavailable   retry with backoff (network, 5xx, DB connection)
+    ├── BackendRejected      do not retry (4xx, constraint violation)
+    └── TicketNotFound
+```
+
+Library exceptions are translated only in adapters (`collectors/*`, `ticketing/store/*`),
+narrowly, with `raise X(...) from exc`. Messages name the target, the elapsed time and the
+likely cause, and never contain a secret.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class AgentError(Exception):
+    """Base of every error pantau raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One problem in a configuration file.
+
+    `path` is the dotted key path (`devices[3].snmp_auth`), `line` the 1-based line in the
+    file when it could be found, `message` what was expected.
+    """
+
+    path: str
+    message: str
+    line: int | None = None
+
+    def render(self, file: str) -> str:
+        where = f"{file}:{self.line}" if self.line else file
+        location = f" {self.path}:" if self.path else ""
+        return f"{where}:{location} {self.message}"
+
+
+class ConfigError(AgentError):
+    """The configuration is invalid; `.problems` lists every problem found, not just the first."""
+
+    def __init__(self, file: str, problems: list[ConfigProblem]) -> None:
+        self.file = file
+        self.problems = problems
+        super().__init__("\n".join(p.render(file) for p in problems))
+
+
+class CollectorError(AgentError):
+    """A check could not produce data for `device`; the subclass says what it means."""
+
+    def __init__(self, device: str, check: str, message: str) -> None:
+        self.device = device
+        self.check = check
+        super().__init__(f"{check} {device}: {message}")
+
+
+class TargetTimeout(CollectorError):
+    """The device did not answer in time (counts as DOWN)."""
+
+
+class TargetUnreachable(CollectorError):
+    """The network says the device cannot be reached (counts as DOWN)."""
+
+
+class AuthFailed(CollectorError):
+    """Wrong community, user or key (UNKNOWN: we cannot tell whether the device is up)."""
+
+
+class ProtocolError(CollectorError):
+    """The device answered with something we could not understand (UNKNOWN)."""
+
+
+class ProbeError(CollectorError):
+    """The probe itself could not run, e.g. no packet could be sent (UNKNOWN, never healthy)."""
+
+
+class InvalidTransition(AgentError):
+    """The ticket workflow refuses an action; the message says why."""
+
+
+class BackendError(AgentError):
+    """A ticket backend failed."""
+
+
+class BackendUnavailable(BackendError):
+    """Transient: retry with backoff (network, 5xx, database connection)."""
+
+
+class BackendRejected(BackendError):
+    """Permanent: do not retry (4xx, constraint violation)."""
+
+
+class TicketNotFound(BackendError):
+    """No ticket with that id."""

@@ -1,0 +1,109 @@
+"""Domain values shared by every layer: devices, checks, results, states and secrets.
+
+A leaf module: it imports nothing of pantau's. Every value is frozen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """The outcome of one check (Icinga's service states)."""
+
+    OK = "ok"
+    WARNING = "warning"  # partial data: some requests failed, others answered
+    DOWN = "down"
+    UNKNOWN = "unknown"  # we could not tell: auth failure, protocol error, probe error
+
+
+class DeviceState(StrEnum):
+    """A device's hard state, as exported in `pantau_device_state{state}`."""
+
+    UP = "up"
+    DOWN = "down"
+    UNREACHABLE = "unreachable"  # its parent is DOWN: no ticket of its own
+    FLAPPING = "flapping"
+    MAINTENANCE = "maintenance"
+    UNKNOWN = "unknown"  # not checked yet, or checks cannot tell
+
+
+class Secret:
+    """A credential or token. `str()`/`repr()` never show it; `.reveal()` is called only
+    where the value is sent on the wire or hashed."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """One monitored device from the inventory."""
+
+    name: str  # unique, stable id; used in labels and tickets
+    address: str  # IPv4, IPv6 or DNS name
+    owner: str  # the perangkat daerah (agency) that owns it
+    site: str | None = None
+    timezone: str = "Asia/Jakarta"  # the site's zone, resolved at config load
+    snmp_auth: str | None = None  # name of a [snmp.auth.NAME] set; ICMP only when None
+    snmp_port: int = 161
+    parent: str | None = None  # upstream device, for root-cause suppression
+    interfaces: tuple[str, ...] = ()  # monitored interface name/alias patterns (SNMP)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSpec:
+    """How one kind of check is scheduled for a device."""
+
+    check: str  # a key of collectors.KINDS: "icmp", "snmp"
+    interval_seconds: float
+    timeout_seconds: float
+    retry_interval_seconds: float  # quicker re-check after a failed result (Icinga)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One measurement in base units (seconds, bytes, ratios)."""
+
+    name: str  # e.g. "icmp_rtt_seconds"
+    value: float
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """What one check of one device observed."""
+
+    device: str
+    check: str
+    status: Status
+    observed_at: datetime  # clock.now(), aware UTC
+    duration_seconds: float  # from clock.monotonic()
+    samples: tuple[Sample, ...] = ()
+    reason: str = ""
+    info: tuple[tuple[str, str], ...] = ()  # text facts, e.g. ("sysName", "sw-01")
+
+    def sample(self, name: str) -> float | None:
+        """The value of the first unlabelled sample called `name`, or None."""
+        for s in self.samples:
+            if s.name == name and not s.labels:
+                return s.value
+        return None

@@ -1,0 +1,1 @@
+"""Collectors: one kind of check each (ICMP, SNMP)."""

@@ -1,0 +1,42 @@
+"""Designed fakes for the seams pantau injects: the clock."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+
+class FakeClock:
+    """A Clock whose time moves only when a test calls `advance()`.
+
+    `sleep()` parks the caller until `advance()` has moved monotonic time past its deadline.
+    """
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._wall = start or datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
+        self._mono = 1000.0
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+
+    def now(self) -> datetime:
+        return self._wall
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self._mono + seconds, fut))
+        await fut
+
+    def advance(self, seconds: float) -> None:
+        """Move both clocks forward and wake every sleeper whose deadline has passed."""
+        self._mono += seconds
+        self._wall += timedelta(seconds=seconds)
+        due = [f for t, f in self._sleepers if t <= self._mono]
+        self._sleepers = [(t, f) for t, f in self._sleepers if t > self._mono]
+        for f in due:
+            if not f.done():
+                f.set_result(None)
