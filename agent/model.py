@@ -88,6 +88,9 @@ class Sample:
     labels: tuple[tuple[str, str], ...] = ()
 
 
+ERROR_KINDS = ("timeout", "unreachable", "auth", "protocol", "probe", "deadline", "internal")
+
+
 @dataclass(frozen=True, slots=True)
 class CheckResult:
     """What one check of one device observed."""
@@ -98,7 +101,8 @@ class CheckResult:
     observed_at: datetime  # clock.now(), aware UTC
     duration_seconds: float  # from clock.monotonic()
     samples: tuple[Sample, ...] = ()
-    reason: str = ""
+    reason: str = ""  # human text: never a metric label
+    error: str = ""  # closed set for metrics: "" or one of ERROR_KINDS
     info: tuple[tuple[str, str], ...] = ()  # text facts, e.g. ("sysName", "sw-01")
 
     def sample(self, name: str) -> float | None:

@@ -16,6 +16,7 @@ class FakeClock:
         self._wall = start or datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
         self._mono = 1000.0
         self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+        self._parked: asyncio.Condition | None = None
 
     def now(self) -> datetime:
         return self._wall
@@ -29,7 +30,23 @@ class FakeClock:
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._sleepers.append((self._mono + seconds, fut))
+        cond = self._condition()
+        async with cond:
+            cond.notify_all()
         await fut
+
+    def _condition(self) -> asyncio.Condition:
+        if self._parked is None:
+            self._parked = asyncio.Condition()
+        return self._parked
+
+    async def wait_sleepers(self, count: int, timeout: float = 5.0) -> None:
+        """Wait (in real time, bounded) until at least `count` tasks sleep on this clock."""
+        cond = self._condition()
+        async with asyncio.timeout(timeout), cond:
+            await cond.wait_for(
+                lambda: sum(1 for _, f in self._sleepers if not f.done()) >= count
+            )
 
     def advance(self, seconds: float) -> None:
         """Move both clocks forward and wake every sleeper whose deadline has passed."""

@@ -1,0 +1,186 @@
+"""Every metric name pantau exposes, the snapshot collector, and the exposition renderer.
+
+Per-device series are built at scrape time from a frozen Snapshot (a removed device's series
+vanish); the agent's own health uses ordinary instruments on the app's own registry. Rendering
+runs off the event loop so a large exposition never stalls polling.
+"""
+
+from __future__ import annotations
+
+import platform
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+
+from agent import __version__
+from agent.model import CheckResult, Device, DeviceState, Status
+
+NAMESPACE = "pantau"
+
+# Names of the per-device families (SPEC §6 contract) and the agent's health families.
+DEVICE_UP = "pantau_device_up"
+DEVICE_STATE = "pantau_device_state"
+ICMP_RTT = "pantau_icmp_rtt_seconds"
+ICMP_LOSS = "pantau_icmp_packet_loss_ratio"
+CHECK_UP = "pantau_check_up"
+CHECK_DURATION = "pantau_check_duration_seconds"
+STATE_TRANSITIONS = "pantau_state_transitions"  # counter: _total added on exposition
+DEVICES_CONFIGURED = "pantau_devices_configured"
+COLLECTOR_DURATION = "pantau_collector_duration_seconds"
+COLLECTOR_CHECKS = "pantau_collector_checks"
+COLLECTOR_ERRORS = "pantau_collector_errors"
+SCHEDULER_LAG = "pantau_scheduler_lag_seconds"
+SCHEDULER_IN_FLIGHT = "pantau_scheduler_checks_in_flight"
+BUILD_INFO = "pantau_build"  # Info: exposed as pantau_build_info
+CONFIG_RELOAD_OK = "pantau_config_last_reload_successful"
+
+#: Every metric name a dashboard or rule may use (as exposed, with suffixes).
+EXPOSED_NAMES: frozenset[str] = frozenset(
+    {
+        DEVICE_UP,
+        DEVICE_STATE,
+        ICMP_RTT,
+        ICMP_LOSS,
+        CHECK_UP,
+        CHECK_DURATION,
+        f"{STATE_TRANSITIONS}_total",
+        DEVICES_CONFIGURED,
+        f"{COLLECTOR_DURATION}_bucket",
+        f"{COLLECTOR_DURATION}_sum",
+        f"{COLLECTOR_DURATION}_count",
+        f"{COLLECTOR_DURATION}_created",
+        f"{COLLECTOR_CHECKS}_total",
+        f"{COLLECTOR_CHECKS}_created",
+        f"{COLLECTOR_ERRORS}_total",
+        f"{COLLECTOR_ERRORS}_created",
+        f"{SCHEDULER_LAG}_bucket",
+        f"{SCHEDULER_LAG}_sum",
+        f"{SCHEDULER_LAG}_count",
+        f"{SCHEDULER_LAG}_created",
+        SCHEDULER_IN_FLIGHT,
+        f"{BUILD_INFO}_info",
+        CONFIG_RELOAD_OK,
+    }
+)
+
+STATES: tuple[DeviceState, ...] = tuple(DeviceState)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceView:
+    """What the exposition needs of one device: its hard state and last result per check."""
+
+    device: Device
+    state: DeviceState
+    results: Mapping[str, CheckResult] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A consistent, immutable picture of the agent taken on the event loop."""
+
+    devices: tuple[DeviceView, ...] = ()
+    transitions: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (check, state)
+    in_flight: int = 0
+
+
+class SnapshotCollector(Collector):
+    """Builds the per-device families from the current snapshot on every scrape."""
+
+    def __init__(self) -> None:
+        self.snapshot = Snapshot()
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self.snapshot
+        up = GaugeMetricFamily(DEVICE_UP, "1 when the device is UP (hard state), else 0.",
+                               labels=["device", "owner"])
+        state = GaugeMetricFamily(DEVICE_STATE, "1 for the device's current state.",
+                                  labels=["device", "state"])
+        rtt = GaugeMetricFamily(ICMP_RTT, "Mean ICMP round-trip time of the last cycle.",
+                                labels=["device"])
+        loss = GaugeMetricFamily(ICMP_LOSS, "ICMP packet loss over the last cycle (0..1).",
+                                 labels=["device"])
+        check_up = GaugeMetricFamily(CHECK_UP, "1 when the last check of that kind succeeded.",
+                                     labels=["device", "check"])
+        duration = GaugeMetricFamily(CHECK_DURATION, "Duration of the last check.",
+                                     labels=["device", "check"])
+        for view in snap.devices:
+            name = view.device.name
+            up.add_metric([name, view.device.owner], 1.0 if view.state is DeviceState.UP else 0.0)
+            for s in STATES:
+                state.add_metric([name, s.value], 1.0 if view.state is s else 0.0)
+            for check, result in sorted(view.results.items()):
+                check_up.add_metric(
+                    [name, check], 1.0 if result.status in (Status.OK, Status.WARNING) else 0.0
+                )
+                duration.add_metric([name, check], result.duration_seconds)
+            icmp = view.results.get("icmp")
+            if icmp is not None:
+                r = icmp.sample("icmp_rtt_seconds")
+                if r is not None:
+                    rtt.add_metric([name], r)
+                lr = icmp.sample("icmp_packet_loss_ratio")
+                if lr is not None:
+                    loss.add_metric([name], lr)
+        transitions = CounterMetricFamily(
+            STATE_TRANSITIONS, "Hard state changes, by check and new state.",
+            labels=["check", "state"],
+        )
+        for (check, new_state), count in sorted(snap.transitions.items()):
+            transitions.add_metric([check, new_state], count)
+        configured = GaugeMetricFamily(DEVICES_CONFIGURED, "Devices in the inventory.",
+                                       value=len(snap.devices))
+        in_flight = GaugeMetricFamily(SCHEDULER_IN_FLIGHT, "Checks running right now.",
+                                      value=snap.in_flight)
+        yield from (up, state, rtt, loss, check_up, duration, transitions, configured, in_flight)
+
+
+class Metrics:
+    """The app's registry: the snapshot collector plus the agent's own health instruments."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.snapshots = SnapshotCollector()
+        self.registry.register(self.snapshots)
+        self.collector_duration = Histogram(
+            COLLECTOR_DURATION, "Duration of each check, by collector.", ["collector"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+            registry=self.registry,
+        )
+        self.collector_checks = Counter(
+            COLLECTOR_CHECKS, "Checks run, by collector and resulting status.",
+            ["collector", "status"], registry=self.registry,
+        )
+        self.collector_errors = Counter(
+            COLLECTOR_ERRORS, "Checks that failed with an error, by collector and kind.",
+            ["collector", "kind"], registry=self.registry,
+        )
+        self.scheduler_lag = Histogram(
+            SCHEDULER_LAG, "How late each check started against its schedule.",
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5),
+            registry=self.registry,
+        )
+        self.config_reload_ok = Gauge(
+            CONFIG_RELOAD_OK, "1 when the last configuration load succeeded.",
+            registry=self.registry,
+        )
+        build = Info(BUILD_INFO, "pantau build information.", registry=self.registry)
+        build.info({"version": __version__, "python": platform.python_version()})
+        self._render_lock = threading.Lock()
+
+    def observe_check(self, collector: str, seconds: float, status: Status, error: str) -> None:
+        self.collector_duration.labels(collector).observe(seconds)
+        self.collector_checks.labels(collector, status.value).inc()
+        if error:
+            self.collector_errors.labels(collector, error).inc()
+
+    def render(self, snapshot: Snapshot) -> bytes:
+        """The exposition for `snapshot`; thread-safe, meant for `asyncio.to_thread`."""
+        with self._render_lock:
+            self.snapshots.snapshot = snapshot
+            return generate_latest(self.registry)

@@ -1,0 +1,90 @@
+"""The agent's one HTTP server: an ASGI app (Starlette) on the agent's own event loop.
+
+Serves `/metrics` (rendered off the loop), `/healthz`, and `/api/v1/devices`. Later issues add
+the ticket API and the pages to the same app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from agent.metrics import Metrics, Snapshot
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE_LATEST = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def build_app(
+    metrics: Metrics,
+    snapshot: Callable[[], Snapshot],
+    devices_json: Callable[[], list[dict[str, Any]]],
+    healthy: Callable[[], bool],
+) -> Starlette:
+    """The ASGI app. `snapshot()` is called on the loop; rendering happens in a thread."""
+
+    async def get_metrics(request: Request) -> Response:
+        snap = snapshot()
+        body = await asyncio.to_thread(metrics.render, snap)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    async def get_healthz(request: Request) -> Response:
+        if healthy():
+            return PlainTextResponse("ok\n")
+        return PlainTextResponse("not running\n", status_code=503)
+
+    async def get_devices(request: Request) -> Response:
+        return JSONResponse({"devices": devices_json()})
+
+    return Starlette(
+        routes=[
+            Route("/metrics", get_metrics),
+            Route("/healthz", get_healthz),
+            Route("/api/v1/devices", get_devices),
+        ]
+    )
+
+
+class EmbeddedServer(uvicorn.Server):
+    """uvicorn on an existing loop; the agent, not uvicorn, owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind the listening socket up front, so a busy port is a clear start-up error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def make_server(app: Starlette) -> EmbeddedServer:
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=2,
+    )
+    return EmbeddedServer(config)

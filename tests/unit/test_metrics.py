@@ -1,0 +1,104 @@
+"""Metrics: per-device families from snapshots, agent health, names and label sets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from agent.metrics import EXPOSED_NAMES, DeviceView, Metrics, Snapshot
+from agent.model import CheckResult, Device, DeviceState, Sample, Status
+
+T0 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
+
+
+def icmp(device: str, status: Status, rtt: float | None, loss: float) -> CheckResult:
+    samples = [Sample("icmp_packet_loss_ratio", loss)]
+    if rtt is not None:
+        samples.append(Sample("icmp_rtt_seconds", rtt))
+    return CheckResult(device, "icmp", status, T0, 0.01, tuple(samples))
+
+
+def snapshot() -> Snapshot:
+    a = Device("sw-a", "127.0.0.2", "Dinas Kesehatan")
+    b = Device("sw-b", "127.0.0.3", "Dinas Pendidikan", parent="sw-a")
+    return Snapshot(
+        devices=(
+            DeviceView(a, DeviceState.DOWN, {"icmp": icmp("sw-a", Status.DOWN, None, 1.0)}),
+            DeviceView(b, DeviceState.UNREACHABLE,
+                       {"icmp": icmp("sw-b", Status.DOWN, None, 1.0)}),
+        ),
+        transitions={("icmp", "down"): 1, ("icmp", "unreachable"): 1},
+    )
+
+
+class TestDeviceFamilies:
+    """Device series follow the snapshot and vanish with the device."""
+
+    def test_values(self) -> None:
+        m = Metrics()
+        m.snapshots.snapshot = snapshot()
+        r = m.registry
+        assert r.get_sample_value("pantau_device_up", {"device": "sw-a",
+                                                       "owner": "Dinas Kesehatan"}) == 0.0
+        assert r.get_sample_value("pantau_device_state",
+                                  {"device": "sw-b", "state": "unreachable"}) == 1.0
+        assert r.get_sample_value("pantau_device_state",
+                                  {"device": "sw-b", "state": "down"}) == 0.0
+        assert r.get_sample_value("pantau_icmp_packet_loss_ratio", {"device": "sw-a"}) == 1.0
+        assert r.get_sample_value("pantau_icmp_rtt_seconds", {"device": "sw-a"}) is None
+        assert r.get_sample_value("pantau_state_transitions_total",
+                                  {"check": "icmp", "state": "down"}) == 1.0
+        assert r.get_sample_value("pantau_devices_configured") == 2.0
+
+    def test_up_device_with_rtt(self) -> None:
+        m = Metrics()
+        d = Device("ap-1", "127.0.0.9", "Kecamatan Bogor Barat")
+        m.snapshots.snapshot = Snapshot(devices=(
+            DeviceView(d, DeviceState.UP, {"icmp": icmp("ap-1", Status.OK, 0.0004, 0.2)}),))
+        r = m.registry
+        assert r.get_sample_value("pantau_device_up", {"device": "ap-1",
+                                                       "owner": "Kecamatan Bogor Barat"}) == 1.0
+        assert r.get_sample_value("pantau_icmp_rtt_seconds", {"device": "ap-1"}) == 0.0004
+        assert r.get_sample_value("pantau_icmp_packet_loss_ratio", {"device": "ap-1"}) == 0.2
+
+    def test_removed_device_vanishes(self) -> None:
+        m = Metrics()
+        m.snapshots.snapshot = snapshot()
+        m.snapshots.snapshot = Snapshot()
+        assert m.registry.get_sample_value("pantau_device_up", {"device": "sw-a",
+                                                                "owner": "Dinas Kesehatan"}) is None
+
+
+class TestHealth:
+    """The agent's own health: per-collector durations and errors, lag, build info."""
+
+    def test_observe_check(self) -> None:
+        m = Metrics()
+        m.observe_check("icmp", 0.2, Status.DOWN, "timeout")
+        m.observe_check("icmp", 0.01, Status.OK, "")
+        r = m.registry
+        assert r.get_sample_value("pantau_collector_duration_seconds_count",
+                                  {"collector": "icmp"}) == 2.0
+        assert r.get_sample_value("pantau_collector_checks_total",
+                                  {"collector": "icmp", "status": "down"}) == 1.0
+        assert r.get_sample_value("pantau_collector_errors_total",
+                                  {"collector": "icmp", "kind": "timeout"}) == 1.0
+        import platform
+
+        from agent import __version__
+        assert r.get_sample_value("pantau_build_info", {
+            "version": __version__, "python": platform.python_version()}) == 1.0
+
+    def test_every_exposed_name_is_declared(self) -> None:
+        m = Metrics()
+        m.observe_check("icmp", 0.2, Status.DOWN, "timeout")
+        m.scheduler_lag.observe(0.01)
+        text = m.render(snapshot()).decode()
+        names = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
+        assert names - EXPOSED_NAMES == set()
+        assert {n for n in names if not n.startswith("pantau_")} == set()
+
+    def test_no_address_in_labels(self) -> None:
+        text = Metrics().render(snapshot()).decode()
+        assert "127.0.0." not in text
