@@ -8,11 +8,42 @@ raises one ConfigError, or returns a Config. `pantau check-config` runs exactly 
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
+from functools import partial
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
+from pydantic import BaseModel
+
+from agent.config_schema import (
+    WEEKDAYS,
+    Issue,
+    Loc,
+    MaintenanceModel,
+    Parsed,
+    SecretRef,
+    SnmpAuthModel,
+    number,
+    quote,
+    snmp_auth_rules,
+    split_listen,
+    suggest,
+    validate_document,
+)
+from agent.errors import ConfigError, ConfigProblem
 from agent.model import Device, Secret
+
+if sys.version_info >= (3, 11):  # noqa: UP036 - SPEC §1 keeps tomli where tomllib is missing
+    import tomllib
+else:  # pragma: no cover - the tomli backport for older Pythons
+    import tomli as tomllib
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,3 +152,548 @@ class Config:
             if d.name == name:
                 return d
         raise KeyError(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def load(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, validate and convert the TOML file at `path`.
+
+    Secrets given as `{ file = "PATH" }` are read relative to the file's folder, and
+    `{ env = "VAR" }` from `environ` (default: `os.environ`). Raises ConfigError listing every
+    problem found, including a missing or unreadable file and TOML syntax errors.
+    """
+    source = os.fspath(path)
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError as exc:
+        raise ConfigError(source, [ConfigProblem("", "cannot read: no such file")]) from exc
+    except OSError as exc:
+        problem = ConfigProblem("", f"cannot read: {exc.strerror or exc}")
+        raise ConfigError(source, [problem]) from exc
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        offset = exc.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
+        line = data[:offset].count(b"\n") + 1
+        problem = ConfigProblem(
+            "", f"not UTF-8 text: byte 0x{data[offset]:02x} at offset {offset}", line
+        )
+        raise ConfigError(source, [problem]) from exc
+    return loads(text, source=source, base_dir=Path(path).parent, environ=environ)
+
+
+def loads(
+    text: str,
+    *,
+    source: str = "<string>",
+    base_dir: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Validate and convert TOML text; `source` names it in problems and in `Config.source`.
+
+    Relative `{ file = ... }` secrets are read from `base_dir` (default: the current folder).
+    Raises ConfigError with every problem found, each with its key path and, where it can be
+    found in `text`, its line.
+    """
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, [_syntax_problem(str(exc), text)]) from exc
+    parsed, issues = validate_document(doc)
+    builder = _Builder(
+        parsed,
+        environ=os.environ if environ is None else environ,
+        base_dir=Path.cwd() if base_dir is None else base_dir,
+    )
+    config = builder.build(source)
+    issues.extend(builder.issues)
+    if issues:
+        lines = _KeyLines(text)
+        problems = [ConfigProblem(render_path(i.loc), i.message, lines.find(i.loc)) for i in issues]
+        problems.sort(key=lambda p: (p.line is None, p.line or 0))  # stable: file order
+        raise ConfigError(source, problems)
+    return config
+
+
+_POSITION_RE = re.compile(
+    r"^(?P<msg>.*) \((?:at line (?P<line>\d+), column (?P<col>\d+)|"
+    r"at end of document)\)$",
+    re.DOTALL,
+)
+
+
+def _syntax_problem(message: str, text: str) -> ConfigProblem:
+    match = _POSITION_RE.match(message)
+    if match is None:  # pragma: no cover - tomllib always says where
+        return ConfigProblem("", f"invalid TOML: {message}")
+    what = match["msg"][:1].lower() + match["msg"][1:]
+    if match["line"] is None:
+        return ConfigProblem(
+            "", f"invalid TOML: {what} (at the end of the file)", text.count("\n") + 1
+        )
+    return ConfigProblem("", f"invalid TOML: {what} (column {match['col']})", int(match["line"]))
+
+
+def render_path(loc: Loc) -> str:
+    """('devices', 2, 'snmp_auth') → "devices[2].snmp_auth"; keys that need it are quoted."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            key = part if _BARE_KEY_RE.fullmatch(part) else quote(part)
+            out += f".{key}" if out else key
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Building the frozen values and checking the rules that span keys and sections
+
+
+def _given(model: BaseModel | None) -> dict[str, Any]:
+    """The keys written in the file (TOML has no null, so a None field was absent)."""
+    if model is None:
+        return {}
+    return {key: getattr(model, key) for key in model.model_fields_set}
+
+
+class _Builder:
+    """Turns validated sections into the frozen Config, collecting rule issues on the way."""
+
+    def __init__(self, parsed: Parsed, *, environ: Mapping[str, str], base_dir: Path) -> None:
+        self.p = parsed
+        self.environ = environ
+        self.base_dir = base_dir
+        self.issues: list[Issue] = []
+
+    def _issue(self, loc: Loc, message: str) -> None:
+        self.issues.append(Issue(loc, message))
+
+    def _ok(self, loc: Loc, *keys: str) -> bool:
+        """Whether rules may read these keys of the table at `loc`: the table validated and
+        none of the keys was rejected (a rejected key would read as its default)."""
+        if len(loc) == 1 and loc[0] in self.p.present and getattr(self.p, str(loc[0])) is None:
+            return False
+        return not any((*loc, key) in self.p.broken for key in keys)
+
+    def build(self, source: str) -> Config:
+        agent = self._agent()
+        polling = self._polling()
+        flapping = self._flapping()
+        snmp = self._snmp(polling)
+        devices = self._devices(agent, snmp)
+        return Config(
+            source=source,
+            agent=agent,
+            polling=polling,
+            icmp=IcmpSettings(**_given(self.p.icmp)),
+            flapping=flapping,
+            snmp=snmp,
+            devices=devices,
+            maintenance=self._maintenance(devices),
+            users=self._users(),
+        )
+
+    def _agent(self) -> AgentSettings:
+        kw = _given(self.p.agent)
+        listen = kw.pop("listen", None)
+        if listen is not None:
+            kw["listen_host"], kw["listen_port"] = split_listen(listen) or ("", 0)
+        return AgentSettings(**kw)
+
+    def _polling(self) -> PollingSettings:
+        kw = _given(self.p.polling)
+        polling = PollingSettings(**kw)
+        if "retry_interval_seconds" not in kw:
+            retry = min(polling.retry_interval_seconds, polling.interval_seconds)
+            polling = replace(polling, retry_interval_seconds=retry)
+
+        def show(key: str) -> str:
+            note = "" if key in kw else ", the default"
+            return f"{key} ({number(getattr(polling, key))}{note})"
+
+        ok = partial(self._ok, ("polling",), "interval_seconds")
+        if ok("timeout_seconds") and polling.timeout_seconds >= polling.interval_seconds:
+            self._issue(
+                ("polling",),
+                f"{show('timeout_seconds')} must be less than {show('interval_seconds')}",
+            )
+        if ok("retry_interval_seconds") and (
+            polling.retry_interval_seconds > polling.interval_seconds
+        ):
+            self._issue(
+                ("polling",),
+                f"{show('retry_interval_seconds')} must not exceed {show('interval_seconds')}",
+            )
+        return polling
+
+    def _flapping(self) -> FlappingSettings:
+        kw = _given(self.p.flapping)
+        flapping = FlappingSettings(**kw)
+        ok = self._ok(("flapping",), "low_percent", "high_percent")
+        if ok and flapping.low_percent > flapping.high_percent:
+            self._issue(
+                ("flapping",),
+                f"low_percent ({number(flapping.low_percent)}) must not exceed high_percent "
+                f"({number(flapping.high_percent)})",
+            )
+        return flapping
+
+    def _snmp(self, polling: PollingSettings) -> SnmpSettings:
+        kw = _given(self.p.snmp)
+        kw.pop("auth", None)
+        if "interfaces" in kw:
+            kw["interfaces"] = tuple(kw["interfaces"])
+        auth = {name: self._snmp_auth(name, model) for name, model in self.p.auth.items()}
+        snmp = SnmpSettings(**kw, auth=MappingProxyType(auth))
+        uses_snmp = "snmp" in self.p.present or any(d.snmp_auth for _, d in self.p.devices)
+        ok = self._ok(("snmp",), "timeout_seconds", "retries") and self._ok(
+            ("polling",), "timeout_seconds"
+        )
+        if uses_snmp and ok:
+            budget = snmp.timeout_seconds * (snmp.retries + 1)
+            if budget > polling.timeout_seconds:
+                self._issue(
+                    ("snmp",),
+                    f"timeout_seconds ({number(snmp.timeout_seconds)}) × (retries "
+                    f"({snmp.retries}) + 1) = {number(budget)} must not exceed "
+                    f"polling.timeout_seconds ({number(polling.timeout_seconds)})",
+                )
+        return snmp
+
+    def _snmp_auth(self, name: str, model: SnmpAuthModel) -> SnmpAuth:
+        self.issues.extend(snmp_auth_rules(name, model))
+        loc: Loc = ("snmp", "auth", name)
+        return SnmpAuth(
+            name=name,
+            version=model.version,
+            community=self._secret(model.community, (*loc, "community")),
+            username=model.username,
+            auth_protocol=model.auth_protocol or "none",
+            auth_key=self._secret(model.auth_key, (*loc, "auth_key"), min_length=8),
+            priv_protocol=model.priv_protocol or "none",
+            priv_key=self._secret(model.priv_key, (*loc, "priv_key"), min_length=8),
+            context=model.context or "",
+        )
+
+    def _secret(self, ref: SecretRef | None, loc: Loc, *, min_length: int = 1) -> Secret | None:
+        """Resolve a secret; a problem names the variable or file, never the value."""
+        if ref is None:
+            return None
+        origin = "the value"
+        if ref.kind == "literal":
+            value = ref.value
+        elif ref.kind == "env":
+            origin = f"environment variable {ref.value}"
+            found = self.environ.get(ref.value)
+            if found is None:
+                self._issue(loc, f"{origin} is not set")
+                return None
+            value = found
+        else:
+            path = self.base_dir / ref.value
+            origin = f"secret file {quote(str(path))}"
+            try:
+                text = path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                self._issue(loc, f"{origin} does not exist")
+                return None
+            except UnicodeDecodeError:
+                self._issue(loc, f"{origin} is not UTF-8 text")
+                return None
+            except OSError as exc:
+                self._issue(loc, f"cannot read {origin}: {exc.strerror or type(exc).__name__}")
+                return None
+            # One trailing newline is what editors and `echo` add; anything more is content.
+            value = text.removesuffix("\n").removesuffix("\r") if text.endswith("\n") else text
+        if not value:
+            self._issue(loc, f"{origin} is empty")
+            return None
+        if len(value) < min_length:
+            source = f" (from {origin})" if ref.kind != "literal" else ""
+            self._issue(loc, f"must be at least {min_length} characters long{source}")
+            return None
+        return Secret(value)
+
+    def _devices(self, agent: AgentSettings, snmp: SnmpSettings) -> tuple[Device, ...]:
+        zones = {name: site.timezone for name, site in self.p.sites.items() if site.timezone}
+        written = {name for _, name in self.p.device_names}
+        first: dict[str, int] = {}
+        for index, name in self.p.device_names:
+            if name in first:
+                self._issue(
+                    ("devices", index, "name"),
+                    f"duplicate device name {quote(name)} (first at devices[{first[name]}])",
+                )
+            first.setdefault(name, index)
+        devices = []
+        for index, model in self.p.devices:
+            kw = _given(model)
+            kw["timezone"] = zones.get(model.site or "", agent.timezone)
+            kw["interfaces"] = tuple(kw.get("interfaces", snmp.interfaces))
+            devices.append(Device(**kw))
+            if model.snmp_auth is not None and model.snmp_auth not in self.p.auth_names:
+                defined = ", ".join(sorted(self.p.auth_names)) or "none"
+                self._issue(
+                    ("devices", index, "snmp_auth"),
+                    f"unknown credential set {quote(model.snmp_auth)}; defined: {defined}",
+                )
+            if model.parent == model.name:
+                self._issue(("devices", index, "parent"), "a device cannot be its own parent")
+            elif model.parent is not None and model.parent not in written:
+                self._issue(
+                    ("devices", index, "parent"),
+                    f"unknown device {quote(model.parent)}{suggest(model.parent, written)}",
+                )
+        self._parent_cycles()
+        return tuple(devices)
+
+    def _parent_cycles(self) -> None:
+        """Report each parent cycle once, on the cycle's first device in the file."""
+        parent_of: dict[str, str | None] = {}
+        index_of: dict[str, int] = {}
+        for index, model in self.p.devices:
+            parent_of.setdefault(model.name, model.parent)
+            index_of.setdefault(model.name, index)
+        settled: set[str] = set()  # known to lead to no new cycle
+        for start in parent_of:
+            chain: list[str] = []
+            node: str | None = start
+            while node in parent_of and node not in settled and node not in chain:
+                chain.append(node)
+                node = parent_of[node]
+            settled.update(chain)
+            if node is None or node not in chain:
+                continue
+            cycle = chain[chain.index(node) :]
+            if len(cycle) == 1:
+                continue  # its own parent: reported already
+            head = min(range(len(cycle)), key=lambda i: index_of[cycle[i]])
+            cycle = cycle[head:] + cycle[:head]
+            self._issue(
+                ("devices", index_of[cycle[0]], "parent"),
+                "parent cycle: " + " -> ".join([*cycle, cycle[0]]),
+            )
+
+    def _maintenance(self, devices: tuple[Device, ...]) -> tuple[MaintenanceWindow, ...]:
+        known = {
+            "devices": {name for _, name in self.p.device_names},
+            "owners": {d.owner for d in devices},
+            "sites": set(self.p.sites) | {d.site for d in devices if d.site},
+        }
+        unknown = {
+            "devices": "unknown device {}",
+            "owners": "no device has owner {}",
+            "sites": "no device is at site {} and [sites] does not list it",
+        }
+        windows = []
+        first: dict[str, int] = {}
+        for index, model in self.p.maintenance:
+            loc: Loc = ("maintenance", index)
+            if model.name in first:
+                self._issue(
+                    (*loc, "name"),
+                    f"duplicate maintenance window name {quote(model.name)} "
+                    f"(first at maintenance[{first[model.name]}])",
+                )
+            first.setdefault(model.name, index)
+            selectors = {key: tuple(getattr(model, key) or ()) for key in known}
+            if not any(selectors.values()) and self._ok(loc, *known):
+                self._issue(loc, "no selector: give at least one of devices, owners or sites")
+            for key, values in selectors.items():
+                for i, value in enumerate(values):
+                    if value not in known[key]:
+                        message = unknown[key].format(quote(value)) + suggest(value, known[key])
+                        self._issue((*loc, key, i), message)
+            if self._ok(loc, "weekly", "start", "end"):
+                self._maintenance_time(loc, model)
+            weekly = model.weekly
+            windows.append(
+                MaintenanceWindow(
+                    name=model.name,
+                    devices=frozenset(selectors["devices"]),
+                    owners=frozenset(selectors["owners"]),
+                    sites=frozenset(selectors["sites"]),
+                    start=model.start,
+                    end=model.end,
+                    weekdays=frozenset(WEEKDAYS.index(d) for d in weekly.days)
+                    if weekly
+                    else frozenset(),
+                    start_time=weekly.start if weekly else None,
+                    duration=timedelta(minutes=weekly.duration_minutes) if weekly else None,
+                    timezone=model.timezone,
+                )
+            )
+        return tuple(windows)
+
+    def _maintenance_time(self, loc: Loc, model: MaintenanceModel) -> None:
+        once = model.start is not None or model.end is not None
+        if model.weekly is not None:
+            if once:
+                self._issue(loc, "give either weekly or start and end, not both")
+        elif not once:
+            self._issue(loc, "no time: give weekly = { ... } or start and end")
+        elif model.start is None:
+            self._issue((*loc, "start"), "missing: required with end")
+        elif model.end is None:
+            self._issue((*loc, "end"), "missing: required with start")
+        elif model.end <= model.start:
+            self._issue(
+                (*loc, "end"),
+                f"must be after start ({model.start.isoformat()}), got {model.end.isoformat()}",
+            )
+
+    def _users(self) -> tuple[User, ...]:
+        first: dict[str, int] = {}
+        for index, name in self.p.user_names:
+            if name in first:
+                self._issue(
+                    ("users", index, "name"),
+                    f"duplicate user name {quote(name)} (first at users[{first[name]}])",
+                )
+            first.setdefault(name, index)
+        users = []
+        token_owner: dict[str, int] = {}
+        for index, model in self.p.users:
+            loc: Loc = ("users", index)
+            if model.role == "perangkat_daerah" and model.owner is None and self._ok(loc, "owner"):
+                self._issue((*loc, "owner"), 'missing: required for role "perangkat_daerah"')
+            if model.role != "perangkat_daerah" and model.owner is not None:
+                self._issue(
+                    (*loc, "owner"),
+                    f'only used with role "perangkat_daerah", not {quote(model.role)}',
+                )
+            token = self._secret(model.token, (*loc, "token"))
+            if token is None:
+                continue
+            same = token_owner.setdefault(token.reveal(), index)
+            if same != index:
+                self._issue(
+                    (*loc, "token"), f"the same token as users[{same}]; give each user their own"
+                )
+            users.append(User(name=model.name, role=model.role, token=token, owner=model.owner))
+        return tuple(users)
+
+
+# ---------------------------------------------------------------------------------------------
+# Lines: tomllib reports no positions, so find each key path's line in the text
+
+
+_BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
+_BASIC_STRING_RE = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
+class _KeyLines:
+    """The 1-based line where each key path (with array-of-tables indexes) first appears.
+
+    `find()` falls back to the nearest enclosing path that has a line: a key inside an
+    inline table or a multi-line array is reported at the line of the key that holds it,
+    a missing key at its table's header.
+    """
+
+    def __init__(self, text: str) -> None:
+        self._at: dict[Loc, int] = {}
+        self._arrays: dict[Loc, int] = {}  # array-of-tables path → tables seen so far
+        table: Loc = ()
+        depth, multiline = 0, ""
+        for lineno, line in enumerate(text.split("\n"), start=1):  # as tomllib counts
+            if depth > 0 or multiline:  # continuation of a multi-line array or string
+                depth, multiline = _scan(line, 0, depth, multiline)
+                continue
+            stripped = line.lstrip()
+            start = len(line) - len(stripped)
+            if stripped.startswith("[["):
+                parts, _ = _read_key(line, start + 2)
+                path = (*self._resolve(parts[:-1]), *parts[-1:])
+                self._arrays[path] = self._arrays.get(path, 0) + 1
+                table = (*path, self._arrays[path] - 1)
+                self._record(table, lineno)
+            elif stripped.startswith("["):
+                parts, _ = _read_key(line, start + 1)
+                table = self._resolve(parts)
+                self._record(table, lineno)
+            elif stripped and not stripped.startswith("#"):
+                parts, end = _read_key(line, start)
+                if parts:
+                    self._record((*table, *parts), lineno)
+                    equals = line.find("=", end)
+                    depth, multiline = _scan(line, equals + 1, 0, "")
+
+    def _resolve(self, parts: list[str]) -> Loc:
+        path: Loc = ()
+        for part in parts:
+            path = (*path, part)
+            if path in self._arrays:  # [a.b] under [[a]] means the last table of a
+                path = (*path, self._arrays[path] - 1)
+        return path
+
+    def _record(self, loc: Loc, line: int) -> None:
+        for n in range(1, len(loc) + 1):
+            self._at.setdefault(loc[:n], line)
+
+    def find(self, loc: Loc) -> int | None:
+        for n in range(len(loc), 0, -1):
+            if loc[:n] in self._at:
+                return self._at[loc[:n]]
+        return None
+
+
+def _read_key(line: str, i: int) -> tuple[list[str], int]:
+    """Parse a (dotted, maybe quoted) key at `line[i:]`; return its parts and the end index."""
+    parts: list[str] = []
+    while True:
+        while i < len(line) and line[i] in " \t":
+            i += 1
+        if line.startswith('"', i) and (m := _BASIC_STRING_RE.match(line, i)):
+            try:
+                parts.append(json.loads(m.group(0)))
+            except ValueError:  # a TOML-only escape: close enough for finding a line
+                parts.append(m.group(1))
+            i = m.end()
+        elif line.startswith("'", i) and (end := line.find("'", i + 1)) >= 0:
+            parts.append(line[i + 1 : end])
+            i = end + 1
+        elif m := _BARE_KEY_RE.match(line, i):
+            parts.append(m.group(0))
+            i = m.end()
+        else:
+            return parts, i
+        while i < len(line) and line[i] in " \t":
+            i += 1
+        if not line.startswith(".", i):
+            return parts, i
+        i += 1
+
+
+def _scan(line: str, i: int, depth: int, multiline: str) -> tuple[int, str]:
+    """Follow a value through `line`: bracket depth and an open multi-line string, if any."""
+    while i < len(line):
+        if multiline:
+            end = line.find(multiline, i)
+            if end < 0:
+                return depth, multiline
+            i, multiline = end + 3, ""
+            continue
+        char = line[i]
+        if char == "#":
+            break
+        if line.startswith('"""', i) or line.startswith("'''", i):
+            multiline = line[i : i + 3]
+            i += 3
+            continue
+        if char == '"':
+            i += 1
+            while i < len(line) and line[i] != '"':
+                i += 2 if line[i] == "\\" else 1
+        elif char == "'":
+            end = line.find("'", i + 1)
+            i = end if end >= 0 else len(line)
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        i += 1
+    return depth, multiline

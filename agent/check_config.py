@@ -1,0 +1,40 @@
+"""`pantau check-config`: load a configuration file exactly as `pantau run` does and report."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TextIO
+
+from agent.config import load
+from agent.errors import ConfigError
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def check_config(
+    path: str | os.PathLike[str], out: TextIO, environ: Mapping[str, str] | None = None
+) -> int:
+    """Validate the file at `path` and write the result to `out`.
+
+    Invalid: every problem as `FILE:LINE: PATH: MESSAGE`, one per line, then
+    "N problems found in FILE"; returns 2. Valid: one summary line; returns 0.
+    Secrets are resolved (so a missing variable is reported) but never printed.
+    """
+    try:
+        config = load(path, environ=environ)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            out.write(problem.render(exc.file) + "\n")
+        out.write(f"{_count(len(exc.problems), 'problem')} found in {exc.file}\n")
+        return 2
+    parts = [
+        _count(len(config.devices), "device"),
+        _count(len(config.snmp.auth), "SNMP credential set"),
+        _count(len(config.users), "user"),
+        _count(len(config.maintenance), "maintenance window"),
+    ]
+    out.write(f"{config.source}: valid: {', '.join(parts)}\n")
+    return 0
