@@ -40,10 +40,10 @@ class FakeClock:
             self._parked = asyncio.Condition()
         return self._parked
 
-    async def wait_sleepers(self, count: int, timeout: float = 5.0) -> None:
-        """Wait (in real time, bounded) until at least `count` tasks sleep on this clock."""
+    async def wait_sleepers(self, count: int) -> None:
+        """Wait (in real time, at most 5 s) until at least `count` tasks sleep on this clock."""
         cond = self._condition()
-        async with asyncio.timeout(timeout), cond:
+        async with asyncio.timeout(5.0), cond:
             await cond.wait_for(
                 lambda: sum(1 for _, f in self._sleepers if not f.done()) >= count
             )

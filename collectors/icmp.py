@@ -1,0 +1,721 @@
+"""ICMP echo checks: one Pinger per event loop sends every echo request through one socket per
+address family and demultiplexes the replies; IcmpCollector turns a ping into a CheckResult.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import functools
+import logging
+import os
+import socket
+import struct
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from agent.clock import Clock
+from agent.errors import AgentError, ProbeError
+from agent.model import CheckResult, CheckSpec, Device, Sample, Status
+
+log = logging.getLogger(__name__)
+
+_ECHO_REQUEST: dict[int, int] = {socket.AF_INET: 8, socket.AF_INET6: 128}
+_ECHO_REPLY: dict[int, int] = {socket.AF_INET: 0, socket.AF_INET6: 129}
+_PROTO: dict[int, int] = {
+    socket.AF_INET: socket.IPPROTO_ICMP,
+    socket.AF_INET6: socket.IPPROTO_ICMPV6,
+}
+# type, code, checksum, identifier, sequence, then an 8-byte payload: our token and a serial
+# number, so a reply is ours only if it echoes both (another process may use our id/sequence).
+_ECHO = struct.Struct("!BBHHHII")
+_SEQ_SPACE = 1 << 16
+_MAX_IN_FLIGHT_PER_CALL = 1 << 15  # a sweep larger than this runs in chunks
+_RCVBUF_BYTES = 4 << 20  # a 10k sweep's replies fit even if nobody reads for a while
+_SO_RCVBUFFORCE = 33  # linux/asm-generic/socket.h; missing from Python's socket module
+_SOL_RAW = 255
+_ICMP_FILTER = 1  # linux/icmp.h: bitmask of ICMPv4 types a raw socket does NOT want
+_ICMP6_FILTER = 1  # linux/icmpv6.h: same for ICMPv6, 256 bits
+# Sends between yields to the loop, so the reader drains replies while a sweep is sent.
+# Measured: without yielding, a 4 MiB receive buffer holds ~10,000 loopback echo replies
+# (~830 bytes of buffer each) and a 30,000 sweep lost two thirds of them. The pace is also
+# capped at half of what the actual buffer holds (net.core.rmem_max applies without root).
+_YIELD_EVERY = 256
+_BUFFER_PER_REPLY = 830
+_DRAIN_LIMIT = 1 << 16  # packets per readiness callback, so a flood cannot starve the loop
+_SEND_ATTEMPTS = 5  # for EAGAIN / ENOBUFS, with a growing wait in between
+_SEND_RETRY_SECONDS = 0.002
+_SEND_HINTS = {
+    errno.EPERM: " (a firewall OUTPUT rule?)",
+    errno.EACCES: " (a firewall OUTPUT rule?)",
+    errno.ENETUNREACH: " (no route)",
+    errno.EHOSTUNREACH: " (no route)",
+}
+
+
+def _set_done(future: asyncio.Future[None], _: object = None) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class IcmpUnavailable(AgentError):
+    """No ICMP socket could be opened, neither a kernel ping socket nor a raw one."""
+
+
+@dataclass(frozen=True, slots=True)
+class PingReply:
+    """The outcome of pinging one address: echo requests sent, replies received, RTTs."""
+
+    address: str
+    sent: int
+    received: int
+    rtts: tuple[float, ...]  # seconds, one per reply, in arrival order
+    error: str = ""  # why some echo requests could not be sent (last sendto error), if any
+
+    @property
+    def loss_ratio(self) -> float:
+        """Lost share of the echo requests that were sent, 0..1.
+
+        Raises ValueError when nothing was sent: that is a probe failure, never 0 % loss.
+        """
+        if self.sent == 0:
+            raise ValueError(f"no echo request was sent to {self.address}: loss is undefined")
+        return (self.sent - min(self.received, self.sent)) / self.sent
+
+
+class EchoBatch:
+    """The replies collected for one ping() or sweep() call, per target index."""
+
+    __slots__ = ("done", "outstanding", "received", "rtts", "sending")
+
+    def __init__(self, size: int, done: asyncio.Future[None] | None = None) -> None:
+        self.received = [0] * size
+        self.rtts: list[list[float]] = [[] for _ in range(size)]
+        self.outstanding = 0  # sent and not answered yet
+        self.sending = True  # more echo requests may still be sent
+        self.done = done  # resolved once everything sent has been answered
+
+    def on_reply(self, index: int, rtt: float) -> None:
+        self.received[index] += 1
+        self.rtts[index].append(rtt)
+        self.outstanding -= 1
+        self.check_done()
+
+    def check_done(self) -> None:
+        if (
+            self.outstanding == 0
+            and not self.sending
+            and self.done is not None
+            and not self.done.done()
+        ):
+            self.done.set_result(None)
+
+
+# address, serial, batch, index in the batch, monotonic send time
+_Entry = tuple[str, int, EchoBatch, int, float]
+
+
+class EchoTable:
+    """The echo requests in flight on one socket, keyed by sequence number.
+
+    Sequence numbers come from one 16-bit counter, skipping those still in flight, so
+    concurrent callers (even pinging the same address) never share a key. `ident` is the
+    identifier we write and expect on a raw socket; None on a kernel ping socket, which
+    rewrites it to the socket's port and delivers only replies carrying that port.
+    """
+
+    __slots__ = (
+        "_base",
+        "_checksum",
+        "_inflight",
+        "_next_seq",
+        "_offset_ip",
+        "_reply",
+        "_request",
+        "_serial",
+        "ident",
+        "token",
+    )
+
+    def __init__(self, *, family: int, raw: bool, ident: int, token: int) -> None:
+        self.ident: int | None = ident if raw else None
+        self.token = token
+        self._request = _ECHO_REQUEST[family]
+        self._reply = _ECHO_REPLY[family]
+        # Raw IPv4 sockets hand us the IP header and leave the ICMP checksum to us; the
+        # kernel fills it in for ping sockets and for every ICMPv6 socket.
+        self._offset_ip = raw and family == socket.AF_INET
+        self._checksum = self._offset_ip
+        self._base = (self._request << 8) + (ident if raw else 0) + (token >> 16) + (token & 0xFFFF)
+        self._inflight: dict[int, _Entry] = {}
+        self._next_seq = int.from_bytes(os.urandom(2), "big")
+        self._serial = 0
+
+    def __len__(self) -> int:
+        return len(self._inflight)
+
+    def register(
+        self, address: str, batch: EchoBatch, index: int, sent_at: float
+    ) -> tuple[int, bytes] | None:
+        """Reserve a sequence number for one echo request: (sequence, packet to send).
+
+        Returns None when all 65,536 sequence numbers are in flight.
+        """
+        inflight = self._inflight
+        seq = self._next_seq
+        if seq in inflight:
+            if len(inflight) >= _SEQ_SPACE:
+                return None
+            while seq in inflight:
+                seq = (seq + 1) & 0xFFFF
+        self._next_seq = (seq + 1) & 0xFFFF
+        serial = self._serial = (self._serial + 1) & 0xFFFFFFFF
+        inflight[seq] = (address, serial, batch, index, sent_at)
+        return seq, self._packet(seq, serial)
+
+    def _packet(self, seq: int, serial: int) -> bytes:
+        checksum = 0
+        if self._checksum:
+            total = self._base + seq + (serial >> 16) + (serial & 0xFFFF)
+            total = (total >> 16) + (total & 0xFFFF)
+            total += total >> 16
+            checksum = ~total & 0xFFFF
+        ident = self.ident if self.ident is not None else 0
+        return _ECHO.pack(self._request, 0, checksum, ident, seq, self.token, serial)
+
+    def release(self, seq: int, batch: EchoBatch) -> bool:
+        """Forget `seq` if it is still in flight for `batch` (unanswered, or the send failed)."""
+        entry = self._inflight.get(seq)
+        if entry is not None and entry[2] is batch:
+            del self._inflight[seq]
+            return True
+        return False
+
+    def on_packet(self, source: str, data: bytes, received_at: float) -> bool:
+        """Match one received packet; True if it answered one of our echo requests.
+
+        Anything else is ignored: other ICMP types, other identifiers or tokens, unknown or
+        already answered sequence numbers (duplicates), replies from another address, and
+        truncated packets.
+        """
+        offset = 0
+        if self._offset_ip:
+            if len(data) < 20:
+                return False
+            offset = (data[0] & 0x0F) * 4
+        if len(data) < offset + 16:
+            return False
+        kind, code, _, ident, seq, token, serial = _ECHO.unpack_from(data, offset)
+        if kind != self._reply or code != 0 or token != self.token:
+            return False
+        if self.ident is not None and ident != self.ident:
+            return False
+        entry = self._inflight.get(seq)
+        if entry is None or entry[0] != source or entry[1] != serial:
+            return False
+        del self._inflight[seq]
+        entry[2].on_reply(entry[3], received_at - entry[4])
+        return True
+
+
+def checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071) of `data`."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(int(word) for word in struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    total += total >> 16
+    return ~total & 0xFFFF
+
+
+def canonical_address(address: str) -> tuple[int, str]:
+    """(family, text as the kernel reports it) for an IP literal; ValueError otherwise."""
+    try:
+        socket.inet_pton(socket.AF_INET, address)
+    except OSError:
+        pass
+    else:
+        return socket.AF_INET, address
+    host, sep, scope = address.partition("%")
+    try:
+        packed = socket.inet_pton(socket.AF_INET6, host)
+    except OSError:
+        raise ValueError(f"not an IP address: {address!r}") from None
+    return socket.AF_INET6, socket.inet_ntop(socket.AF_INET6, packed) + sep + scope
+
+
+class IcmpSocket(Protocol):
+    """What Pinger uses of a non-blocking ICMP socket (socket.socket, or a test double)."""
+
+    @property
+    def family(self) -> int: ...
+    def fileno(self) -> int: ...
+    def getsockopt(self, level: int, option: int, /) -> int: ...
+    def sendto(self, data: bytes, address: tuple[str, int], /) -> int: ...
+    def recvfrom(self, bufsize: int, /) -> tuple[bytes, Any]: ...
+    def close(self) -> None: ...
+
+
+class _Channel:
+    """One ICMP socket of one family, registered with the loop, and its EchoTable."""
+
+    def __init__(
+        self, sock: IcmpSocket, table: EchoTable, clock: Clock, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.sock = sock
+        self.table = table
+        self.family = sock.family
+        self._clock = clock
+        self._loop = loop
+        self.slot_freed: asyncio.Future[None] | None = None
+        self._writable: asyncio.Future[None] | None = None
+        rcvbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        self.sends_per_yield = max(8, min(_YIELD_EVERY, rcvbuf // (2 * _BUFFER_PER_REPLY)))
+        loop.add_reader(sock.fileno(), self._on_readable)
+
+    def _on_readable(self) -> None:
+        recvfrom = self.sock.recvfrom
+        on_packet = self.table.on_packet
+        monotonic = self._clock.monotonic
+        before = len(self.table)
+        for _ in range(_DRAIN_LIMIT):
+            try:
+                data, source = recvfrom(2048)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:  # a queued error report: read on at the next readiness
+                log.debug("icmp receive error", extra={"error": exc.strerror})
+                break
+            on_packet(source[0], data, monotonic())
+        if self.slot_freed is not None and len(self.table) < before:
+            self.wake_slot_waiters()
+
+    def wake_slot_waiters(self) -> None:
+        if self.slot_freed is not None and not self.slot_freed.done():
+            self.slot_freed.set_result(None)
+        self.slot_freed = None
+
+    async def wait_for_slot(self) -> None:
+        if self.slot_freed is None:
+            self.slot_freed = self._loop.create_future()
+        await self.slot_freed
+
+    async def wait_writable(self, seconds: float) -> None:
+        """Wait until the socket is writable, at most `seconds`; all waiters share one writer."""
+        fut = self._writable
+        if fut is None or fut.done():
+            fut = self._writable = self._loop.create_future()
+            fd = self.sock.fileno()
+
+            def writable() -> None:
+                self._loop.remove_writer(fd)
+                if not fut.done():
+                    fut.set_result(None)
+
+            self._loop.add_writer(fd, writable)
+        sleeper = self._loop.create_task(self._clock.sleep(seconds))
+        try:
+            await asyncio.wait((fut, sleeper), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+
+    def close(self) -> None:
+        self._loop.remove_reader(self.sock.fileno())
+        self._loop.remove_writer(self.sock.fileno())
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self.sock.close()
+        self.wake_slot_waiters()
+
+
+def _open_socket(family: int, mode: str) -> socket.socket:
+    raw = mode == "privileged"
+    sock = socket.socket(family, socket.SOCK_RAW if raw else socket.SOCK_DGRAM, _PROTO[family])
+    try:
+        sock.setblocking(False)
+        try:  # beyond net.core.rmem_max, but only root may
+            sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, _RCVBUF_BYTES)
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF_BYTES)
+        if raw and family == socket.AF_INET:
+            # A raw socket gets a copy of every ICMP packet on the host, our own echo
+            # requests to local addresses included: let the kernel keep only echo replies.
+            sock.setsockopt(_SOL_RAW, _ICMP_FILTER, struct.pack("=I", ~1 & 0xFFFFFFFF))
+        elif raw:
+            words = [0xFFFFFFFF] * 8
+            words[129 >> 5] &= ~(1 << (129 & 31))
+            sock.setsockopt(socket.IPPROTO_ICMPV6, _ICMP6_FILTER, struct.pack("=8I", *words))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+# channel (None: no socket for the family), address, socket address, why there is no channel
+_Target = tuple[_Channel | None, str, tuple[str, int], str]
+
+
+class Pinger:
+    """Sends ICMP echo requests for every caller on one event loop; owns the socket(s).
+
+    One socket per address family, in one mode: "unprivileged" (kernel ping sockets,
+    SOCK_DGRAM; needs net.ipv4.ping_group_range to include our group) or "privileged"
+    (SOCK_RAW; needs root or CAP_NET_RAW). Create it with `await Pinger.open(...)`.
+    """
+
+    def __init__(
+        self,
+        sockets: Mapping[int, IcmpSocket],
+        *,
+        mode: str,
+        clock: Clock,
+        missing: Mapping[int, str] | None = None,
+    ) -> None:
+        """Take over open non-blocking sockets, one per address family (use `open()`).
+
+        Must run inside the event loop. `mode` says what the sockets are: "privileged"
+        (raw: we write the identifier and checksum, IPv4 replies carry the IP header) or
+        "unprivileged" (kernel ping sockets). `missing` says why a family has no socket.
+        """
+        if mode not in ("privileged", "unprivileged"):
+            raise ValueError(f"mode must be 'privileged' or 'unprivileged', not {mode!r}")
+        loop = asyncio.get_running_loop()
+        ident = int.from_bytes(os.urandom(2), "big")
+        token = int.from_bytes(os.urandom(4), "big")
+        raw = mode == "privileged"
+        self.mode = mode
+        self._clock = clock
+        self._channels = {
+            family: _Channel(
+                sock, EchoTable(family=family, raw=raw, ident=ident, token=token), clock, loop
+            )
+            for family, sock in sockets.items()
+        }
+        self._missing = dict(missing or {})  # family -> why it has no socket
+        self._closed = False
+        self._batches: set[EchoBatch] = set()  # running calls, ended early by aclose()
+        self._sends_per_yield = min(
+            (c.sends_per_yield for c in self._channels.values()), default=_YIELD_EVERY
+        )
+
+    @classmethod
+    async def open(cls, *, privileged: str = "auto", clock: Clock) -> Pinger:
+        """Open the sockets: "auto" tries unprivileged then privileged; "no"/"yes" force one.
+
+        Raises IcmpUnavailable when no IPv4 ICMP socket can be opened in any allowed mode.
+        IPv6 is optional: without it, pinging an IPv6 address sends nothing (sent == 0).
+        """
+        modes = {
+            "auto": ("unprivileged", "privileged"),
+            "no": ("unprivileged",),
+            "yes": ("privileged",),
+        }.get(privileged)
+        if modes is None:
+            raise ValueError(f"privileged must be 'auto', 'yes' or 'no', not {privileged!r}")
+        failures: list[str] = []
+        for mode in modes:
+            try:
+                v4 = _open_socket(socket.AF_INET, mode)
+            except OSError as exc:
+                failures.append(f"{mode}: {exc.strerror or exc}")
+                continue
+            socks: dict[int, IcmpSocket] = {socket.AF_INET: v4}
+            missing: dict[int, str] = {}
+            try:
+                socks[socket.AF_INET6] = _open_socket(socket.AF_INET6, mode)
+            except OSError as exc:
+                missing[socket.AF_INET6] = f"no IPv6 ICMP socket ({exc.strerror or exc})"
+            log.info("icmp sockets opened", extra={"mode": mode, "ipv6": not missing})
+            return cls(socks, mode=mode, clock=clock, missing=missing)
+        raise IcmpUnavailable(
+            f"cannot open an ICMP socket ({'; '.join(failures)}): set sysctl "
+            "net.ipv4.ping_group_range='0 2147483647' or run as root"
+        )
+
+    async def ping(
+        self, address: str, *, count: int, spacing_seconds: float, timeout_seconds: float
+    ) -> PingReply:
+        """Send `count` echo requests to the IP literal `address`, `spacing_seconds` apart.
+
+        Waits until every one is answered or `timeout_seconds` after the last send, so it
+        never takes longer than count × spacing + timeout. Raises ValueError for a name.
+        """
+        targets = [self._target(address)]
+        return (await self._run(targets, count, spacing_seconds, timeout_seconds))[0]
+
+    async def sweep(
+        self,
+        addresses: Sequence[str],
+        *,
+        count: int = 1,
+        spacing_seconds: float = 0.0,
+        timeout_seconds: float,
+    ) -> list[PingReply]:
+        """Ping many IP literals at once; replies in the order of `addresses`.
+
+        Round r sends one echo request to every address, then waits `spacing_seconds`
+        before round r + 1; the wait for replies ends `timeout_seconds` after the last send.
+        More than 32,768 echo requests in total run in consecutive chunks.
+        """
+        targets = [self._target(a) for a in addresses]
+        chunk = max(1, _MAX_IN_FLIGHT_PER_CALL // max(1, count))
+        replies: list[PingReply] = []
+        for start in range(0, len(targets), chunk):
+            part = targets[start : start + chunk]
+            replies.extend(await self._run(part, count, spacing_seconds, timeout_seconds))
+        return replies
+
+    async def aclose(self) -> None:
+        """Close the sockets; pings still running end with what they have received."""
+        self._closed = True
+        for channel in self._channels.values():
+            channel.close()
+        self._channels = {}
+        for batch in self._batches:
+            if batch.done is not None and not batch.done.done():
+                batch.done.set_result(None)
+
+    def _target(self, address: str) -> _Target:
+        family, canonical = canonical_address(address)
+        channel = self._channels.get(family)
+        missing = "" if channel else self._missing.get(family, "the pinger is closed")
+        return channel, canonical, (canonical, 0), missing
+
+    async def _run(
+        self, targets: list[_Target], count: int, spacing: float, wait_seconds: float
+    ) -> list[PingReply]:
+        if self._closed:
+            raise IcmpUnavailable("the pinger is closed")
+        if count < 1 or spacing < 0 or wait_seconds < 0:
+            raise ValueError("count must be >= 1, spacing and timeout >= 0")
+        loop = asyncio.get_running_loop()
+        batch = EchoBatch(len(targets), loop.create_future())
+        sent = [0] * len(targets)
+        errors: dict[int, str] = {}
+        registered: list[tuple[EchoTable, int]] = []
+        monotonic = self._clock.monotonic
+        self._batches.add(batch)
+        try:
+            since_yield = 0
+            for round_no in range(count):
+                if round_no:
+                    await self._clock.sleep(spacing)
+                for index, (channel, address, sockaddr, missing) in enumerate(targets):
+                    if channel is None:
+                        errors[index] = missing
+                        continue
+                    table = channel.table
+                    slot = table.register(address, batch, index, monotonic())
+                    while slot is None and not self._closed:  # all sequence numbers in flight
+                        await channel.wait_for_slot()
+                        slot = table.register(address, batch, index, monotonic())
+                    if slot is None:
+                        errors[index] = "the pinger is closed"
+                        continue
+                    seq, packet = slot
+                    registered.append((table, seq))
+                    batch.outstanding += 1
+                    try:
+                        channel.sock.sendto(packet, sockaddr)
+                    except OSError as exc:
+                        error = await self._send_again(channel, packet, sockaddr, exc)
+                        if error is not None:
+                            batch.outstanding -= 1
+                            table.release(seq, batch)
+                            errors[index] = error
+                            continue
+                    sent[index] += 1
+                    since_yield += 1
+                    if since_yield >= self._sends_per_yield:
+                        since_yield = 0
+                        await self._clock.sleep(0)  # let the reader drain replies
+            batch.sending = False
+            batch.check_done()
+            if batch.outstanding > 0 and batch.done is not None:
+                # The timer ends the wait by resolving the same future the last reply
+                # would; cheaper than asyncio.wait() when thousands of pings run at once.
+                done = batch.done
+                sleeper = loop.create_task(self._clock.sleep(wait_seconds))
+                sleeper.add_done_callback(functools.partial(_set_done, done))
+                try:
+                    await done
+                finally:
+                    sleeper.cancel()
+        finally:
+            self._batches.discard(batch)
+            freed = False
+            for table, seq in registered:
+                freed = table.release(seq, batch) or freed
+            if freed:
+                for channel in self._channels.values():
+                    channel.wake_slot_waiters()
+        return [
+            PingReply(
+                address=address,
+                sent=sent[i],
+                received=min(batch.received[i], sent[i]),
+                rtts=tuple(batch.rtts[i]),
+                error=errors.get(i, ""),
+            )
+            for i, (_, address, _, _) in enumerate(targets)
+        ]
+
+    async def _send_again(
+        self, channel: _Channel, packet: bytes, sockaddr: tuple[str, int], exc: OSError
+    ) -> str | None:
+        """Retry a send that failed for lack of buffer space; None once it went out.
+
+        Any other error (EPERM from an OUTPUT firewall rule, no route, ...) is returned
+        as text at once: that echo request was not sent.
+        """
+        for attempt in range(_SEND_ATTEMPTS):
+            if exc.errno == errno.EAGAIN:
+                await channel.wait_writable(_SEND_RETRY_SECONDS * 2**attempt)
+            elif exc.errno == errno.ENOBUFS:
+                await self._clock.sleep(_SEND_RETRY_SECONDS * 2**attempt)
+            else:
+                break
+            try:
+                channel.sock.sendto(packet, sockaddr)
+            except OSError as again:
+                exc = again
+            else:
+                return None
+        hint = _SEND_HINTS.get(exc.errno or 0, "")
+        return f"sendto: {exc.strerror or exc}{hint}"
+
+
+class EchoPinger(Protocol):
+    """What IcmpCollector needs of a Pinger (tests substitute a fake)."""
+
+    async def ping(
+        self, address: str, *, count: int, spacing_seconds: float, timeout_seconds: float
+    ) -> PingReply: ...
+
+
+Resolver = Callable[[str], Awaitable[str]]
+
+
+async def resolve_address(host: str) -> str:
+    """The first address getaddrinfo gives for `host` (system order, RFC 6724).
+
+    Raises OSError (socket.gaierror) when the name does not resolve.
+    """
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, None, type=socket.SOCK_RAW)
+    if not infos:
+        raise socket.gaierror(socket.EAI_NONAME, "no address")
+    return str(infos[0][4][0])
+
+
+class IcmpCollector:
+    """The "icmp" check: `count` echo requests per device, within the check's timeout.
+
+    All lost → DOWN; any answered → OK. Samples: icmp_rtt_seconds (mean of the answered
+    ones; absent when none answered), icmp_packet_loss_ratio, icmp_packets_sent,
+    icmp_packets_received. Raises ProbeError when the name does not resolve or no echo
+    request could be sent (e.g. EPERM from a firewall rule): that is never a healthy host.
+    """
+
+    def __init__(
+        self,
+        pinger: EchoPinger,
+        clock: Clock,
+        *,
+        count: int,
+        spacing_seconds: float,
+        resolve: Resolver = resolve_address,
+    ) -> None:
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        self._pinger = pinger
+        self._clock = clock
+        self._count = count
+        self._spacing = max(0.0, spacing_seconds)
+        self._resolve = resolve
+
+    async def check(self, device: Device, spec: CheckSpec) -> CheckResult:
+        started = self._clock.monotonic()
+        address = await self._address(device)
+        # Leave part of the check's deadline for timer slack and the bookkeeping afterwards.
+        margin = min(max(0.05 * spec.timeout_seconds, 0.05), 0.25)
+        budget = spec.timeout_seconds - margin - (self._clock.monotonic() - started)
+        if budget <= 0:
+            raise ProbeError(
+                device.name,
+                "icmp",
+                f"no time left to ping {address} after resolving {device.address} "
+                f"({self._clock.monotonic() - started:.1f}s)",
+            )
+        count, spacing = self._count, self._spacing
+        if count > 1 and (count - 1) * spacing > budget / 2:
+            spacing = budget / 2 / (count - 1)  # keep at least half the budget for replies
+        reply = await self._pinger.ping(
+            address,
+            count=count,
+            spacing_seconds=spacing,
+            timeout_seconds=budget - (count - 1) * spacing,
+        )
+        duration = self._clock.monotonic() - started
+        target = address if address == device.address else f"{address} ({device.address})"
+        if reply.sent == 0:
+            raise ProbeError(
+                device.name,
+                "icmp",
+                f"no echo request could be sent to {target} in {duration:.1f}s: "
+                f"{reply.error or 'unknown error'}",
+            )
+        samples = [
+            Sample("icmp_packet_loss_ratio", reply.loss_ratio),
+            Sample("icmp_packets_sent", float(reply.sent)),
+            Sample("icmp_packets_received", float(reply.received)),
+        ]
+        if reply.rtts:
+            samples.insert(0, Sample("icmp_rtt_seconds", sum(reply.rtts) / len(reply.rtts)))
+        log.debug(
+            "icmp check",
+            extra={
+                "device": device.name,
+                "address": address,
+                "sent": reply.sent,
+                "received": reply.received,
+            },
+        )
+        if reply.received == 0:
+            return CheckResult(
+                device=device.name,
+                check="icmp",
+                status=Status.DOWN,
+                observed_at=self._clock.now(),
+                duration_seconds=duration,
+                samples=tuple(samples),
+                reason=f"no reply to {reply.sent} echo requests to {target} in {duration:.1f}s",
+                error="timeout",
+            )
+        return CheckResult(
+            device=device.name,
+            check="icmp",
+            status=Status.OK,
+            observed_at=self._clock.now(),
+            duration_seconds=duration,
+            samples=tuple(samples),
+        )
+
+    async def _address(self, device: Device) -> str:
+        try:
+            canonical_address(device.address)
+        except ValueError:
+            pass
+        else:
+            return device.address
+        started = self._clock.monotonic()
+        try:
+            return await self._resolve(device.address)
+        except OSError as exc:
+            raise ProbeError(
+                device.name,
+                "icmp",
+                f"cannot resolve {device.address} after "
+                f"{self._clock.monotonic() - started:.1f}s: {exc.strerror or exc}",
+            ) from exc
