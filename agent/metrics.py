@@ -31,6 +31,32 @@ CHECK_UP = "pantau_check_up"
 CHECK_DURATION = "pantau_check_duration_seconds"
 STATE_TRANSITIONS = "pantau_state_transitions"  # counter: _total added on exposition
 DEVICES_CONFIGURED = "pantau_devices_configured"
+SNMP_UP = "pantau_snmp_up"
+SNMP_UPTIME = "pantau_snmp_uptime_seconds"
+SNMP_INFO = "pantau_snmp_info"
+DEVICE_REBOOTS = "pantau_device_reboots"  # counter
+
+# Per-interface families: sample name from the SNMP collector -> (family, help, is_counter).
+INTERFACE_FAMILIES: dict[str, tuple[str, str, bool]] = {
+    "interface_oper_up": ("pantau_interface_up", "1 when ifOperStatus is up.", False),
+    "interface_admin_up": ("pantau_interface_admin_up", "1 when ifAdminStatus is up.", False),
+    "interface_monitored": ("pantau_interface_monitored",
+                            "1 when the interface is monitored for faults.", False),
+    "interface_speed_bits_per_second": ("pantau_interface_speed_bits_per_second",
+                                        "Interface speed (ifHighSpeed, else ifSpeed).", False),
+    "interface_receive_bytes_total": ("pantau_interface_receive_bytes",
+                                      "Octets received (ifHCInOctets, else ifInOctets).", True),
+    "interface_transmit_bytes_total": ("pantau_interface_transmit_bytes",
+                                       "Octets sent (ifHCOutOctets, else ifOutOctets).", True),
+    "interface_receive_errors_total": ("pantau_interface_receive_errors",
+                                       "Inbound packets with errors (ifInErrors).", True),
+    "interface_transmit_errors_total": ("pantau_interface_transmit_errors",
+                                        "Outbound packets with errors (ifOutErrors).", True),
+    "interface_receive_discards_total": ("pantau_interface_receive_discards",
+                                         "Inbound packets discarded (ifInDiscards).", True),
+    "interface_transmit_discards_total": ("pantau_interface_transmit_discards",
+                                          "Outbound packets discarded (ifOutDiscards).", True),
+}
 COLLECTOR_DURATION = "pantau_collector_duration_seconds"
 COLLECTOR_CHECKS = "pantau_collector_checks"
 COLLECTOR_ERRORS = "pantau_collector_errors"
@@ -50,6 +76,11 @@ EXPOSED_NAMES: frozenset[str] = frozenset(
         CHECK_DURATION,
         f"{STATE_TRANSITIONS}_total",
         DEVICES_CONFIGURED,
+        SNMP_UP,
+        SNMP_UPTIME,
+        SNMP_INFO,
+        f"{DEVICE_REBOOTS}_total",
+        *(f"{fam}_total" if counter else fam for fam, _, counter in INTERFACE_FAMILIES.values()),
         f"{COLLECTOR_DURATION}_bucket",
         f"{COLLECTOR_DURATION}_sum",
         f"{COLLECTOR_DURATION}_count",
@@ -86,6 +117,7 @@ class Snapshot:
 
     devices: tuple[DeviceView, ...] = ()
     transitions: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (check, state)
+    reboots: Mapping[str, int] = field(default_factory=dict)  # device -> reboots seen
     in_flight: int = 0
 
 
@@ -138,6 +170,45 @@ class SnapshotCollector(Collector):
         in_flight = GaugeMetricFamily(SCHEDULER_IN_FLIGHT, "Checks running right now.",
                                       value=snap.in_flight)
         yield from (up, state, rtt, loss, check_up, duration, transitions, configured, in_flight)
+        yield from self._snmp(snap)
+
+    def _snmp(self, snap: Snapshot) -> Iterator[Metric]:
+        snmp_up = GaugeMetricFamily(SNMP_UP, "1 when the last SNMP poll answered.",
+                                    labels=["device"])
+        uptime = GaugeMetricFamily(SNMP_UPTIME, "sysUpTime of the device.", labels=["device"])
+        info = GaugeMetricFamily(SNMP_INFO, "The device's SNMP system group.",
+                                 labels=["device", "sys_name", "sys_descr", "sys_object_id"])
+        reboots = CounterMetricFamily(DEVICE_REBOOTS, "Reboots seen (sysUpTime went back).",
+                                      labels=["device"])
+        families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
+            sample: (CounterMetricFamily if counter else GaugeMetricFamily)(
+                fam, text, labels=["device", "interface"])
+            for sample, (fam, text, counter) in INTERFACE_FAMILIES.items()
+        }
+        for view in snap.devices:
+            result = view.results.get("snmp")
+            if result is None:
+                continue
+            name = view.device.name
+            snmp_up.add_metric([name], 1.0 if result.status in (Status.OK, Status.WARNING)
+                               else 0.0)
+            if result.status not in (Status.OK, Status.WARNING):
+                continue  # stale interface data would lie: their series vanish while down
+            facts = dict(result.info)
+            if facts:
+                info.add_metric([name, facts.get("sysName", ""), facts.get("sysDescr", ""),
+                                 facts.get("sysObjectID", "")], 1.0)
+            for sample in result.samples:
+                if not sample.labels:
+                    if sample.name == "snmp_uptime_seconds":
+                        uptime.add_metric([name], sample.value)
+                    continue
+                fam = families.get(sample.name)
+                if fam is not None:
+                    fam.add_metric([name, sample.labels[0][1]], sample.value)
+        for device, count in sorted(snap.reboots.items()):
+            reboots.add_metric([device], count)
+        yield from (snmp_up, uptime, info, reboots, *families.values())
 
 
 class Metrics:

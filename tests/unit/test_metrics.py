@@ -102,3 +102,55 @@ class TestHealth:
     def test_no_address_in_labels(self) -> None:
         text = Metrics().render(snapshot()).decode()
         assert "127.0.0." not in text
+
+
+class TestSnmpFamilies:
+    """SNMP results become device, interface and info series; stale data is not exported."""
+
+    def snmp(self, status: Status) -> CheckResult:
+        port = (("interface", "lab-p01"),)
+        return CheckResult(
+            "sw-a", "snmp", status, T0, 0.02,
+            samples=(
+                Sample("snmp_uptime_seconds", 1234.5),
+                Sample("interface_oper_up", 0.0, port),
+                Sample("interface_admin_up", 1.0, port),
+                Sample("interface_receive_bytes_total", 2.0**40, port),
+                Sample("interface_speed_bits_per_second", 1e10, port),
+            ),
+            info=(("sysName", "sw-a"), ("sysDescr", "Linux lab"),
+                  ("sysObjectID", "1.3.6.1.4.1.8072.3.2.10")),
+        )
+
+    def test_values(self) -> None:
+        m = Metrics()
+        d = Device("sw-a", "127.0.0.2", "Dinas Kesehatan", snmp_auth="default")
+        m.snapshots.snapshot = Snapshot(
+            devices=(DeviceView(d, DeviceState.UP, {"snmp": self.snmp(Status.OK)}),),
+            reboots={"sw-a": 2},
+        )
+        r = m.registry
+        port = {"device": "sw-a", "interface": "lab-p01"}
+        assert r.get_sample_value("pantau_snmp_up", {"device": "sw-a"}) == 1.0
+        assert r.get_sample_value("pantau_snmp_uptime_seconds", {"device": "sw-a"}) == 1234.5
+        assert r.get_sample_value("pantau_interface_up", port) == 0.0
+        assert r.get_sample_value("pantau_interface_admin_up", port) == 1.0
+        assert r.get_sample_value("pantau_interface_receive_bytes_total", port) == 2.0**40
+        assert r.get_sample_value("pantau_interface_speed_bits_per_second", port) == 1e10
+        assert r.get_sample_value("pantau_device_reboots_total", {"device": "sw-a"}) == 2.0
+        assert r.get_sample_value("pantau_snmp_info", {
+            "device": "sw-a", "sys_name": "sw-a", "sys_descr": "Linux lab",
+            "sys_object_id": "1.3.6.1.4.1.8072.3.2.10"}) == 1.0
+        names = {s.name for f in text_string_to_metric_families(m.render(
+            m.snapshots.snapshot).decode()) for s in f.samples}
+        assert names - EXPOSED_NAMES == set()
+
+    def test_snmp_down_hides_interfaces(self) -> None:
+        m = Metrics()
+        d = Device("sw-a", "127.0.0.2", "Dinas Kesehatan", snmp_auth="default")
+        m.snapshots.snapshot = Snapshot(
+            devices=(DeviceView(d, DeviceState.UP, {"snmp": self.snmp(Status.DOWN)}),))
+        r = m.registry
+        assert r.get_sample_value("pantau_snmp_up", {"device": "sw-a"}) == 0.0
+        assert r.get_sample_value("pantau_interface_up",
+                                  {"device": "sw-a", "interface": "lab-p01"}) is None
