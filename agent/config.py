@@ -308,7 +308,9 @@ class _Builder:
         kw = _given(self.p.polling)
         polling = PollingSettings(**kw)
         if "retry_interval_seconds" not in kw:
-            retry = min(polling.retry_interval_seconds, polling.interval_seconds)
+            # A third of the interval (Icinga-like quick re-checks), between 1 and 10 seconds.
+            retry = min(polling.retry_interval_seconds,
+                        max(1.0, polling.interval_seconds / 3), polling.interval_seconds)
             polling = replace(polling, retry_interval_seconds=retry)
 
         def show(key: str) -> str:

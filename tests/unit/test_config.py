@@ -310,10 +310,11 @@ class TestDefaults:
 
 
 class TestRetryInterval:
-    """retry_interval_seconds defaults to min(10, interval_seconds)."""
+    """retry_interval_seconds defaults to a third of the interval, between 1 and 10 s."""
 
     @pytest.mark.parametrize(
-        ("interval", "expected"), [(5, 5.0), (10, 10.0), (60, 10.0), (7.5, 7.5)]
+        ("interval", "expected"),
+        [(2, 1.0), (6, 2.0), (15, 5.0), (30, 10.0), (60, 10.0)],
     )
     def test_default_follows_interval(self, interval: float, expected: float) -> None:
         config = loads(f"[polling]\ninterval_seconds = {interval}\ntimeout_seconds = 1\n")

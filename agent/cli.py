@@ -1,0 +1,140 @@
+"""`pantau run|check-config|probe`: argument parsing, logging set-up and exit codes.
+
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from agent import __version__
+from agent.errors import AgentError, ConfigError
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+# LogRecord attributes that are not `extra=` fields.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+class KeyValueFormatter(logging.Formatter):
+    """`2026-11-24T08:00:00+0000 INFO agent.app: agent started devices=12 listen=...`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        base = (
+            f"{self.formatTime(record, '%Y-%m-%dT%H:%M:%S%z')} {record.levelname} "
+            f"{record.name}: {record.getMessage()}"
+        )
+        fields = [f"{k}={_quote(v)}" for k, v in record.__dict__.items() if k not in _STANDARD]
+        line = " ".join([base, *fields])
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def _quote(value: object) -> str:
+    text = str(value)
+    return json.dumps(text, ensure_ascii=False) if (" " in text or not text) else text
+
+
+def setup_logging(level: str, stream: TextIO | None = None) -> None:
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(KeyValueFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def default_config_path() -> str:
+    return os.environ.get("PANTAU_CONFIG") or "pantau.toml"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pantau",
+        description="Network monitoring agent that files and tracks SOP-006 requests.",
+    )
+    parser.add_argument("--version", action="version", version=f"pantau {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "-c",
+            "--config",
+            default=None,
+            help="configuration file (default: $PANTAU_CONFIG, then ./pantau.toml)",
+        )
+
+    run = sub.add_parser("run", help="run the agent until SIGTERM/SIGINT")
+    with_config(run)
+    run.add_argument("--log-level", default=None, help="override agent.log_level")
+
+    check = sub.add_parser("check-config", help="validate the configuration; exit 2 if invalid")
+    with_config(check)
+
+    probe = sub.add_parser("probe", help="probe devices live once and print what was seen")
+    with_config(probe)
+    probe.add_argument("devices", nargs="+", metavar="DEVICE")
+    probe.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help
+        return int(exc.code or 0)
+    config_path = args.config or default_config_path()
+    try:
+        if args.command == "check-config":
+            from agent.check_config import check_config
+
+            return check_config(config_path, sys.stdout)
+        from agent.config import load
+
+        config = load(config_path)
+        if args.command == "run":
+            setup_logging(args.log_level or config.agent.log_level)
+            return asyncio.run(_run(config))
+        if args.command == "probe":
+            setup_logging("WARNING")
+            from agent.probe import probe
+
+            return asyncio.run(probe(config, args.devices, sys.stdout, as_json=args.json))
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) found in {exc.file}", file=sys.stderr)
+        return EXIT_USAGE
+    except AgentError as exc:
+        print(f"pantau: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except OSError as exc:
+        print(f"pantau: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    parser.error(f"unknown command {args.command}")
+    return EXIT_USAGE  # pragma: no cover - parser.error exits
+
+
+async def _run(config: Any) -> int:
+    from agent.app import Agent
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await Agent(config).run(stop)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    return EXIT_OK
