@@ -98,7 +98,9 @@ async def run_demo(port: int, keep: bool) -> int:
                 print(f"the agent exited with {agent.returncode}; see {workdir / 'agent.log'}")
                 return 1
             try:
-                print(render(elapsed, scrape(port), note), flush=True)
+                # off the loop: the forward that carries this request runs on it
+                states = await asyncio.to_thread(scrape, port)
+                print(render(elapsed, states, note), flush=True)
             except OSError as exc:
                 print(f"[{elapsed:5.0f}s] waiting for the agent ({exc})", flush=True)
             with contextlib.suppress(TimeoutError):
