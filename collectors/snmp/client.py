@@ -1,0 +1,592 @@
+"""PysnmpClient: SNMPv3 (USM) GET and multi-column GETBULK walks on pysnmp 7, with the value
+types and errors of FastSnmpClient; and a tiny SNMPv3 engine-discovery probe that tells a
+silent agent (wrong community or key) from a dead one. pysnmp's `Any` stays in this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final
+
+from pysnmp.error import PySnmpError
+from pysnmp.hlapi.v3arch.asyncio import (
+    ContextData,
+    ObjectIdentity,
+    ObjectType,
+    SnmpEngine,
+    Udp6TransportTarget,
+    UdpTransportTarget,
+    UsmUserData,
+    bulk_cmd,
+    get_cmd,
+)
+from pysnmp.hlapi.v3arch.asyncio import auth as usm
+from pysnmp.hlapi.v3arch.asyncio.cmdgen import VB_PROCESSOR
+from pysnmp.proto import errind, rfc1902, rfc1905
+
+from agent.clock import Clock
+from agent.config import SnmpAuth
+from agent.errors import AuthFailed, CollectorError, ProtocolError, TargetTimeout
+from collectors.snmp import ber
+from collectors.snmp.ber import Absent, Value
+
+log = logging.getLogger(__name__)
+
+Target = tuple[str, int]
+Oid = tuple[int, ...]
+
+#: Config names -> pysnmp authentication protocols (UsmUserData defaults to MD5 when none is
+#: named, so a protocol is always passed explicitly).
+AUTH_PROTOCOLS: Final[Mapping[str, Any]] = MappingProxyType({
+    "none": usm.USM_AUTH_NONE,
+    "md5": usm.USM_AUTH_HMAC96_MD5,
+    "sha": usm.USM_AUTH_HMAC96_SHA,
+    "sha224": usm.USM_AUTH_HMAC128_SHA224,
+    "sha256": usm.USM_AUTH_HMAC192_SHA256,
+    "sha384": usm.USM_AUTH_HMAC256_SHA384,
+    "sha512": usm.USM_AUTH_HMAC384_SHA512,
+})  # fmt: skip
+
+#: Config names -> pysnmp privacy protocols. AES-192/256 need a key longer than an MD5/SHA-1
+#: digest, and there are two ways to extend it: Blumenthal (draft-blumenthal-aes-usm-04, used
+#: by net-snmp) and Reeder (draft-reeder-snmpv3-usm-3desede, used by Cisco). Measured against
+#: net-snmp 5.9.3: with SHA-1, MD5 or SHA-224 only the Blumenthal variants answer; with
+#: SHA-384/512 (digests long enough that no extension is needed) both do. So "aes192" and
+#: "aes256" mean Blumenthal here.
+PRIV_PROTOCOLS: Final[Mapping[str, Any]] = MappingProxyType({
+    "none": usm.USM_PRIV_NONE,
+    "des": usm.USM_PRIV_CBC56_DES,
+    "3des": usm.USM_PRIV_CBC168_3DES,
+    "aes128": usm.USM_PRIV_CFB128_AES,
+    "aes192": usm.USM_PRIV_CFB192_AES_BLUMENTHAL,
+    "aes256": usm.USM_PRIV_CFB256_AES_BLUMENTHAL,
+})  # fmt: skip
+
+# pysnmp error indications that mean our v3 user, key or security level is wrong.
+_AUTH_INDICATIONS: Final = (
+    errind.UnknownUserName,
+    errind.WrongDigest,
+    errind.DecryptionError,
+    errind.UnsupportedSecurityLevel,
+    errind.NotInTimeWindow,
+    errind.AuthenticationFailure,
+    errind.UnknownSecurityName,
+)
+_AUTHORIZATION_ERROR: Final = 16  # error-status authorizationError: VACM refused this user
+_TOO_BIG: Final = 1
+
+
+def usm_user(auth: SnmpAuth) -> Any:
+    """The pysnmp UsmUserData for a v3 credential set, both protocols always named.
+
+    Raises ValueError for a version other than "3" or an unknown protocol name.
+    """
+    if auth.version != "3" or auth.username is None:
+        raise ValueError(f"credential set {auth.name}: not an SNMPv3 user")
+    try:
+        auth_protocol = AUTH_PROTOCOLS[auth.auth_protocol]
+        priv_protocol = PRIV_PROTOCOLS[auth.priv_protocol]
+    except KeyError as exc:
+        raise ValueError(f"credential set {auth.name}: unknown protocol {exc.args[0]!r}") from None
+    return UsmUserData(
+        auth.username,
+        authKey=auth.auth_key.reveal() if auth.auth_key is not None else None,
+        privKey=auth.priv_key.reveal() if auth.priv_key is not None else None,
+        authProtocol=auth_protocol,
+        privProtocol=priv_protocol,
+    )
+
+
+def _tag_converters() -> dict[Any, Callable[[Any], Value]]:
+    return {
+        rfc1902.Integer32.tagSet: int,
+        rfc1902.OctetString.tagSet: bytes,
+        rfc1902.ObjectIdentifier.tagSet: lambda v: tuple(v.asTuple()),
+        rfc1902.IpAddress.tagSet: lambda v: ipaddress.IPv4Address(bytes(v)),
+        rfc1902.Counter32.tagSet: lambda v: ber.Counter32(int(v)),
+        rfc1902.Gauge32.tagSet: lambda v: ber.Gauge32(int(v)),
+        rfc1902.TimeTicks.tagSet: lambda v: ber.TimeTicks(int(v)),
+        rfc1902.Counter64.tagSet: lambda v: ber.Counter64(int(v)),
+        rfc1902.Opaque.tagSet: lambda v: ber.Opaque(bytes(v)),
+        rfc1902.Null.tagSet: lambda v: None,
+        rfc1905.NoSuchObject.tagSet: lambda v: ber.NO_SUCH_OBJECT,
+        rfc1905.NoSuchInstance.tagSet: lambda v: ber.NO_SUCH_INSTANCE,
+        rfc1905.EndOfMibView.tagSet: lambda v: ber.END_OF_MIB_VIEW,
+    }
+
+
+_CONVERTERS: Final = _tag_converters()  # immutable after import: a lookup table, not state
+
+
+def convert(value: Any) -> Value:
+    """A pysnmp value as the type `ber.py` decodes it to (Counter32, bytes, Absent, ...).
+
+    Raises ValueError for a type SNMP does not define.
+    """
+    converter = _CONVERTERS.get(value.tagSet)
+    if converter is None:
+        raise ValueError(f"unexpected SNMP value type {type(value).__name__}")
+    return converter(value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """What one public call is doing, for error messages (never holds a key)."""
+
+    device: str
+    check: str
+    verb: str
+    where: str
+    user: str
+    started: float
+
+
+@dataclass(slots=True)
+class _Column:
+    prefix: Oid
+    last: Oid
+    last_index: Oid = ()
+    rows: list[tuple[Oid, Value]] = field(default_factory=list)
+    done: bool = False
+
+
+class PysnmpClient:
+    """SNMPv3 requests through pysnmp, with FastSnmpClient's method shapes.
+
+    Create one per event loop. The SnmpEngine is built on first use (or by `start()`) in a
+    worker thread, because building it and its MIB view loads files from disk; or pass one in.
+    Each (address, port, timeout, retries) gets one UdpTransportTarget, each credential set
+    one UsmUserData, both created once and reused. Keys are sent, never logged.
+
+    pysnmp keeps one key set per user name in an engine, and swaps it when another set with
+    the same user name comes along, under requests in flight (a reply then fails its digest
+    check). So credential sets that share a user name but differ in keys or protocols get an
+    engine each: one engine for most configurations, a few when per-device keys share a name.
+    """
+
+    def __init__(
+        self, clock: Clock, *, engine: Any = None, rng: random.Random | None = None
+    ) -> None:
+        self._clock = clock
+        self._given = engine
+        self._engines: list[Any] = [] if engine is None else [engine]
+        # per engine: user name -> the credentials that user name is bound to there
+        self._bound: list[dict[str, tuple[object, ...]]] = [{} for _ in self._engines]
+        self._rng = rng or random.Random()
+        self._lock = asyncio.Lock()
+        self._targets: dict[tuple[int, str, int, float, int], Any] = {}
+        self._users: dict[SnmpAuth, tuple[int, Any]] = {}
+        self._contexts: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Build the first SnmpEngine (and warm its MIB view) off the event loop; idempotent."""
+        async with self._lock:
+            if not self._engines:
+                await self._add_engine()
+
+    async def _add_engine(self) -> int:
+        self._engines.append(await asyncio.to_thread(_build_engine))
+        self._bound.append({})
+        return len(self._engines) - 1
+
+    async def aclose(self) -> None:
+        """Close the transports of the engines this client built; idempotent."""
+        engines, self._engines = self._engines, []
+        self._bound, self._users = [], {}
+        self._targets.clear()
+        for engine in engines:
+            if engine is not self._given:
+                engine.close_dispatcher()
+
+    async def _user(self, auth: SnmpAuth) -> tuple[int, Any]:
+        """The engine index and UsmUserData for `auth`. Raises ValueError (bad protocol)."""
+        found = self._users.get(auth)
+        if found is not None:
+            return found
+        user = usm_user(auth)
+        name = auth.username or ""
+        creds = (auth.auth_protocol, auth.auth_key, auth.priv_protocol, auth.priv_key)
+        async with self._lock:
+            slot = next(
+                (i for i, bound in enumerate(self._bound) if bound.get(name, creds) == creds),
+                None,
+            )
+            if slot is None:
+                slot = await self._add_engine()
+                if slot:
+                    log.info(
+                        "snmp engine added",
+                        extra={"user": name, "engines": slot + 1,
+                               "why": "same v3 user name with other keys"},
+                    )  # fmt: skip
+            self._bound[slot][name] = creds
+        self._users[auth] = (slot, user)
+        return slot, user
+
+    # ------------------------------------------------------------------ public API
+
+    async def get(
+        self,
+        target: Target,
+        auth: SnmpAuth,
+        oids: Sequence[Sequence[int]],
+        *,
+        timeout: float,  # noqa: ASYNC109 -- per try, with retries: not one asyncio.timeout
+        retries: int,
+        device: str | None = None,
+        check: str = "snmp",
+    ) -> list[tuple[Oid, Value]]:
+        """GET `oids` in one SNMPv3 request; returns (oid, value) in request order.
+
+        Missing variables come back as `Absent`. Raises TargetTimeout (no answer), AuthFailed
+        (unknown user, wrong key, security level or time window, access refused) or
+        ProtocolError (anything else the agent or pysnmp reports).
+        """
+        call, engine, user, tgt, ctx = await self._prepare(
+            target, auth, timeout, retries, device, check, "getting"
+        )
+        varbinds = [ObjectType(ObjectIdentity(tuple(o))) for o in oids]
+        status, index, answer = await self._request(
+            call, get_cmd, engine, user, tgt, ctx, *varbinds
+        )
+        if status:
+            raise self._status_error(call, status, index)
+        if len(answer) != len(varbinds):
+            raise self._protocol(call, "reply has a different number of varbinds")
+        return [(tuple(name.asTuple()), self._value(call, v)) for name, v in answer]
+
+    async def bulk_walk(
+        self,
+        target: Target,
+        auth: SnmpAuth,
+        column_oid_prefixes: Sequence[Sequence[int]],
+        *,
+        max_repetitions: int = 25,
+        timeout: float,  # noqa: ASYNC109 -- per try, with retries: not one asyncio.timeout
+        retries: int,
+        total_timeout: float | None = None,
+        max_requests: int = 10_000,
+        device: str | None = None,
+        check: str = "snmp",
+    ) -> dict[Oid, list[tuple[Oid, Value]]]:
+        """Walk several table columns at once; returns prefix -> [(index suffix, value)].
+
+        One GETBULK carries every column still open (pysnmp's bulk_walk_cmd walks one column
+        and, on a timeout, retries forever). A column ends when a reply leaves its prefix or
+        holds an exception value; the walk stops at the first error. Bounded by `timeout` and
+        `retries` per request, `total_timeout` (when given) and `max_requests`. Raises like
+        `get`, and ProtocolError when OIDs do not increase.
+        """
+        if max_repetitions < 1:
+            raise ValueError("max_repetitions must be at least 1")
+        call, engine, user, tgt, ctx = await self._prepare(
+            target, auth, timeout, retries, device, check, "walking"
+        )
+        columns: dict[Oid, _Column] = {}
+        for prefix in column_oid_prefixes:
+            key = tuple(prefix)
+            columns.setdefault(key, _Column(key, key))
+        try:
+            async with asyncio.timeout(total_timeout) as scope:
+                await self._walk(
+                    call, engine, user, tgt, ctx, list(columns.values()), max_repetitions,
+                    max_requests,
+                )  # fmt: skip
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            raise self._cancelled(call) from None
+        return {key: col.rows for key, col in columns.items()}
+
+    async def discover(self, target: Target, *, timeout: float) -> bytes | None:  # noqa: ASYNC109
+        """Send one unauthenticated SNMPv3 engine-ID discovery request (RFC 3414 §4).
+
+        Returns the agent's engine ID (possibly empty) if any SNMPv3 message answering it
+        comes back within `timeout` seconds, else None (no answer, or port unreachable).
+        Needs no credentials: any v3-capable agent answers with a Report
+        (usmStatsUnknownEngineIDs), whatever community or user it was configured with.
+        """
+        return await discover_engine_id(target, timeout=timeout, rng=self._rng)
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _prepare(
+        self,
+        target: Target,
+        auth: SnmpAuth,
+        timeout: float,  # noqa: ASYNC109 -- handed to pysnmp's transport target
+        retries: int,
+        device: str | None,
+        check: str,
+        verb: str,
+    ) -> tuple[_Call, Any, Any, Any, Any]:
+        host, port = target
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        call = _Call(
+            device or where, check, verb, where, auth.username or "", self._clock.monotonic()
+        )
+        try:
+            slot, user = await self._user(auth)
+        except (ValueError, PySnmpError) as exc:
+            raise ProtocolError(call.device, call.check, str(exc)) from None
+        ctx = self._contexts.get(auth.context)
+        if ctx is None:
+            ctx = self._contexts[auth.context] = ContextData(contextName=auth.context)
+        key = (slot, host, port, timeout, retries)
+        tgt = self._targets.get(key)
+        if tgt is None:
+            cls = Udp6TransportTarget if ":" in host else UdpTransportTarget
+            try:
+                tgt = await cls.create((host, port), timeout=timeout, retries=retries)
+            except PySnmpError as exc:
+                raise ProtocolError(
+                    call.device, call.check, f"bad target {call.where}: {exc}"
+                ) from exc
+            self._targets[key] = tgt
+        return call, self._engines[slot], user, tgt, ctx
+
+    async def _request(self, call: _Call, command: Any, *args: Any) -> tuple[int, int, Any]:
+        """Run one pysnmp command and map its error indication; returns (error-status,
+        error-index, varbinds).
+
+        A notInTimeWindow Report makes pysnmp learn the agent's boots/time, so one retry is
+        allowed before it counts as an authentication problem.
+        """
+        for attempt in (1, 2):
+            try:
+                indication, status, index, varbinds = await command(*args, lookupMib=False)
+            except PySnmpError as exc:
+                raise self._protocol(call, f"pysnmp refused the request ({exc})") from exc
+            if indication is None:
+                return int(status), int(index), varbinds
+            if not (isinstance(indication, errind.NotInTimeWindow) and attempt == 1):
+                break
+        raise self._indication_error(call, indication)
+
+    def _status_error(self, call: _Call, status: int, index: int) -> CollectorError:
+        if status == _AUTHORIZATION_ERROR:
+            return AuthFailed(
+                call.device, call.check,
+                f"SNMPv3 user {call.user!r} is not authorized (authorizationError: security "
+                f"level or view) {call.verb} {call.where}",
+            )  # fmt: skip
+        name = ber.error_status_name(status)
+        return self._protocol(call, f"agent answered {name} (error-index {index})")
+
+    async def _walk(
+        self,
+        call: _Call,
+        engine: Any,
+        user: Any,
+        tgt: Any,
+        ctx: Any,
+        open_cols: list[_Column],
+        max_repetitions: int,
+        max_requests: int,
+    ) -> None:
+        requests = 0
+        while open_cols:
+            requests += 1
+            if requests > max_requests:
+                raise self._protocol(call, f"walk unfinished after {max_requests} requests")
+            varbinds = [ObjectType(ObjectIdentity(c.last)) for c in open_cols]
+            status, error_index, table = await self._request(
+                call, bulk_cmd, engine, user, tgt, ctx, 0, max_repetitions, *varbinds
+            )
+            if status == _TOO_BIG and max_repetitions > 1:
+                max_repetitions //= 2
+                continue
+            if status:
+                raise self._status_error(call, status, error_index)
+            width = len(open_cols)
+            count = len(table)
+            if not count:
+                raise self._protocol(call, "reply has no varbinds")
+            for c, col in enumerate(open_cols):
+                prefix = col.prefix
+                cut = len(prefix)
+                for k in range(c, count, width):
+                    name, raw = table[k]
+                    oid = tuple(name.asTuple())
+                    value = self._value(call, raw)
+                    if value.__class__ is Absent or oid[:cut] != prefix:
+                        col.done = True
+                        break
+                    index = oid[cut:]
+                    if index <= col.last_index:
+                        raise self._protocol(call, f"OID not increasing: {ber.format_oid(oid)}")
+                    col.rows.append((index, value))
+                    col.last_index = index
+                    col.last = oid
+            open_cols = [c for c in open_cols if not c.done]
+
+    def _value(self, call: _Call, raw: Any) -> Value:
+        try:
+            return convert(raw)
+        except ValueError as exc:
+            raise self._protocol(call, str(exc)) from None
+
+    def _indication_error(self, call: _Call, indication: Any) -> CollectorError:
+        elapsed = self._clock.monotonic() - call.started
+        if isinstance(indication, errind.RequestTimedOut):
+            return TargetTimeout(
+                call.device, call.check,
+                f"after {elapsed:.1f}s (possible timeout) {call.verb} {call.where}",
+            )  # fmt: skip
+        if isinstance(indication, _AUTH_INDICATIONS):
+            kind = type(indication).__name__
+            kind = kind[0].lower() + kind[1:]
+            return AuthFailed(
+                call.device, call.check,
+                f"SNMPv3 authentication failed ({kind}): wrong v3 user or key for user "
+                f"{call.user!r} {call.verb} {call.where}",
+            )  # fmt: skip
+        return self._protocol(call, f"pysnmp reported {indication}")
+
+    def _protocol(self, call: _Call, what: str) -> ProtocolError:
+        return ProtocolError(call.device, call.check, f"{what} {call.verb} {call.where}")
+
+    def _cancelled(self, call: _Call) -> CollectorError:
+        elapsed = self._clock.monotonic() - call.started
+        return TargetTimeout(
+            call.device, call.check,
+            f"cancelled after {elapsed:.1f}s (possible timeout) {call.verb} {call.where}",
+        )  # fmt: skip
+
+
+def _build_engine() -> Any:
+    """A new SnmpEngine with its MIB view built (both read files: run in a worker thread)."""
+    engine = SnmpEngine()
+    VB_PROCESSOR.get_mib_view_controller(engine.cache)
+    return engine
+
+
+# --------------------------------------------------------------------------- v3 discovery
+#
+# The probe is 100 bytes of hand-made BER rather than a pysnmp request: pysnmp would need a
+# user in its engine, caches what it discovers, and answers "unknownUserName" only after a
+# second round trip. Any SNMPv3 message that echoes our msgID proves the agent is alive.
+
+
+def _tlv(tag: int, body: bytes) -> bytes:
+    n = len(body)
+    if n < 0x80:
+        return bytes((tag, n)) + body
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(size))) + size + body
+
+
+def _int(value: int) -> bytes:
+    return _tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True))
+
+
+_EMPTY_OCTETS: Final = _tlv(0x04, b"")
+
+
+def encode_discovery(msg_id: int, request_id: int) -> bytes:
+    """An SNMPv3 GetRequest with no varbinds, noAuthNoPriv, reportable, empty user and engine
+    ID: the engine-ID discovery message of RFC 3414 §4."""
+    header = _tlv(0x30, _int(msg_id) + _int(65507) + _tlv(0x04, b"\x04") + _int(3))
+    usm_params = _tlv(
+        0x30, _EMPTY_OCTETS + _int(0) + _int(0) + _EMPTY_OCTETS * 3
+    )  # engine ID, boots, time, user name, auth params, priv params
+    pdu = _tlv(0xA0, _int(request_id) + _int(0) + _int(0) + _tlv(0x30, b""))
+    scoped = _tlv(0x30, _EMPTY_OCTETS + _EMPTY_OCTETS + pdu)
+    return _tlv(0x30, _int(3) + header + _tlv(0x04, usm_params) + scoped)
+
+
+def _read(data: bytes, i: int, end: int) -> tuple[int, int, int]:
+    """The TLV at data[i]: (tag, contents start, contents end). Raises ValueError."""
+    if i + 2 > end:
+        raise ValueError("truncated")
+    tag, n = data[i], data[i + 1]
+    i += 2
+    if n & 0x80:
+        k = n & 0x7F
+        if not 0 < k <= 4 or i + k > end:
+            raise ValueError("bad length")
+        n = int.from_bytes(data[i : i + k], "big")
+        i += k
+    if i + n > end:
+        raise ValueError("truncated")
+    return tag, i, i + n
+
+
+def parse_discovery_reply(data: bytes, msg_id: int) -> bytes | None:
+    """The authoritative engine ID from an SNMPv3 message answering `msg_id`, else None."""
+    try:
+        tag, i, end = _read(data, 0, len(data))
+        if tag != 0x30:
+            return None
+        tag, s, e = _read(data, i, end)
+        if tag != 0x02 or int.from_bytes(data[s:e], "big", signed=True) != 3:
+            return None
+        tag, s, header_end = _read(data, e, end)
+        if tag != 0x30:
+            return None
+        tag, s2, e2 = _read(data, s, header_end)
+        if tag != 0x02 or int.from_bytes(data[s2:e2], "big", signed=True) != msg_id:
+            return None
+        tag, s, e = _read(data, header_end, end)  # msgSecurityParameters
+        if tag != 0x04:
+            return None
+        tag, s, e = _read(data, s, e)  # UsmSecurityParameters
+        if tag != 0x30:
+            return None
+        tag, s, e = _read(data, s, e)  # msgAuthoritativeEngineID
+        return data[s:e] if tag == 0x04 else None
+    except ValueError:
+        return None
+
+
+class _DiscoveryProtocol(asyncio.DatagramProtocol):
+    def __init__(self, msg_id: int, answer: asyncio.Future[bytes | None]) -> None:
+        self._msg_id = msg_id
+        self._answer = answer
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        engine_id = parse_discovery_reply(data, self._msg_id)
+        if engine_id is not None and not self._answer.done():
+            self._answer.set_result(engine_id)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable on our connected socket: nothing listens there.
+        if not self._answer.done():
+            self._answer.set_result(None)
+
+
+async def discover_engine_id(
+    target: Target,
+    *,
+    timeout: float,  # noqa: ASYNC109 -- the probe's whole budget
+    rng: random.Random | None = None,
+) -> bytes | None:
+    """Send one SNMPv3 discovery request to `target`; see `PysnmpClient.discover`."""
+    rng = rng or random.Random()
+    msg_id = rng.randrange(1, 2**31)
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[bytes | None] = loop.create_future()
+    try:
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _DiscoveryProtocol(msg_id, answer), remote_addr=target
+        )
+    except OSError as exc:
+        log.debug("snmp discovery not sent", extra={"target": target[0], "error": str(exc)})
+        return None
+    try:
+        transport.sendto(encode_discovery(msg_id, rng.randrange(1, 2**31)))
+        try:
+            async with asyncio.timeout(max(0.0, timeout)):
+                return await answer
+        except TimeoutError:
+            return None
+    finally:
+        transport.close()
