@@ -192,7 +192,7 @@ class TestDeadlines:
         h.start([Job(device("dead"), fast_spec, hung), Job(device("alive"), fast_spec, healthy)])
         await clock.wait_sleepers(2)
         clock.advance(fast_spec.interval_seconds)
-        got = {}
+        got: dict[str, CheckResult] = {}
         while len(got) < 2:
             r = await h.next_result()
             got[r.device] = r
