@@ -7,27 +7,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from agent.clock import Clock, SystemClock
 from agent.config import Config
 from agent.detector import Detector, Recheck, Transition
+from agent.interfaces import INTERFACE_CHECK, interface_results
 from agent.metrics import DeviceView, Metrics, Snapshot
-from agent.model import CheckResult, CheckSpec
+from agent.model import CheckResult, CheckSpec, Device, DeviceState
+from agent.reboots import Reboot, RebootTracker
 from agent.scheduler import Job, Scheduler
 from agent.server import bind, build_app, make_server
 from collectors.icmp import IcmpCollector, Pinger
+from collectors.snmp.client import PysnmpClient
+from collectors.snmp.collector import SnmpCollector
+from collectors.snmp.fastclient import FastSnmpClient
 
 log = logging.getLogger(__name__)
 
-TICK_SECONDS = 1.0  # how often maintenance windows are re-evaluated
+FAULT_STATES = frozenset({DeviceState.DOWN, DeviceState.UNREACHABLE, DeviceState.FLAPPING})
+TICK_SECONDS = 1.0  # how often maintenance windows and held states are re-evaluated
 
 
-def icmp_spec(config: Config) -> CheckSpec:
+def check_spec(config: Config, check: str) -> CheckSpec:
     p = config.polling
     return CheckSpec(
-        check="icmp",
+        check=check,
         interval_seconds=p.interval_seconds,
         timeout_seconds=p.timeout_seconds,
         retry_interval_seconds=p.retry_interval_seconds,
@@ -35,13 +42,59 @@ def icmp_spec(config: Config) -> CheckSpec:
 
 
 def result_json(result: CheckResult) -> dict[str, Any]:
-    return {
+    """A check result for the API and `pantau probe --json`."""
+    out: dict[str, Any] = {
         "status": result.status.value,
         "observed_at": result.observed_at.isoformat(),
         "duration_seconds": round(result.duration_seconds, 6),
         "reason": result.reason,
+        "error": result.error,
         "samples": {s.name: s.value for s in result.samples if not s.labels},
     }
+    if result.info:
+        out["info"] = dict(result.info)
+    interfaces: dict[str, dict[str, float]] = {}
+    for s in result.samples:
+        if s.labels:
+            interfaces.setdefault(s.labels[0][1], {})[s.name] = s.value
+    if interfaces:
+        out["interfaces"] = [{"name": n, **v} for n, v in sorted(interfaces.items())]
+    return out
+
+
+@dataclass(slots=True)
+class Collectors:
+    """The collectors of one running agent (and of one `pantau probe`)."""
+
+    icmp: IcmpCollector
+    snmp: SnmpCollector
+    icmp_mode: str  # "unprivileged" | "privileged"
+
+    def jobs(self, config: Config, devices: Sequence[Device]) -> list[Job]:
+        icmp, snmp = check_spec(config, "icmp"), check_spec(config, "snmp")
+        jobs = [Job(device=d, spec=icmp, collector=self.icmp) for d in devices]
+        jobs += [Job(device=d, spec=snmp, collector=self.snmp) for d in devices if d.snmp_auth]
+        return jobs
+
+
+@contextlib.asynccontextmanager
+async def open_collectors(config: Config, clock: Clock) -> AsyncIterator[Collectors]:
+    """Open the ICMP socket(s), the SNMP socket(s) and the SNMPv3 engine; close them after."""
+    async with contextlib.AsyncExitStack() as stack:
+        pinger = await Pinger.open(privileged=config.icmp.privileged, clock=clock)
+        stack.push_async_callback(pinger.aclose)
+        fast = FastSnmpClient(clock)
+        stack.push_async_callback(fast.aclose)
+        v3 = PysnmpClient(clock)
+        if any(a.version == "3" for a in config.snmp.auth.values()):
+            await v3.start()  # builds the engine off the loop (it reads MIB files)
+        stack.push_async_callback(v3.aclose)
+        yield Collectors(
+            icmp=IcmpCollector(pinger, clock, count=config.icmp.count,
+                               spacing_seconds=config.icmp.spacing_seconds),
+            snmp=SnmpCollector(fast, v3, clock, settings=config.snmp),
+            icmp_mode=pinger.mode,
+        )
 
 
 class Agent:
@@ -57,6 +110,9 @@ class Agent:
             flapping=config.flapping,
             maintenance=config.maintenance,
         )
+        self.reboots = RebootTracker()
+        self.last_reboot: dict[str, Reboot] = {}
+        self.interfaces: dict[str, tuple[str, ...]] = {}  # device -> monitored interfaces seen
         self.scheduler: Scheduler | None = None
         self.listening: tuple[str, int] | None = None
         self.ready = asyncio.Event()
@@ -65,6 +121,19 @@ class Agent:
 
     def on_result(self, result: CheckResult) -> None:
         self.handle_events(self.detector.observe(result))
+        if result.check != "snmp":
+            return
+        reboot = self.reboots.observe(result)
+        if reboot is not None:
+            self.last_reboot[result.device] = reboot
+            log.info("device rebooted", extra={
+                "device": reboot.device, "uptime_before": reboot.uptime_before_seconds,
+                "uptime_after": reboot.uptime_after_seconds})
+        subjects = interface_results(result)
+        if subjects:
+            self.interfaces[result.device] = tuple(name for name, _ in subjects)
+        for name, iface in subjects:
+            self.handle_events(self.detector.observe(iface, item=name))
 
     def handle_events(self, events: Sequence[Transition | Recheck]) -> None:
         """Rechecks go to the scheduler; hard transitions are logged by the detector and
@@ -72,6 +141,15 @@ class Agent:
         for event in events:
             if isinstance(event, Recheck) and self.scheduler is not None:
                 self.scheduler.request_check(event.device, event.check)
+
+    def retrying(self, device: str, check: str) -> bool:
+        """Re-check sooner while the subject, or for SNMP any monitored interface, is soft."""
+        if self.detector.is_retrying(device, check):
+            return True
+        return check == "snmp" and any(
+            self.detector.is_retrying(device, INTERFACE_CHECK, name)
+            for name in self.interfaces.get(device, ())
+        )
 
     # -- views for metrics and the API ------------------------------------------------------
 
@@ -86,13 +164,15 @@ class Agent:
             for device in self.config.devices
         )
         in_flight = self.scheduler.stats.in_flight if self.scheduler else 0
-        return Snapshot(devices=views, transitions=snap.transitions_total, in_flight=in_flight)
+        return Snapshot(devices=views, transitions=snap.transitions_total,
+                        reboots=dict(self.reboots.counts), in_flight=in_flight)
 
     def devices_json(self) -> list[dict[str, Any]]:
         snap = self.detector.snapshot()
         out = []
         for device in self.config.devices:
             ds = snap.devices[device.name]
+            reboot = self.last_reboot.get(device.name)
             out.append(
                 {
                     "name": device.name,
@@ -102,16 +182,22 @@ class Agent:
                     "parent": device.parent,
                     "state": ds.state.value,
                     "since": ds.since.isoformat() if ds.since else None,
+                    "flapping": ds.flapping,
+                    "maintenance": list(ds.maintenance),
+                    "affected": list(ds.affected),
+                    "faults": [
+                        {"check": s.check, "item": s.item, "state": s.state.value,
+                         "since": s.since.isoformat() if s.since else None}
+                        for s in ds.subjects if s.state in FAULT_STATES
+                    ],
+                    "reboots": self.reboots.counts.get(device.name, 0),
+                    "last_reboot": None if reboot is None else reboot.at.isoformat(),
                     "checks": {c: result_json(r) for c, r in sorted(ds.results.items())},
                 }
             )
         return out
 
     # -- lifecycle ---------------------------------------------------------------------------
-
-    def jobs(self, icmp: IcmpCollector) -> list[Job]:
-        spec = icmp_spec(self.config)
-        return [Job(device=d, spec=spec, collector=icmp) for d in self.config.devices]
 
     async def _ticker(self) -> None:
         while True:
@@ -121,15 +207,11 @@ class Agent:
     async def run(self, stop: asyncio.Event) -> None:
         cfg = self.config
         async with contextlib.AsyncExitStack() as stack:
-            pinger = await Pinger.open(privileged=cfg.icmp.privileged, clock=self.clock)
-            stack.push_async_callback(pinger.aclose)
-            icmp = IcmpCollector(
-                pinger, self.clock, count=cfg.icmp.count, spacing_seconds=cfg.icmp.spacing_seconds
-            )
+            collectors = await stack.enter_async_context(open_collectors(cfg, self.clock))
             self.scheduler = Scheduler(
                 clock=self.clock,
                 sink=self.on_result,
-                retrying=self.detector.is_retrying,
+                retrying=self.retrying,
                 max_in_flight=cfg.polling.max_in_flight,
                 observe_duration=self.metrics.observe_check,
                 observe_lag=self.metrics.scheduler_lag.observe,
@@ -145,12 +227,14 @@ class Agent:
                 "agent started",
                 extra={
                     "devices": len(cfg.devices),
+                    "snmp_devices": sum(1 for d in cfg.devices if d.snmp_auth),
                     "listen": f"{self.listening[0]}:{self.listening[1]}",
-                    "icmp_mode": pinger.mode,
+                    "icmp_mode": collectors.icmp_mode,
                 },
             )
             async with asyncio.TaskGroup() as tg:
-                polling = tg.create_task(self.scheduler.run(self.jobs(icmp)), name="scheduler")
+                jobs = collectors.jobs(cfg, cfg.devices)
+                polling = tg.create_task(self.scheduler.run(jobs), name="scheduler")
                 ticker = tg.create_task(self._ticker(), name="ticker")
                 serving = tg.create_task(server.serve(sockets=[sock]), name="http")
                 self.ready.set()

@@ -41,8 +41,10 @@ class AgentProcess:
         workdir: Path,
         devices: Sequence[LabDevice],
         sections: Mapping[str, Mapping[str, TomlValue]] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.lab = lab
+        self.env = dict(env or {})  # e.g. secrets referenced as { env = "VAR" }
         self.workdir = workdir
         self.port = free_port(lab)
         merged: dict[str, dict[str, TomlValue]] = {k: dict(v) for k, v in (sections or {}).items()}
@@ -56,7 +58,7 @@ class AgentProcess:
         self._client: httpx.Client | None = None
 
     def start(self, ready_timeout: float = 20.0) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         with self.log.open("ab") as log:
             self.proc = self.lab.popen(
                 [sys.executable, "-m", "agent", "run", "-c", str(self.config)],

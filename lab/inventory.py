@@ -21,7 +21,7 @@ AGENCIES: tuple[str, ...] = (
 
 CORE = "core-balaikota"
 
-TomlValue = str | int | float | bool | Sequence[str]
+TomlValue = str | int | float | bool | Sequence[str] | Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,9 @@ class LabDevice:
     address: str
     owner: str
     parent: str | None = None
+    snmp_auth: str | None = None
+    snmp_port: int | None = None
+    interfaces: tuple[str, ...] = ()
 
 
 def device_name(i: int, children: int) -> str:
@@ -62,6 +65,8 @@ def _value(v: TomlValue) -> str:
         return repr(v)
     if isinstance(v, str):
         return json.dumps(v, ensure_ascii=False)  # a valid TOML basic string
+    if isinstance(v, Mapping):  # an inline table, e.g. { env = "VAR" } for a secret
+        return "{ " + ", ".join(f"{k} = {_value(x)}" for k, x in v.items()) + " }"
     return "[" + ", ".join(json.dumps(x, ensure_ascii=False) for x in v) + "]"
 
 
@@ -82,5 +87,11 @@ def to_toml(
         lines.append(f"owner = {_value(d.owner)}")
         if d.parent:
             lines.append(f"parent = {_value(d.parent)}")
+        if d.snmp_auth:
+            lines.append(f"snmp_auth = {_value(d.snmp_auth)}")
+        if d.snmp_port:
+            lines.append(f"snmp_port = {d.snmp_port}")
+        if d.interfaces:
+            lines.append(f"interfaces = {_value(d.interfaces)}")
         lines.append("")
     return "\n".join(lines)
