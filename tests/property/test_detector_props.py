@@ -263,7 +263,7 @@ class Observer:
 class TestDetectorProperties:
     """Random results over a device tree keep the detector's promises."""
 
-    @settings(max_examples=250, deadline=None)
+    @settings(max_examples=1000, deadline=None)
     @given(
         scenario=ops,
         down_after=st.integers(1, 4),
