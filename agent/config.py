@@ -14,7 +14,7 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType
@@ -31,6 +31,7 @@ from agent.config_schema import (
     SecretRef,
     SnmpAuthModel,
     number,
+    parse_sla,
     quote,
     snmp_auth_rules,
     split_listen,
@@ -39,6 +40,8 @@ from agent.config_schema import (
 )
 from agent.errors import ConfigError, ConfigProblem
 from agent.model import Device, Secret
+from ticketing.calendar import NO_SUCH_FILE, load_overrides
+from ticketing.sop import SOP_006, Sla, Sop
 
 if sys.version_info >= (3, 11):  # noqa: UP036 - SPEC §1 keeps tomli where tomllib is missing
     import tomllib
@@ -136,6 +139,34 @@ class User:
 
 
 @dataclass(frozen=True, slots=True)
+class TicketSettings:
+    reopen_window_minutes: int = 60  # a recurrence within this after closing reopens the ticket
+    verification_probes: int = 3  # live probes in one verification (the step 7 gate)
+    verification_hold_seconds: float = 60.0  # the probes are spread over this; all must pass
+    verification_max_age_seconds: float = 600.0  # an older passed verification opens no gate
+    sla_sweep_seconds: float = 15.0  # how often open steps are checked for breaches
+
+
+@dataclass(frozen=True, slots=True)
+class SlaSettings:
+    """How SLA time is counted; `ticketing.calendar.build_calendar(settings)` makes the Calendar.
+
+    `extra_holidays` and `extra_workdays` come from `holidays_file` (the local override
+    file, read and checked when the configuration is loaded).
+    """
+
+    calendar: str = "working"  # "working" | "calendar" (24x7)
+    timezone: str = "Asia/Jakarta"  # default: agent.timezone
+    work_days: frozenset[int] = frozenset(range(5))  # 0 = Monday
+    work_start: time = time(7, 30)
+    work_end: time = time(16, 0)
+    national_holidays: bool = True  # public holidays and cuti bersama from `holidays`
+    holidays_file: str | None = None  # as resolved against the configuration file's folder
+    extra_holidays: Mapping[date, str] = field(default_factory=dict)
+    extra_workdays: frozenset[date] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     source: str = "<defaults>"
     agent: AgentSettings = field(default_factory=AgentSettings)
@@ -146,6 +177,9 @@ class Config:
     devices: tuple[Device, ...] = ()
     maintenance: tuple[MaintenanceWindow, ...] = ()
     users: tuple[User, ...] = ()
+    tickets: TicketSettings = field(default_factory=TicketSettings)
+    sla: SlaSettings = field(default_factory=SlaSettings)
+    sop: Sop = SOP_006  # the effective SOP: the built-in one with [sop] overrides applied
 
     def device(self, name: str) -> Device:
         for d in self.devices:
@@ -295,6 +329,9 @@ class _Builder:
             devices=devices,
             maintenance=self._maintenance(devices),
             users=self._users(),
+            tickets=TicketSettings(**_given(self.p.tickets)),
+            sla=self._sla(agent),
+            sop=self._sop(),
         )
 
     def _agent(self) -> AgentSettings:
@@ -343,6 +380,90 @@ class _Builder:
                 f"({number(flapping.high_percent)})",
             )
         return flapping
+
+    def _sla(self, agent: AgentSettings) -> SlaSettings:
+        kw = _given(self.p.sla)
+        kw.setdefault("timezone", agent.timezone)
+        loc: Loc = ("sla",)
+        days = kw.pop("work_days", None)
+        if days is not None:
+            seen: set[str] = set()
+            for index, day in enumerate(days):
+                if day in seen:
+                    self._issue((*loc, "work_days", index), f"duplicate day {quote(day)}")
+                seen.add(day)
+            kw["work_days"] = frozenset(WEEKDAYS.index(d) for d in days)
+        sla = SlaSettings(**kw)
+        if self._ok(loc, "work_start", "work_end") and sla.work_start >= sla.work_end:
+            note = {key: "" if key in kw else ", the default" for key in ("work_start", "work_end")}
+            self._issue(
+                loc,
+                f"work_start ({sla.work_start:%H:%M}{note['work_start']}) must be before "
+                f"work_end ({sla.work_end:%H:%M}{note['work_end']})",
+            )
+        if sla.holidays_file is None:
+            return sla
+        path = self.base_dir / sla.holidays_file
+        try:
+            extra_holidays, extra_workdays = load_overrides(path)
+        except ConfigError as exc:
+            if [p.message for p in exc.problems] == [NO_SUCH_FILE]:
+                self._issue(
+                    (*loc, "holidays_file"), f"holidays file {quote(str(path))} does not exist"
+                )
+            else:
+                for problem in exc.problems:
+                    self._issue((*loc, "holidays_file"), f"in {problem.render(str(path))}")
+            return sla
+        return replace(
+            sla,
+            holidays_file=str(path),
+            extra_holidays=extra_holidays,
+            extra_workdays=extra_workdays,
+        )
+
+    def _sop(self) -> Sop:
+        model = self.p.sop
+        if model is None:
+            return SOP_006
+        if not model.sla:  # a version alone renumbers the built-in steps
+            return SOP_006 if model.version is None else replace(SOP_006, version=model.version)
+        loc: Loc = ("sop",)
+        numbers = [str(step.no) for step in SOP_006.steps]
+        slas: dict[int, Sla] = {}
+        for key, value in model.sla.items():
+            if key not in numbers:
+                self._issue(
+                    (*loc, "sla", key),
+                    f"unknown step {quote(key)}; SOP-{SOP_006.number} has steps "
+                    f"{quote(numbers[0])} to {quote(numbers[-1])}",
+                )
+                continue
+            try:
+                amount, unit = parse_sla(value)
+            except ValueError as exc:
+                self._issue((*loc, "sla", key), str(exc))
+                continue
+            slas[int(key)] = Sla(amount, unit)
+        if model.version is None:
+            if self._ok(loc, "version"):
+                self._issue(
+                    (*loc, "version"),
+                    "missing: required when [sop.sla] overrides a step (each ticket records "
+                    "the SOP version it was opened under)",
+                )
+            return SOP_006
+        if model.version == SOP_006.version:
+            self._issue(
+                (*loc, "version"),
+                f"must differ from the built-in SOP-{SOP_006.number} version "
+                f"({SOP_006.version}) when steps are overridden",
+            )
+        steps = tuple(
+            replace(step, sla=slas[step.no]) if step.no in slas else step
+            for step in SOP_006.steps
+        )
+        return replace(SOP_006, version=model.version, steps=steps)
 
     def _snmp(self, polling: PollingSettings) -> SnmpSettings:
         kw = _given(self.p.snmp)

@@ -37,6 +37,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _HHMM_RE = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
+_SLA_RE = re.compile(r"\s*([0-9]+)\s*(day|hour|minute)s?\s*")
 _DNS_LABEL_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
@@ -277,6 +278,22 @@ def _clock_time(value: object) -> time:
     raise _fail(f'expected a time of day "HH:MM" such as "22:00", got {got}')
 
 
+SLA_FORMS = '"<n> day(s)", "<n> hour(s)" or "<n> minute(s)" such as "2 hours"'
+
+
+def parse_sla(value: object) -> tuple[int, str]:
+    """ "2 hours" → (2, "hour"); raises ValueError with the message for the config file."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string {SLA_FORMS}, got {typed(value)}")
+    match = _SLA_RE.fullmatch(value)
+    if match is None:
+        raise ValueError(f"expected {SLA_FORMS}, got {quote(value)}")
+    amount = int(match[1])
+    if amount < 1:
+        raise ValueError(f"the amount must be at least 1, got {quote(value)}")
+    return amount, match[2]
+
+
 def _aware_datetime(value: object) -> datetime:
     example = "2026-12-01T22:00:00+07:00"
     if isinstance(value, datetime):
@@ -392,6 +409,29 @@ class MaintenanceModel(_Table):
     timezone: Zone | None = None
 
 
+class TicketsModel(_Table):
+    reopen_window_minutes: Annotated[int, Field(ge=0)] | None = None
+    verification_probes: Annotated[int, Field(ge=1, le=100)] | None = None
+    verification_hold_seconds: Annotated[float, Field(ge=0)] | None = None
+    verification_max_age_seconds: PositiveSeconds | None = None
+    sla_sweep_seconds: PositiveSeconds | None = None
+
+
+class SlaModel(_Table):
+    calendar: Literal["working", "calendar"] | None = None
+    timezone: Zone | None = None
+    work_days: Annotated[list[Weekday], Field(min_length=1)] | None = None
+    work_start: Annotated[time, PlainValidator(_clock_time)] | None = None
+    work_end: Annotated[time, PlainValidator(_clock_time)] | None = None
+    national_holidays: bool | None = None
+    holidays_file: Text | None = None
+
+
+class SopModel(_Table):
+    version: AtLeastOne | None = None
+    sla: dict[str, Any] | None = None  # step number → SLA text, each checked by parse_sla
+
+
 class UserModel(_Table):
     name: Name
     role: Role
@@ -409,6 +449,9 @@ SECTIONS: Mapping[str, type[BaseModel]] = {
     "devices": DeviceModel,  # arrays of tables
     "maintenance": MaintenanceModel,
     "users": UserModel,
+    "tickets": TicketsModel,
+    "sla": SlaModel,
+    "sop": SopModel,
 }
 _TABLE_OF_TABLES = ("sites",)
 _ARRAYS = ("devices", "maintenance", "users")
@@ -442,6 +485,9 @@ class Parsed:
     maintenance: list[tuple[int, MaintenanceModel]] = field(default_factory=list)
     users: list[tuple[int, UserModel]] = field(default_factory=list)
     user_names: list[tuple[int, str]] = field(default_factory=list)
+    tickets: TicketsModel | None = None
+    sla: SlaModel | None = None
+    sop: SopModel | None = None
 
 
 def validate_document(doc: Mapping[str, Any]) -> tuple[Parsed, list[Issue]]:
@@ -467,7 +513,7 @@ def validate_document(doc: Mapping[str, Any]) -> tuple[Parsed, list[Issue]]:
         except ValidationError:  # a required key was among the broken ones
             return None
 
-    for key in ("agent", "polling", "icmp", "flapping"):
+    for key in ("agent", "polling", "icmp", "flapping", "tickets", "sla", "sop"):
         if key in doc:
             setattr(parsed, key, one(SECTIONS[key], doc[key], (key,)))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from datetime import datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -18,8 +18,10 @@ from agent.config import (
     IcmpSettings,
     MaintenanceWindow,
     PollingSettings,
+    SlaSettings,
     SnmpAuth,
     SnmpSettings,
+    TicketSettings,
     User,
     load,
     loads,
@@ -27,6 +29,7 @@ from agent.config import (
 from agent.config_schema import translate
 from agent.errors import ConfigError, ConfigProblem
 from agent.model import Device, Secret
+from ticketing.sop import SOP_006, Sla
 
 REPO = Path(__file__).resolve().parents[2]
 BAD = REPO / "tests" / "data" / "config" / "bad"
@@ -327,6 +330,88 @@ class TestRetryInterval:
     def test_longer_than_interval_is_a_problem(self) -> None:
         assert rendered("[polling]\ninterval_seconds = 20\nretry_interval_seconds = 30\n") == [
             "t.toml:1: polling: retry_interval_seconds (30) must not exceed interval_seconds (20)"
+        ]
+
+
+class TestTicketSections:
+    """[tickets], [sla] and [sop] load into TicketSettings, SlaSettings and the effective SOP."""
+
+    def test_defaults(self) -> None:
+        config = loads('[agent]\ntimezone = "Asia/Makassar"\n')
+        assert config.tickets == TicketSettings()
+        assert config.sla == SlaSettings(timezone="Asia/Makassar")  # follows agent.timezone
+        assert config.sop is SOP_006
+        assert Config().sla.work_days == frozenset({0, 1, 2, 3, 4})
+
+    def test_every_key(self, tmp_path: Path) -> None:
+        (tmp_path / "libur").mkdir()
+        (tmp_path / "libur" / "bogor.toml").write_text(
+            '[[holiday]]\ndate = 2026-06-03\nname = "Hari Jadi Kota Bogor"\n'
+            '[[workday]]\ndate = 2026-06-06\nname = "Sabtu pengganti"\n',
+            encoding="utf-8",
+        )
+        path = tmp_path / "pantau.toml"
+        path.write_text(
+            "[tickets]\nreopen_window_minutes = 0\nverification_probes = 5\n"
+            "verification_hold_seconds = 30\nverification_max_age_seconds = 120.5\n"
+            "sla_sweep_seconds = 5\n"
+            '[sla]\ncalendar = "calendar"\ntimezone = "Asia/Jayapura"\n'
+            'work_days = ["sat", "mon"]\nwork_start = 08:00:00\nwork_end = "17:30"\n'
+            'national_holidays = false\nholidays_file = "libur/bogor.toml"\n'
+            '[sop]\nversion = 2\n[sop.sla]\n"5" = "2 hours"\n"9" = " 1 minute "\n'
+            '"2" = "3 days"\n',
+            encoding="utf-8",
+        )
+        config = load(path)
+        assert config.tickets == TicketSettings(
+            reopen_window_minutes=0,
+            verification_probes=5,
+            verification_hold_seconds=30,
+            verification_max_age_seconds=120.5,
+            sla_sweep_seconds=5,
+        )
+        assert config.sla == SlaSettings(
+            calendar="calendar",
+            timezone="Asia/Jayapura",
+            work_days=frozenset({5, 0}),
+            work_start=time(8, 0),
+            work_end=time(17, 30),
+            national_holidays=False,
+            holidays_file=str(tmp_path / "libur" / "bogor.toml"),
+            extra_holidays={date(2026, 6, 3): "Hari Jadi Kota Bogor"},
+            extra_workdays=frozenset({date(2026, 6, 6)}),
+        )
+        assert config.sop.version == 2
+        assert [step.sla for step in config.sop.steps] == [
+            Sla(1, "day"),
+            Sla(3, "day"),
+            Sla(1, "day"),
+            Sla(1, "day"),
+            Sla(2, "hour"),
+            Sla(1, "day"),
+            Sla(10, "minute"),
+            Sla(10, "minute"),
+            Sla(1, "minute"),
+        ]
+        assert config.sop.steps[4] == dataclasses.replace(SOP_006.steps[4], sla=Sla(2, "hour"))
+
+    def test_version_alone_renumbers_the_built_in_steps(self) -> None:
+        sop = loads("[sop]\nversion = 3\n").sop
+        assert (sop.version, sop.steps) == (3, SOP_006.steps)
+
+    def test_problems_in_several_sections_at_once(self) -> None:
+        text = (
+            '[sla]\nwork_end = "07:00"\n'
+            '[sop.sla]\n"1" = "1 week"\n'
+            "[tickets]\nsla_sweep_seconds = 0\n"
+        )
+        assert rendered(text) == [
+            "t.toml:1: sla: work_start (07:30, the default) must be before work_end (07:00)",
+            't.toml:3: sop.version: missing: required when [sop.sla] overrides a step (each '
+            "ticket records the SOP version it was opened under)",
+            't.toml:4: sop.sla.1: expected "<n> day(s)", "<n> hour(s)" or "<n> minute(s)" '
+            'such as "2 hours", got "1 week"',
+            "t.toml:6: tickets.sla_sweep_seconds: must be greater than 0, got 0",
         ]
 
 
