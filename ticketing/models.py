@@ -120,3 +120,6 @@ class Ticket:
     reopened: int = 0
     last_verification: JsonDict | None = None
     seq: int = 0  # the last event folded in
+    # When the fault was last observed (opening, a FAILURE_OBSERVED, a reopen); None for a
+    # manual request. The step-7 gate refuses a verification that started before it.
+    last_failure_at: datetime | None = None

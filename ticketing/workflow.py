@@ -1,0 +1,632 @@
+"""The pure SOP-006 ticket workflow: commands become validated TicketEvents, events fold into
+Tickets, and SLA arithmetic runs on an injected Calendar. No I/O and no clock (`now` is passed
+in); every refusal is an InvalidTransition whose message says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from agent.errors import InvalidTransition
+from ticketing.models import (
+    EventKind,
+    Fault,
+    StepRecord,
+    Ticket,
+    TicketDraft,
+    TicketEvent,
+    TicketStatus,
+    Trigger,
+)
+from ticketing.sop import FieldSpec, Role, Sop, StepSpec
+
+if TYPE_CHECKING:
+    from ticketing.calendar import Calendar
+
+ADMIN = Role.ADMIN.value
+SYSTEM_ROLE = "system"
+#: Reopening returns a closed ticket to the technicians' check (step 5, Proses Pengecekan):
+#: the request (1) and the dispositions (2-4) already put the work on their desk, so only the
+#: technical steps and the reports up the chain (5-9) are done again, each with a new clock.
+REOPEN_STEP = 5
+CONNECTIVITY_VERIFIED = "connectivity_verified"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acts: a user with one role (a Role value; "admin" may act for any role), or the
+    agent itself (`SYSTEM`)."""
+
+    name: str
+    role: str
+
+
+SYSTEM = Actor("pantau", SYSTEM_ROLE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Facts:
+    """What the service gathered for a decision; the workflow never probes anything.
+
+    `verification` is the latest live verification of the ticket's devices:
+    {"passed": bool, "started_at": iso, "finished_at": iso, "reason": str, "probes": [...]}.
+    When None, the one recorded on the ticket (`Ticket.last_verification`) is used.
+    """
+
+    now: datetime
+    verification: Mapping[str, Any] | None = None
+    max_verification_age_seconds: float = 600.0
+
+
+#: A gate: (ticket, facts) -> (refusal reason or None, extra output fields to store).
+Gate = Callable[[Ticket, Facts], tuple[str | None, Mapping[str, Any]]]
+
+
+# -- values and small helpers ------------------------------------------------------------------
+
+
+def _utc(moment: datetime, what: str = "time") -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{what} must be an aware datetime, got the naive {moment.isoformat()}")
+    return moment.astimezone(UTC)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    """An aware UTC datetime from an ISO string or a datetime; None when it is neither."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        return None
+    return value.astimezone(UTC)
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-shaped copy: mappings become dicts, tuples and lists lists, datetimes and dates
+    ISO strings. Event data goes through this so a store's JSON round trip changes nothing."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _events(ticket: Ticket, at: datetime, actor: Actor,
+            items: Iterable[tuple[EventKind, int | None, Mapping[str, Any]]]) -> list[TicketEvent]:
+    """Events after `ticket.seq`, numbered +1, +2, ..., all at `at` by `actor`."""
+    at = _utc(at, "now")
+    return [
+        TicketEvent(ticket_id=ticket.id, seq=ticket.seq + n, kind=kind, at=at, actor=actor.name,
+                    role=actor.role, step=step, data=_plain(data))
+        for n, (kind, step, data) in enumerate(items, start=1)
+    ]
+
+
+def _require_open(ticket: Ticket) -> None:
+    if ticket.status is not TicketStatus.OPEN:
+        raise InvalidTransition(f"ticket {ticket.id} is closed")
+
+
+def _check_role(spec: StepSpec, actor: Actor) -> None:
+    if actor.role not in (spec.role.value, ADMIN):
+        raise InvalidTransition(
+            f"step {spec.no} is for {spec.role.value}; {actor.name} is {actor.role}")
+
+
+def _field_problem(spec: StepSpec, f: FieldSpec, value: Any) -> str | None:
+    """Why `value` does not fit field `f` of `spec`'s document, or None."""
+    if f.kind == "text":
+        if not isinstance(value, str):
+            return f"{spec.output}: '{f.name}' ({f.label_id}) must be text"
+        return None
+    if f.kind == "bool":
+        if not isinstance(value, bool):
+            return f"{spec.output}: '{f.name}' ({f.label_id}) must be true or false"
+        return None
+    if f.kind == "list":
+        if not isinstance(value, list | tuple) or not all(
+                isinstance(x, str) and x.strip() for x in value):
+            return f"{spec.output}: '{f.name}' ({f.label_id}) must be a list of non-empty texts"
+        return None
+    return f"{spec.output}: '{f.name}' has an unknown kind {f.kind!r}"
+
+
+def validate_output(spec: StepSpec, output: Mapping[str, Any]) -> dict[str, Any]:
+    """The output document of `spec`, checked and cleaned (texts stripped, lists as lists).
+
+    Raises InvalidTransition for a missing or empty required field ("Lembar Disposisi needs
+    'to' (Diteruskan kepada)"), a wrongly typed field, or a field the document does not have.
+    A required list may be empty (e.g. no device needs replacing); a required text may not.
+    """
+    clean: dict[str, Any] = {}
+    for f in spec.fields:
+        value = output.get(f.name)
+        if isinstance(value, str):
+            value = value.strip()
+        if value is None or value == "":
+            if f.required:
+                raise InvalidTransition(f"{spec.output} needs '{f.name}' ({f.label_id})")
+            continue
+        problem = _field_problem(spec, f, value)
+        if problem is not None:
+            raise InvalidTransition(problem)
+        clean[f.name] = [x.strip() for x in value] if f.kind == "list" else value
+    unknown = sorted(set(output) - {f.name for f in spec.fields})
+    if unknown:
+        names = ", ".join(f"'{u}'" for u in unknown)
+        known = ", ".join(f.name for f in spec.fields)
+        raise InvalidTransition(f"{spec.output} has no field {names} (its fields: {known})")
+    return clean
+
+
+# -- gates -------------------------------------------------------------------------------------
+
+
+def _failing_reason(verification: Mapping[str, Any]) -> str:
+    reason = verification.get("reason")
+    if isinstance(reason, str) and reason:
+        return reason
+    for probe in verification.get("probes") or ():
+        if isinstance(probe, Mapping) and probe.get("healthy") is False:
+            what = " ".join(str(probe[k]) for k in ("device", "check", "item") if probe.get(k))
+            return f"{what}: {probe.get('reason') or probe.get('status') or 'not healthy'}"
+    return "the verification did not pass"
+
+
+def connectivity_verified(ticket: Ticket, facts: Facts
+                          ) -> tuple[str | None, Mapping[str, Any]]:
+    """The step-7 gate: a passed live verification, finished at most
+    `facts.max_verification_age_seconds` ago and started after the last failure was observed.
+    On success the verification (with its probes) is stored in the report as "verification"."""
+    v = facts.verification if facts.verification is not None else ticket.last_verification
+    prefix = "connectivity not verified: "
+    if not v:
+        return prefix + "no verification yet", {}
+    started, finished = _parse_time(v.get("started_at")), _parse_time(v.get("finished_at"))
+    if started is None or finished is None:
+        return prefix + "the last verification has no valid start and finish times", {}
+    limit = facts.max_verification_age_seconds
+    if (_utc(facts.now, "now") - finished).total_seconds() > limit:
+        return prefix + f"the last verification is older than {limit:g} s", {}
+    if ticket.last_failure_at is not None and started < ticket.last_failure_at:
+        return prefix + "the last verification started before the last failure was observed", {}
+    if v.get("passed") is not True:
+        return prefix + _failing_reason(v), {}
+    return None, {"verification": _plain(v)}
+
+
+#: Named preconditions a step may carry (StepSpec.gate). Config validation checks names here.
+GATES: Mapping[str, Gate] = {CONNECTIVITY_VERIFIED: connectivity_verified}
+
+
+# -- commands -> events ------------------------------------------------------------------------
+
+_FAULT_ID = {
+    Fault.DEVICE_DOWN: "perangkat tidak dapat dijangkau",
+    Fault.INTERFACE_DOWN: "antarmuka {item} mati",
+    Fault.SNMP_DOWN: "agen SNMP tidak merespons",
+    Fault.MANUAL: "permohonan",
+}
+
+
+def _flat(value: Any, prefix: str = "") -> list[str]:
+    if isinstance(value, Mapping):
+        out: list[str] = []
+        for k in sorted(value, key=str):
+            out += _flat(value[k], f"{prefix}{k}.")
+        return out
+    if isinstance(value, list | tuple):
+        return [f"{prefix[:-1]}={', '.join(map(str, value))}"] if value else []
+    return [f"{prefix[:-1]}={value}"]
+
+
+def _auto_letter(draft: TicketDraft) -> dict[str, str]:
+    """The Surat Permohonan the agent files for the agency: subject and description from the
+    evidence (what failed, since when, the last measurements)."""
+    what = _FAULT_ID[draft.fault].format(item=draft.item or "?")
+    subject = draft.subject.strip() or f"Gangguan jaringan {draft.device}: {what}"
+    ev = draft.evidence
+    lines = [
+        f"Permohonan penanganan gangguan diajukan otomatis oleh pantau atas nama {draft.owner}.",
+        f"Perangkat: {draft.device}" + (f", antarmuka {draft.item}" if draft.item else ""),
+        f"Gangguan: {draft.fault.value} ({what})",
+        f"Sejak: {ev.get('since') or _utc(draft.opened_at, 'opened_at').isoformat()}",
+    ]
+    if ev.get("reason"):
+        lines.append(f"Penyebab: {ev['reason']}")
+    if draft.affected:
+        lines.append(f"Perangkat terdampak: {', '.join(draft.affected)}")
+    measurements = _flat(ev.get("last") or {})
+    if measurements:
+        lines.append("Pengukuran terakhir:")
+        lines += [f"  {m}" for m in measurements[:40]]
+    description = draft.description.strip() or "\n".join(lines)
+    return {"subject": subject, "description": description}
+
+
+def new_ticket_events(ticket_id: str, draft: TicketDraft, sop: Sop, now: datetime
+                      ) -> list[TicketEvent]:
+    """OPENED, then step 1 (Surat Permohonan) completed at filing time.
+
+    An automatic request (trigger auto) is filed by the agent (role "system") on behalf of the
+    owning agency, with subject and description built from the evidence. A manual request is
+    filed by a perangkat_daerah user (the API checks it is the owning agency's) or an admin,
+    with the draft's subject and description. So step 1 is never completed later: it is the
+    filing itself. Raises InvalidTransition for another filer or a missing subject/description.
+    """
+    filer = Actor(draft.requested_by, draft.requested_role)
+    spec = sop.step(1)
+    if draft.trigger is Trigger.AUTO:
+        if filer.role != SYSTEM_ROLE:
+            raise InvalidTransition(
+                f"an automatic request is filed by the agent; {filer.name} is {filer.role}")
+        output: dict[str, Any] = {**_auto_letter(draft), "on_behalf_of": draft.owner}
+    else:
+        _check_role(spec, filer)
+        output = validate_output(spec, {"subject": draft.subject,
+                                        "description": draft.description})
+    opened_at = _utc(draft.opened_at, "opened_at")
+    blank = Ticket(id=ticket_id, device=draft.device, owner=draft.owner, fault=draft.fault,
+                   trigger=draft.trigger, status=TicketStatus.OPEN, current_step=0,
+                   sop_version=sop.version, opened_at=opened_at, steps=())
+    opened = {
+        "device": draft.device, "owner": draft.owner, "fault": draft.fault.value,
+        "trigger": draft.trigger.value, "item": draft.item, "dedup_key": draft.dedup_key,
+        "opened_at": opened_at, "evidence": draft.evidence, "affected": draft.affected,
+        "flapping": draft.flapping, "sop_version": sop.version, "sop_number": sop.number,
+    }
+    return _events(blank, now, filer, [(EventKind.OPENED, None, opened),
+                                       (EventKind.STEP_COMPLETED, 1, output)])
+
+
+def check_actor(ticket: Ticket, step: int, actor: Actor, sop: Sop) -> StepSpec:
+    """The spec of `step` if `actor` may complete it now (before looking at the document).
+
+    Raises InvalidTransition: the ticket is closed; no such step; the step is not the open one
+    ("step 5 is not open: the ticket is at step 3"); the wrong role ("step 2 is for
+    kepala_dinas; budi is kasi")."""
+    _require_open(ticket)
+    if not 1 <= step <= len(sop.steps):
+        raise InvalidTransition(f"there is no step {step}: SOP-{sop.number} has steps "
+                                f"1..{len(sop.steps)}")
+    if step != ticket.current_step:
+        raise InvalidTransition(
+            f"step {step} is not open: the ticket is at step {ticket.current_step}")
+    spec = sop.step(step)
+    _check_role(spec, actor)
+    return spec
+
+
+def complete_step(ticket: Ticket, step: int, actor: Actor, output: Mapping[str, Any], sop: Sop,
+                  facts: Facts) -> list[TicketEvent]:
+    """STEP_COMPLETED with the step's output document (and CLOSED after the last step).
+
+    Checks, in order: `check_actor`, the document (`validate_output`), the step's gate (step
+    7: "connectivity not verified: <why>"). A step completed after its due time that no
+    sweep has marked yet gets its STEP_BREACHED first, so every late step is counted once.
+    """
+    spec = check_actor(ticket, step, actor, sop)
+    document = validate_output(spec, output)
+    if spec.gate is not None:
+        gate = GATES.get(spec.gate)
+        if gate is None:
+            raise InvalidTransition(f"step {step} has an unknown gate {spec.gate!r}")
+        refusal, extra = gate(ticket, facts)
+        if refusal is not None:
+            raise InvalidTransition(refusal)
+        document.update(extra)
+    now = _utc(facts.now, "now")
+    record = ticket.steps[step - 1]
+    late: list[TicketEvent] = []
+    if not record.breached and breached(record, now):
+        late = _events(ticket, now, SYSTEM,
+                       [(EventKind.STEP_BREACHED, step, _breach_data(record))])
+    items: list[tuple[EventKind, int | None, Mapping[str, Any]]] = [
+        (EventKind.STEP_COMPLETED, step, document)]
+    if step == len(sop.steps):
+        items.append((EventKind.CLOSED, None, {}))
+    return late + _events(replace(ticket, seq=ticket.seq + len(late)), now, actor, items)
+
+
+def _breach_data(record: StepRecord) -> dict[str, Any]:
+    return {"due_at": record.due_at}
+
+
+def observe_failure(ticket: Ticket, evidence: Mapping[str, Any], now: datetime
+                    ) -> list[TicketEvent]:
+    """FAILURE_OBSERVED when the fault is back on a ticket marked restored; nothing while it is
+    still failing. Raises InvalidTransition on a closed ticket (a recurrence reopens it)."""
+    _require_open(ticket)
+    if not ticket.restored:
+        return []
+    return _events(ticket, now, SYSTEM,
+                   [(EventKind.FAILURE_OBSERVED, None, {"evidence": evidence})])
+
+
+def observe_restoration(ticket: Ticket, now: datetime, evidence: Mapping[str, Any] | None = None
+                        ) -> list[TicketEvent]:
+    """RESTORATION_OBSERVED when the fault has cleared; never closes the ticket (only the
+    steps do). Nothing when already restored; InvalidTransition on a closed ticket."""
+    _require_open(ticket)
+    if ticket.restored:
+        return []
+    return _events(ticket, now, SYSTEM,
+                   [(EventKind.RESTORATION_OBSERVED, None, {"evidence": evidence or {}})])
+
+
+def add_affected(ticket: Ticket, devices: Iterable[str], now: datetime) -> list[TicketEvent]:
+    """AFFECTED_ADDED with the devices not listed yet (none: no event)."""
+    _require_open(ticket)
+    new = [d for d in dict.fromkeys(devices) if d not in ticket.affected]
+    if not new:
+        return []
+    return _events(ticket, now, SYSTEM, [(EventKind.AFFECTED_ADDED, None, {"devices": new})])
+
+
+def set_flapping(ticket: Ticket, flapping: bool, now: datetime) -> list[TicketEvent]:
+    """FLAPPING_CHANGED only when the mark changes."""
+    _require_open(ticket)
+    if ticket.flapping == flapping:
+        return []
+    return _events(ticket, now, SYSTEM,
+                   [(EventKind.FLAPPING_CHANGED, None, {"flapping": flapping})])
+
+
+def reopen(ticket: Ticket, evidence: Mapping[str, Any], now: datetime, sop: Sop
+           ) -> list[TicketEvent]:
+    """REOPENED: a closed ticket goes back to step REOPEN_STEP (5) with fresh clocks from `now`;
+    the later steps start over. Raises InvalidTransition when the ticket is open."""
+    if ticket.status is not TicketStatus.CLOSED:
+        raise InvalidTransition(f"ticket {ticket.id} is open: only a closed ticket is reopened")
+    step = min(REOPEN_STEP, len(sop.steps))
+    return _events(ticket, now, SYSTEM, [(EventKind.REOPENED, step, {"evidence": evidence})])
+
+
+def record_verification(ticket: Ticket, verification: Mapping[str, Any], now: datetime,
+                        actor: Actor) -> list[TicketEvent]:
+    """VERIFICATION: keep a live verification's result (passed, probes, reason) on the ticket.
+    Raises InvalidTransition on a closed ticket."""
+    _require_open(ticket)
+    return _events(ticket, now, actor, [(EventKind.VERIFICATION, None, verification)])
+
+
+def sweep(ticket: Ticket, now: datetime, sop: Sop, calendar: Calendar) -> list[TicketEvent]:
+    """STEP_BREACHED for the open step once it is past its due time (once per step)."""
+    if ticket.status is not TicketStatus.OPEN or not 1 <= ticket.current_step <= len(
+            ticket.steps):
+        return []
+    record = ticket.steps[ticket.current_step - 1]
+    if record.breached or not breached(record, _utc(now, "now")):
+        return []
+    return _events(ticket, now, SYSTEM,
+                   [(EventKind.STEP_BREACHED, record.no, _breach_data(record))])
+
+
+def note(ticket: Ticket, actor: Actor, text: str, now: datetime) -> list[TicketEvent]:
+    """NOTE: a free comment, on an open or a closed ticket. Raises InvalidTransition when
+    `text` is empty."""
+    if not text.strip():
+        raise InvalidTransition("a note needs text")
+    return _events(ticket, now, actor, [(EventKind.NOTE, None, {"text": text.strip()})])
+
+
+# -- events -> ticket --------------------------------------------------------------------------
+
+
+def _start(spec: StepSpec, at: datetime, calendar: Calendar) -> StepRecord:
+    return StepRecord(no=spec.no, role=spec.role.value, started_at=at,
+                      due_at=calendar.add(at, spec.sla))
+
+
+def _blank(spec: StepSpec) -> StepRecord:
+    return StepRecord(no=spec.no, role=spec.role.value, started_at=None, due_at=None)
+
+
+def _opened(event: TicketEvent, sop: Sop, calendar: Calendar) -> Ticket:
+    d = event.data
+    try:
+        opened_at = _parse_time(d["opened_at"])
+        if opened_at is None:
+            raise ValueError(f"bad opened_at {d['opened_at']!r}")
+        trigger = Trigger(d["trigger"])
+        steps = (_start(sop.step(1), opened_at, calendar),
+                 *(_blank(s) for s in sop.steps[1:]))
+        return Ticket(
+            id=event.ticket_id, device=str(d["device"]), owner=str(d["owner"]),
+            fault=Fault(d["fault"]), trigger=trigger, status=TicketStatus.OPEN, current_step=1,
+            sop_version=int(d["sop_version"]), opened_at=opened_at, steps=steps,
+            item=str(d.get("item", "")), dedup_key=str(d.get("dedup_key", "")),
+            flapping=bool(d.get("flapping", False)),
+            affected=tuple(d.get("affected", ())), evidence=dict(d.get("evidence") or {}),
+            seq=event.seq,
+            last_failure_at=opened_at if trigger is Trigger.AUTO else None,
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise InvalidTransition(
+            f"ticket {event.ticket_id}: malformed opened event ({exc!r})") from exc
+
+
+def _event_step(ticket: Ticket, event: TicketEvent) -> int:
+    _require_open(ticket)
+    if event.step != ticket.current_step or not 1 <= ticket.current_step <= len(ticket.steps):
+        raise InvalidTransition(f"ticket {ticket.id}: {event.kind.value} of step {event.step} "
+                                f"while at step {ticket.current_step}")
+    return ticket.current_step
+
+
+def apply(ticket: Ticket | None, event: TicketEvent, sop: Sop, calendar: Calendar) -> Ticket:
+    """Fold one event into the ticket (None before the OPENED event).
+
+    Structural checks only (the commands validated roles, documents and gates): seq
+    continuity, the ticket id, the event fitting the state. Step i+1 starts when step i is
+    completed, with due_at = calendar.add(started_at, sla). Raises InvalidTransition.
+    """
+    if ticket is None:
+        if event.kind is not EventKind.OPENED or event.seq != 1:
+            raise InvalidTransition(f"ticket {event.ticket_id}: the first event must be "
+                                    f"'opened' with seq 1, got {event.kind.value} {event.seq}")
+        return _opened(event, sop, calendar)
+    if event.ticket_id != ticket.id:
+        raise InvalidTransition(f"event of ticket {event.ticket_id} applied to {ticket.id}")
+    if event.seq != ticket.seq + 1:
+        raise InvalidTransition(f"ticket {ticket.id}: event {event.seq} does not follow "
+                                f"event {ticket.seq}")
+    t = replace(ticket, seq=event.seq)
+    kind, data, at = event.kind, event.data, event.at
+    steps = list(t.steps)
+    if kind is EventKind.STEP_COMPLETED:
+        no = _event_step(t, event)
+        steps[no - 1] = replace(steps[no - 1], completed_at=at, completed_by=event.actor,
+                                output=dict(data))
+        if no < len(steps):
+            steps[no] = _start(sop.step(no + 1), at, calendar)
+        return replace(t, steps=tuple(steps), current_step=no + 1)
+    if kind is EventKind.STEP_BREACHED:
+        no = _event_step(t, event)
+        steps[no - 1] = replace(steps[no - 1], breached=True)
+        return replace(t, steps=tuple(steps))
+    if kind is EventKind.CLOSED:
+        _require_open(t)
+        if t.current_step != len(t.steps) + 1:
+            raise InvalidTransition(f"ticket {t.id}: closed while at step {t.current_step}")
+        return replace(t, status=TicketStatus.CLOSED, closed_at=at)
+    if kind is EventKind.REOPENED:
+        if t.status is not TicketStatus.CLOSED or event.step is None or not (
+                1 <= event.step <= len(steps)):
+            raise InvalidTransition(f"ticket {t.id}: reopened while {t.status.value}")
+        no = event.step
+        steps[no - 1] = _start(sop.step(no), at, calendar)
+        steps[no:] = [_blank(s) for s in sop.steps[no:]]
+        return replace(t, steps=tuple(steps), current_step=no, status=TicketStatus.OPEN,
+                       closed_at=None, reopened=t.reopened + 1, restored=False,
+                       restoration_observed_at=None, last_failure_at=at,
+                       last_verification=None)
+    if kind is EventKind.NOTE:
+        return t
+    _require_open(t)
+    if kind is EventKind.FAILURE_OBSERVED:
+        return replace(t, restored=False, restoration_observed_at=None, last_failure_at=at)
+    if kind is EventKind.RESTORATION_OBSERVED:
+        return replace(t, restored=True, restoration_observed_at=at)
+    if kind is EventKind.AFFECTED_ADDED:
+        added = [str(d) for d in data.get("devices", ()) if d not in t.affected]
+        return replace(t, affected=t.affected + tuple(dict.fromkeys(added)))
+    if kind is EventKind.FLAPPING_CHANGED:
+        return replace(t, flapping=bool(data.get("flapping")))
+    if kind is EventKind.VERIFICATION:
+        return replace(t, last_verification=dict(data))
+    raise InvalidTransition(f"ticket {t.id}: unexpected {kind.value} event")
+
+
+def fold(events: Sequence[TicketEvent], sop: Sop, calendar: Calendar) -> Ticket:
+    """The ticket the events describe (the first must be OPENED). Raises InvalidTransition."""
+    ticket: Ticket | None = None
+    for event in events:
+        ticket = apply(ticket, event, sop, calendar)
+    if ticket is None:
+        raise InvalidTransition("no events to fold")
+    return ticket
+
+
+# -- SLA arithmetic ----------------------------------------------------------------------------
+
+
+def open_step(ticket: Ticket) -> StepRecord | None:
+    """The record of the step waiting for action, or None when the ticket is closed."""
+    if ticket.status is not TicketStatus.OPEN or not 1 <= ticket.current_step <= len(
+            ticket.steps):
+        return None
+    return ticket.steps[ticket.current_step - 1]
+
+
+def remaining_seconds(ticket: Ticket, now: datetime, calendar: Calendar) -> float | None:
+    """Counted seconds left before the open step falls due (negative past it, on the calendar's
+    count); None for a closed ticket."""
+    record = open_step(ticket)
+    if record is None or record.due_at is None:
+        return None
+    return calendar.remaining_seconds(now, record.due_at)
+
+
+def breached(step_record: StepRecord, now: datetime) -> bool:
+    """Whether the step is past its due time: already marked, or open with `now > due_at`, or
+    completed after `due_at`. A step not started yet is never breached."""
+    if step_record.breached:
+        return True
+    if step_record.started_at is None or step_record.due_at is None:
+        return False
+    end = step_record.completed_at if step_record.completed_at is not None else now
+    return end > step_record.due_at
+
+
+def step_duration_seconds(step_record: StepRecord) -> float | None:
+    """Wall-clock seconds from start to completion; None while the step is not completed."""
+    if step_record.started_at is None or step_record.completed_at is None:
+        return None
+    return (step_record.completed_at - step_record.started_at).total_seconds()
+
+
+# -- JSON --------------------------------------------------------------------------------------
+
+
+def ticket_json(ticket: Ticket, events: Sequence[TicketEvent] | None = None,
+                tz: str = "Asia/Jakarta") -> dict[str, Any]:
+    """SPEC §2's ticket object (the API's and `pantau tickets show --json`'s), times in ISO
+    8601 with the offset of `tz`; with `events`, the audit trail under "audit"."""
+    zone = ZoneInfo(tz)
+
+    def iso(moment: datetime | None) -> str | None:
+        return None if moment is None else moment.astimezone(zone).isoformat()
+
+    out: dict[str, Any] = {
+        "id": ticket.id,
+        "device": ticket.device,
+        "owner": ticket.owner,
+        "fault": ticket.fault.value,
+        "trigger": ticket.trigger.value,
+        "status": ticket.status.value,
+        "current_step": ticket.current_step,
+        "flapping": ticket.flapping,
+        "affected": list(ticket.affected),
+        "opened_at": iso(ticket.opened_at),
+        "steps": [
+            {
+                "no": s.no,
+                "role": s.role,
+                "started_at": iso(s.started_at),
+                "due_at": iso(s.due_at),
+                "completed_at": iso(s.completed_at),
+                "completed_by": s.completed_by,
+                "breached": s.breached,
+                "output": _plain(s.output),
+            }
+            for s in ticket.steps
+        ],
+        "item": ticket.item,
+        "dedup_key": ticket.dedup_key,
+        "evidence": _plain(ticket.evidence),
+        "restored": ticket.restored,
+        "restoration_observed_at": iso(ticket.restoration_observed_at),
+        "last_failure_at": iso(ticket.last_failure_at),
+        "closed_at": iso(ticket.closed_at),
+        "reopened": ticket.reopened,
+        "sop_version": ticket.sop_version,
+        "last_verification": _plain(ticket.last_verification)
+        if ticket.last_verification is not None else None,
+    }
+    if events is not None:
+        out["audit"] = [
+            {"seq": e.seq, "kind": e.kind.value, "at": iso(e.at), "actor": e.actor,
+             "role": e.role, "step": e.step, "data": _plain(e.data)}
+            for e in events
+        ]
+    return out
+
