@@ -1,9 +1,15 @@
-"""Designed fakes for the seams pantau injects: the clock."""
+"""Designed fakes for the seams pantau injects: the clock and the ticket backend."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta, tzinfo
+
+from agent.errors import BackendRejected, BackendUnavailable, TicketNotFound
+from ticketing.backend import Builder
+from ticketing.models import Ticket, TicketDraft, TicketEvent, TicketStatus
+from ticketing.store import codec
 
 
 class FakeClock:
@@ -57,3 +63,134 @@ class FakeClock:
         for f in due:
             if not f.done():
                 f.set_result(None)
+
+
+class InMemoryBackend:
+    """A TicketBackend in memory that behaves as the SQL store does (the contract suite
+    runs on both): ids numbered per year, idempotent open on the dedup key, the optimistic
+    seq check, JSON round trips. Set `unavailable = True` to make every call fail with
+    BackendUnavailable, as a database that went away would.
+    """
+
+    def __init__(self, *, year_tz: tzinfo = UTC) -> None:
+        self._year_tz = year_tz
+        self._tickets: dict[str, str] = {}  # id -> JSON body, in insertion order
+        self._events: dict[str, list[str]] = {}  # id -> JSON events
+        self._numbers: dict[int, int] = {}  # year -> last number
+        self._closed = False
+        self.unavailable = False
+
+    def _usable(self) -> None:
+        if self._closed:
+            raise BackendUnavailable("ticket store memory is closed")
+        if self.unavailable:
+            raise BackendUnavailable("ticket store memory is unavailable (test)")
+
+    def _load(self, ticket_id: str) -> Ticket:
+        return codec.ticket_from_json(codec.loads(self._tickets[ticket_id]))
+
+    @staticmethod
+    def _encode(ticket: Ticket, events: Sequence[TicketEvent]) -> tuple[str, list[str]]:
+        try:
+            return (codec.dumps(codec.ticket_to_json(ticket)),
+                    [codec.dumps(codec.event_to_json(e)) for e in events])
+        except (TypeError, ValueError) as exc:
+            raise BackendRejected(f"ticket {ticket.id} cannot be stored as JSON: {exc}") from exc
+
+    def _open_with(self, key: str) -> Ticket | None:
+        for ticket_id in self._tickets:
+            ticket = self._load(ticket_id)
+            if key and ticket.dedup_key == key and ticket.status is TicketStatus.OPEN:
+                return ticket
+        return None
+
+    @staticmethod
+    def _check(ticket_id: str, events: Sequence[TicketEvent], first: int, ticket: Ticket
+               ) -> None:
+        if not events:
+            raise BackendRejected(f"ticket {ticket_id}: no events to store")
+        if ticket.id != ticket_id:
+            raise BackendRejected(f"ticket {ticket_id}: the ticket given is {ticket.id}")
+        for offset, ev in enumerate(events):
+            if ev.ticket_id != ticket_id or ev.seq != first + offset:
+                raise BackendRejected(
+                    f"ticket {ticket_id}: event {offset} is {ev.ticket_id} seq {ev.seq}, "
+                    f"expected seq {first + offset}")
+        if ticket.seq != events[-1].seq:
+            raise BackendRejected(f"ticket {ticket_id}: ticket seq {ticket.seq} is not its "
+                                  f"last event's {events[-1].seq}")
+
+    async def open(self, draft: TicketDraft, build: Builder) -> tuple[Ticket, bool]:
+        self._usable()
+        key = draft.dedup_key
+        if key and (existing := self._open_with(key)) is not None:
+            return existing, False
+        if draft.opened_at.tzinfo is None or draft.opened_at.utcoffset() is None:
+            raise BackendRejected(f"draft for {draft.device}: opened_at is a naive datetime")
+        year = draft.opened_at.astimezone(self._year_tz).year
+        number = self._numbers.get(year, 0) + 1
+        ticket_id = f"SOP006-{year}-{number:06d}"
+        events, ticket = build(ticket_id)
+        self._check(ticket_id, events, 1, ticket)
+        if ticket.dedup_key != key:
+            raise BackendRejected(f"ticket {ticket_id}: built with key {ticket.dedup_key!r}, "
+                                  f"the draft's is {key!r}")
+        body, rows = self._encode(ticket, events)
+        self._numbers[year] = number
+        self._tickets[ticket_id] = body
+        self._events[ticket_id] = rows
+        return ticket, True
+
+    async def find_open(self, dedup_key: str) -> Ticket | None:
+        self._usable()
+        return self._open_with(dedup_key)
+
+    async def find_recent_closed(self, dedup_key: str) -> Ticket | None:
+        self._usable()
+        closed = [t for t in map(self._load, self._tickets)
+                  if dedup_key and t.dedup_key == dedup_key and t.status is TicketStatus.CLOSED]
+        return max(closed, key=lambda t: (t.closed_at or t.opened_at, t.id), default=None)
+
+    async def append(self, ticket_id: str, events: Sequence[TicketEvent], ticket: Ticket
+                     ) -> Ticket:
+        self._usable()
+        if ticket_id not in self._tickets:
+            raise TicketNotFound(f"no ticket {ticket_id}")
+        stored = self._load(ticket_id)
+        self._check(ticket_id, events, events[0].seq if events else 0, ticket)
+        if events[0].seq != stored.seq + 1:
+            raise BackendRejected(
+                f"ticket {ticket_id} changed since seq {events[0].seq - 1} "
+                f"(now at seq {stored.seq})")
+        if (ticket.status is TicketStatus.OPEN and ticket.dedup_key
+                and (other := self._open_with(ticket.dedup_key)) is not None
+                and other.id != ticket_id):
+            raise BackendRejected(
+                f"ticket {ticket_id}: another open ticket has key {ticket.dedup_key!r}")
+        body, rows = self._encode(ticket, events)
+        self._tickets[ticket_id] = body
+        self._events[ticket_id].extend(rows)
+        return ticket
+
+    async def get(self, ticket_id: str) -> Ticket:
+        self._usable()
+        if ticket_id not in self._tickets:
+            raise TicketNotFound(f"no ticket {ticket_id}")
+        return self._load(ticket_id)
+
+    async def events(self, ticket_id: str) -> Sequence[TicketEvent]:
+        self._usable()
+        if ticket_id not in self._events:
+            raise TicketNotFound(f"no ticket {ticket_id}")
+        return tuple(codec.event_from_json(codec.loads(e)) for e in self._events[ticket_id])
+
+    async def list(self, status: str | None = None) -> Sequence[Ticket]:
+        self._usable()
+        if status is not None and status not in (s.value for s in TicketStatus):
+            raise BackendRejected(f"unknown ticket status {status!r} (open, closed or None)")
+        found = [t for t in map(self._load, self._tickets)
+                 if status is None or t.status.value == status]
+        return tuple(sorted(found, key=lambda t: (t.opened_at, t.id), reverse=True))
+
+    async def aclose(self) -> None:
+        self._closed = True

@@ -1,0 +1,1 @@
+"""Ticket stores: SQL (SQLite by default, PostgreSQL) over SQLAlchemy Core, with migrations."""

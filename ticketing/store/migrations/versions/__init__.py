@@ -1,0 +1,1 @@
+"""Hand-written migration scripts, one per schema version (Alembic skips this file)."""

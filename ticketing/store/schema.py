@@ -1,0 +1,129 @@
+"""The ticket store's tables as SQLAlchemy Core metadata, the same on SQLite and PostgreSQL.
+
+`migrations/versions/*` create exactly this (a test compares them); change both together.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator
+
+#: Which rows the one-open-ticket-per-key rule covers (manual tickets have an empty key).
+OPEN_WITH_KEY = "status = 'open' AND dedup_key <> ''"
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware datetime stored in UTC and read back aware in UTC.
+
+    SQLite has no time zones (SQLAlchemy would drop the offset and read naive values back);
+    PostgreSQL's timestamptz reads back in the session's zone. Naive values are refused.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} (times must be aware)")
+        value = value.astimezone(UTC)
+        # SQLite stores text: drop the offset so every row sorts as the same UTC format.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+#: JSON on SQLite (text), jsonb on PostgreSQL.
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+
+#: The schema (a declaration, not state): every constraint and index is named explicitly so
+#: migrations can refer to the same names on both databases. Free text is TEXT, so no
+#: length limit applies on PostgreSQL that SQLite would not enforce.
+metadata = MetaData()
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", String(40), nullable=False),  # "SOP006-2026-000001"
+    Column("year", Integer, nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("device", Text, nullable=False),
+    Column("owner", Text, nullable=False),
+    Column("fault", String(32), nullable=False),
+    Column("item", Text, nullable=False, server_default=""),
+    Column("trigger", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("current_step", Integer, nullable=False),
+    Column("flapping", Boolean, nullable=False),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("closed_at", UtcDateTime, nullable=True),
+    Column("dedup_key", Text, nullable=False, server_default=""),
+    Column("sop_version", Integer, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("body", JsonType, nullable=False),  # the whole materialized Ticket
+    Column("updated_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("id", name="pk_tickets"),
+    UniqueConstraint("year", "number", name="uq_tickets_year_number"),
+    CheckConstraint("status IN ('open', 'closed')", name="ck_tickets_status"),
+    CheckConstraint("seq >= 1", name="ck_tickets_seq"),
+    # The database, not Python, keeps one open ticket per device and fault.
+    Index(
+        "uq_tickets_open_dedup",
+        "dedup_key",
+        unique=True,
+        sqlite_where=text(OPEN_WITH_KEY),
+        postgresql_where=text(OPEN_WITH_KEY),
+    ),
+    Index("ix_tickets_status_opened_at", "status", "opened_at"),
+    Index("ix_tickets_opened_at", "opened_at"),
+    Index("ix_tickets_dedup_key_closed_at", "dedup_key", "closed_at"),
+)
+
+ticket_events = Table(
+    "ticket_events",
+    metadata,
+    Column(
+        "ticket_id",
+        String(40),
+        ForeignKey("tickets.id", ondelete="RESTRICT", name="fk_ticket_events_ticket_id"),
+        nullable=False,
+    ),
+    Column("seq", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("step", Integer, nullable=True),
+    Column("data", JsonType, nullable=False),
+    PrimaryKeyConstraint("ticket_id", "seq", name="pk_ticket_events"),
+    CheckConstraint("seq >= 1", name="ck_ticket_events_seq"),
+)
