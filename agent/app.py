@@ -10,25 +10,33 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from agent.clock import Clock, SystemClock
 from agent.config import Config
 from agent.detector import Detector, Recheck, Transition
 from agent.interfaces import INTERFACE_CHECK, interface_results
-from agent.metrics import DeviceView, Metrics, Snapshot
+from agent.metrics import DeviceView, Metrics, OpenTicketView, Snapshot
 from agent.model import CheckResult, CheckSpec, Device, DeviceState
 from agent.reboots import Reboot, RebootTracker
 from agent.scheduler import Job, Scheduler
 from agent.server import bind, build_app, make_server
+from agent.tickets import TicketFeed, evidence_of, observation
+from agent.verify import LiveVerifier
 from collectors.icmp import IcmpCollector, Pinger
 from collectors.snmp.client import PysnmpClient
 from collectors.snmp.collector import SnmpCollector
 from collectors.snmp.fastclient import FastSnmpClient
+from ticketing.backend import TicketBackend
+from ticketing.calendar import Calendar, build_calendar
+from ticketing.service import TicketService, TicketSettingsView, run_periodically
+from ticketing.store.sql import SqlBackend
 
 log = logging.getLogger(__name__)
 
 FAULT_STATES = frozenset({DeviceState.DOWN, DeviceState.UNREACHABLE, DeviceState.FLAPPING})
 TICK_SECONDS = 1.0  # how often maintenance windows and held states are re-evaluated
+DRAIN_SECONDS = 2.0  # on stop, how long pending observations may take to reach the store
 
 
 def check_spec(config: Config, check: str) -> CheckSpec:
@@ -113,6 +121,11 @@ class Agent:
         self.reboots = RebootTracker()
         self.last_reboot: dict[str, Reboot] = {}
         self.interfaces: dict[str, tuple[str, ...]] = {}  # device -> monitored interfaces seen
+        self.devices = {d.name: d for d in config.devices}
+        self.last_results: dict[tuple[str, str], CheckResult] = {}  # (device, check) -> last
+        self.calendar: Calendar = build_calendar(config.sla)
+        self.service: TicketService | None = None
+        self.feed: TicketFeed | None = None
         self.scheduler: Scheduler | None = None
         self.listening: tuple[str, int] | None = None
         self.ready = asyncio.Event()
@@ -120,6 +133,7 @@ class Agent:
     # -- results flow: scheduler -> detector -> (later) ticketing ---------------------------
 
     def on_result(self, result: CheckResult) -> None:
+        self.last_results[(result.device, result.check)] = result
         self.handle_events(self.detector.observe(result))
         if result.check != "snmp":
             return
@@ -136,11 +150,17 @@ class Agent:
             self.handle_events(self.detector.observe(iface, item=name))
 
     def handle_events(self, events: Sequence[Transition | Recheck]) -> None:
-        """Rechecks go to the scheduler; hard transitions are logged by the detector and
-        (from the ticketing release on) handed to ticketing."""
+        """Rechecks go to the scheduler; hard transitions (logged by the detector) go to
+        ticketing as observations."""
+        evidence = evidence_of(self.last_results, result_json)
         for event in events:
-            if isinstance(event, Recheck) and self.scheduler is not None:
-                self.scheduler.request_check(event.device, event.check)
+            if isinstance(event, Recheck):
+                if self.scheduler is not None:
+                    self.scheduler.request_check(event.device, event.check)
+                continue
+            obs = observation(event, self.devices, self.detector.device_state, evidence)
+            if obs is not None and self.feed is not None:
+                self.feed.put(obs)
 
     def retrying(self, device: str, check: str) -> bool:
         """Re-check sooner while the subject, or for SNMP any monitored interface, is soft."""
@@ -164,8 +184,20 @@ class Agent:
             for device in self.config.devices
         )
         in_flight = self.scheduler.stats.in_flight if self.scheduler else 0
+        now = self.clock.now()
+        tickets = tuple(
+            OpenTicketView(
+                device=t.device, owner=t.owner, step=t.current_step,
+                remaining_seconds=self.calendar.remaining_seconds(now, due)
+                if (due := t.steps[t.current_step - 1].due_at) is not None else None,
+            )
+            for t in (self.service.open_tickets if self.service else ())
+            if 1 <= t.current_step <= len(t.steps)
+        )
+        sla = {step.no: self.calendar.nominal_seconds(step.sla) for step in self.config.sop.steps}
         return Snapshot(devices=views, transitions=snap.transitions_total,
-                        reboots=dict(self.reboots.counts), in_flight=in_flight)
+                        reboots=dict(self.reboots.counts), in_flight=in_flight,
+                        tickets=tickets, step_sla_seconds=sla)
 
     def devices_json(self) -> list[dict[str, Any]]:
         snap = self.detector.snapshot()
@@ -204,9 +236,33 @@ class Agent:
             await self.clock.sleep(TICK_SECONDS)
             self.handle_events(self.detector.tick(self.clock.now()))
 
+    async def open_store(self) -> TicketBackend:
+        # ticket numbers run per year in the agency's zone (SOP006-2027-... from 1 January WIB)
+        return await SqlBackend.connect(self.config.agent.database, clock=self.clock,
+                                        year_tz=ZoneInfo(self.config.sla.timezone))
+
+    def build_service(self, backend: TicketBackend, collectors: Collectors,
+                      scheduler: Scheduler) -> TicketService:
+        t = self.config.tickets
+        verifier = LiveVerifier(
+            devices=self.devices, jobs=lambda ds: collectors.jobs(self.config, ds),
+            run_check=scheduler.run_check, clock=self.clock,
+            probes=t.verification_probes, hold_seconds=t.verification_hold_seconds,
+        )
+        return TicketService(
+            backend=backend, sop=self.config.sop, calendar=self.calendar, clock=self.clock,
+            verifier=verifier, observer=self.metrics,
+            settings=TicketSettingsView(
+                reopen_window_seconds=t.reopen_window_minutes * 60,
+                verification_max_age_seconds=t.verification_max_age_seconds,
+            ),
+        )
+
     async def run(self, stop: asyncio.Event) -> None:
         cfg = self.config
         async with contextlib.AsyncExitStack() as stack:
+            backend = await self.open_store()
+            stack.push_async_callback(backend.aclose)
             collectors = await stack.enter_async_context(open_collectors(cfg, self.clock))
             self.scheduler = Scheduler(
                 clock=self.clock,
@@ -216,6 +272,9 @@ class Agent:
                 observe_duration=self.metrics.observe_check,
                 observe_lag=self.metrics.scheduler_lag.observe,
             )
+            self.service = self.build_service(backend, collectors, self.scheduler)
+            await self.service.refresh()
+            self.feed = TicketFeed(self.service, self.clock)
             sock = bind(cfg.agent.listen_host, cfg.agent.listen_port)
             stack.callback(sock.close)
             self.listening = sock.getsockname()[:2]
@@ -236,6 +295,9 @@ class Agent:
                 jobs = collectors.jobs(cfg, cfg.devices)
                 polling = tg.create_task(self.scheduler.run(jobs), name="scheduler")
                 ticker = tg.create_task(self._ticker(), name="ticker")
+                feeding = tg.create_task(self.feed.run(), name="tickets")
+                sweeping = tg.create_task(run_periodically(
+                    cfg.tickets.sla_sweep_seconds, self.clock, self.service.sweep), name="sla")
                 serving = tg.create_task(server.serve(sockets=[sock]), name="http")
                 self.ready.set()
                 stopping = tg.create_task(stop.wait(), name="stop")
@@ -244,6 +306,11 @@ class Agent:
                 log.info("agent stopping")
                 polling.cancel()
                 ticker.cancel()
+                with contextlib.suppress(TimeoutError):
+                    # what was observed before the stop still reaches the store
+                    await asyncio.wait_for(self.feed.queue.join(), DRAIN_SECONDS)
+                feeding.cancel()
+                sweeping.cancel()
                 server.should_exit = True
                 stopping.cancel()
             log.info("agent stopped")

@@ -11,6 +11,7 @@ import platform
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -62,6 +63,13 @@ COLLECTOR_CHECKS = "pantau_collector_checks"
 COLLECTOR_ERRORS = "pantau_collector_errors"
 SCHEDULER_LAG = "pantau_scheduler_lag_seconds"
 SCHEDULER_IN_FLIGHT = "pantau_scheduler_checks_in_flight"
+TICKETS_OPEN = "pantau_tickets_open"
+STEP_SLA = "pantau_ticket_step_sla_seconds"
+STEP_REMAINING = "pantau_ticket_step_remaining_seconds"
+STEP_BREACHES = "pantau_ticket_step_breaches"  # counter
+STEP_DURATION = "pantau_ticket_step_duration_seconds"  # histogram
+TICKETS_OPENED = "pantau_tickets_opened"  # counter
+RESTORATION = "pantau_ticket_restoration_seconds"  # histogram: opened -> verified restoration
 BUILD_INFO = "pantau_build"  # Info: exposed as pantau_build_info
 CONFIG_RELOAD_OK = "pantau_config_last_reload_successful"
 
@@ -89,6 +97,13 @@ EXPOSED_NAMES: frozenset[str] = frozenset(
         f"{COLLECTOR_CHECKS}_created",
         f"{COLLECTOR_ERRORS}_total",
         f"{COLLECTOR_ERRORS}_created",
+        TICKETS_OPEN,
+        STEP_SLA,
+        STEP_REMAINING,
+        *(f"{n}_{suffix}" for n in (STEP_BREACHES, TICKETS_OPENED) for suffix in ("total",
+                                                                                 "created")),
+        *(f"{n}_{suffix}" for n in (STEP_DURATION, RESTORATION)
+          for suffix in ("bucket", "sum", "count", "created")),
         f"{SCHEDULER_LAG}_bucket",
         f"{SCHEDULER_LAG}_sum",
         f"{SCHEDULER_LAG}_count",
@@ -112,6 +127,16 @@ class DeviceView:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenTicketView:
+    """An open ticket as the metrics see it (built by agent/app.py)."""
+
+    device: str
+    owner: str
+    step: int
+    remaining_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """A consistent, immutable picture of the agent taken on the event loop."""
 
@@ -119,6 +144,8 @@ class Snapshot:
     transitions: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (check, state)
     reboots: Mapping[str, int] = field(default_factory=dict)  # device -> reboots seen
     in_flight: int = 0
+    tickets: tuple[OpenTicketView, ...] = ()
+    step_sla_seconds: Mapping[int, float] = field(default_factory=dict)
 
 
 class SnapshotCollector(Collector):
@@ -171,6 +198,31 @@ class SnapshotCollector(Collector):
                                       value=snap.in_flight)
         yield from (up, state, rtt, loss, check_up, duration, transitions, configured, in_flight)
         yield from self._snmp(snap)
+        yield from self._tickets(snap)
+
+    def _tickets(self, snap: Snapshot) -> Iterator[Metric]:
+        open_ = GaugeMetricFamily(TICKETS_OPEN, "Open tickets waiting in each step.",
+                                  labels=["step", "owner"])
+        sla = GaugeMetricFamily(STEP_SLA, "Each SOP step's SLA (nominal).", labels=["step"])
+        remaining = GaugeMetricFamily(
+            STEP_REMAINING, "Time left before the open step of the device's ticket breaches "
+            "(negative once breached; the most urgent when a device has several).",
+            labels=["device", "owner", "step"])
+        counts: dict[tuple[str, str], int] = {}
+        urgent: dict[tuple[str, str, str], float] = {}
+        for t in snap.tickets:
+            step = str(t.step)
+            counts[(step, t.owner)] = counts.get((step, t.owner), 0) + 1
+            if t.remaining_seconds is not None:
+                key = (t.device, t.owner, step)
+                urgent[key] = min(urgent.get(key, t.remaining_seconds), t.remaining_seconds)
+        for (step, owner), n in sorted(counts.items()):
+            open_.add_metric([step, owner], n)
+        for step_no, seconds in sorted(snap.step_sla_seconds.items()):
+            sla.add_metric([str(step_no)], seconds)
+        for labels, seconds in sorted(urgent.items()):
+            remaining.add_metric(list(labels), seconds)
+        yield from (open_, sla, remaining)
 
     def _snmp(self, snap: Snapshot) -> Iterator[Metric]:
         snmp_up = GaugeMetricFamily(SNMP_UP, "1 when the last SNMP poll answered.",
@@ -236,6 +288,25 @@ class Metrics:
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5),
             registry=self.registry,
         )
+        self.step_breaches = Counter(
+            STEP_BREACHES, "Steps that went past their due time.", ["step"],
+            registry=self.registry,
+        )
+        self.step_duration = Histogram(
+            STEP_DURATION, "Durations of completed steps (wall time).", ["step"],
+            buckets=(60, 300, 600, 1800, 3600, 4 * 3600, 8 * 3600, 86400, 2 * 86400,
+                     5 * 86400, 10 * 86400),
+            registry=self.registry,
+        )
+        self.tickets_opened = Counter(
+            TICKETS_OPENED, "Tickets opened, by trigger and fault.", ["trigger", "fault"],
+            registry=self.registry,
+        )
+        self.restoration = Histogram(
+            RESTORATION, "From a ticket's opening to its verified restoration (step 7).",
+            buckets=(300, 900, 1800, 3600, 4 * 3600, 8 * 3600, 86400, 3 * 86400, 7 * 86400),
+            registry=self.registry,
+        )
         self.config_reload_ok = Gauge(
             CONFIG_RELOAD_OK, "1 when the last configuration load succeeded.",
             registry=self.registry,
@@ -249,6 +320,20 @@ class Metrics:
         self.collector_checks.labels(collector, status.value).inc()
         if error:
             self.collector_errors.labels(collector, error).inc()
+
+    # -- ticketing.service.TicketObserver ----------------------------------------------------
+
+    def opened(self, ticket: Any) -> None:
+        self.tickets_opened.labels(ticket.trigger.value, ticket.fault.value).inc()
+
+    def step_completed(self, step: int, seconds: float) -> None:
+        self.step_duration.labels(str(step)).observe(max(0.0, seconds))
+
+    def breached(self, step: int) -> None:
+        self.step_breaches.labels(str(step)).inc()
+
+    def restoration_verified(self, seconds: float) -> None:
+        self.restoration.observe(max(0.0, seconds))
 
     def render(self, snapshot: Snapshot) -> bytes:
         """The exposition for `snapshot`; thread-safe, meant for `asyncio.to_thread`."""

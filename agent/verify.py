@@ -1,0 +1,83 @@
+"""Live verification for the step-7 gate: probe a ticket's devices several times over a hold
+period and say whether every probe was healthy (ICMP answered, SNMP answered, monitored
+interfaces up), with each probe kept as evidence."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from agent.clock import Clock
+from agent.interfaces import interface_results
+from agent.model import CheckResult, CheckSpec, Device, Status
+from agent.scheduler import Job
+
+RunCheck = Callable[[Job], Any]  # Scheduler.run_check: (Job) -> Awaitable[CheckResult]
+
+
+class LiveVerifier:
+    """`verify(ticket)` for ticketing.service.Verifier, built by agent/app.py."""
+
+    def __init__(self, *, devices: Mapping[str, Device], jobs: Callable[[Sequence[Device]],
+                 list[Job]], run_check: RunCheck, clock: Clock, probes: int,
+                 hold_seconds: float) -> None:
+        self._devices = devices
+        self._jobs = jobs
+        self._run_check = run_check
+        self._clock = clock
+        self._probes = max(1, probes)
+        self._hold = max(0.0, hold_seconds)
+
+    async def verify(self, ticket: Any) -> Mapping[str, Any]:
+        names = [ticket.device, *ticket.affected]
+        missing = [n for n in names if n not in self._devices]
+        started = self._clock.now()
+        if missing:
+            return {"passed": False, "started_at": started.isoformat(),
+                    "finished_at": started.isoformat(), "probes": [],
+                    "reason": f"{', '.join(missing)} not in the inventory: pantau cannot probe "
+                              f"{'it' if len(missing) == 1 else 'them'}"}
+        jobs = self._jobs([self._devices[n] for n in names])
+        probes: list[dict[str, Any]] = []
+        failure = ""
+        gap = self._hold / (self._probes - 1) if self._probes > 1 else 0.0
+        for round_no in range(1, self._probes + 1):
+            if round_no > 1:
+                await self._clock.sleep(gap)
+            for job in jobs:
+                result: CheckResult = await self._run_check(job)
+                probes.extend(self._records(round_no, job.spec, result))
+            bad = [p for p in probes if p["round"] == round_no and not p["healthy"]]
+            if bad:
+                failure = f"{bad[0]['device']} {bad[0]['check']}" + (
+                    f" {bad[0]['item']}" if bad[0].get("item") else "") + (
+                    f": {bad[0]['reason']}" if bad[0]["reason"] else f" is {bad[0]['status']}")
+                break  # one failing round is enough: no need to wait out the hold
+        finished = self._clock.now()
+        return {
+            "passed": not failure,
+            "started_at": started.isoformat(),
+            "finished_at": finished.isoformat(),
+            "reason": failure or (f"{len(names)} device(s) healthy in {self._probes} probe(s) "
+                                  f"over {self._hold:g} s"),
+            "probes": probes,
+        }
+
+    def _records(self, round_no: int, spec: CheckSpec, r: CheckResult) -> list[dict[str, Any]]:
+        healthy = r.status in (Status.OK, Status.WARNING)
+        rec: dict[str, Any] = {
+            "round": round_no, "device": r.device, "check": r.check, "status": r.status.value,
+            "at": r.observed_at.isoformat(), "healthy": healthy, "reason": r.reason,
+        }
+        for name in ("icmp_rtt_seconds", "icmp_packet_loss_ratio", "snmp_uptime_seconds"):
+            value = r.sample(name)
+            if value is not None:
+                rec[name] = value
+        out = [rec]
+        for item, iface in interface_results(r):
+            ok = iface.status is Status.OK
+            out.append({"round": round_no, "device": r.device, "check": "interface",
+                        "item": item, "status": iface.status.value,
+                        "at": r.observed_at.isoformat(), "healthy": ok,
+                        "reason": iface.reason})
+        return out

@@ -1,0 +1,351 @@
+"""Observations -> tickets: open, append, reopen, mark, verify, complete steps, sweep SLAs.
+
+The only place that talks to the backend. Everything it decides comes from the pure
+`workflow` functions; this module gathers facts (verification results, the clock), keeps the
+writes for one ticket in order, and feeds the ticket metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from agent.clock import Clock
+from agent.errors import BackendError, BackendRejected, InvalidTransition
+from ticketing import workflow
+from ticketing.backend import TicketBackend
+from ticketing.calendar import Calendar
+from ticketing.models import (
+    Fault,
+    Ticket,
+    TicketDraft,
+    TicketEvent,
+    TicketStatus,
+    Trigger,
+)
+from ticketing.sop import Sop
+
+log = logging.getLogger(__name__)
+
+FAILING, RESTORED, FLAPPING, AFFECTED = "failing", "restored", "flapping", "affected"
+APPEND_RETRIES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What the detector saw, in ticketing's terms (built by agent/app.py from a Transition).
+
+    `kind`: "failing" (open or append), "restored" (restoration observed, never closure),
+    "flapping" (open if needed and mark), "affected" (`affected` devices are UNREACHABLE
+    behind `device`, whose ticket lists them).
+    """
+
+    device: str
+    owner: str
+    fault: Fault
+    kind: str
+    at: datetime
+    item: str = ""
+    reason: str = ""
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    affected: tuple[str, ...] = ()
+
+    @property
+    def dedup_key(self) -> str:
+        return f"{self.device}/{self.fault.value}/{self.item}"
+
+
+class Verifier(Protocol):
+    """Probes a ticket's devices live (ICMP, SNMP, monitored interfaces) over a hold period.
+
+    Returns {"passed": bool, "started_at": iso, "finished_at": iso, "reason": str,
+    "probes": [{"device", "check", "status", "at", "reason", ...}]}."""
+
+    async def verify(self, ticket: Ticket) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TicketSettingsView:
+    reopen_window_seconds: float = 3600.0
+    verification_max_age_seconds: float = 600.0
+
+
+class TicketObserver(Protocol):
+    """Hooks for the ticket metrics (agent/metrics.py implements them)."""
+
+    def opened(self, ticket: Ticket) -> None: ...
+    def step_completed(self, step: int, seconds: float) -> None: ...
+    def breached(self, step: int) -> None: ...
+    def restoration_verified(self, seconds: float) -> None: ...
+
+
+class NullObserver:
+    def opened(self, ticket: Ticket) -> None:
+        pass
+
+    def step_completed(self, step: int, seconds: float) -> None:
+        pass
+
+    def breached(self, step: int) -> None:
+        pass
+
+    def restoration_verified(self, seconds: float) -> None:
+        pass
+
+
+class TicketService:
+    def __init__(
+        self,
+        *,
+        backend: TicketBackend,
+        sop: Sop,
+        calendar: Calendar,
+        clock: Clock,
+        verifier: Verifier,
+        settings: TicketSettingsView,
+        observer: TicketObserver | None = None,
+    ) -> None:
+        self.backend = backend
+        self.sop = sop
+        self.calendar = calendar
+        self.clock = clock
+        self.verifier = verifier
+        self.settings = settings
+        self.observer: TicketObserver = observer or NullObserver()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._known: dict[str, Ticket] = {}  # open tickets, last version seen
+        self._seeded = False
+        self.open_tickets: tuple[Ticket, ...] = ()  # for the gauges
+
+    def _lock(self, key: str) -> asyncio.Lock:
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    # -- writing ---------------------------------------------------------------------------
+
+    async def _append(
+        self, ticket: Ticket, make: Callable[[Ticket], Sequence[TicketEvent]]
+    ) -> Ticket:
+        """Build events from the current ticket and append them; on a concurrent write
+        (another agent) reload and build again. `make` must be idempotent on state."""
+        for _ in range(APPEND_RETRIES):
+            events = list(make(ticket))
+            if not events:
+                return ticket
+            folded = ticket
+            for e in events:
+                folded = workflow.apply(folded, e, self.sop, self.calendar)
+            try:
+                stored = await self.backend.append(ticket.id, events, folded)
+            except BackendRejected:
+                ticket = await self.backend.get(ticket.id)
+                continue
+            self._after_events(ticket, events, stored)
+            return stored
+        raise BackendRejected(f"ticket {ticket.id} kept changing; gave up after "
+                              f"{APPEND_RETRIES} tries")
+
+    def _after_events(self, before: Ticket, events: Sequence[TicketEvent], after: Ticket
+                      ) -> None:
+        for e in events:
+            log.info("ticket event", extra={"ticket": after.id, "event": e.kind.value,
+                                             "step": e.step, "actor": e.actor})
+        self._track(after)
+
+    # -- what the metrics see: diffs between versions of a ticket, whoever wrote them -------
+
+    def _track(self, ticket: Ticket) -> None:
+        """Count what changed since the last version seen (own writes, the CLI, other
+        agents), and keep the open ones for the gauges."""
+        old = self._known.get(ticket.id)
+        if old is not None and ticket.seq <= old.seq:
+            return
+        self._count(old, ticket)
+        if ticket.status is TicketStatus.OPEN:
+            self._known[ticket.id] = ticket
+        else:
+            self._known.pop(ticket.id, None)
+        self.open_tickets = tuple(self._known.values())
+
+    def _count(self, old: Ticket | None, new: Ticket) -> None:
+        if old is None:
+            self.observer.opened(new)
+        for i, step in enumerate(new.steps):
+            before = old.steps[i] if old is not None and i < len(old.steps) else None
+            if step.completed_at is not None and (before is None or before.completed_at is None
+                                                  or before.completed_at != step.completed_at):
+                if step.started_at is not None:
+                    self.observer.step_completed(
+                        step.no, (step.completed_at - step.started_at).total_seconds())
+                if step.no == 7:
+                    self.observer.restoration_verified(
+                        (step.completed_at - new.opened_at).total_seconds())
+            if step.breached and (before is None or not before.breached):
+                self.observer.breached(step.no)
+
+    async def refresh(self) -> None:
+        """Re-read the open tickets; count changes made elsewhere since the last read."""
+        current = {t.id: t for t in await self.backend.list("open")}
+        if not self._seeded:
+            # start-up: what happened before this agent ran is history, not new events
+            self._known = dict(current)
+            self._seeded = True
+            self.open_tickets = tuple(self._known.values())
+            return
+        for gone in [i for i in self._known if i not in current]:
+            self._track(await self.backend.get(gone))  # closed elsewhere: count its last steps
+        for ticket in current.values():
+            self._track(ticket)
+
+    async def _open(self, draft: TicketDraft) -> Ticket:
+        def build(ticket_id: str) -> tuple[Sequence[TicketEvent], Ticket]:
+            events = workflow.new_ticket_events(ticket_id, draft, self.sop, draft.opened_at)
+            return events, workflow.fold(events, self.sop, self.calendar)
+
+        ticket, created = await self.backend.open(draft, build)
+        if created:
+            log.info("ticket opened", extra={"ticket": ticket.id, "device": ticket.device,
+                                              "fault": ticket.fault.value,
+                                              "trigger": ticket.trigger.value})
+            self._track(ticket)
+        return ticket
+
+    # -- observations from the detector ----------------------------------------------------
+
+    async def observe(self, obs: Observation) -> Ticket | None:
+        """Apply one observation; returns the ticket it touched (None when nothing applies)."""
+        async with self._lock(obs.dedup_key):
+            now = obs.at
+            current = await self.backend.find_open(obs.dedup_key)
+            if obs.kind == RESTORED:
+                if current is None:
+                    return None
+                return await self._append(current, lambda t: workflow.observe_restoration(
+                    t, now, dict(obs.evidence)))
+            if obs.kind == AFFECTED:
+                if current is None:
+                    return None
+                return await self._append(current, lambda t: workflow.add_affected(
+                    t, obs.affected, now))
+            if current is None:
+                current = await self._reopen_or_open(obs)
+                if current is None:
+                    return None
+            else:
+                current = await self._append(current, lambda t: workflow.observe_failure(
+                    t, dict(obs.evidence), now))
+            if obs.affected:
+                current = await self._append(current, lambda t: workflow.add_affected(
+                    t, obs.affected, now))
+            if obs.kind == FLAPPING:
+                current = await self._append(current, lambda t: workflow.set_flapping(
+                    t, True, now))
+            return current
+
+    async def _reopen_or_open(self, obs: Observation) -> Ticket | None:
+        recent = await self.backend.find_recent_closed(obs.dedup_key)
+        window = timedelta(seconds=self.settings.reopen_window_seconds)
+        if recent is not None and recent.closed_at is not None and (
+                obs.at - recent.closed_at) <= window:
+            return await self._append(recent, lambda t: workflow.reopen(
+                t, dict(obs.evidence), obs.at, self.sop)
+                if t.status is TicketStatus.CLOSED else [])
+        draft = TicketDraft(
+            device=obs.device, owner=obs.owner, fault=obs.fault, trigger=Trigger.AUTO,
+            opened_at=obs.at, item=obs.item, evidence=dict(obs.evidence),
+            affected=obs.affected, flapping=obs.kind == FLAPPING,
+        )
+        return await self._open(draft)
+
+    # -- people ----------------------------------------------------------------------------
+
+    async def file_manual(self, actor: workflow.Actor, *, device: str, owner: str, subject: str,
+                          description: str, fault: Fault = Fault.MANUAL) -> Ticket:
+        """An agency's own request (a new installation, a fault pantau cannot see)."""
+        draft = TicketDraft(
+            device=device, owner=owner, fault=fault, trigger=Trigger.MANUAL,
+            opened_at=self.clock.now(), requested_by=actor.name, requested_role=actor.role,
+            subject=subject, description=description,
+        )
+        return await self._open(draft)
+
+    async def verify(self, ticket_id: str, actor: workflow.Actor
+                     ) -> tuple[Ticket, Mapping[str, Any]]:
+        """Run the live verification now, record it on the ticket, and return it."""
+        ticket = await self.backend.get(ticket_id)
+        if ticket.status is not TicketStatus.OPEN:
+            raise InvalidTransition(f"ticket {ticket_id} is closed")
+        result = await self.verifier.verify(ticket)
+        now = self.clock.now()
+        async with self._lock(ticket.dedup_key or ticket.id):
+            ticket = await self._append(await self.backend.get(ticket_id),
+                                        lambda t: workflow.record_verification(
+                                            t, dict(result), now, actor))
+        return ticket, result
+
+    async def complete(self, ticket_id: str, step: int, actor: workflow.Actor,
+                       output: Mapping[str, Any]) -> Ticket:
+        """Complete a step with its output document, or raise InvalidTransition saying why.
+
+        For a gated step with no fresh passed verification, the verification runs first."""
+        ticket = await self.backend.get(ticket_id)
+        spec = self.sop.step(step) if 1 <= step <= len(self.sop.steps) else None
+        if (spec is not None and spec.gate == "connectivity_verified"
+                and ticket.status is TicketStatus.OPEN and ticket.current_step == step
+                and not self._fresh_pass(ticket)):
+            workflow.check_actor(ticket, step, actor, self.sop)  # refuse early, before probing
+            ticket, _ = await self.verify(ticket_id, actor)
+        async with self._lock(ticket.dedup_key or ticket.id):
+            def make(t: Ticket) -> Sequence[TicketEvent]:
+                facts = workflow.Facts(
+                    now=self.clock.now(), verification=t.last_verification,
+                    max_verification_age_seconds=self.settings.verification_max_age_seconds)
+                return workflow.complete_step(t, step, actor, output, self.sop, facts)
+
+            return await self._append(await self.backend.get(ticket_id), make)
+
+    def _fresh_pass(self, ticket: Ticket) -> bool:
+        v = ticket.last_verification
+        if not v or not v.get("passed"):
+            return False
+        finished = datetime.fromisoformat(str(v["finished_at"]))
+        return (self.clock.now() - finished).total_seconds() <= (
+            self.settings.verification_max_age_seconds)
+
+    async def note(self, ticket_id: str, actor: workflow.Actor, text: str) -> Ticket:
+        ticket = await self.backend.get(ticket_id)
+        return await self._append(ticket, lambda t: workflow.note(t, actor, text,
+                                                                  self.clock.now()))
+
+    # -- SLA -------------------------------------------------------------------------------
+
+    async def sweep(self) -> int:
+        """Record breaches of open steps past their due time; returns how many."""
+        await self.refresh()
+        now = self.clock.now()
+        count = 0
+        for ticket in self.open_tickets:
+            events = workflow.sweep(ticket, now, self.sop, self.calendar)
+            if events:
+                async with self._lock(ticket.dedup_key or ticket.id):
+                    await self._append(ticket, lambda t: workflow.sweep(
+                        t, now, self.sop, self.calendar))
+                count += len(events)
+        return count
+
+
+async def run_periodically(seconds: float, clock: Clock, job: Callable[[], Awaitable[object]]
+                           ) -> None:
+    """Call `job` every `seconds` until cancelled; a failing run is logged, not fatal."""
+    while True:
+        await clock.sleep(seconds)
+        try:
+            await job()
+        except (BackendError, InvalidTransition) as exc:
+            log.warning("periodic ticket job failed", extra={"error": str(exc)})
+        except Exception:
+            # A bug: keep the traceback, keep the agent running (one guard per loop).
+            log.exception("periodic ticket job crashed")
