@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from agent import __version__
-from agent.errors import AgentError, ConfigError
+from agent.errors import AgentError, ConfigError, InvalidTransition
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(probe)
     probe.add_argument("devices", nargs="+", metavar="DEVICE")
     probe.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    from agent.tickets_cli import add_parser
+
+    add_parser(sub, with_config)
     return parser
 
 
@@ -106,6 +110,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             setup_logging(args.log_level or config.agent.log_level)
             return asyncio.run(_run(config))
+        if args.command == "tickets":
+            setup_logging("WARNING")
+            from agent.tickets_cli import main_tickets
+
+            return main_tickets(config, args)
         if args.command == "probe":
             setup_logging("WARNING")
             from agent.probe import probe
@@ -115,6 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(str(exc), file=sys.stderr)
         print(f"{len(exc.problems)} problem(s) found in {exc.file}", file=sys.stderr)
         return EXIT_USAGE
+    except InvalidTransition as exc:
+        print(f"pantau: refused: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except AgentError as exc:
         print(f"pantau: {exc}", file=sys.stderr)
         return EXIT_FAILURE
