@@ -154,3 +154,37 @@ class TestSnmpFamilies:
         assert r.get_sample_value("pantau_snmp_up", {"device": "sw-a"}) == 0.0
         assert r.get_sample_value("pantau_interface_up",
                                   {"device": "sw-a", "interface": "lab-p01"}) is None
+
+
+class TestTicketFamilies:
+    """Open tickets per step and owner, time left (most urgent per device), SLAs, counters."""
+
+    def test_values(self) -> None:
+        from agent.metrics import OpenTicketView
+
+        m = Metrics()
+        m.snapshots.snapshot = Snapshot(
+            tickets=(OpenTicketView("sw-a", "Dinas Kesehatan", 2, 3600.0),
+                     OpenTicketView("sw-a", "Dinas Kesehatan", 2, -60.0),
+                     OpenTicketView("sw-b", "Dinas Kesehatan", 2, None),
+                     OpenTicketView("sw-c", "RSUD Kota Bogor", 7, 120.0)),
+            step_sla_seconds={2: 30600.0, 7: 600.0},
+        )
+        r = m.registry
+        assert r.get_sample_value("pantau_tickets_open",
+                                  {"step": "2", "owner": "Dinas Kesehatan"}) == 3.0
+        assert r.get_sample_value("pantau_ticket_step_remaining_seconds", {
+            "device": "sw-a", "owner": "Dinas Kesehatan", "step": "2"}) == -60.0
+        assert r.get_sample_value("pantau_ticket_step_remaining_seconds", {
+            "device": "sw-b", "owner": "Dinas Kesehatan", "step": "2"}) is None
+        assert r.get_sample_value("pantau_ticket_step_sla_seconds", {"step": "7"}) == 600.0
+        m.breached(2)
+        m.step_completed(3, 90.0)
+        m.restoration_verified(4000.0)
+        assert r.get_sample_value("pantau_ticket_step_breaches_total", {"step": "2"}) == 1.0
+        assert r.get_sample_value("pantau_ticket_step_duration_seconds_count",
+                                  {"step": "3"}) == 1.0
+        assert r.get_sample_value("pantau_ticket_restoration_seconds_count") == 1.0
+        names = {s.name for f in text_string_to_metric_families(
+            m.render(m.snapshots.snapshot).decode()) for s in f.samples}
+        assert names - EXPOSED_NAMES == set()
