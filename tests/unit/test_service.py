@@ -243,3 +243,28 @@ class TestMetricsFromDiffs:
         due = service.open_tickets[0].steps[1].due_at
         assert due is not None
         assert due == t.steps[1].started_at + timedelta(days=1)  # type: ignore[operator]
+
+
+class TestManualRequests:
+    """Agencies file their own requests; they are never merged with another."""
+
+    async def test_file_manual(self) -> None:
+        service, _, _, counting = make()
+        agency = workflow.Actor("dinkes", "perangkat_daerah")
+        a = await service.file_manual(agency, device="ap-baru-01", owner="Dinas Kesehatan",
+                                      subject="Pemasangan access point",
+                                      description="Ruang rapat lantai 2")
+        b = await service.file_manual(agency, device="ap-baru-01", owner="Dinas Kesehatan",
+                                      subject="Pemasangan access point",
+                                      description="Ruang rapat lantai 3")
+        assert a.id != b.id
+        assert (a.trigger.value, a.fault, a.current_step) == ("manual", Fault.MANUAL, 2)
+        assert a.steps[0].completed_by == "dinkes"
+        assert a.steps[0].output["subject"] == "Pemasangan access point"
+        assert counting.opened_ids == [a.id, b.id]
+
+    async def test_wrong_role_cannot_file(self) -> None:
+        service, _, _, _ = make()
+        with pytest.raises(InvalidTransition):
+            await service.file_manual(workflow.Actor("kasi", "kasi"), device="x",
+                                      owner="Dinas Kesehatan", subject="s", description="d")
