@@ -41,6 +41,7 @@ class TestFlapping:
     """Flapping every 20 s for 5 minutes: one ticket, marked flapping; a single outage and
     recovery in the same agent is not marked."""
 
+    @pytest.mark.timeout(SECONDS + 120)  # the scenario itself lasts SECONDS
     def test_one_flapping_ticket(self, lab: Lab, agent: AgentProcess) -> None:
         flap, single = lab.address(800), lab.address(801)
         lab.blackhole(single)
