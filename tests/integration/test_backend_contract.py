@@ -1,14 +1,13 @@
 """The TicketBackend contract, run against every backend: in memory, SQLite, PostgreSQL.
 
-PostgreSQL runs when $PANTAU_TEST_POSTGRES_URL names a server whose database the tests may
-wipe (marker `postgres`); otherwise those cases skip.
+PostgreSQL runs against a throwaway server the suite starts (tests/postgres_fixtures.py), or
+the one $PANTAU_TEST_POSTGRES_URL names, whose store tables the tests wipe (marker `postgres`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -21,12 +20,12 @@ from sqlalchemy import create_engine, text
 
 from agent.errors import BackendRejected, BackendUnavailable, InvalidTransition, TicketNotFound
 from tests.fakes import FakeClock, InMemoryBackend
+from tests.postgres_fixtures import postgres_url
 from tests.store_samples import T0, builder, close, draft, follow
 from ticketing.backend import TicketBackend
 from ticketing.models import EventKind, Fault, Ticket, TicketEvent, TicketStatus, Trigger
 from ticketing.store.sql import SqlBackend, database_url
 
-POSTGRES_URL = os.environ.get("PANTAU_TEST_POSTGRES_URL", "")
 JAKARTA = ZoneInfo("Asia/Jakarta")
 
 
@@ -44,10 +43,9 @@ def reset_postgres(url: str) -> None:
 def sql_url(kind: str, tmp_path: Any) -> str:
     if kind == "sqlite":
         return f"sqlite:///{tmp_path / 'pantau.db'}"
-    if not POSTGRES_URL:
-        pytest.skip("PANTAU_TEST_POSTGRES_URL is not set")
-    reset_postgres(POSTGRES_URL)
-    return POSTGRES_URL
+    url = postgres_url()
+    reset_postgres(url)
+    return url
 
 
 @dataclass

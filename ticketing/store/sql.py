@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -84,6 +86,21 @@ def database_url(url: str) -> URL:
     return parsed
 
 
+def _set_wal(cursor: Any, within_seconds: float) -> None:
+    """Switch to WAL. SQLite may answer "database is locked" to a journal-mode change
+    without calling the busy handler while another process (an agent starting beside this
+    one) holds a lock, so retry until the busy timeout; WAL persists in the file once set."""
+    deadline = time.monotonic() + within_seconds
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)  # on the store's worker thread, never the event loop
+
+
 def create_store_engine(url: URL, *, busy_timeout_seconds: float = 5.0) -> Engine:
     """An Engine with pantau's connection settings (see the module docstring)."""
     if url.get_backend_name() == "sqlite":
@@ -98,7 +115,7 @@ def create_store_engine(url: URL, *, busy_timeout_seconds: float = 5.0) -> Engin
             cursor = dbapi_connection.cursor()
             try:
                 cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
-                cursor.execute("PRAGMA journal_mode = WAL")
+                _set_wal(cursor, busy_timeout_seconds)
                 cursor.execute("PRAGMA foreign_keys = ON")
                 cursor.execute("PRAGMA synchronous = FULL")
             finally:
