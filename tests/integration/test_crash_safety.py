@@ -19,6 +19,7 @@ from agent.clock import SystemClock
 from lab.agentproc import AgentProcess
 from lab.inventory import lab_devices
 from lab.lab import Lab
+from tests.conftest import Figure
 from ticketing import workflow
 from ticketing.calendar import CalendarTime
 from ticketing.models import EventKind, Ticket, TicketEvent
@@ -87,7 +88,7 @@ def failing_with_one_ticket(db: Path, failing: set[str]) -> bool:
 class TestKillNine:
     """SIGKILL at random moments never loses, doubles or duplicates tickets and events."""
 
-    def test_kill_nine(self, lab: Lab, agent: AgentProcess) -> None:
+    def test_kill_nine(self, lab: Lab, agent: AgentProcess, figure: Figure) -> None:
         rng = random.Random(SEED)
         names = [d.name for d in lab_devices(lab.address, DEVICES, children=0)]
         address = {n: lab.address(i) for i, n in enumerate(names)}
@@ -120,7 +121,7 @@ class TestKillNine:
         check_consistent(tickets, events)
         assert checked == KILLS >= 20
         assert {t.device for t in tickets if t.status.value == "open"} >= failing
-        print(f"\n{KILLS} SIGKILLs, {len(tickets)} tickets, "
+        figure(f"{KILLS} SIGKILLs, {len(tickets)} tickets, "
               f"{sum(len(e) for e in events.values())} events, all consistent")
 
     def test_checker_catches_a_doubled_event(self) -> None:

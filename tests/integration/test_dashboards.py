@@ -22,6 +22,7 @@ import pytest
 from lab.agentproc import AgentProcess, free_port
 from lab.inventory import LabDevice, TomlValue
 from lab.lab import Lab
+from tests.conftest import Figure
 from tests.dashboard_support import (
     BUILTINS,
     DASHBOARD_FILES,
@@ -236,7 +237,7 @@ class TestProof:
     """Every panel query returns data from a real Prometheus; every rule evaluates."""
 
     def test_dashboards_against_prometheus(self, lab: Lab, agent: AgentProcess,
-                                           prom: PrometheusProcess) -> None:
+                                           prom: PrometheusProcess, figure: Figure) -> None:
         started = time.monotonic()
         make_history(lab, agent)
         # Prometheus has two samples of the breach counter (rate windows need two) and has
@@ -258,7 +259,7 @@ class TestProof:
                     empty.append(where)
                 elif all(math.isnan(float(r["value"][1])) for r in result):
                     nan_only.append(where)
-        print(f"\nchecked {n_panels} panels, {n_queries} queries "
+        figure(f"checked {n_panels} panels, {n_queries} queries "
               f"({len(DASHBOARD_FILES)} dashboards) against Prometheus in "
               f"{time.monotonic() - started:.0f}s; NaN-only: {nan_only or 'none'}")
         assert not empty, empty
@@ -274,7 +275,7 @@ class TestProof:
 
         alerts = {(a["labels"]["alertname"], a["labels"].get("device")): a["state"]
                   for a in prom.get("/api/v1/alerts")["alerts"]}
-        print(f"evaluated {n_rules} rules; alerts: {sorted(alerts.items())}")
+        figure(f"evaluated {n_rules} rules; alerts: {sorted(alerts.items())}")
         assert alerts.get(("PantauStepBreached", DOWN)) == "firing"
         assert alerts.get(("PantauDeviceDown", DOWN)) in ("pending", "firing")
         assert alerts.get(("PantauInterfaceDown", PORT)) in ("pending", "firing")

@@ -12,6 +12,7 @@ import pytest
 from lab.agentproc import AgentProcess
 from lab.inventory import CORE, LabDevice, lab_devices
 from lab.lab import Lab
+from tests.conftest import Figure
 
 pytestmark = pytest.mark.lab
 
@@ -72,7 +73,7 @@ class TestDetectionBounds:
     """A blackholed device is DOWN, and back UP, within the issue's bounds."""
 
     def test_down_then_up(self, lab: Lab, agent: AgentProcess,
-                          inventory: list[LabDevice]) -> None:
+                          inventory: list[LabDevice], figure: Figure) -> None:
         victim = inventory[150]
         lab.blackhole(victim.address)
         took_down = wait_for(agent, lambda s: s[victim.name] == "down", DOWN_BOUND + 5)
@@ -80,7 +81,7 @@ class TestDetectionBounds:
         assert up[frozenset({("device", victim.name), ("owner", victim.owner)})] == 0.0
         lab.restore(victim.address)
         took_up = wait_for(agent, lambda s: s[victim.name] == "up", UP_BOUND + 5)
-        print(f"\ndetected DOWN in {took_down:.1f}s (bound {DOWN_BOUND}s), "
+        figure(f"detected DOWN in {took_down:.1f}s (bound {DOWN_BOUND}s), "
               f"UP in {took_up:.1f}s (bound {UP_BOUND}s)")
         assert took_down <= DOWN_BOUND
         assert took_up <= UP_BOUND

@@ -17,8 +17,9 @@ import pytest
 from lab.agentproc import AgentProcess
 from lab.inventory import LabDevice
 from lab.lab import Lab
+from tests.conftest import Figure
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("flapping")]
 
 SECONDS, PERIOD = 300, 20
 
@@ -42,7 +43,7 @@ class TestFlapping:
     recovery in the same agent is not marked."""
 
     @pytest.mark.timeout(SECONDS + 120)  # the scenario itself lasts SECONDS
-    def test_one_flapping_ticket(self, lab: Lab, agent: AgentProcess) -> None:
+    def test_one_flapping_ticket(self, lab: Lab, agent: AgentProcess, figure: Figure) -> None:
         flap, single = lab.address(800), lab.address(801)
         lab.blackhole(single)
         end = time.monotonic() + SECONDS
@@ -69,5 +70,5 @@ class TestFlapping:
         assert len(steady) == 1
         assert steady[0]["flapping"] is False
         assert steady[0]["restored"] is True
-        print(f"\n{toggles} toggles in {SECONDS}s: 1 ticket, flapping; audit of "
+        figure(f"{toggles} toggles in {SECONDS}s: 1 ticket, flapping; audit of "
               f"{flapping[0]['id']} kept every failure and restoration")

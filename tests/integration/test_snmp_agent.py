@@ -12,6 +12,7 @@ import pytest
 from lab.agentproc import AgentProcess
 from lab.inventory import LabDevice, TomlValue
 from lab.lab import Lab
+from tests.conftest import Figure
 
 pytestmark = pytest.mark.lab
 
@@ -147,7 +148,7 @@ class TestSnmpAgentDown:
 class TestInterfaceFault:
     """A monitored port cut: an interface fault within the bound, cleared after repair."""
 
-    def test_port_down_and_up(self, lab: Lab, agent: AgentProcess) -> None:
+    def test_port_down_and_up(self, lab: Lab, agent: AgentProcess, figure: Figure) -> None:
         name, port = "sw-v2c", lab.ports[0]
         wait(agent, lambda: snmp_status(agent, name) == "ok", 20)
         assert ("interface", port) not in faults(agent, name)
@@ -157,7 +158,7 @@ class TestInterfaceFault:
         lab.set_port(port, up=True)
         took_up = wait(agent, lambda: ("interface", port) not in faults(agent, name),
                        UP_BOUND + 10)
-        print(f"\ninterface fault in {took_down:.1f}s (bound {DOWN_BOUND}s, including snmpd's"
+        figure(f"interface fault in {took_down:.1f}s (bound {DOWN_BOUND}s, including snmpd's"
               f" ifTable cache), cleared in {took_up:.1f}s (bound {UP_BOUND}s)")
         assert took_down <= DOWN_BOUND
         assert took_up <= UP_BOUND
