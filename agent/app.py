@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from agent.api import ApiContext
 from agent.clock import Clock, SystemClock
 from agent.config import Config
 from agent.detector import Detector, Recheck, Transition
@@ -278,8 +279,12 @@ class Agent:
             sock = bind(cfg.agent.listen_host, cfg.agent.listen_port)
             stack.callback(sock.close)
             self.listening = sock.getsockname()[:2]
+            api = ApiContext(service=self.service, users=cfg.users, devices=cfg.devices,
+                             devices_json=self.devices_json, tz=cfg.sla.timezone,
+                             alert_device_label=cfg.alertmanager.device_label,
+                             alert_token=cfg.alertmanager.token)
             server = make_server(
-                build_app(self.metrics, self.snapshot, self.devices_json, self.ready.is_set)
+                build_app(self.metrics, self.snapshot, self.devices_json, self.ready.is_set, api)
             )
             self.metrics.config_reload_ok.set(1)
             log.info(

@@ -139,6 +139,15 @@ class User:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertmanagerSettings:
+    """The webhook at /api/v1/alertmanager: an optional token of its own (accepted there only;
+    admin users' tokens are accepted too) and the label that names the device."""
+
+    token: Secret | None = None
+    device_label: str = "device"  # then the host part of `instance`
+
+
+@dataclass(frozen=True, slots=True)
 class TicketSettings:
     reopen_window_minutes: int = 60  # a recurrence within this after closing reopens the ticket
     verification_probes: int = 3  # live probes in one verification (the step 7 gate)
@@ -178,6 +187,7 @@ class Config:
     maintenance: tuple[MaintenanceWindow, ...] = ()
     users: tuple[User, ...] = ()
     tickets: TicketSettings = field(default_factory=TicketSettings)
+    alertmanager: AlertmanagerSettings = field(default_factory=AlertmanagerSettings)
     sla: SlaSettings = field(default_factory=SlaSettings)
     sop: Sop = SOP_006  # the effective SOP: the built-in one with [sop] overrides applied
 
@@ -330,6 +340,7 @@ class _Builder:
             maintenance=self._maintenance(devices),
             users=self._users(),
             tickets=TicketSettings(**_given(self.p.tickets)),
+            alertmanager=self._alertmanager(),
             sla=self._sla(agent),
             sop=self._sop(),
         )
@@ -668,6 +679,15 @@ class _Builder:
                 (*loc, "end"),
                 f"must be after start ({model.start.isoformat()}), got {model.end.isoformat()}",
             )
+
+    def _alertmanager(self) -> AlertmanagerSettings:
+        model = self.p.alertmanager
+        if model is None:
+            return AlertmanagerSettings()
+        token = self._secret(model.token, ("alertmanager", "token"), min_length=16)
+        if model.device_label is None:
+            return AlertmanagerSettings(token=token)
+        return AlertmanagerSettings(token=token, device_label=model.device_label)
 
     def _users(self) -> tuple[User, ...]:
         first: dict[str, int] = {}

@@ -417,6 +417,11 @@ class TicketsModel(_Table):
     sla_sweep_seconds: PositiveSeconds | None = None
 
 
+class AlertmanagerModel(_Table):
+    token: SecretField | None = None  # a bearer token for the webhook only
+    device_label: Name | None = None
+
+
 class SlaModel(_Table):
     calendar: Literal["working", "calendar"] | None = None
     timezone: Zone | None = None
@@ -450,6 +455,7 @@ SECTIONS: Mapping[str, type[BaseModel]] = {
     "maintenance": MaintenanceModel,
     "users": UserModel,
     "tickets": TicketsModel,
+    "alertmanager": AlertmanagerModel,
     "sla": SlaModel,
     "sop": SopModel,
 }
@@ -486,6 +492,7 @@ class Parsed:
     users: list[tuple[int, UserModel]] = field(default_factory=list)
     user_names: list[tuple[int, str]] = field(default_factory=list)
     tickets: TicketsModel | None = None
+    alertmanager: AlertmanagerModel | None = None
     sla: SlaModel | None = None
     sop: SopModel | None = None
 
@@ -513,7 +520,8 @@ def validate_document(doc: Mapping[str, Any]) -> tuple[Parsed, list[Issue]]:
         except ValidationError:  # a required key was among the broken ones
             return None
 
-    for key in ("agent", "polling", "icmp", "flapping", "tickets", "sla", "sop"):
+    for key in ("agent", "polling", "icmp", "flapping", "tickets", "alertmanager", "sla",
+                "sop"):
         if key in doc:
             setattr(parsed, key, one(SECTIONS[key], doc[key], (key,)))
 

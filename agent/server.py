@@ -1,7 +1,7 @@
 """The agent's one HTTP server: an ASGI app (Starlette) on the agent's own event loop.
 
-Serves `/metrics` (rendered off the loop), `/healthz`, and `/api/v1/devices`. Later issues add
-the ticket API and the pages to the same app.
+Serves `/metrics` (rendered off the loop), `/healthz`, and the JSON API of `agent.api` under
+`/api/v1` with its OpenAPI document at `/openapi.json`. Later issues add the pages.
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from agent.api import ApiContext, install
 from agent.metrics import Metrics, Snapshot
 
 log = logging.getLogger(__name__)
@@ -31,8 +33,12 @@ def build_app(
     snapshot: Callable[[], Snapshot],
     devices_json: Callable[[], list[dict[str, Any]]],
     healthy: Callable[[], bool],
-) -> Starlette:
-    """The ASGI app. `snapshot()` is called on the loop; rendering happens in a thread."""
+    api: ApiContext | None = None,
+) -> FastAPI:
+    """The ASGI app. `snapshot()` is called on the loop; rendering happens in a thread.
+
+    With `api`, the authenticated /api/v1 routes; without (no ticket service), only an
+    unauthenticated /api/v1/devices."""
 
     async def get_metrics(request: Request) -> Response:
         snap = snapshot()
@@ -47,13 +53,18 @@ def build_app(
     async def get_devices(request: Request) -> Response:
         return JSONResponse({"devices": devices_json()})
 
-    return Starlette(
+    app = FastAPI(
+        title="pantau", version="1", docs_url=None, redoc_url=None,
         routes=[
-            Route("/metrics", get_metrics),
-            Route("/healthz", get_healthz),
-            Route("/api/v1/devices", get_devices),
-        ]
+            Route("/metrics", get_metrics, include_in_schema=False),
+            Route("/healthz", get_healthz, include_in_schema=False),
+        ],
     )
+    if api is not None:
+        install(app, api)
+    else:
+        app.add_route("/api/v1/devices", get_devices, include_in_schema=False)
+    return app
 
 
 class EmbeddedServer(uvicorn.Server):

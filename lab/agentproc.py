@@ -4,6 +4,7 @@ reads its /metrics, for integration tests and benchmarks."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -52,7 +53,10 @@ class AgentProcess:
         merged["agent"].setdefault("listen", f"127.0.0.1:{self.port}")
         merged["agent"].setdefault("database", f"sqlite:///{workdir}/pantau.db")
         self.config = workdir / "pantau.toml"
-        self.config.write_text(to_toml(devices, merged))
+        # an admin user for the authenticated /api/v1 routes; the token travels by env only
+        self.token = self.env.setdefault("PANTAU_LAB_TOKEN", secrets.token_urlsafe(24))
+        self.config.write_text(to_toml(devices, merged) + '\n[[users]]\nname = "lab-admin"\n'
+                               'role = "admin"\ntoken = { env = "PANTAU_LAB_TOKEN" }\n')
         self.log = workdir / "agent.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self._client: httpx.Client | None = None
@@ -80,8 +84,9 @@ class AgentProcess:
         if self._client is None:
             with self.lab.inside():
                 # the transport's sockets are created lazily, so connect inside the namespace
-                self._client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}",
-                                            timeout=5)
+                self._client = httpx.Client(
+                    base_url=f"http://127.0.0.1:{self.port}", timeout=5,
+                    headers={"Authorization": f"Bearer {self.token}"})
         return self._client
 
     def get(self, path: str) -> httpx.Response:
