@@ -53,10 +53,14 @@ class AgentProcess:
         merged["agent"].setdefault("listen", f"127.0.0.1:{self.port}")
         merged["agent"].setdefault("database", f"sqlite:///{workdir}/pantau.db")
         self.config = workdir / "pantau.toml"
-        # an admin user for the authenticated /api/v1 routes; the token travels by env only
-        self.token = self.env.setdefault("PANTAU_LAB_TOKEN", secrets.token_urlsafe(24))
+        # an admin user for the authenticated /api/v1 routes; its token lives in a file beside
+        # the config (mode 600, in the test's temp dir), so every `pantau ... -c` run finds it
+        self.token = secrets.token_urlsafe(24)
+        token_file = workdir / "lab-admin.token"
+        token_file.touch(mode=0o600)
+        token_file.write_text(self.token + "\n")
         self.config.write_text(to_toml(devices, merged) + '\n[[users]]\nname = "lab-admin"\n'
-                               'role = "admin"\ntoken = { env = "PANTAU_LAB_TOKEN" }\n')
+                               'role = "admin"\ntoken = { file = "lab-admin.token" }\n')
         self.log = workdir / "agent.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self._client: httpx.Client | None = None
