@@ -443,7 +443,7 @@ async def verify_ticket(ticket_id: str, state: State, who: Caller) -> dict[str, 
 
 
 def _host(instance: str) -> str:
-    """The host part of a Prometheus `instance` label: "10.0.0.1:9100", "[::1]:9100", "sw"."""
+    """The host part of a Prometheus `instance` label: "127.20.0.5:9100", "[::1]:9100", "sw"."""
     if instance.startswith("["):
         return instance[1:].partition("]")[0]
     if instance.count(":") == 1:

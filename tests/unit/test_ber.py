@@ -165,7 +165,7 @@ class TestDecodeValues:
             ("0500", None, type(None)),
             ("06032b0601", (1, 3, 6, 1), tuple),
             ("0603883703", (2, 999, 3), tuple),
-            ("40040a000001", IPv4Address("10.0.0.1"), IPv4Address),
+            ("40047f140005", IPv4Address("127.20.0.5"), IPv4Address),
             ("410500ffffffff", 2**32 - 1, ber.Counter32),
             ("420100", 0, ber.Gauge32),
             ("430203e8", 1000, ber.TimeTicks),
