@@ -9,9 +9,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -20,6 +21,7 @@ from lab.inventory import LabDevice, TomlValue, to_toml
 from lab.lab import Lab
 
 Labels = frozenset[tuple[str, str]]
+T = TypeVar("T")
 
 
 def free_port(lab: Lab) -> int:
@@ -112,6 +114,24 @@ class AgentProcess:
             for labels, v in self.metrics().get("pantau_device_state", {}).items()
             if v == 1.0
         }
+
+    def tickets(self, action: str, *args: str, timeout: float = 60
+                ) -> subprocess.CompletedProcess[str]:
+        """`pantau tickets ACTION -c CONFIG ARGS...` inside the lab, as a person would run it."""
+        return self.lab.run([sys.executable, "-m", "agent", "tickets", action, "-c",
+                             str(self.config), *args], capture_output=True, text=True,
+                            timeout=timeout, env={**self.env, "PATH": "/usr/bin:/bin"})
+
+    def wait(self, cond: Callable[[], T], timeout: float) -> T:
+        """Poll `cond()` until it returns something truthy (returned); fail with the agent's
+        log after `timeout` seconds."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            value = cond()
+            if value:
+                return value
+            time.sleep(0.3)
+        raise AssertionError(f"not within {timeout}s\n{self.logs()}")
 
     def stop(self, timeout: float = 5.0) -> float:
         """SIGTERM by PID; returns how long the agent took to exit (raises if > timeout)."""

@@ -9,7 +9,6 @@ import json
 import math
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -144,9 +143,7 @@ def wait(cond: Callable[[], Any], timeout: float, logs: Callable[[], str]) -> An
 
 
 def cli(agent: AgentProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return agent.lab.run([sys.executable, "-m", "agent", "tickets", args[0], "-c",
-                          str(agent.config), *args[1:]], capture_output=True, text=True,
-                         timeout=60, env={**agent.env, "PATH": "/usr/bin:/bin"})
+    return agent.tickets(*args)
 
 
 def open_ticket(agent: AgentProcess, device: str) -> dict[str, Any] | None:

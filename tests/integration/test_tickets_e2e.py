@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -61,20 +60,12 @@ def agent(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentP
         assert proc.stop() < 5.0
 
 
-def wait(cond: Callable[[], object], timeout: float, agent: AgentProcess) -> Any:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"not within {timeout}s\n{agent.logs()}")
+def wait(cond: Callable[[], Any], timeout: float, agent: AgentProcess) -> Any:
+    return agent.wait(cond, timeout)
 
 
 def cli(agent: AgentProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return agent.lab.run([sys.executable, "-m", "agent", "tickets", args[0], "-c",
-                          str(agent.config), *args[1:]], capture_output=True, text=True,
-                         timeout=60, env={**agent.env, "PATH": "/usr/bin:/bin"})
+    return agent.tickets(*args)
 
 
 def tickets(agent: AgentProcess, status: str = "open") -> list[dict[str, Any]]:
