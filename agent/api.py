@@ -4,6 +4,7 @@ roles, pydantic bodies and response models (the OpenAPI document), workflow erro
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -14,13 +15,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agent.config import User
 from agent.errors import BackendRejected, BackendUnavailable, InvalidTransition, TicketNotFound
 from agent.model import Device, Secret
 from ticketing import workflow
-from ticketing.models import EventKind, Fault, Ticket
+from ticketing.models import EventKind, Fault, Ticket, TicketEvent
 from ticketing.service import FAILING, RESTORED, Observation, TicketService
 from ticketing.sop import Role, Sop, StepSpec
 
@@ -73,7 +74,8 @@ class Authenticator:
 
     @classmethod
     def of_users(cls, users: Sequence[User]) -> Authenticator:
-        return cls([(u.token, Principal(u.name, u.role, u.owner)) for u in users])
+        return cls([(u.token, Principal(u.name, u.role, u.owner)) for u in users
+                    if u.token is not None])
 
     def __call__(self, token: str) -> Principal | None:
         digest = hashlib.sha256(token.encode()).digest()
@@ -174,7 +176,7 @@ def _unprocessable(loc: Sequence[str | int], msg: str) -> HTTPException:
     return HTTPException(422, [{"loc": list(loc), "msg": msg, "type": "value_error"}])
 
 
-def _may_see(who: Principal, owner: str) -> bool:
+def may_see(who: Principal, owner: str) -> bool:
     return who.role != AGENCY or who.owner == owner
 
 
@@ -281,6 +283,15 @@ class FileRequest(BaseModel):
     subject: str = Field(min_length=1, max_length=500, description="Perihal")
     description: str = Field(min_length=1, max_length=20000, description="Uraian")
 
+    @field_validator("device", "owner", "subject", "description")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        # pydantic strips Unicode White_Space only; the workflow strips as str.strip() does
+        # (control separators such as U+001E too), so check here and answer 422, not 409
+        if value is not None and not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
 
 OutputDocument = dict[str, str | bool | list[str]]
 
@@ -325,6 +336,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "missing or unknown token"},
     403: {"model": ErrorOut, "description": "the user's role may not do this"},
 }
+#: the ticket store is down or locked: retry after Retry-After seconds
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorOut, "description": "ticket store unavailable: retry"}}
+#: FastAPI reads a request body before it authenticates: bytes that are not UTF-8 get 400
+#: (and text that is not JSON the usual 422), whoever sends them
+UNREADABLE: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "the body is not UTF-8 text"}}
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
 
@@ -334,7 +352,7 @@ def _ticket_doc(state: ApiState, ticket: Ticket) -> dict[str, Any]:
 
 async def _visible_ticket(state: ApiState, who: Principal, ticket_id: str) -> Ticket:
     ticket = await state.service.backend.get(ticket_id)
-    if not _may_see(who, ticket.owner):
+    if not may_see(who, ticket.owner):
         raise HTTPException(403, f"ticket {ticket_id} belongs to another agency")
     return ticket
 
@@ -342,20 +360,20 @@ async def _visible_ticket(state: ApiState, who: Principal, ticket_id: str) -> Ti
 @router.get("/devices", response_model=DeviceListOut, tags=["devices"])
 async def list_devices(state: State, who: Caller) -> dict[str, Any]:
     """Every device with its current state and last measurements (an agency: its own)."""
-    return {"devices": [d for d in state.devices_json() if _may_see(who, str(d["owner"]))]}
+    return {"devices": [d for d in state.devices_json() if may_see(who, str(d["owner"]))]}
 
 
-@router.get("/tickets", response_model=TicketListOut, tags=["tickets"])
+@router.get("/tickets", response_model=TicketListOut, tags=["tickets"], responses=UNAVAILABLE)
 async def list_tickets(state: State, who: Caller,
                        status: Literal["open", "closed", "all"] = Query("open")
                        ) -> dict[str, Any]:
     """Tickets (an agency: its own)."""
     tickets = await state.service.backend.list(None if status == "all" else status)
-    return {"tickets": [_ticket_doc(state, t) for t in tickets if _may_see(who, t.owner)]}
+    return {"tickets": [_ticket_doc(state, t) for t in tickets if may_see(who, t.owner)]}
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketDetailOut, tags=["tickets"],
-            responses={404: {"model": ErrorOut}})
+            responses={404: {"model": ErrorOut}, **UNAVAILABLE})
 async def get_ticket(ticket_id: str, state: State, who: Caller) -> dict[str, Any]:
     """One ticket with its steps, evidence and audit trail."""
     ticket = await _visible_ticket(state, who, ticket_id)
@@ -364,7 +382,7 @@ async def get_ticket(ticket_id: str, state: State, who: Caller) -> dict[str, Any
 
 
 @router.post("/tickets", response_model=TicketOut, status_code=201, tags=["tickets"],
-             responses={409: {"model": ErrorOut}, 503: {"model": ErrorOut}})
+             responses={409: {"model": ErrorOut}, **UNAVAILABLE, **UNREADABLE})
 async def file_ticket(body: FileRequest, state: State, who: Caller) -> dict[str, Any]:
     """File a manual request: an agency user for its own agency, or an admin for any."""
     if who.role not in (AGENCY, ADMIN):
@@ -385,30 +403,37 @@ async def file_ticket(body: FileRequest, state: State, who: Caller) -> dict[str,
     return _ticket_doc(state, ticket)
 
 
-def _check_document(spec: StepSpec, output: Mapping[str, Any]) -> None:
-    """422 naming the first field of the output document that is missing, mistyped or unknown
-    (the workflow checks again; this only gives the HTTP answer its field)."""
+def document_problem(spec: StepSpec, output: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(field, message) for the first field of the output document that is missing, mistyped
+    or unknown, else None (the workflow checks again; this names the field for the answer)."""
     kinds = {"text": str, "bool": bool, "list": list}
     for f in spec.fields:
         value = output.get(f.name)
         if value is None or (f.required and isinstance(value, str) and not value.strip()):
             if f.required:
-                raise _unprocessable(("body", f.name),
-                                     f"{spec.output} needs '{f.name}' ({f.label_id})")
+                return f.name, f"{spec.output} needs '{f.name}' ({f.label_id})"
             continue
         if not isinstance(value, kinds[f.kind]):
-            raise _unprocessable(("body", f.name), f"'{f.name}' must be {f.kind}")
+            return f.name, f"'{f.name}' must be {f.kind}"
     known = {f.name for f in spec.fields}
     for name in output:
         if name not in known:
-            raise _unprocessable(("body", name), f"{spec.output} has no field '{name}' "
-                                                 f"(its fields: {', '.join(sorted(known))})")
+            return name, (f"{spec.output} has no field '{name}' "
+                          f"(its fields: {', '.join(sorted(known))})")
+    return None
+
+
+def check_document(spec: StepSpec, output: Mapping[str, Any]) -> None:
+    """A 422 naming the first bad field of the output document (see `document_problem`)."""
+    problem = document_problem(spec, output)
+    if problem is not None:
+        raise _unprocessable(("body", problem[0]), problem[1])
 
 
 @router.post("/tickets/{ticket_id}/steps/{no}/complete", response_model=TicketOut,
              tags=["tickets"],
-             responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut},
-                        503: {"model": ErrorOut}})
+             responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, **UNAVAILABLE,
+                        **UNREADABLE})
 async def complete_step(ticket_id: str, no: int, state: State, who: Caller,
                         output: Annotated[OutputDocument, Body(
                             description="the step's output document fields")]
@@ -420,14 +445,13 @@ async def complete_step(ticket_id: str, no: int, state: State, who: Caller,
     spec = state.sop.step(no)
     if who.role not in (spec.role.value, ADMIN):
         raise HTTPException(403, f"step {no} is for {spec.role.value}; {who.name} is {who.role}")
-    _check_document(spec, output)
+    check_document(spec, output)
     ticket = await state.service.complete(ticket_id, no, who.actor, output)
     return _ticket_doc(state, ticket)
 
 
 @router.post("/tickets/{ticket_id}/verify", response_model=VerifyOut, tags=["tickets"],
-             responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut},
-                        503: {"model": ErrorOut}})
+             responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, **UNAVAILABLE})
 async def verify_ticket(ticket_id: str, state: State, who: Caller) -> dict[str, Any]:
     """Probe the ticket's devices live now, record the result on the ticket and return it."""
     if who.role not in VERIFY_ROLES:
@@ -501,19 +525,18 @@ def _same_alert(evidence: Any, alert: AlertIn) -> bool | None:
     return bool(evidence.get("starts_at") == alert.starts_at)
 
 
-async def _stale(service: TicketService, obs: Observation, alert: AlertIn) -> bool:
-    """Whether a replayed delivery would undo a newer state: a firing alert after its own
-    resolution was recorded, or a resolution of an older firing than the one on the ticket."""
-    ticket = await service.backend.find_open(obs.dedup_key)
-    if ticket is None:
-        return False
+def _stale_delivery(obs: Observation, alert: AlertIn, ticket: Ticket,
+                   events: Sequence[TicketEvent]) -> bool:
+    """Whether a replayed delivery would undo a newer state of `ticket` (open, with `events`):
+    a firing alert after its own resolution was recorded, or a resolution of an older firing
+    than the one on the ticket. Decided by TicketService under the ticket's lock."""
     if obs.kind == FAILING and not ticket.restored:
         return False
     if obs.kind == RESTORED and ticket.restored:
         return False
     wanted = ({EventKind.RESTORATION_OBSERVED} if obs.kind == FAILING else
               {EventKind.OPENED, EventKind.FAILURE_OBSERVED, EventKind.REOPENED})
-    for event in reversed(await service.backend.events(ticket.id)):
+    for event in reversed(events):
         if event.kind in wanted:
             same = _same_alert(event.data.get("evidence"), alert)
             return same is True if obs.kind == FAILING else same is False
@@ -521,7 +544,7 @@ async def _stale(service: TicketService, obs: Observation, alert: AlertIn) -> bo
 
 
 @router.post("/alertmanager", response_model=AlertmanagerOut, tags=["alertmanager"],
-             responses={503: {"model": ErrorOut, "description": "store unavailable: retry"}})
+             responses={**UNAVAILABLE, **UNREADABLE})
 async def alertmanager(payload: AlertmanagerIn, state: State, who: AlertSender
                        ) -> dict[str, Any]:
     """Alertmanager webhook (version 4): a firing alert opens or updates the ticket of the
@@ -547,17 +570,12 @@ async def alertmanager(payload: AlertmanagerIn, state: State, who: AlertSender
             reason=str(_evidence(alert)["reason"]), evidence=_evidence(alert))))
     results = []
     for alert, obs in planned:
-        ticket: Ticket | None = None
-        changed = False
-        if not await _stale(state.service, obs, alert):
-            before = await state.service.backend.find_open(obs.dedup_key)
-            ticket = await state.service.observe(obs)
-            changed = ticket is not None and (before is None or before.seq != ticket.seq)
-        else:
-            ticket = await state.service.backend.find_open(obs.dedup_key)
+        outcome = await state.service.observe_unless(
+            obs, functools.partial(_stale_delivery, obs, alert))
         log.info("alert received", extra={"device": obs.device, "fault": obs.fault.value,
-                                           "status": alert.status, "changed": changed})
+                                           "status": alert.status, "changed": outcome.changed})
         results.append({"fingerprint": alert.fingerprint, "status": alert.status,
                         "device": obs.device, "fault": obs.fault.value,
-                        "ticket": ticket.id if ticket else None, "changed": changed})
+                        "ticket": outcome.ticket.id if outcome.ticket else None,
+                        "changed": outcome.changed})
     return {"results": results}

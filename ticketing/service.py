@@ -59,6 +59,19 @@ class Observation:
         return f"{self.device}/{self.fault.value}/{self.item}"
 
 
+#: (the open ticket, its events) -> whether an observation about it is a stale replay
+Stale = Callable[[Ticket, Sequence[TicketEvent]], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What `TicketService.observe_unless` did: the open ticket of the observation's key
+    afterwards (None: there is none) and whether anything was written."""
+
+    ticket: Ticket | None
+    changed: bool
+
+
 class Verifier(Protocol):
     """Probes a ticket's devices live (ICMP, SNMP, monitored interfaces) over a hold period.
 
@@ -218,32 +231,49 @@ class TicketService:
     async def observe(self, obs: Observation) -> Ticket | None:
         """Apply one observation; returns the ticket it touched (None when nothing applies)."""
         async with self._lock(obs.dedup_key):
-            now = obs.at
+            return await self._observe(obs, await self.backend.find_open(obs.dedup_key))
+
+    async def observe_unless(self, obs: Observation, stale: Stale) -> Outcome:
+        """Apply one observation unless `stale(open ticket, its events)` says it is a replay
+        that would undo a newer state. The decision and the write run under the same
+        per-key lock as every other write of that key, so concurrent deliveries of one
+        payload are decided one after the other, each on the state the previous one left."""
+        async with self._lock(obs.dedup_key):
             current = await self.backend.find_open(obs.dedup_key)
-            if obs.kind == RESTORED:
-                if current is None:
-                    return None
-                return await self._append(current, lambda t: workflow.observe_restoration(
-                    t, now, dict(obs.evidence)))
-            if obs.kind == AFFECTED:
-                if current is None:
-                    return None
-                return await self._append(current, lambda t: workflow.add_affected(
-                    t, obs.affected, now))
+            if current is not None and stale(current, await self.backend.events(current.id)):
+                return Outcome(current, changed=False)
+            ticket = await self._observe(obs, current)
+            if ticket is None:
+                return Outcome(current, changed=False)
+            return Outcome(ticket, changed=current is None or ticket.seq != current.seq)
+
+    async def _observe(self, obs: Observation, current: Ticket | None) -> Ticket | None:
+        """`observe` with the key's lock held and its open ticket (if any) read."""
+        now = obs.at
+        if obs.kind == RESTORED:
             if current is None:
-                current = await self._reopen_or_open(obs)
-                if current is None:
-                    return None
-            else:
-                current = await self._append(current, lambda t: workflow.observe_failure(
-                    t, dict(obs.evidence), now))
-            if obs.affected:
-                current = await self._append(current, lambda t: workflow.add_affected(
-                    t, obs.affected, now))
-            if obs.kind == FLAPPING:
-                current = await self._append(current, lambda t: workflow.set_flapping(
-                    t, True, now))
-            return current
+                return None
+            return await self._append(current, lambda t: workflow.observe_restoration(
+                t, now, dict(obs.evidence)))
+        if obs.kind == AFFECTED:
+            if current is None:
+                return None
+            return await self._append(current, lambda t: workflow.add_affected(
+                t, obs.affected, now))
+        if current is None:
+            current = await self._reopen_or_open(obs)
+            if current is None:
+                return None
+        else:
+            current = await self._append(current, lambda t: workflow.observe_failure(
+                t, dict(obs.evidence), now))
+        if obs.affected:
+            current = await self._append(current, lambda t: workflow.add_affected(
+                t, obs.affected, now))
+        if obs.kind == FLAPPING:
+            current = await self._append(current, lambda t: workflow.set_flapping(
+                t, True, now))
+        return current
 
     async def _reopen_or_open(self, obs: Observation) -> Ticket | None:
         recent = await self.backend.find_recent_closed(obs.dedup_key)

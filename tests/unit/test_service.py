@@ -3,7 +3,8 @@ gate probes first; metrics count what changed, whoever wrote it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -13,14 +14,16 @@ from agent.errors import InvalidTransition
 from tests.fakes import FakeClock, InMemoryBackend
 from tests.workflow_support import valid_output
 from ticketing import workflow
+from ticketing.backend import Builder
 from ticketing.calendar import CalendarTime
-from ticketing.models import Fault, Ticket, TicketStatus
+from ticketing.models import EventKind, Fault, Ticket, TicketDraft, TicketEvent, TicketStatus
 from ticketing.service import (
     AFFECTED,
     FAILING,
     FLAPPING,
     RESTORED,
     Observation,
+    Outcome,
     TicketService,
     TicketSettingsView,
 )
@@ -268,3 +271,90 @@ class TestManualRequests:
         with pytest.raises(InvalidTransition):
             await service.file_manual(workflow.Actor("kasi", "kasi"), device="x",
                                       owner="Dinas Kesehatan", subject="s", description="d")
+
+
+class YieldingBackend(InMemoryBackend):
+    """The in-memory store, but every read and write lets other tasks run first, as a real
+    store's round trip does: concurrent callers interleave at each call."""
+
+    async def open(self, draft: TicketDraft, build: Builder) -> tuple[Ticket, bool]:
+        await asyncio.sleep(0)
+        return await super().open(draft, build)
+
+    async def find_open(self, dedup_key: str) -> Ticket | None:
+        await asyncio.sleep(0)
+        return await super().find_open(dedup_key)
+
+    async def append(self, ticket_id: str, events: Sequence[TicketEvent], ticket: Ticket
+                     ) -> Ticket:
+        await asyncio.sleep(0)
+        return await super().append(ticket_id, events, ticket)
+
+    async def events(self, ticket_id: str) -> Sequence[TicketEvent]:
+        await asyncio.sleep(0)
+        return await super().events(ticket_id)
+
+
+def never(ticket: Ticket, events: Sequence[TicketEvent]) -> bool:
+    return False
+
+
+def after_restoration(ticket: Ticket, events: Sequence[TicketEvent]) -> bool:
+    """A failure is stale once the ticket's last word is a restoration."""
+    return ticket.restored and events[-1].kind is EventKind.RESTORATION_OBSERVED
+
+
+class TestObserveUnless:
+    """A stale observation writes nothing; the staleness decision and the write share the lock."""
+
+    async def test_stale_writes_nothing(self) -> None:
+        service, clock, _, _ = make()
+        await service.observe(obs(clock))
+        restored = await service.observe(obs(clock, RESTORED))
+        assert restored is not None
+        asked: list[tuple[str, list[EventKind]]] = []
+
+        def stale(ticket: Ticket, events: Sequence[TicketEvent]) -> bool:
+            asked.append((ticket.id, [e.kind for e in events]))
+            return True
+
+        outcome = await service.observe_unless(obs(clock), stale)
+        assert outcome == Outcome(restored, changed=False)
+        assert asked == [(restored.id, [EventKind.OPENED, EventKind.STEP_COMPLETED,
+                                        EventKind.RESTORATION_OBSERVED])]
+        assert (await service.backend.get(restored.id)).restored
+
+    async def test_not_stale_applies_and_says_so(self) -> None:
+        service, clock, _, counting = make()
+        opened = await service.observe_unless(obs(clock), never)
+        assert opened.ticket is not None
+        assert opened.changed
+        same = await service.observe_unless(obs(clock), never)
+        assert same == Outcome(opened.ticket, changed=False)
+        restored = await service.observe_unless(obs(clock, RESTORED), never)
+        assert restored.changed
+        assert restored.ticket is not None
+        assert restored.ticket.restored
+        assert counting.opened_ids == [opened.ticket.id]
+
+    async def test_nothing_to_restore(self) -> None:
+        service, clock, _, _ = make()
+        assert await service.observe_unless(obs(clock, RESTORED), never) == Outcome(None, False)
+
+    async def test_concurrent_copies_change_once(self) -> None:
+        service, clock, _, counting = make(backend=YieldingBackend())
+        outcomes = await asyncio.gather(*(service.observe_unless(obs(clock), never)
+                                          for _ in range(5)))
+        assert sorted(o.changed for o in outcomes) == [False] * 4 + [True]
+        assert len({o.ticket.id for o in outcomes if o.ticket is not None}) == 1
+        assert len(counting.opened_ids) == 1
+
+    async def test_stale_copies_racing_a_restoration_lose(self) -> None:
+        service, clock, _, _ = make(backend=YieldingBackend())
+        first = await service.observe(obs(clock))
+        assert first is not None
+        await asyncio.gather(*(service.observe_unless(o, after_restoration) for o in (
+            obs(clock), obs(clock, RESTORED), obs(clock), obs(clock), obs(clock))))
+        assert (await service.backend.get(first.id)).restored
+        kinds = [e.kind for e in await service.backend.events(first.id)]
+        assert kinds.count(EventKind.FAILURE_OBSERVED) == 0
