@@ -1,4 +1,5 @@
-"""`pantau run|check-config|probe`: argument parsing, logging set-up and exit codes.
+"""`pantau run|check-config|probe|tickets|hash-password`: argument parsing, logging set-up
+and exit codes.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config.
 """
@@ -86,10 +87,36 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("devices", nargs="+", metavar="DEVICE")
     probe.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+    hashpw = sub.add_parser(
+        "hash-password", help="read a password and print its hash for [[users]] password_hash")
+    hashpw.add_argument("--stdin", action="store_true",
+                        help="read the password from the first line of standard input "
+                             "instead of asking twice on the terminal")
+
     from agent.tickets_cli import add_parser
 
     add_parser(sub, with_config)
     return parser
+
+
+def hash_password_command(from_stdin: bool) -> int:
+    """Print the scrypt hash of a password typed twice (or read from stdin); never echo it."""
+    import getpass
+
+    from agent.web.passwords import hash_password
+
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            print("pantau: the two passwords differ", file=sys.stderr)
+            return EXIT_USAGE
+    if len(password) < 8:
+        print("pantau: a password needs at least 8 characters", file=sys.stderr)
+        return EXIT_USAGE
+    print(hash_password(password))
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -98,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help
         return int(exc.code or 0)
+    if args.command == "hash-password":
+        return hash_password_command(args.stdin)
     config_path = args.config or default_config_path()
     try:
         if args.command == "check-config":

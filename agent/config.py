@@ -40,6 +40,7 @@ from agent.config_schema import (
 )
 from agent.errors import ConfigError, ConfigProblem
 from agent.model import Device, Secret
+from agent.web.passwords import FORMAT_HINT, is_password_hash
 from ticketing.calendar import NO_SUCH_FILE, load_overrides
 from ticketing.sop import SOP_006, Sla, Sop
 
@@ -134,8 +135,25 @@ class MaintenanceWindow:
 class User:
     name: str
     role: str  # perangkat_daerah | kepala_dinas | kabid | kasi | teknisi | admin
-    token: Secret
+    token: Secret | None = None  # the API's bearer token (at least one of token and password)
     owner: str | None = None  # only for perangkat_daerah
+    password_hash: Secret | None = None  # the pages' sign-in, from `pantau hash-password`
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    """The pages: the session cookie and the letterhead of the printable output documents."""
+
+    session_key: Secret | None = None  # None: a random key per start (sign-ins end on restart)
+    session_hours: float = 12.0  # a sign-in lasts this long
+    kop: tuple[str, ...] = (
+        "PEMERINTAH KOTA BOGOR",
+        "DINAS KOMUNIKASI, INFORMATIKA, STATISTIK DAN PERSANDIAN",
+        "Jl. Ir. H. Juanda No. 10, Bogor 16121",
+    )  # kop surat: the lines of the letterhead, the first the government, the second the office
+    city: str = "Bogor"  # the place in "Bogor, 24 November 2026"
+    letter_code: str = "555"  # kode klasifikasi arsip (telecommunications)
+    letter_unit: str = "Diskominfostandi"  # the office's short name in nomor surat
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +206,7 @@ class Config:
     users: tuple[User, ...] = ()
     tickets: TicketSettings = field(default_factory=TicketSettings)
     alertmanager: AlertmanagerSettings = field(default_factory=AlertmanagerSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     sla: SlaSettings = field(default_factory=SlaSettings)
     sop: Sop = SOP_006  # the effective SOP: the built-in one with [sop] overrides applied
 
@@ -341,6 +360,7 @@ class _Builder:
             users=self._users(),
             tickets=TicketSettings(**_given(self.p.tickets)),
             alertmanager=self._alertmanager(),
+            web=self._web(),
             sla=self._sla(agent),
             sop=self._sop(),
         )
@@ -709,16 +729,36 @@ class _Builder:
                     (*loc, "owner"),
                     f'only used with role "perangkat_daerah", not {quote(model.role)}',
                 )
+            if model.token is None and model.password_hash is None:
+                continue  # reported by the schema
             token = self._secret(model.token, (*loc, "token"))
-            if token is None:
-                continue
-            same = token_owner.setdefault(token.reveal(), index)
-            if same != index:
-                self._issue(
-                    (*loc, "token"), f"the same token as users[{same}]; give each user their own"
-                )
-            users.append(User(name=model.name, role=model.role, token=token, owner=model.owner))
+            password = self._secret(model.password_hash, (*loc, "password_hash"))
+            if password is not None and not is_password_hash(password.reveal()):
+                self._issue((*loc, "password_hash"), f"expected {FORMAT_HINT}; store the hash "
+                                                      "of the password, never the password")
+                password = None
+            if (token is None) == (model.token is not None) or (
+                    password is None) == (model.password_hash is not None):
+                continue  # a secret that did not resolve was reported by _secret
+            if token is not None:
+                same = token_owner.setdefault(token.reveal(), index)
+                if same != index:
+                    self._issue((*loc, "token"),
+                                f"the same token as users[{same}]; give each user their own")
+            users.append(User(name=model.name, role=model.role, token=token, owner=model.owner,
+                              password_hash=password))
         return tuple(users)
+
+    def _web(self) -> WebSettings:
+        model = self.p.web
+        if model is None:
+            return WebSettings()
+        kw = _given(model)
+        kw.pop("session_key", None)
+        if "kop" in kw:
+            kw["kop"] = tuple(kw["kop"])
+        key = self._secret(model.session_key, ("web", "session_key"), min_length=32)
+        return WebSettings(session_key=key, **kw)
 
 
 # ---------------------------------------------------------------------------------------------

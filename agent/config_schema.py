@@ -24,7 +24,8 @@ from pydantic_core import PydanticCustomError
 Loc = tuple[str | int, ...]
 
 # Keys whose values are credentials: an error at or under one never shows the value.
-SECRET_KEYS = frozenset({"community", "auth_key", "priv_key", "token"})
+SECRET_KEYS = frozenset({"community", "auth_key", "priv_key", "token", "password_hash",
+                         "session_key"})
 
 AuthProtocol = Literal["none", "md5", "sha", "sha224", "sha256", "sha384", "sha512"]
 PrivProtocol = Literal["none", "des", "3des", "aes128", "aes192", "aes256"]
@@ -441,7 +442,17 @@ class UserModel(_Table):
     name: Name
     role: Role
     owner: Text | None = None
-    token: SecretField
+    token: SecretField | None = None  # for the API (bearer); kept only as a hash in memory
+    password_hash: SecretField | None = None  # for the pages' sign-in: `pantau hash-password`
+
+
+class WebModel(_Table):
+    session_key: SecretField | None = None  # signs the session cookie; default: random per start
+    session_hours: Annotated[float, Field(gt=0, le=720)] | None = None
+    kop: Annotated[list[Text], Field(min_length=1, max_length=6)] | None = None
+    city: Text | None = None
+    letter_code: Text | None = None
+    letter_unit: Text | None = None
 
 
 SECTIONS: Mapping[str, type[BaseModel]] = {
@@ -456,6 +467,7 @@ SECTIONS: Mapping[str, type[BaseModel]] = {
     "users": UserModel,
     "tickets": TicketsModel,
     "alertmanager": AlertmanagerModel,
+    "web": WebModel,
     "sla": SlaModel,
     "sop": SopModel,
 }
@@ -493,6 +505,7 @@ class Parsed:
     user_names: list[tuple[int, str]] = field(default_factory=list)
     tickets: TicketsModel | None = None
     alertmanager: AlertmanagerModel | None = None
+    web: WebModel | None = None
     sla: SlaModel | None = None
     sop: SopModel | None = None
 
@@ -520,7 +533,7 @@ def validate_document(doc: Mapping[str, Any]) -> tuple[Parsed, list[Issue]]:
         except ValidationError:  # a required key was among the broken ones
             return None
 
-    for key in ("agent", "polling", "icmp", "flapping", "tickets", "alertmanager", "sla",
+    for key in ("agent", "polling", "icmp", "flapping", "tickets", "alertmanager", "web", "sla",
                 "sop"):
         if key in doc:
             setattr(parsed, key, one(SECTIONS[key], doc[key], (key,)))
@@ -562,6 +575,10 @@ def validate_document(doc: Mapping[str, Any]) -> tuple[Parsed, list[Issue]]:
         for index, item in enumerate(items):
             if names is not None and isinstance(item, dict) and isinstance(item.get("name"), str):
                 names.append((index, item["name"]))
+            if key == "users" and isinstance(item, dict) and not (
+                    "token" in item or "password_hash" in item):
+                issues.append(Issue((key, index), "missing: a token (for the API) or a "
+                                                  "password_hash (for the pages), or both"))
             model = one(SECTIONS[key], item, (key, index))
             if model is not None:
                 getattr(parsed, key).append((index, model))

@@ -48,6 +48,8 @@ EXAMPLE_ENV = {
     "PANTAU_TOKEN_BUDI": "token-1",
     "PANTAU_TOKEN_SARI": "token-2",
     "PANTAU_TOKEN_ANDI": "token-3",
+    "PANTAU_PASSWORD_HASH_BUDI": "scrypt$1024$8$1$c2FsdHNhbHRzYWx0c2FsdA==$"
+                                 "YmFkYmFkYmFkYmFkYmFkYmFkYmFkYmFkYmFkYmFkYmE=",
 }
 
 WIB = timezone(timedelta(hours=7))
