@@ -24,6 +24,7 @@ from agent.scheduler import Job, Scheduler
 from agent.server import bind, build_app, make_server
 from agent.tickets import TicketFeed, evidence_of, observation
 from agent.verify import LiveVerifier
+from agent.web.pages import WebContext
 from collectors.icmp import IcmpCollector, Pinger
 from collectors.snmp.client import PysnmpClient
 from collectors.snmp.collector import SnmpCollector
@@ -283,9 +284,10 @@ class Agent:
                              devices_json=self.devices_json, tz=cfg.sla.timezone,
                              alert_device_label=cfg.alertmanager.device_label,
                              alert_token=cfg.alertmanager.token)
-            server = make_server(
-                build_app(self.metrics, self.snapshot, self.devices_json, self.ready.is_set, api)
-            )
+            web = WebContext(service=self.service, users=cfg.users, devices=cfg.devices,
+                             devices_json=self.devices_json, web=cfg.web, tz=cfg.sla.timezone)
+            server = make_server(build_app(self.metrics, self.snapshot, self.devices_json,
+                                           self.ready.is_set, api, web))
             self.metrics.config_reload_ok.set(1)
             log.info(
                 "agent started",

@@ -1,7 +1,7 @@
 """The agent's one HTTP server: an ASGI app (Starlette) on the agent's own event loop.
 
-Serves `/metrics` (rendered off the loop), `/healthz`, and the JSON API of `agent.api` under
-`/api/v1` with its OpenAPI document at `/openapi.json`. Later issues add the pages.
+Serves `/metrics` (rendered off the loop), `/healthz`, the JSON API of `agent.api` under
+`/api/v1` with its OpenAPI document at `/openapi.json`, and the pages of `agent.web`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from starlette.routing import Route
 
 from agent.api import ApiContext, install
 from agent.metrics import Metrics, Snapshot
+from agent.web.pages import WebContext
+from agent.web.pages import install as install_pages
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +36,12 @@ def build_app(
     devices_json: Callable[[], list[dict[str, Any]]],
     healthy: Callable[[], bool],
     api: ApiContext | None = None,
+    web: WebContext | None = None,
 ) -> FastAPI:
     """The ASGI app. `snapshot()` is called on the loop; rendering happens in a thread.
 
     With `api`, the authenticated /api/v1 routes; without (no ticket service), only an
-    unauthenticated /api/v1/devices."""
+    unauthenticated /api/v1/devices. With `web`, the pages (sign-in, boards, tickets)."""
 
     async def get_metrics(request: Request) -> Response:
         snap = snapshot()
@@ -64,6 +67,8 @@ def build_app(
         install(app, api)
     else:
         app.add_route("/api/v1/devices", get_devices, include_in_schema=False)
+    if web is not None:
+        install_pages(app, web)
     return app
 
 
