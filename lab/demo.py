@@ -3,6 +3,8 @@
 Timeline (repeats): at 20 s one switch is blackholed, restored at 60 s; at 80 s the core switch
 and its 20 access points are blackholed (the core goes DOWN, the access points UNREACHABLE),
 restored at 120 s. The device table is printed every 5 s from the agent's own /metrics.
+The pages are at http://127.0.0.1:9806/ with one demo user per role and a password made up
+for this run.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import secrets
 import signal
 import subprocess
 import sys
@@ -20,12 +23,25 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from agent.web.passwords import hash_password
 from lab import forward
-from lab.inventory import CORE, lab_devices, to_toml
+from lab.inventory import AGENCIES, CORE, lab_devices, to_toml
 from lab.lab import Lab, start
 
 DEMO_DEVICES = 30
 CHILDREN = 20
+#: demo user -> role; all sign in with one password made up at start and printed
+DEMO_USERS = {"kadis": "kepala_dinas", "kabid": "kabid", "kasi": "kasi", "teknisi": "teknisi",
+              "dinas": "perangkat_daerah", "admin": "admin"}
+
+
+def demo_users(password: str) -> str:
+    """[[users]] for the demo: one per role (the agency user acts for the first agency)."""
+    digest = hash_password(password)
+    return "".join(
+        f'\n[[users]]\nname = "{name}"\nrole = "{role}"\npassword_hash = "{digest}"\n'
+        + (f'owner = "{AGENCIES[0]}"\n' if role == "perangkat_daerah" else "")
+        for name, role in DEMO_USERS.items())
 
 
 def scrape(port: int) -> dict[str, str]:
@@ -56,6 +72,7 @@ def render(elapsed: float, states: dict[str, str], note: str) -> str:
 
 async def run_demo(port: int, keep: bool) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="pantau-demo-"))
+    password = secrets.token_urlsafe(9)
     lab: Lab = start(workdir / "lab", name="pantau-demo", ports=8)
     devices = lab_devices(lab.address, DEMO_DEVICES, children=CHILDREN)
     victim = devices[-2]
@@ -65,13 +82,16 @@ async def run_demo(port: int, keep: bool) -> int:
         "agent": {"listen": f"127.0.0.1:{port}", "database": f"sqlite:///{workdir}/pantau.db"},
         "polling": {"interval_seconds": 5, "timeout_seconds": 2, "down_after": 3,
                     "up_after": 2, "retry_interval_seconds": 2},
-    }))
+        "tickets": {"verification_probes": 3, "verification_hold_seconds": 4},
+    }) + demo_users(password))
     agent = lab.popen([sys.executable, "-m", "agent", "run", "-c", str(config)],
                       stdout=subprocess.DEVNULL, stderr=(workdir / "agent.log").open("w"))
     server = await forward.serve(lab.name, port, port)
     print(f"pantau demo: {DEMO_DEVICES} lab devices, agent pid {agent.pid}, "
           f"metrics at http://127.0.0.1:{port}/metrics (Ctrl-C stops)")
     print(f"  config {config}, agent log {workdir / 'agent.log'}")
+    print(f"  pages at http://127.0.0.1:{port}/ : sign in as {', '.join(DEMO_USERS)} "
+          f"with the password {password}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
