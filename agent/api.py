@@ -16,6 +16,8 @@ from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Req
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agent.config import User
 from agent.errors import BackendRejected, BackendUnavailable, InvalidTransition, TicketNotFound
@@ -33,6 +35,8 @@ AGENCY = Role.PERANGKAT_DAERAH.value
 VERIFY_ROLES = frozenset({Role.KEPALA_DINAS.value, Role.KABID.value, Role.KASI.value,
                           Role.TEKNISI.value, ADMIN})
 ALERT_SOURCE = "alertmanager"
+PREFIX = "/api/v1"
+WEBHOOK = f"{PREFIX}/alertmanager"
 
 
 # -- wiring ------------------------------------------------------------------------------------
@@ -112,6 +116,7 @@ def install(app: FastAPI, ctx: ApiContext) -> None:
         devices={d.name: d for d in ctx.devices}, devices_json=ctx.devices_json, tz=ctx.tz,
         alert_device_label=ctx.alert_device_label)
     app.include_router(router)
+    app.add_middleware(TokenGate, state=app.state.pantau_api)
     app.add_exception_handler(InvalidTransition, _conflict)
     app.add_exception_handler(BackendRejected, _conflict)
     app.add_exception_handler(TicketNotFound, _not_found)
@@ -149,6 +154,29 @@ def _identify(creds: HTTPAuthorizationCredentials | None, *auths: Authenticator)
         if who is not None:
             return who
     raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
+
+
+class TokenGate:
+    """ASGI middleware: a request under /api/v1 without a known bearer token is answered 401
+    before its body is read, so an unknown caller never learns how a body is parsed. The
+    routes identify the caller again (for the role); this only turns strangers away."""
+
+    def __init__(self, app: ASGIApp, state: ApiState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        if scope["type"] == "http" and path.startswith(f"{PREFIX}/"):
+            scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
+            auths = ((self.state.alert_auth, self.state.auth) if path == WEBHOOK
+                     else (self.state.auth,))
+            if scheme.lower() != "bearer" or not any(auth(token.strip()) for auth in auths):
+                detail = "missing bearer token" if not scheme else "unknown token"
+                await JSONResponse({"detail": detail}, status_code=401, headers={
+                    "WWW-Authenticate": "Bearer"})(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _principal(
@@ -343,7 +371,7 @@ UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 #: (and text that is not JSON the usual 422), whoever sends them
 UNREADABLE: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "the body is not UTF-8 text"}}
-router = APIRouter(prefix="/api/v1", responses=ERRORS)
+router = APIRouter(prefix=PREFIX, responses=ERRORS)
 
 
 def _ticket_doc(state: ApiState, ticket: Ticket) -> dict[str, Any]:
