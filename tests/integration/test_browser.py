@@ -136,6 +136,9 @@ class TestSopInTheBrowser:
         assert_indonesian(browser)
         screens.take("masuk")
         sign_in(browser, site, "kasi")
+        row = element(browser, "tr[data-device='sw-kominfo']")
+        assert [w for w in ("MATI", "100 %", tid) if w not in row.text] == [], row.text
+        screens.take("papan-perangkat-mati")
         browser.get(f"{site}/tickets")
         step4 = element(browser, "#step-4")
         assert tid in step4.text
@@ -224,7 +227,7 @@ class TestSopInTheBrowser:
         assert "Papan perangkat" in board
         assert "sw-kominfo" in board
         assert "NORMAL" in board
-        screens.take("papan-perangkat")
+        screens.take("papan-perangkat-pulih")
         browser.set_window_size(390, 844)
         browser.get(f"{site}/tickets/{tid}")
         element(browser, "#ticket-title")
@@ -236,4 +239,4 @@ class TestSopInTheBrowser:
         names = ", ".join(p.name for p in screens.taken)
         figure(f"browser scenario: {len(screens.taken)} screenshots in "
                f"{screens.folder}: {names}")
-        assert len(screens.taken) == 9
+        assert len(screens.taken) == 10

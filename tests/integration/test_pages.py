@@ -627,6 +627,52 @@ class TestTicketPage:
         assert "Tidak ditemukan." in missing.text
 
 
+STAFF = {"kadis", "kabid", "kasi", "teknisi", "admin"}
+
+
+def statuses(allowed: set[str], ok: int) -> dict[str, int]:
+    return {u: ok if u in allowed else 403 for u in USERS}
+
+
+#: page or form -> user -> status, on a ticket of Dinas Kesehatan waiting at step 2
+PAGE_MATRIX: dict[str, dict[str, int]] = {
+    "GET /devices": statuses(set(USERS), 200),
+    "GET /tickets": statuses(set(USERS), 200),
+    "GET /tickets/{id}": statuses(set(USERS) - {"disdik"}, 200),
+    "GET /tickets/{id}/documents/1": statuses(set(USERS) - {"disdik"}, 200),
+    "GET /tickets/new": statuses({"dinkes", "disdik", "admin"}, 200),
+    "POST /tickets/{id}/steps/2": statuses({"kadis", "admin"}, 303),
+    "POST /tickets/{id}/verify": statuses(STAFF, 303),
+    "POST /tickets/{id}/notes": statuses(set(USERS) - {"disdik"}, 303),
+    "POST /tickets/new": statuses({"dinkes", "admin"}, 303),
+}
+
+
+class TestRolePageMatrix:
+    """Every page and form answers each role as the API does; refusals change nothing."""
+
+    @pytest.mark.parametrize(("route", "user"), [(r, u) for r in PAGE_MATRIX for u in USERS])
+    async def test_status(self, site: Site, route: str, user: str) -> None:
+        ticket = await site.ticket()
+        await site.sign_in(user)
+        token = csrf((await site.client.get("/devices")).text)
+        method, path = route.split(" ")
+        path = path.replace("{id}", ticket.id)
+        data = {"csrf_token": token, "note": "segera", "to": "kabid", "text": "catatan",
+                "device": "sw-dinkes-01", "subject": "AP baru", "description": "lantai 2"}
+        before = len(await site.service.backend.list(None)), await site.service.backend.events(
+            ticket.id)
+        response = await (site.client.get(path) if method == "GET"
+                          else site.client.post(path, data=data))
+        assert response.status_code == PAGE_MATRIX[route][user], response.text[:300]
+        if response.status_code == 403:
+            assert "Peran Anda tidak boleh melakukan ini." in text_of(response.text)
+            after = len(await site.service.backend.list(None)), await site.service.backend.events(
+                ticket.id)
+            assert after == before
+            assert site.verifier.calls == 0
+
+
 class TestCsrf:
     """Every form post without the session's token is refused and changes nothing."""
 
