@@ -27,29 +27,26 @@ from agent.web import i18n
 from agent.web.pages import WebContext
 from agent.web.passwords import hash_password, is_password_hash, verify_password
 from tests.fakes import FakeClock, InMemoryBackend
-from tests.integration.api_support import client_of, manual_ticket, walk_to
+from tests.integration.api_support import (
+    DINKES,
+    DISDIK,
+    USERS,
+    client_of,
+    manual_ticket,
+    walk_to,
+)
 from ticketing import workflow
 from ticketing.calendar import CalendarTime
 from ticketing.models import Ticket
 from ticketing.service import TicketService, TicketSettingsView
 from ticketing.sop import SOP_006
 
-DINKES, DISDIK = "Dinas Kesehatan", "Dinas Pendidikan"
 DEVICES = (
     Device("sw-dinkes-01", "127.0.0.11", DINKES, site="Gedung A"),
     Device("sw-disdik-01", "127.0.0.12", DISDIK),
     Device("ap-dinkes-02", "127.0.0.13", DINKES),
 )
-#: user -> (role, owner); every password is "sandi-" + the name + "!"
-USERS: dict[str, tuple[str, str | None]] = {
-    "dinkes": ("perangkat_daerah", DINKES),
-    "disdik": ("perangkat_daerah", DISDIK),
-    "kadis": ("kepala_dinas", None),
-    "kabid": ("kabid", None),
-    "kasi": ("kasi", None),
-    "teknisi": ("teknisi", None),
-    "admin": ("admin", None),
-}
+# USERS (user -> role, owner) as in the API tests; every password is "sandi-" + name + "!"
 SESSION_KEY = "k" * 40
 
 
