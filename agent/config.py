@@ -146,6 +146,8 @@ class WebSettings:
 
     session_key: Secret | None = None  # None: a random key per start (sign-ins end on restart)
     session_hours: float = 12.0  # a sign-in lasts this long
+    secure_cookie: bool = False  # True behind HTTPS (a TLS proxy): the cookie is never sent
+    # over plain HTTP
     kop: tuple[str, ...] = (
         "PEMERINTAH KOTA BOGOR",
         "DINAS KOMUNIKASI, INFORMATIKA, STATISTIK DAN PERSANDIAN",

@@ -449,6 +449,7 @@ class UserModel(_Table):
 class WebModel(_Table):
     session_key: SecretField | None = None  # signs the session cookie; default: random per start
     session_hours: Annotated[float, Field(gt=0, le=720)] | None = None
+    secure_cookie: bool | None = None
     kop: Annotated[list[Text], Field(min_length=1, max_length=6)] | None = None
     city: Text | None = None
     letter_code: Text | None = None

@@ -88,7 +88,7 @@ def install(app: FastAPI, ctx: WebContext) -> None:
         tz=ctx.tz, env=templates())
     app.add_middleware(SessionMiddleware, secret_key=key, session_cookie=SESSION_COOKIE,
                        max_age=int(ctx.web.session_hours * 3600), same_site="strict",
-                       https_only=False)
+                       https_only=ctx.web.secure_cookie)
     app.mount("/static", StaticFiles(packages=[("agent.web", "static")]), name="static")
     app.include_router(router)
     app.add_exception_handler(SignInRequired, _to_sign_in)

@@ -141,7 +141,8 @@ def users(**changes: str) -> list[User]:
 
 @contextlib.asynccontextmanager
 async def serve(user_list: list[User] | None = None, clock: FakeClock | None = None,
-                service: TicketService | None = None) -> AsyncIterator[Site]:
+                service: TicketService | None = None, web: WebSettings | None = None
+                ) -> AsyncIterator[Site]:
     clock = clock or FakeClock()
     verifier = Verifier(clock)
     service = service or TicketService(
@@ -150,9 +151,9 @@ async def serve(user_list: list[User] | None = None, clock: FakeClock | None = N
     people = user_list or users()
     docs = lambda: [device_doc(d) for d in DEVICES]  # noqa: E731
     api = ApiContext(service=service, users=people, devices=DEVICES, devices_json=docs)
-    web = WebContext(service=service, users=people, devices=DEVICES, devices_json=docs,
-                     web=WebSettings(session_key=Secret(SESSION_KEY)))
-    app = build_app(Metrics(), Snapshot, docs, lambda: True, api, web)
+    pages = WebContext(service=service, users=people, devices=DEVICES, devices_json=docs,
+                       web=web or WebSettings(session_key=Secret(SESSION_KEY)))
+    app = build_app(Metrics(), Snapshot, docs, lambda: True, api, pages)
     async with client_of(app) as client:
         yield Site(client, service, clock, verifier, app)
 
@@ -195,6 +196,15 @@ class TestSignIn:
         board = await site.client.get("/tickets")
         assert board.status_code == 200
         assert "Masuk sebagai kasi (Kepala Seksi)" in text_of(board.text)
+
+    async def test_secure_cookie_behind_https(self) -> None:
+        async with serve() as plain:
+            plain_cookie = (await plain.sign_in("kasi")).headers["set-cookie"].lower()
+        assert "secure" not in plain_cookie.split("; ")
+        behind_tls = WebSettings(session_key=Secret(SESSION_KEY), secure_cookie=True)
+        async with serve(web=behind_tls) as secure:
+            cookie = (await secure.sign_in("kasi")).headers["set-cookie"].lower()
+        assert "secure" in cookie.split("; ")
 
     async def test_wrong_password_refused(self, site: Site) -> None:
         response = await site.sign_in("kasi", secret="salah-sandi")

@@ -768,6 +768,21 @@ class TestExample:
             "2 maintenance windows\n"
         )
 
+    def test_demo_users_sign_in(self, tmp_path: Path) -> None:
+        """`scripts/demo` writes one user per role with the hash of the password it prints."""
+        from agent.web.passwords import verify_password
+        from lab.demo import DEMO_USERS, demo_users
+
+        path = tmp_path / "demo.toml"
+        path.write_text('[[devices]]\nname = "a"\naddress = "127.0.0.1"\nowner = "X"\n'
+                        + demo_users("sandi-demo-123"))
+        users = load(path).users
+        assert {u.name: u.role for u in users} == DEMO_USERS
+        for user in users:
+            assert user.password_hash is not None
+            assert verify_password("sandi-demo-123", user.password_hash.reveal())
+            assert user.token is None
+
     def test_example_uses_only_loopback_addresses(self) -> None:
         config = load(EXAMPLE, environ=EXAMPLE_ENV)
         assert all(d.address.startswith("127.") or d.address == "::1" for d in config.devices)
