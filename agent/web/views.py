@@ -13,7 +13,6 @@ from ticketing.sop import Sop, StepSpec
 
 #: The board lists problems first.
 STATE_ORDER = ("down", "unreachable", "flapping", "unknown", "maintenance", "up")
-STATES_SHOWN = STATE_ORDER
 BOARD_LIMIT = 500  # rows on one board page; filter to see others
 OUTPUT_SHOWN = 240  # characters of an output field shown in a ticket's steps table
 
