@@ -1,5 +1,6 @@
-"""The JSON API under /api/v1 (SPEC §7) and the Alertmanager webhook: bearer-token users with
-roles, pydantic bodies and response models (the OpenAPI document), workflow errors as HTTP codes.
+"""The JSON API under /api/v1 (the README's "HTTP API" section) and the Alertmanager webhook:
+bearer-token users with roles, pydantic bodies and response models (the OpenAPI document),
+workflow errors as HTTP codes.
 """
 
 from __future__ import annotations
@@ -20,20 +21,23 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agent.config import User
-from agent.errors import BackendRejected, BackendUnavailable, InvalidTransition, TicketNotFound
-from agent.model import Device, Secret
-from ticketing import workflow
+from agent.core.errors import (
+    BackendRejected,
+    BackendUnavailable,
+    DocumentError,
+    InvalidTransition,
+    TicketNotFound,
+)
+from agent.core.model import Device, Secret
+from ticketing import policy, workflow
 from ticketing.models import EventKind, Fault, Ticket, TicketEvent
+from ticketing.policy import ADMIN as ADMIN
+from ticketing.policy import AGENCY as AGENCY
 from ticketing.service import FAILING, RESTORED, Observation, TicketService
-from ticketing.sop import Role, Sop, StepSpec
+from ticketing.sop import Sop, StepSpec
 
 log = logging.getLogger(__name__)
 
-ADMIN = Role.ADMIN.value
-AGENCY = Role.PERANGKAT_DAERAH.value
-#: Who may run a live verification: the department's staff (not the agencies: it probes).
-VERIFY_ROLES = frozenset({Role.KEPALA_DINAS.value, Role.KABID.value, Role.KASI.value,
-                          Role.TEKNISI.value, ADMIN})
 ALERT_SOURCE = "alertmanager"
 PREFIX = "/api/v1"
 WEBHOOK = f"{PREFIX}/alertmanager"
@@ -66,6 +70,21 @@ class Principal:
     @property
     def actor(self) -> workflow.Actor:
         return workflow.Actor(name=self.name, role=self.role)
+
+    # the rules are ticketing.policy's; these only say them for a signed-in user
+    def may_see(self, owner: str) -> bool:
+        return policy.may_see(self.role, self.owner, owner)
+
+    def may_act(self, spec: StepSpec) -> bool:
+        return policy.may_act(self.role, spec)
+
+    @property
+    def may_verify(self) -> bool:
+        return policy.may_verify(self.role)
+
+    @property
+    def may_file(self) -> bool:
+        return policy.may_file(self.role)
 
 
 class Authenticator:
@@ -204,10 +223,6 @@ def _unprocessable(loc: Sequence[str | int], msg: str) -> HTTPException:
     return HTTPException(422, [{"loc": list(loc), "msg": msg, "type": "value_error"}])
 
 
-def may_see(who: Principal, owner: str) -> bool:
-    return who.role != AGENCY or who.owner == owner
-
-
 # -- response and body models ------------------------------------------------------------------
 
 
@@ -237,7 +252,7 @@ class AuditOut(BaseModel):
 
 
 class TicketOut(BaseModel):
-    """SPEC §2's ticket object."""
+    """The ticket object, as every ticket route answers it."""
 
     id: str
     device: str
@@ -300,16 +315,20 @@ class VerifyOut(BaseModel):
     verification: dict[str, Any]
 
 
+_LIMITS = policy.REQUEST_LIMITS
+
+
 class FileRequest(BaseModel):
     """A manual request (Surat Permohonan): a new installation, a fault pantau cannot see."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    device: str = Field(min_length=1, max_length=200)
-    owner: str | None = Field(default=None, min_length=1, max_length=200,
+    device: str = Field(min_length=1, max_length=_LIMITS["device"])
+    owner: str | None = Field(default=None, min_length=1, max_length=_LIMITS["owner"],
                               description="the agency; default: the device's or the user's")
-    subject: str = Field(min_length=1, max_length=500, description="Perihal")
-    description: str = Field(min_length=1, max_length=20000, description="Uraian")
+    subject: str = Field(min_length=1, max_length=_LIMITS["subject"], description="Perihal")
+    description: str = Field(min_length=1, max_length=_LIMITS["description"],
+                             description="Uraian")
 
     @field_validator("device", "owner", "subject", "description")
     @classmethod
@@ -379,8 +398,8 @@ def _ticket_doc(state: ApiState, ticket: Ticket) -> dict[str, Any]:
 
 
 async def _visible_ticket(state: ApiState, who: Principal, ticket_id: str) -> Ticket:
-    ticket = await state.service.backend.get(ticket_id)
-    if not may_see(who, ticket.owner):
+    ticket = await state.service.ticket(ticket_id)
+    if not who.may_see(ticket.owner):
         raise HTTPException(403, f"ticket {ticket_id} belongs to another agency")
     return ticket
 
@@ -388,7 +407,7 @@ async def _visible_ticket(state: ApiState, who: Principal, ticket_id: str) -> Ti
 @router.get("/devices", response_model=DeviceListOut, tags=["devices"])
 async def list_devices(state: State, who: Caller) -> dict[str, Any]:
     """Every device with its current state and last measurements (an agency: its own)."""
-    return {"devices": [d for d in state.devices_json() if may_see(who, str(d["owner"]))]}
+    return {"devices": [d for d in state.devices_json() if who.may_see(str(d["owner"]))]}
 
 
 @router.get("/tickets", response_model=TicketListOut, tags=["tickets"], responses=UNAVAILABLE)
@@ -396,8 +415,8 @@ async def list_tickets(state: State, who: Caller,
                        status: Literal["open", "closed", "all"] = Query("open")
                        ) -> dict[str, Any]:
     """Tickets (an agency: its own)."""
-    tickets = await state.service.backend.list(None if status == "all" else status)
-    return {"tickets": [_ticket_doc(state, t) for t in tickets if may_see(who, t.owner)]}
+    tickets = await state.service.tickets(None if status == "all" else status)
+    return {"tickets": [_ticket_doc(state, t) for t in tickets if who.may_see(t.owner)]}
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketDetailOut, tags=["tickets"],
@@ -405,7 +424,7 @@ async def list_tickets(state: State, who: Caller,
 async def get_ticket(ticket_id: str, state: State, who: Caller) -> dict[str, Any]:
     """One ticket with its steps, evidence and audit trail."""
     ticket = await _visible_ticket(state, who, ticket_id)
-    events = await state.service.backend.events(ticket_id)
+    events = await state.service.events(ticket_id)
     return workflow.ticket_json(ticket, events, tz=state.tz)
 
 
@@ -413,49 +432,26 @@ async def get_ticket(ticket_id: str, state: State, who: Caller) -> dict[str, Any
              responses={409: {"model": ErrorOut}, **UNAVAILABLE, **UNREADABLE})
 async def file_ticket(body: FileRequest, state: State, who: Caller) -> dict[str, Any]:
     """File a manual request: an agency user for its own agency, or an admin for any."""
-    if who.role not in (AGENCY, ADMIN):
-        raise HTTPException(403, f"requests are filed by {AGENCY} or {ADMIN}; "
-                                 f"{who.name} is {who.role}")
     device = state.devices.get(body.device)
-    if who.role == AGENCY:
-        owner = body.owner or who.owner
-        if owner != who.owner or (device is not None and device.owner != who.owner):
-            raise HTTPException(403, f"{who.name} files requests only for {who.owner}")
-    else:
-        owner = body.owner or (device.owner if device is not None else None)
-    if owner is None:
-        raise _unprocessable(("body", "owner"),
-                             "owner is needed: the device is not in the inventory")
+    try:
+        owner = policy.request_owner(who.name, who.role, who.owner, body.owner,
+                                     device.owner if device is not None else None)
+    except policy.Refusal as refusal:
+        if refusal.forbidden:
+            raise HTTPException(403, refusal.message) from None
+        raise _unprocessable(("body", refusal.field or ""), refusal.message) from None
     ticket = await state.service.file_manual(who.actor, device=body.device, owner=owner,
                                              subject=body.subject, description=body.description)
     return _ticket_doc(state, ticket)
 
 
-def document_problem(spec: StepSpec, output: Mapping[str, Any]) -> tuple[str, str] | None:
-    """(field, message) for the first field of the output document that is missing, mistyped
-    or unknown, else None (the workflow checks again; this names the field for the answer)."""
-    kinds = {"text": str, "bool": bool, "list": list}
-    for f in spec.fields:
-        value = output.get(f.name)
-        if value is None or (f.required and isinstance(value, str) and not value.strip()):
-            if f.required:
-                return f.name, f"{spec.output} needs '{f.name}' ({f.label_id})"
-            continue
-        if not isinstance(value, kinds[f.kind]):
-            return f.name, f"'{f.name}' must be {f.kind}"
-    known = {f.name for f in spec.fields}
-    for name in output:
-        if name not in known:
-            return name, (f"{spec.output} has no field '{name}' "
-                          f"(its fields: {', '.join(sorted(known))})")
-    return None
-
-
 def check_document(spec: StepSpec, output: Mapping[str, Any]) -> None:
-    """A 422 naming the first bad field of the output document (see `document_problem`)."""
-    problem = document_problem(spec, output)
-    if problem is not None:
-        raise _unprocessable(("body", problem[0]), problem[1])
+    """A 422 naming the first bad field of the output document (the workflow's check, made
+    before a step 7 completion starts its live probes)."""
+    try:
+        workflow.validate_output(spec, output)
+    except DocumentError as exc:
+        raise _unprocessable(("body", exc.field), str(exc)) from None
 
 
 @router.post("/tickets/{ticket_id}/steps/{no}/complete", response_model=TicketOut,
@@ -471,7 +467,7 @@ async def complete_step(ticket_id: str, no: int, state: State, who: Caller,
         raise _unprocessable(("path", "no"), f"steps are 1..{len(state.sop.steps)}")
     await _visible_ticket(state, who, ticket_id)
     spec = state.sop.step(no)
-    if who.role not in (spec.role.value, ADMIN):
+    if not who.may_act(spec):
         raise HTTPException(403, f"step {no} is for {spec.role.value}; {who.name} is {who.role}")
     check_document(spec, output)
     ticket = await state.service.complete(ticket_id, no, who.actor, output)
@@ -482,7 +478,7 @@ async def complete_step(ticket_id: str, no: int, state: State, who: Caller,
              responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, **UNAVAILABLE})
 async def verify_ticket(ticket_id: str, state: State, who: Caller) -> dict[str, Any]:
     """Probe the ticket's devices live now, record the result on the ticket and return it."""
-    if who.role not in VERIFY_ROLES:
+    if not who.may_verify:
         raise HTTPException(403, f"{who.name} is {who.role}: verification is run by the "
                                  "department's staff")
     await _visible_ticket(state, who, ticket_id)

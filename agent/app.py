@@ -13,12 +13,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from agent.api import ApiContext
-from agent.clock import Clock, SystemClock
 from agent.config import Config
+from agent.core.clock import Clock, SystemClock
+from agent.core.model import CheckResult, CheckSpec, Device, DeviceState
 from agent.detector import Detector, Recheck, Transition
 from agent.interfaces import INTERFACE_CHECK, interface_results
 from agent.metrics import DeviceView, Metrics, OpenTicketView, Snapshot
-from agent.model import CheckResult, CheckSpec, Device, DeviceState
 from agent.reboots import Reboot, RebootTracker
 from agent.scheduler import Job, Scheduler
 from agent.server import bind, build_app, make_server
@@ -29,6 +29,7 @@ from collectors.icmp import IcmpCollector, Pinger
 from collectors.snmp.client import PysnmpClient
 from collectors.snmp.collector import SnmpCollector
 from collectors.snmp.fastclient import FastSnmpClient
+from ticketing import workflow
 from ticketing.backend import TicketBackend
 from ticketing.calendar import Calendar, build_calendar
 from ticketing.service import TicketService, TicketSettingsView, run_periodically
@@ -190,11 +191,10 @@ class Agent:
         tickets = tuple(
             OpenTicketView(
                 device=t.device, owner=t.owner, step=t.current_step,
-                remaining_seconds=self.calendar.remaining_seconds(now, due)
-                if (due := t.steps[t.current_step - 1].due_at) is not None else None,
+                remaining_seconds=workflow.remaining_seconds(t, now, self.calendar),
             )
             for t in (self.service.open_tickets if self.service else ())
-            if 1 <= t.current_step <= len(t.steps)
+            if workflow.open_step(t) is not None
         )
         sla = {step.no: self.calendar.nominal_seconds(step.sla) for step in self.config.sop.steps}
         return Snapshot(devices=views, transitions=snap.transitions_total,
@@ -288,7 +288,6 @@ class Agent:
                              devices_json=self.devices_json, web=cfg.web, tz=cfg.sla.timezone)
             server = make_server(build_app(self.metrics, self.snapshot, self.devices_json,
                                            self.ready.is_set, api, web))
-            self.metrics.config_reload_ok.set(1)
             log.info(
                 "agent started",
                 extra={

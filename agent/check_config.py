@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from agent.config import load
-from agent.errors import ConfigError
+from agent.core.errors import ConfigError
 
 
 def _count(n: int, noun: str) -> str:

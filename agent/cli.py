@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from agent import __version__
-from agent.errors import AgentError, ConfigError, InvalidTransition
+from agent.core.errors import AgentError, ConfigError, InvalidTransition
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 
 from agent.config import FlappingSettings, MaintenanceWindow, PollingSettings
+from agent.core import topology
+from agent.core.model import CheckResult, Device, DeviceState, Status
 from agent.maintenance import covers, matches
-from agent.model import CheckResult, Device, DeviceState, Status
 
 log = logging.getLogger(__name__)
 
@@ -301,20 +302,10 @@ class Detector:
 
     @staticmethod
     def _acyclic_parents(devices: Sequence[Device]) -> dict[str, str | None]:
-        names = {d.name for d in devices}
-        parent: dict[str, str | None] = {
-            d.name: d.parent if d.parent in names and d.parent != d.name else None for d in devices
-        }
-        for name in parent:
-            seen, up = {name}, parent[name]
-            while up is not None:
-                if up in seen:
-                    # The config loader rejects cycles; a hand-built inventory must not hang us.
-                    log.warning("parent cycle ignored", extra={"device": name})
-                    parent[name] = None
-                    break
-                seen.add(up)
-                up = parent[up]
+        parent, cut = topology.without_cycles({d.name: d.parent for d in devices})
+        for name in cut:
+            # The config loader rejects cycles; a hand-built inventory must not hang us.
+            log.warning("parent cycle ignored", extra={"device": name})
         return parent
 
     # -- public API -----------------------------------------------------------------------
@@ -449,14 +440,12 @@ class Detector:
 
     def _parent_failing(self, key: Key) -> bool:
         """The parent's latest result failed, or the parent is itself unreachable."""
-        parent = self._parent_key(key)
-        while parent is not None:
+        for parent in topology.ancestors(key, self._parent_key):
             state = self._state(parent)
             if state.last_failed:
                 return True
             if not (state.flapping or state.hard is _DOWN):
                 return False
-            parent = self._parent_key(parent)  # acyclic by construction
         return False
 
     def _upstream(self, key: Key) -> str:
@@ -600,14 +589,9 @@ class Detector:
         return out
 
     def _affected(self, name: str) -> tuple[str, ...]:
-        out: list[str] = []
-        queue = list(self._children[name])
-        while queue:
-            child = queue.pop(0)
-            if self._shown.get(_icmp(child)) is _UNREACHABLE:
-                out.append(child)
-            queue += self._children[child]
-        return tuple(sorted(out))
+        return tuple(sorted(
+            child for child in topology.descendants(name, self._children.__getitem__)
+            if self._shown.get(_icmp(child)) is _UNREACHABLE))
 
     def _reason(self, key: Key, old: DeviceState, new: DeviceState, note: str) -> str:
         state = self._state(key)

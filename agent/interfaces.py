@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from agent.model import CheckResult, Sample, Status
+from agent.core.model import CheckResult, Sample, Status
 
 INTERFACE_CHECK = "interface"
 
@@ -16,7 +16,7 @@ def interface_results(result: CheckResult) -> list[tuple[str, CheckResult]]:
     DOWN when admin-up and oper-down; OK otherwise (an interface shut on purpose is fine).
     Nothing when SNMP did not answer: the interfaces' states stay as they were.
     """
-    if result.status not in (Status.OK, Status.WARNING):
+    if not result.status.answered:
         return []
     by_interface: dict[str, dict[str, float]] = {}
     for s in result.samples:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from agent.config import MaintenanceWindow
-from agent.model import Device
+from agent.core.model import Device
 
 
 def matches(window: MaintenanceWindow, device: Device) -> bool:

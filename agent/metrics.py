@@ -13,17 +13,18 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from agent import __version__
-from agent.model import CheckResult, Device, DeviceState, Status
+from agent.core.model import CheckResult, Device, DeviceState, Status
 
 NAMESPACE = "pantau"
 
-# Names of the per-device families (SPEC §6 contract) and the agent's health families.
+# Names of the per-device families and the agent's health families: a contract (the README's
+# Metrics table, the dashboards and the alerts rely on them).
 DEVICE_UP = "pantau_device_up"
 DEVICE_STATE = "pantau_device_state"
 ICMP_RTT = "pantau_icmp_rtt_seconds"
@@ -71,7 +72,6 @@ STEP_DURATION = "pantau_ticket_step_duration_seconds"  # histogram
 TICKETS_OPENED = "pantau_tickets_opened"  # counter
 RESTORATION = "pantau_ticket_restoration_seconds"  # histogram: opened -> verified restoration
 BUILD_INFO = "pantau_build"  # Info: exposed as pantau_build_info
-CONFIG_RELOAD_OK = "pantau_config_last_reload_successful"
 
 #: Every metric name a dashboard or rule may use (as exposed, with suffixes).
 EXPOSED_NAMES: frozenset[str] = frozenset(
@@ -110,7 +110,6 @@ EXPOSED_NAMES: frozenset[str] = frozenset(
         f"{SCHEDULER_LAG}_created",
         SCHEDULER_IN_FLIGHT,
         f"{BUILD_INFO}_info",
-        CONFIG_RELOAD_OK,
     }
 )
 
@@ -175,7 +174,7 @@ class SnapshotCollector(Collector):
                 state.add_metric([name, s.value], 1.0 if view.state is s else 0.0)
             for check, result in sorted(view.results.items()):
                 check_up.add_metric(
-                    [name, check], 1.0 if result.status in (Status.OK, Status.WARNING) else 0.0
+                    [name, check], 1.0 if result.status.answered else 0.0
                 )
                 duration.add_metric([name, check], result.duration_seconds)
             icmp = view.results.get("icmp")
@@ -228,8 +227,10 @@ class SnapshotCollector(Collector):
         snmp_up = GaugeMetricFamily(SNMP_UP, "1 when the last SNMP poll answered.",
                                     labels=["device"])
         uptime = GaugeMetricFamily(SNMP_UPTIME, "sysUpTime of the device.", labels=["device"])
+        # sysDescr stays out: free text (often several lines and a firmware build) would make
+        # a new series at every upgrade; /api/v1/devices shows it.
         info = GaugeMetricFamily(SNMP_INFO, "The device's SNMP system group.",
-                                 labels=["device", "sys_name", "sys_descr", "sys_object_id"])
+                                 labels=["device", "sys_name", "sys_object_id"])
         reboots = CounterMetricFamily(DEVICE_REBOOTS, "Reboots seen (sysUpTime went back).",
                                       labels=["device"])
         families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
@@ -242,14 +243,13 @@ class SnapshotCollector(Collector):
             if result is None:
                 continue
             name = view.device.name
-            snmp_up.add_metric([name], 1.0 if result.status in (Status.OK, Status.WARNING)
-                               else 0.0)
-            if result.status not in (Status.OK, Status.WARNING):
+            snmp_up.add_metric([name], 1.0 if result.status.answered else 0.0)
+            if not result.status.answered:
                 continue  # stale interface data would lie: their series vanish while down
             facts = dict(result.info)
             if facts:
-                info.add_metric([name, facts.get("sysName", ""), facts.get("sysDescr", ""),
-                                 facts.get("sysObjectID", "")], 1.0)
+                info.add_metric([name, facts.get("sysName", ""), facts.get("sysObjectID", "")],
+                                1.0)
             for sample in result.samples:
                 if not sample.labels:
                     if sample.name == "snmp_uptime_seconds":
@@ -305,10 +305,6 @@ class Metrics:
         self.restoration = Histogram(
             RESTORATION, "From a ticket's opening to its verified restoration (step 7).",
             buckets=(300, 900, 1800, 3600, 4 * 3600, 8 * 3600, 86400, 3 * 86400, 7 * 86400),
-            registry=self.registry,
-        )
-        self.config_reload_ok = Gauge(
-            CONFIG_RELOAD_OK, "1 when the last configuration load succeeded.",
             registry=self.registry,
         )
         build = Info(BUILD_INFO, "pantau build information.", registry=self.registry)

@@ -9,13 +9,11 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from agent.app import open_collectors, result_json
-from agent.clock import SystemClock
 from agent.config import Config
-from agent.errors import ConfigError, ConfigProblem
-from agent.model import CheckResult, Status
+from agent.core.clock import SystemClock
+from agent.core.errors import ConfigError, ConfigProblem
+from agent.core.model import CheckResult
 from agent.scheduler import Scheduler
-
-GOOD = (Status.OK, Status.WARNING)
 
 
 async def probe(config: Config, names: Sequence[str], out: TextIO, *, as_json: bool) -> int:
@@ -51,7 +49,7 @@ async def probe(config: Config, names: Sequence[str], out: TextIO, *, as_json: b
         out.write("\n")
     else:
         _table(by_device, {n: known[n].address for n in names}, out)
-    return 0 if all(r.status in GOOD for r in results) else 1
+    return 0 if all(r.status.answered for r in results) else 1
 
 
 def _detail(r: CheckResult) -> tuple[str, str, str]:

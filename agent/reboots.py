@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from agent.model import CheckResult, Status
+from agent.core.model import CheckResult
 
 #: sysUpTime is TimeTicks (1/100 s) in 32 bits: it wraps after 497.1 days.
 WRAP = timedelta(seconds=2**32 / 100)
@@ -34,7 +34,7 @@ class RebootTracker:
         self.counts: dict[str, int] = {}
 
     def observe(self, result: CheckResult) -> Reboot | None:
-        if result.status not in (Status.OK, Status.WARNING):
+        if not result.status.answered:
             return None
         uptime = result.sample("snmp_uptime_seconds")
         if uptime is None:

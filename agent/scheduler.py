@@ -13,28 +13,15 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from agent.clock import Clock
-from agent.errors import (
-    AuthFailed,
+from agent.core.clock import Clock
+from agent.core.errors import (
     CollectorError,
-    ProbeError,
-    ProtocolError,
-    TargetTimeout,
-    TargetUnreachable,
 )
-from agent.model import CheckResult, CheckSpec, Device, Status
+from agent.core.model import CheckResult, CheckSpec, Device, Status
 from collectors.base import Collector
 
 log = logging.getLogger(__name__)
 
-# error class -> (status, closed-set kind for the error counter)
-ERROR_MAP: tuple[tuple[type[CollectorError], Status, str], ...] = (
-    (TargetTimeout, Status.DOWN, "timeout"),
-    (TargetUnreachable, Status.DOWN, "unreachable"),
-    (AuthFailed, Status.UNKNOWN, "auth"),
-    (ProtocolError, Status.UNKNOWN, "protocol"),
-    (ProbeError, Status.UNKNOWN, "probe"),
-)
 
 
 def jitter_fraction(device: str, check: str) -> float:
@@ -169,11 +156,7 @@ class Scheduler:
                 async with asyncio.timeout(spec.timeout_seconds):
                     result = await job.collector.check(device, spec)
             except CollectorError as exc:
-                status, kind = next(
-                    ((st, k) for cls, st, k in ERROR_MAP if isinstance(exc, cls)),
-                    (Status.UNKNOWN, "internal"),
-                )
-                result = self._failed(job, started, status, str(exc), kind)
+                result = self._failed(job, started, exc.status, str(exc), exc.kind)
             except TimeoutError:
                 elapsed = self._clock.monotonic() - started
                 result = self._failed(

@@ -8,11 +8,12 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from agent.clock import Clock
+from agent.core import topology
+from agent.core.clock import Clock
+from agent.core.errors import BackendUnavailable
+from agent.core.model import CheckResult, Device, DeviceState
 from agent.detector import Transition
-from agent.errors import BackendUnavailable
 from agent.interfaces import INTERFACE_CHECK
-from agent.model import CheckResult, Device, DeviceState
 from ticketing.models import Fault
 from ticketing.service import AFFECTED, FAILING, FLAPPING, RESTORED, Observation, TicketService
 
@@ -27,13 +28,13 @@ def root_cause(device: Device, devices: Mapping[str, Device],
                state: Callable[[str], DeviceState]) -> Device | None:
     """The nearest ancestor that is DOWN or FLAPPING (the device whose ticket lists this
     UNREACHABLE one), or None."""
-    seen: set[str] = set()
-    parent = device.parent
-    while parent and parent not in seen and parent in devices:
-        seen.add(parent)
-        if state(parent) in (DeviceState.DOWN, DeviceState.FLAPPING):
-            return devices[parent]
-        parent = devices[parent].parent
+    def parent(name: str) -> str | None:
+        up = (device if name == device.name else devices[name]).parent
+        return up if up in devices else None
+
+    for name in topology.ancestors(device.name, parent):
+        if state(name) in (DeviceState.DOWN, DeviceState.FLAPPING):
+            return devices[name]
     return None
 
 

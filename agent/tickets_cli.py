@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 from agent.app import Agent, open_collectors
 from agent.config import Config
-from agent.errors import ConfigError, ConfigProblem, InvalidTransition
+from agent.core.errors import ConfigError, ConfigProblem, InvalidTransition
 from agent.scheduler import Scheduler
 from ticketing import workflow
 from ticketing.models import Ticket
@@ -125,15 +125,15 @@ async def _dispatch(config: Config, service: TicketService, args: argparse.Names
     cmd = args.tickets_command
     if cmd == "list":
         status = None if args.status == "all" else args.status
-        tickets = await service.backend.list(status)
+        tickets = await service.tickets(status)
         if args.json:
             _json(out, {"tickets": [workflow.ticket_json(t, tz=tz) for t in tickets]})
         else:
             _table(tickets, service, out)
         return 0
     if cmd == "show":
-        ticket = await service.backend.get(args.id)
-        events = await service.backend.events(args.id)
+        ticket = await service.ticket(args.id)
+        events = await service.events(args.id)
         doc = workflow.ticket_json(ticket, events, tz=tz)
         if args.json:
             _json(out, doc)

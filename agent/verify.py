@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from agent.clock import Clock
+from agent.core.clock import Clock
+from agent.core.model import CheckResult, CheckSpec, Device, Status
 from agent.interfaces import interface_results
-from agent.model import CheckResult, CheckSpec, Device, Status
 from agent.scheduler import Job
 
 RunCheck = Callable[[Job], Any]  # Scheduler.run_check: (Job) -> Awaitable[CheckResult]
@@ -64,7 +64,7 @@ class LiveVerifier:
         }
 
     def _records(self, round_no: int, spec: CheckSpec, r: CheckResult) -> list[dict[str, Any]]:
-        healthy = r.status in (Status.OK, Status.WARNING)
+        healthy = r.status.answered
         rec: dict[str, Any] = {
             "round": round_no, "device": r.device, "check": r.check, "status": r.status.value,
             "at": r.observed_at.isoformat(), "healthy": healthy, "reason": r.reason,

@@ -41,7 +41,7 @@ class Run:
 
 def child(args: argparse.Namespace) -> None:
     """The pantau side: open a Pinger, sweep once, print wall/CPU/dead as JSON."""
-    from agent.clock import SystemClock
+    from agent.core.clock import SystemClock
     from collectors.icmp import Pinger
 
     addresses = Path(args.file).read_text().split()

@@ -138,7 +138,7 @@ def _plain(name: str, value: object) -> int | str:
 
 async def _poll_fast(job: dict[str, Any]) -> dict[str, Any]:
     """FastSnmpClient directly: GET sysUpTime.0, then one multi-column bulk walk."""
-    from agent.clock import SystemClock
+    from agent.core.clock import SystemClock
     from collectors.snmp import ber
     from collectors.snmp.fastclient import FastSnmpClient
 
@@ -204,9 +204,9 @@ async def _poll_fast(job: dict[str, Any]) -> dict[str, Any]:
 
 async def _poll_collector(job: dict[str, Any]) -> dict[str, Any]:
     """SnmpCollector.check() for each device: pantau's own SNMP code path, samples included."""
-    from agent.clock import SystemClock
     from agent.config import SnmpAuth, SnmpSettings
-    from agent.model import CheckSpec, Device, Secret
+    from agent.core.clock import SystemClock
+    from agent.core.model import CheckSpec, Device, Secret
     from collectors.snmp.client import PysnmpClient
     from collectors.snmp.collector import SnmpCollector
     from collectors.snmp.fastclient import FastSnmpClient

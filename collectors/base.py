@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from agent.model import CheckResult, CheckSpec, Device
+from agent.core.model import CheckResult, CheckSpec, Device
 
 
 class Collector(Protocol):

@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from agent.clock import Clock
-from agent.errors import AgentError, ProbeError
-from agent.model import CheckResult, CheckSpec, Device, Sample, Status
+from agent.core.clock import Clock
+from agent.core.errors import AgentError, ProbeError
+from agent.core.model import CheckResult, CheckSpec, Device, Sample, Status
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from agent.errors import BackendRejected, BackendUnavailable, TicketNotFound
+from agent.core.errors import BackendRejected, BackendUnavailable, TicketNotFound
 from ticketing.backend import Builder
 from ticketing.models import Ticket, TicketDraft, TicketEvent, TicketStatus
 from ticketing.store import codec

@@ -1,1 +1,2 @@
-"""SOP-006 ticketing: the SOP as data, tickets, SLA calendar and stores (built in a later issue)."""
+"""SOP-006 ticketing: the SOP as data (`sop`), the workflow's pure rules (`workflow`), the
+ticket service that applies them (`service`), the SLA calendar and the stores (`store`)."""

@@ -13,7 +13,7 @@ Builder = Callable[[str], tuple[Sequence[TicketEvent], Ticket]]
 
 class TicketBackend(Protocol):
     """Tickets and their events. Every backend behaves the same (tests/integration/
-    test_backend_contract.py); errors are agent.errors.BackendError subclasses."""
+    test_backend_contract.py); errors are agent.core.errors.BackendError subclasses."""
 
     async def open(self, draft: TicketDraft, build: Builder) -> tuple[Ticket, bool]:
         """Allocate an id ("SOP006-<year of opened_at>-<6 digits>", numbered per year), call

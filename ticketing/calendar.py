@@ -8,7 +8,7 @@ from the `holidays` package, plus a local override file read by `load_overrides`
 from __future__ import annotations
 
 import os
-import sys
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -19,13 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 
-from agent.errors import ConfigError, ConfigProblem
+from agent.core.errors import ConfigError, ConfigProblem
 from ticketing.sop import Sla
-
-if sys.version_info >= (3, 11):  # noqa: UP036 - SPEC §1 keeps tomli where tomllib is missing
-    import tomllib
-else:  # pragma: no cover - the tomli backport for older Pythons
-    import tomli as tomllib
 
 MONDAY_TO_FRIDAY = frozenset(range(5))  # datetime.weekday(): 0 = Monday
 UNITS = ("day", "hour", "minute")

@@ -26,6 +26,24 @@ class Fault(StrEnum):
     SNMP_DOWN = "snmp_down"
     MANUAL = "manual"
 
+    def phrase_id(self, item: str = "") -> str:
+        """The fault in Indonesian, as the request's subject and the letters name it
+        ("antarmuka Gi0/1 mati"); without `item`, the kind alone ("antarmuka mati")."""
+        return " ".join(_FAULT_PHRASES_ID[self].format(item=item).split())
+
+    def title_id(self, item: str = "") -> str:
+        """`phrase_id` as a label or a letter's field starts: "Antarmuka Gi0/1 mati"."""
+        phrase = self.phrase_id(item)
+        return phrase[:1].upper() + phrase[1:]
+
+
+_FAULT_PHRASES_ID = {
+    Fault.DEVICE_DOWN: "perangkat tidak dapat dijangkau",
+    Fault.INTERFACE_DOWN: "antarmuka {item} mati",
+    Fault.SNMP_DOWN: "agen SNMP tidak merespons",
+    Fault.MANUAL: "permohonan",
+}
+
 
 class Trigger(StrEnum):
     AUTO = "auto"
@@ -94,7 +112,12 @@ class TicketDraft:
     def dedup_key(self) -> str:
         if self.trigger is Trigger.MANUAL:
             return ""  # manual requests are never merged
-        return f"{self.device}/{self.fault.value}/{self.item}"
+        return fault_key(self.device, self.fault, self.item)
+
+
+def fault_key(device: str, fault: Fault, item: str) -> str:
+    """The one open ticket per fault is found by this key: device, fault kind and item."""
+    return f"{device}/{fault.value}/{item}"
 
 
 @dataclass(frozen=True, slots=True)

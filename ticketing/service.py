@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from agent.clock import Clock
-from agent.errors import BackendError, BackendRejected, InvalidTransition
+from agent.core.clock import Clock
+from agent.core.errors import BackendError, BackendRejected, InvalidTransition
 from ticketing import workflow
 from ticketing.backend import TicketBackend
 from ticketing.calendar import Calendar
@@ -26,6 +26,7 @@ from ticketing.models import (
     TicketEvent,
     TicketStatus,
     Trigger,
+    fault_key,
 )
 from ticketing.sop import Sop
 
@@ -56,7 +57,7 @@ class Observation:
 
     @property
     def dedup_key(self) -> str:
-        return f"{self.device}/{self.fault.value}/{self.item}"
+        return fault_key(self.device, self.fault, self.item)
 
 
 #: (the open ticket, its events) -> whether an observation about it is a stale replay
@@ -193,7 +194,7 @@ class TicketService:
                 if step.started_at is not None:
                     self.observer.step_completed(
                         step.no, (step.completed_at - step.started_at).total_seconds())
-                if step.no == 7:
+                if workflow.probed_gate(self.sop.step(step.no)):
                     self.observer.restoration_verified(
                         (step.completed_at - new.opened_at).total_seconds())
             if step.breached and (before is None or not before.breached):
@@ -292,6 +293,22 @@ class TicketService:
 
     # -- people ----------------------------------------------------------------------------
 
+    # -- reads: the adapters (API, pages, CLI) see tickets only through these --------------
+
+    async def ticket(self, ticket_id: str) -> Ticket:
+        """One ticket; TicketNotFound when there is none."""
+        return await self.backend.get(ticket_id)
+
+    async def tickets(self, status: str | None = None) -> Sequence[Ticket]:
+        """Tickets, newest first; `status` "open", "closed" or None for all."""
+        return await self.backend.list(status)
+
+    async def events(self, ticket_id: str) -> Sequence[TicketEvent]:
+        """A ticket's audit trail, in order."""
+        return await self.backend.events(ticket_id)
+
+    # -- commands ---------------------------------------------------------------------------
+
     async def file_manual(self, actor: workflow.Actor, *, device: str, owner: str, subject: str,
                           description: str, fault: Fault = Fault.MANUAL) -> Ticket:
         """An agency's own request (a new installation, a fault pantau cannot see)."""
@@ -323,27 +340,21 @@ class TicketService:
         For a gated step with no fresh passed verification, the verification runs first."""
         ticket = await self.backend.get(ticket_id)
         spec = self.sop.step(step) if 1 <= step <= len(self.sop.steps) else None
-        if (spec is not None and spec.gate == "connectivity_verified"
+        if (spec is not None and workflow.probed_gate(spec)
                 and ticket.status is TicketStatus.OPEN and ticket.current_step == step
-                and not self._fresh_pass(ticket)):
+                and workflow.gate_refusal(ticket, spec, self._facts(ticket)) is not None):
             workflow.check_actor(ticket, step, actor, self.sop)  # refuse early, before probing
             ticket, _ = await self.verify(ticket_id, actor)
         async with self._lock(ticket.dedup_key or ticket.id):
             def make(t: Ticket) -> Sequence[TicketEvent]:
-                facts = workflow.Facts(
-                    now=self.clock.now(), verification=t.last_verification,
-                    max_verification_age_seconds=self.settings.verification_max_age_seconds)
-                return workflow.complete_step(t, step, actor, output, self.sop, facts)
+                return workflow.complete_step(t, step, actor, output, self.sop, self._facts(t))
 
             return await self._append(await self.backend.get(ticket_id), make)
 
-    def _fresh_pass(self, ticket: Ticket) -> bool:
-        v = ticket.last_verification
-        if not v or not v.get("passed"):
-            return False
-        finished = datetime.fromisoformat(str(v["finished_at"]))
-        return (self.clock.now() - finished).total_seconds() <= (
-            self.settings.verification_max_age_seconds)
+    def _facts(self, ticket: Ticket) -> workflow.Facts:
+        return workflow.Facts(
+            now=self.clock.now(), verification=ticket.last_verification,
+            max_verification_age_seconds=self.settings.verification_max_age_seconds)
 
     async def note(self, ticket_id: str, actor: workflow.Actor, text: str) -> Ticket:
         ticket = await self.backend.get(ticket_id)

@@ -11,7 +11,8 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from agent.errors import InvalidTransition
+from agent.core.errors import DocumentError, InvalidTransition
+from ticketing import policy
 from ticketing.models import (
     EventKind,
     Fault,
@@ -22,12 +23,11 @@ from ticketing.models import (
     TicketStatus,
     Trigger,
 )
-from ticketing.sop import FieldSpec, Role, Sop, StepSpec
+from ticketing.sop import FieldSpec, Sop, StepSpec
 
 if TYPE_CHECKING:
     from ticketing.calendar import Calendar
 
-ADMIN = Role.ADMIN.value
 SYSTEM_ROLE = "system"
 #: Reopening returns a closed ticket to the technicians' check (step 5, Proses Pengecekan):
 #: the request (1) and the dispositions (2-4) already put the work on their desk, so only the
@@ -116,7 +116,7 @@ def _require_open(ticket: Ticket) -> None:
 
 
 def _check_role(spec: StepSpec, actor: Actor) -> None:
-    if actor.role not in (spec.role.value, ADMIN):
+    if not policy.may_act(actor.role, spec):
         raise InvalidTransition(
             f"step {spec.no} is for {spec.role.value}; {actor.name} is {actor.role}")
 
@@ -142,9 +142,10 @@ def _field_problem(spec: StepSpec, f: FieldSpec, value: Any) -> str | None:
 def validate_output(spec: StepSpec, output: Mapping[str, Any]) -> dict[str, Any]:
     """The output document of `spec`, checked and cleaned (texts stripped, lists as lists).
 
-    Raises InvalidTransition for a missing or empty required field ("Lembar Disposisi needs
-    'to' (Diteruskan kepada)"), a wrongly typed field, or a field the document does not have.
-    A required list may be empty (e.g. no device needs replacing); a required text may not.
+    Raises DocumentError, naming the field, for a missing or empty required field ("Lembar
+    Disposisi needs 'to' (Diteruskan kepada)"), a wrongly typed field, or a field the document
+    does not have. A required list may be empty (e.g. no device needs replacing); a required
+    text may not.
     """
     clean: dict[str, Any] = {}
     for f in spec.fields:
@@ -153,17 +154,18 @@ def validate_output(spec: StepSpec, output: Mapping[str, Any]) -> dict[str, Any]
             value = value.strip()
         if value is None or value == "":
             if f.required:
-                raise InvalidTransition(f"{spec.output} needs '{f.name}' ({f.label_id})")
+                raise DocumentError(f.name, f"{spec.output} needs '{f.name}' ({f.label_id})")
             continue
         problem = _field_problem(spec, f, value)
         if problem is not None:
-            raise InvalidTransition(problem)
+            raise DocumentError(f.name, problem)
         clean[f.name] = [x.strip() for x in value] if f.kind == "list" else value
     unknown = sorted(set(output) - {f.name for f in spec.fields})
     if unknown:
         names = ", ".join(f"'{u}'" for u in unknown)
         known = ", ".join(f.name for f in spec.fields)
-        raise InvalidTransition(f"{spec.output} has no field {names} (its fields: {known})")
+        raise DocumentError(unknown[0],
+                            f"{spec.output} has no field {names} (its fields: {known})")
     return clean
 
 
@@ -205,17 +207,27 @@ def connectivity_verified(ticket: Ticket, facts: Facts
 
 #: Named preconditions a step may carry (StepSpec.gate). Config validation checks names here.
 GATES: Mapping[str, Gate] = {CONNECTIVITY_VERIFIED: connectivity_verified}
+#: Gates that live probes can open: the service runs a verification before refusing.
+PROBED_GATES = frozenset({CONNECTIVITY_VERIFIED})
+
+
+def probed_gate(spec: StepSpec) -> bool:
+    """Whether the step's gate is opened by live probes; completing such a step confirms that
+    the fault is repaired."""
+    return spec.gate in PROBED_GATES
+
+
+def gate_refusal(ticket: Ticket, spec: StepSpec, facts: Facts) -> str | None:
+    """Why the step's gate is closed now, or None when it is open (or the step has none)."""
+    if spec.gate is None:
+        return None
+    gate = GATES.get(spec.gate)
+    if gate is None:
+        return f"step {spec.no} has an unknown gate {spec.gate!r}"
+    return gate(ticket, facts)[0]
 
 
 # -- commands -> events ------------------------------------------------------------------------
-
-_FAULT_ID = {
-    Fault.DEVICE_DOWN: "perangkat tidak dapat dijangkau",
-    Fault.INTERFACE_DOWN: "antarmuka {item} mati",
-    Fault.SNMP_DOWN: "agen SNMP tidak merespons",
-    Fault.MANUAL: "permohonan",
-}
-
 
 def _flat(value: Any, prefix: str = "") -> list[str]:
     if isinstance(value, Mapping):
@@ -231,7 +243,7 @@ def _flat(value: Any, prefix: str = "") -> list[str]:
 def _auto_letter(draft: TicketDraft) -> dict[str, str]:
     """The Surat Permohonan the agent files for the agency: subject and description from the
     evidence (what failed, since when, the last measurements)."""
-    what = _FAULT_ID[draft.fault].format(item=draft.item or "?")
+    what = draft.fault.phrase_id(draft.item or "?")
     subject = draft.subject.strip() or f"Gangguan jaringan {draft.device}: {what}"
     ev = draft.evidence
     lines = [
@@ -579,7 +591,7 @@ def step_duration_seconds(step_record: StepRecord) -> float | None:
 
 def ticket_json(ticket: Ticket, events: Sequence[TicketEvent] | None = None,
                 tz: str = "Asia/Jakarta") -> dict[str, Any]:
-    """SPEC §2's ticket object (the API's and `pantau tickets show --json`'s), times in ISO
+    """The ticket object (the API's and `pantau tickets show --json`'s), times in ISO
     8601 with the offset of `tz`; with `events`, the audit trail under "audit"."""
     zone = ZoneInfo(tz)
 

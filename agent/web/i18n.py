@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from ticketing.models import Fault
+
 LANGS = ("id", "en")
 DEFAULT_LANG = "id"
 
@@ -92,10 +94,10 @@ CATALOG: Mapping[str, tuple[str, str]] = {
     "sla.breached": ("Melewati SLA", "SLA breached"),
     "sla.met": ("Tepat waktu", "On time"),
     "sla.waiting": ("Menunggu", "Waiting"),
-    "fault.device_down": ("Perangkat mati", "Device down"),
-    "fault.interface_down": ("Antarmuka mati", "Interface down"),
-    "fault.snmp_down": ("SNMP tidak menjawab", "SNMP not answering"),
-    "fault.manual": ("Permohonan manual", "Manual request"),
+    # the Indonesian names of faults have one home: ticketing.models.Fault.phrase_id
+    **{f"fault.{fault.value}": (fault.title_id(), english) for fault, english in (
+        (Fault.DEVICE_DOWN, "Device unreachable"), (Fault.INTERFACE_DOWN, "Interface down"),
+        (Fault.SNMP_DOWN, "SNMP agent not answering"), (Fault.MANUAL, "Request"))},
     "trigger.auto": ("otomatis", "automatic"),
     "trigger.manual": ("manual", "manual"),
     # a ticket's page

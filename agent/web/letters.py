@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from agent.config import WebSettings
+from ticketing.models import Fault
 from ticketing.sop import Role, Sop, StepSpec
 
 MONTHS = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
@@ -34,12 +35,6 @@ NIP = "NIP. \u2014"
 DASH = "\u2014"
 _ID = re.compile(r"^[A-Za-z]+\d*-\d{4}-(?P<number>\d+)$")  # "SOP006-2026-000042"
 _SMALL_WORDS = {"dan", "di", "ke", "dari", "untuk", "serta", "atau", "yang", "pada"}
-_FAULTS = {
-    "device_down": "Perangkat tidak dapat dijangkau",
-    "interface_down": "Antarmuka {item} mati",
-    "snmp_down": "Agen SNMP tidak merespons",
-    "manual": "Permohonan",
-}
 _STATUSES = {"ok": "Normal", "warning": "Sebagian", "down": "Terputus",
              "unknown": "Tidak diketahui"}
 _CHECKS = {"icmp": "ICMP (ping)", "snmp": "SNMP", "interface": "Antarmuka"}
@@ -274,7 +269,9 @@ def request_subject(ticket: Mapping[str, Any]) -> str:
 def _fault(ticket: Mapping[str, Any]) -> str:
     fault = _text(ticket.get("fault"))
     item = _text(ticket.get("item")) or "?"
-    return _FAULTS.get(fault, fault).format(item=item)
+    if fault not in set(Fault):
+        return fault
+    return Fault(fault).title_id(item)
 
 
 def _check_name(check: Any, item: Any = "") -> str:

@@ -18,15 +18,14 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from agent import api
-from agent.api import ADMIN, AGENCY, VERIFY_ROLES, Principal
+from agent.api import Principal
 from agent.config import User, WebSettings
-from agent.errors import BackendUnavailable, InvalidTransition, TicketNotFound
-from agent.model import Device
+from agent.core.errors import BackendUnavailable, DocumentError, InvalidTransition, TicketNotFound
+from agent.core.model import Device
 from agent.web import letters, views
 from agent.web.i18n import LANGS, Words, pick_lang
 from agent.web.session import CSRF_FIELD, SESSION_COOKIE, Accounts, Throttle, csrf_ok, csrf_token
-from ticketing import workflow
+from ticketing import policy, workflow
 from ticketing.service import TicketService
 from ticketing.sop import StepSpec
 
@@ -161,7 +160,7 @@ def _render(request: Request, template: str, *, status: int = 200, who: Principa
         t=words, lang=words.lang, langs=LANGS, user=who, csrf=csrf_token(request),
         csrf_field=CSRF_FIELD, flashes=flashes, here=here, views=views,
         role_label=lambda role: words(f"role.{role}"), sop=state.service.sop,
-        is_agency_or_admin=who is not None and who.role in (AGENCY, ADMIN), **context)
+        is_agency_or_admin=who is not None and who.may_file, **context)
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
 
@@ -247,10 +246,10 @@ async def switch_language(request: Request, code: str, next: str = "/") -> Respo
 async def device_board(request: Request, state_filter: str = "", q: str = "") -> Response:
     who = _user(request)
     state = _state(request)
-    shown = [d for d in state.devices_json() if api.may_see(who, str(d["owner"]))]
+    shown = [d for d in state.devices_json() if who.may_see(str(d["owner"]))]
     open_tickets = [workflow.ticket_json(t, tz=state.tz)
-                    for t in await state.service.backend.list("open")
-                    if api.may_see(who, t.owner)]
+                    for t in await state.service.tickets("open")
+                    if who.may_see(t.owner)]
     wanted = state_filter if state_filter in views.STATE_ORDER else None
     rows = views.device_rows(shown, views.device_tickets(open_tickets), wanted, q[:100])
     return _render(request, "devices.html", who=who, rows=rows[:views.BOARD_LIMIT],
@@ -267,8 +266,8 @@ async def ticket_board(request: Request, status: str = "open") -> Response:
     state = _state(request)
     status = "closed" if status == "closed" else "open"
     tickets = [workflow.ticket_json(t, tz=state.tz)
-               for t in await state.service.backend.list(status)
-               if api.may_see(who, t.owner)]
+               for t in await state.service.tickets(status)
+               if who.may_see(t.owner)]
     now = state.service.clock.now()
     if status == "closed":
         tickets.sort(key=lambda t: t["closed_at"] or "", reverse=True)
@@ -282,7 +281,7 @@ async def ticket_board(request: Request, status: str = "open") -> Response:
 @router.get("/tickets/new")
 async def new_request_page(request: Request) -> Response:
     who = _user(request)
-    if who.role not in (AGENCY, ADMIN):
+    if not who.may_file:
         return _error(request, 403, _words(request)("error.forbidden"), who)
     return _new_request(request, who, {}, None)
 
@@ -290,7 +289,7 @@ async def new_request_page(request: Request) -> Response:
 def _new_request(request: Request, who: Principal, values: Mapping[str, str],
                  error: str | None, status: int = 200) -> HTMLResponse:
     state = _state(request)
-    devices = sorted(d.name for d in state.devices.values() if api.may_see(who, d.owner))
+    devices = sorted(d.name for d in state.devices.values() if who.may_see(d.owner))
     owners = sorted({d.owner for d in state.devices.values()})
     return _render(request, "new_ticket.html", status=status, who=who, values=values,
                    error=error, device_names=devices, owners=owners)
@@ -302,29 +301,24 @@ async def file_request(request: Request) -> Response:
     state = _state(request)
     words = _words(request)
     form = await _form(request)
-    if who.role not in (AGENCY, ADMIN):
-        return _error(request, 403, words("error.forbidden"), who)
     values = {k: str(form.get(k, "")).strip() for k in ("device", "owner", "subject",
                                                           "description")}
-    limits = {"device": 200, "owner": 200, "subject": 500, "description": 20000}
-    for key in ("device", "subject", "description"):
-        if not values[key]:
-            return _new_request(request, who, values, words(
-                "ticket.field_error", field=words(f"new.{key}"), message="—"), 422)
-    for key, limit in limits.items():
-        if len(values[key]) > limit:
-            return _new_request(request, who, values, words(
-                "ticket.field_error", field=words(f"new.{key}"), message=f"> {limit}"), 422)
     device = state.devices.get(values["device"])
-    if who.role == AGENCY:
-        owner = who.owner
-        if device is not None and device.owner != who.owner:
+    try:
+        if not who.may_file:
+            raise policy.Refusal("forbidden")
+        problem = policy.request_problem(values)
+        if problem is not None:
+            raise problem
+        owner = policy.request_owner(who.name, who.role, who.owner, values["owner"] or None,
+                                     device.owner if device is not None else None)
+    except policy.Refusal as refusal:
+        if refusal.forbidden:
             return _error(request, 403, words("error.forbidden"), who)
-    else:
-        owner = values["owner"] or (device.owner if device is not None else None)
-    if not owner:
         return _new_request(request, who, values, words(
-            "ticket.field_error", field=words("new.owner"), message="—"), 422)
+            "ticket.field_error", field=words(f"new.{refusal.field}"),
+            message=f"> {refusal.limit}" if refusal.limit else "—"),
+            422)
     try:
         ticket = await state.service.file_manual(
             who.actor, device=values["device"], owner=owner, subject=values["subject"],
@@ -343,19 +337,15 @@ async def _ticket_doc(request: Request, who: Principal, ticket_id: str
     state = _state(request)
     words = _words(request)
     try:
-        ticket = await state.service.backend.get(ticket_id)
-        if not api.may_see(who, ticket.owner):
+        ticket = await state.service.ticket(ticket_id)
+        if not who.may_see(ticket.owner):
             return _error(request, 403, words("error.forbidden"), who)
-        events = await state.service.backend.events(ticket_id)
+        events = await state.service.events(ticket_id)
     except TicketNotFound:
         return _error(request, 404, words("error.not_found"), who)
     except BackendUnavailable:
         return _error(request, 503, words("error.unavailable"), who)
     return workflow.ticket_json(ticket, events, tz=state.tz)
-
-
-def _may_act(who: Principal, spec: StepSpec) -> bool:
-    return who.role in (spec.role.value, ADMIN)
 
 
 @router.get("/tickets/{ticket_id}")
@@ -381,8 +371,8 @@ def _ticket_view(request: Request, who: Principal, doc: Mapping[str, Any], *,
                       letters.letter_available(doc, spec.no)))
     return _render(
         request, "ticket.html", status=status, who=who, ticket=doc, steps=steps,
-        current=current, may_act=current is not None and _may_act(who, current),
-        may_verify=doc["status"] == "open" and who.role in VERIFY_ROLES,
+        current=current, may_act=current is not None and who.may_act(current),
+        may_verify=doc["status"] == "open" and who.may_verify,
         values=values or {}, error=error, now_ms=int(now.timestamp() * 1000),
         verification=doc.get("last_verification"),
         timeline=list(reversed(doc.get("audit", []))))
@@ -437,16 +427,16 @@ async def complete_step(request: Request, ticket_id: str, no: int) -> Response:
     if not 1 <= no <= len(state.service.sop.steps):
         return _error(request, 404, words("error.not_found"), who)
     spec = state.service.sop.step(no)
-    if not _may_act(who, spec):
+    if not who.may_act(spec):
         return _error(request, 403, words("error.forbidden"), who)
     values = {k: v for k, v in form.items() if k != CSRF_FIELD}
     output = _output(spec, form)
-    problem = api.document_problem(spec, output)
-    if problem is not None:
-        name, message = problem
+    try:
+        workflow.validate_output(spec, output)
+    except DocumentError as exc:
         return _ticket_view(request, who, doc, values=values, status=422, error=words(
-            "ticket.field_error", field=views.field_label(spec, name, words.lang),
-            message=message))
+            "ticket.field_error", field=views.field_label(spec, exc.field, words.lang),
+            message=str(exc)))
     try:
         await state.service.complete(ticket_id, no, who.actor, output)
     except InvalidTransition as exc:
@@ -469,7 +459,7 @@ async def verify_now(request: Request, ticket_id: str) -> Response:
     if isinstance(post, HTMLResponse):
         return post
     who, state, words = post.who, post.state, post.words
-    if who.role not in VERIFY_ROLES:
+    if not who.may_verify:
         return _error(request, 403, words("error.forbidden"), who)
     try:
         _, result = await state.service.verify(ticket_id, who.actor)

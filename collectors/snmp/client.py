@@ -30,9 +30,9 @@ from pysnmp.hlapi.v3arch.asyncio import auth as usm
 from pysnmp.hlapi.v3arch.asyncio.cmdgen import VB_PROCESSOR
 from pysnmp.proto import errind, rfc1902, rfc1905
 
-from agent.clock import Clock
-from agent.config import SnmpAuth
-from agent.errors import AuthFailed, CollectorError, ProtocolError, TargetTimeout
+from agent.core.clock import Clock
+from agent.core.errors import AuthFailed, CollectorError, ProtocolError, TargetTimeout
+from agent.core.settings import SnmpAuth
 from collectors.snmp import ber
 from collectors.snmp.ber import Absent, Value
 

@@ -11,9 +11,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
-from agent.clock import Clock
-from agent.config import SnmpAuth, SnmpSettings
-from agent.errors import (
+from agent.core.clock import Clock
+from agent.core.errors import (
     AuthFailed,
     CollectorError,
     ProbeError,
@@ -21,7 +20,8 @@ from agent.errors import (
     TargetTimeout,
     TargetUnreachable,
 )
-from agent.model import CheckResult, CheckSpec, Device, Sample, Status
+from agent.core.model import CheckResult, CheckSpec, Device, Sample, Status
+from agent.core.settings import SnmpAuth, SnmpSettings
 from collectors.snmp.ber import Value
 from collectors.snmp.profiles import (
     HC_OCTETS,
@@ -45,13 +45,6 @@ Rows = list[tuple[Oid, Value]]
 
 CHECK = "snmp"
 _VERSIONS = {"1": 0, "2c": 1}  # config version -> SNMP message version (v3 goes to pysnmp)
-_ERROR_KINDS: tuple[tuple[type[CollectorError], str], ...] = (
-    (TargetTimeout, "timeout"),
-    (TargetUnreachable, "unreachable"),
-    (AuthFailed, "auth"),
-    (ProtocolError, "protocol"),
-    (ProbeError, "probe"),
-)
 # Below this, a discovery probe could not get an answer back even from a live agent.
 _MIN_PROBE_SECONDS = 0.02
 
@@ -346,7 +339,7 @@ class SnmpCollector:
         if failures:
             status = Status.WARNING
             reason = "; ".join(f"{what} failed: {exc}" for what, exc in failures)
-            error = next(k for cls, k in _ERROR_KINDS if isinstance(failures[0][1], cls))
+            error = failures[0][1].kind
         else:
             status, reason, error = Status.OK, "", ""
         log.debug(

@@ -12,8 +12,8 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from agent.clock import Clock
-from agent.errors import CollectorError, ProtocolError, TargetTimeout, TargetUnreachable
+from agent.core.clock import Clock
+from agent.core.errors import CollectorError, ProtocolError, TargetTimeout, TargetUnreachable
 from collectors.snmp import ber
 from collectors.snmp.ber import Absent, EncodedOid, Response, Value
 

@@ -14,8 +14,8 @@ from fastapi import FastAPI
 
 from agent.api import ApiContext
 from agent.config import User
+from agent.core.model import Device, Secret
 from agent.metrics import Metrics, Snapshot
-from agent.model import Device, Secret
 from agent.server import build_app
 from tests.fakes import FakeClock, InMemoryBackend
 from tests.workflow_support import valid_output

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from agent.config import load
-from agent.model import Secret
+from agent.core.model import Secret
 from tests.fakes import FakeClock
 from tests.integration.api_support import (
     ALERT_TOKEN,

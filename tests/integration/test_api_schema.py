@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from agent.model import Secret
+from agent.core.model import Secret
 from tests.fakes import FakeClock, InMemoryBackend
 from tests.integration.api_support import (
     ALERT_TOKEN,

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import create_engine, text
 
-from agent.errors import BackendRejected, BackendUnavailable, InvalidTransition, TicketNotFound
+from agent.core.errors import BackendRejected, BackendUnavailable, InvalidTransition, TicketNotFound
 from tests.fakes import FakeClock, InMemoryBackend
 from tests.postgres_fixtures import postgres_url
 from tests.store_samples import T0, builder, close, draft, follow

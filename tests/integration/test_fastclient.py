@@ -16,8 +16,8 @@ import pytest
 from pyasn1.codec.ber import encoder
 from pysnmp.proto.api import v1, v2c
 
-from agent.clock import SystemClock
-from agent.errors import ProtocolError, TargetTimeout, TargetUnreachable
+from agent.core.clock import SystemClock
+from agent.core.errors import ProtocolError, TargetTimeout, TargetUnreachable
 from collectors.snmp import ber
 from collectors.snmp.fastclient import FastSnmpClient
 from lab.lab import Lab, SnmpVersion

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from agent.clock import SystemClock
-from agent.errors import ProbeError
-from agent.model import CheckResult, CheckSpec, Device, Status
+from agent.core.clock import SystemClock
+from agent.core.errors import ProbeError
+from agent.core.model import CheckResult, CheckSpec, Device, Status
 from collectors.icmp import IcmpCollector, Pinger
 from lab.lab import Lab
 

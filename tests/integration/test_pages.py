@@ -20,8 +20,8 @@ import pytest
 
 from agent.api import ApiContext
 from agent.config import User, WebSettings
+from agent.core.model import Device, Secret
 from agent.metrics import Metrics, Snapshot
-from agent.model import Device, Secret
 from agent.server import build_app
 from agent.web import i18n
 from agent.web.pages import WebContext

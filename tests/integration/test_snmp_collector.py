@@ -12,10 +12,10 @@ from types import MappingProxyType
 
 import pytest
 
-from agent.clock import SystemClock
 from agent.config import SnmpAuth, SnmpSettings
-from agent.errors import AuthFailed, TargetTimeout
-from agent.model import CheckResult, CheckSpec, Device, Secret, Status
+from agent.core.clock import SystemClock
+from agent.core.errors import AuthFailed, TargetTimeout
+from agent.core.model import CheckResult, CheckSpec, Device, Secret, Status
 from collectors.snmp.client import PysnmpClient
 from collectors.snmp.collector import SnmpCollector
 from collectors.snmp.fastclient import FastSnmpClient

@@ -21,7 +21,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from agent.errors import BackendRejected, BackendUnavailable
+from agent.core.errors import BackendRejected, BackendUnavailable
 from tests.fakes import FakeClock
 from tests.integration.test_backend_contract import SQL_KINDS, open_one, sql_url
 from tests.store_samples import builder, draft

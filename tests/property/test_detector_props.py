@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.config import FlappingSettings, MaintenanceWindow, PollingSettings
+from agent.core.model import CheckResult, Device, DeviceState, Status
 from agent.detector import (
     Detector,
     Event,
@@ -19,7 +20,6 @@ from agent.detector import (
     Transition,
     step,
 )
-from agent.model import CheckResult, Device, DeviceState, Status
 
 T0 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
 UNKNOWN, UP, DOWN = DeviceState.UNKNOWN, DeviceState.UP, DeviceState.DOWN

@@ -15,7 +15,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from agent.errors import InvalidTransition
+from agent.core.errors import InvalidTransition
 from tests.workflow_support import (
     ALL_ROLES,
     NAMES,

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.config import SlaSettings, loads
-from agent.errors import ConfigError
+from agent.core.errors import ConfigError
 from ticketing.calendar import (
     CalendarTime,
     WorkingCalendar,

@@ -26,9 +26,9 @@ from agent.config import (
     load,
     loads,
 )
-from agent.config_schema import translate
-from agent.errors import ConfigError, ConfigProblem
-from agent.model import Device, Secret
+from agent.config.problems import translate
+from agent.core.errors import ConfigError, ConfigProblem
+from agent.core.model import Device, Secret
 from ticketing.sop import SOP_006, Sla
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 
 from agent.config import FlappingSettings, MaintenanceWindow, PollingSettings
+from agent.core.model import CheckResult, Device, DeviceState, Status
 from agent.detector import (
     Detector,
     Event,
@@ -23,7 +24,6 @@ from agent.detector import (
     step,
 )
 from agent.maintenance import active_windows
-from agent.model import CheckResult, Device, DeviceState, Status
 
 T0 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)  # a Tuesday, 08:00 in Jakarta
 OK, WARNING, DOWN, UNKNOWN = Status.OK, Status.WARNING, Status.DOWN, Status.UNKNOWN

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from agent.errors import ProbeError
-from agent.model import CheckSpec, Device, Status
+from agent.core.errors import ProbeError
+from agent.core.model import CheckSpec, Device, Status
 from collectors.icmp import (
     EchoBatch,
     EchoTable,

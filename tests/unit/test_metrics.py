@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from agent.core.model import CheckResult, Device, DeviceState, Sample, Status
 from agent.metrics import EXPOSED_NAMES, DeviceView, Metrics, Snapshot
-from agent.model import CheckResult, Device, DeviceState, Sample, Status
 
 T0 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
 
@@ -139,7 +139,7 @@ class TestSnmpFamilies:
         assert r.get_sample_value("pantau_interface_speed_bits_per_second", port) == 1e10
         assert r.get_sample_value("pantau_device_reboots_total", {"device": "sw-a"}) == 2.0
         assert r.get_sample_value("pantau_snmp_info", {
-            "device": "sw-a", "sys_name": "sw-a", "sys_descr": "Linux lab",
+            "device": "sw-a", "sys_name": "sw-a",
             "sys_object_id": "1.3.6.1.4.1.8072.3.2.10"}) == 1.0
         names = {s.name for f in text_string_to_metric_families(m.render(
             m.snapshots.snapshot).decode()) for s in f.samples}

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 
-from agent.errors import InvalidTransition
+from agent.core.errors import InvalidTransition
 from tests.workflow_support import (
     ALL_ROLES,
     NAMES,

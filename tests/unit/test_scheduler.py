@@ -7,14 +7,15 @@ import logging
 
 import pytest
 
-from agent.errors import (
+from agent.core import errors
+from agent.core.errors import (
     AuthFailed,
     ProbeError,
     ProtocolError,
     TargetTimeout,
     TargetUnreachable,
 )
-from agent.model import CheckResult, CheckSpec, Device, Status
+from agent.core.model import ERROR_KINDS, CheckResult, CheckSpec, Device, Status
 from agent.scheduler import Job, Scheduler, jitter_fraction
 from tests.fakes import FakeClock
 
@@ -219,3 +220,25 @@ class TestDeadlines:
         results = await asyncio.gather(*checks)
         assert [r.status for r in results] == [Status.OK] * 5
         assert h.scheduler.stats.in_flight == 0
+
+
+class TestErrorKinds:
+    """Each collector error carries its kind and status: the one map of failures."""
+
+    @pytest.mark.parametrize(
+        ("cls", "kind", "status"),
+        [
+            (errors.TargetTimeout, "timeout", Status.DOWN),
+            (errors.TargetUnreachable, "unreachable", Status.DOWN),
+            (errors.AuthFailed, "auth", Status.UNKNOWN),
+            (errors.ProtocolError, "protocol", Status.UNKNOWN),
+            (errors.ProbeError, "probe", Status.UNKNOWN),
+            (errors.CollectorError, "internal", Status.UNKNOWN),
+        ],
+    )
+    def test_kind_and_status(
+        self, cls: type[errors.CollectorError], kind: str, status: Status
+    ) -> None:
+        exc = cls("sw-01", "snmp", "x")
+        assert (exc.kind, exc.status) == (kind, status)
+        assert exc.kind in ERROR_KINDS

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from agent.errors import InvalidTransition
+from agent.core.errors import InvalidTransition
 from tests.fakes import FakeClock, InMemoryBackend
 from tests.workflow_support import valid_output
 from ticketing import workflow

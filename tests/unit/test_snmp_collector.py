@@ -17,9 +17,8 @@ from pysnmp.proto import rfc1902, rfc1905
 from pysnmp.proto.mpmod.rfc3412 import SNMPv3Message
 
 from agent.config import SnmpAuth, SnmpSettings
-from agent.errors import AuthFailed, ProbeError, ProtocolError, TargetTimeout
-from agent.model import CheckResult, CheckSpec, Device, Sample, Secret, Status
-from collectors import KINDS
+from agent.core.errors import AuthFailed, ProbeError, ProtocolError, TargetTimeout
+from agent.core.model import CheckResult, CheckSpec, Device, Sample, Secret, Status
 from collectors.snmp import ber
 from collectors.snmp.client import (
     AUTH_PROTOCOLS,
@@ -539,9 +538,6 @@ class TestCheck:
         bare = Device("sw-01", "127.0.0.1", "Diskominfo")
         with pytest.raises(ProbeError):
             await col.check(bare, SPEC)
-
-    def test_kinds_lists_the_snmp_collector(self) -> None:
-        assert KINDS["snmp"] is SnmpCollector
 
 
 class TestPysnmpMapping:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from agent.core.model import CheckResult, Device, DeviceState, Status
 from agent.detector import Transition
-from agent.model import CheckResult, Device, DeviceState, Status
 from agent.tickets import observation, root_cause
 from ticketing.models import Fault
 from ticketing.service import AFFECTED, FAILING, FLAPPING, RESTORED

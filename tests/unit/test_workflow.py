@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from agent.errors import InvalidTransition
+from agent.core.errors import InvalidTransition
 from tests.workflow_support import (
     T0,
     TICKET_ID,
@@ -548,7 +548,7 @@ class TestFold:
 
 
 class TestTicketJson:
-    """The JSON shape is SPEC §2's, with times in the agency's zone."""
+    """The JSON shape is the API's ticket object, with times in the agency's zone."""
 
     def test_shape(self) -> None:
         run = opened_run()

@@ -76,7 +76,7 @@ def step_from_json(data: Mapping[str, Any]) -> StepRecord:
 
 
 def ticket_to_json(ticket: Ticket) -> dict[str, Any]:
-    """The ticket as a JSON-able dict (the keys of SPEC §2, times in UTC)."""
+    """The ticket as a JSON-able dict (the keys of the API's ticket object, times in UTC)."""
     return {
         "id": ticket.id,
         "device": ticket.device,

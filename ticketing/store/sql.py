@@ -44,8 +44,8 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from agent.clock import Clock
-from agent.errors import BackendRejected, BackendUnavailable, TicketNotFound
+from agent.core.clock import Clock
+from agent.core.errors import BackendRejected, BackendUnavailable, TicketNotFound
 from ticketing.backend import Builder
 from ticketing.models import EventKind, Ticket, TicketDraft, TicketEvent, TicketStatus
 from ticketing.store import codec

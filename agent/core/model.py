@@ -18,6 +18,14 @@ class Status(StrEnum):
     DOWN = "down"
     UNKNOWN = "unknown"  # we could not tell: auth failure, protocol error, probe error
 
+    @property
+    def answered(self) -> bool:
+        """The device answered (OK, or WARNING with partial data): it is up."""
+        return self in _ANSWERED
+
+
+_ANSWERED = frozenset({Status.OK, Status.WARNING})
+
 
 class DeviceState(StrEnum):
     """A device's hard state, as exported in `pantau_device_state{state}`."""
@@ -73,7 +81,7 @@ class Device:
 class CheckSpec:
     """How one kind of check is scheduled for a device."""
 
-    check: str  # a key of collectors.KINDS: "icmp", "snmp"
+    check: str  # the collector that runs it: "icmp" or "snmp"
     interval_seconds: float
     timeout_seconds: float
     retry_interval_seconds: float  # quicker re-check after a failed result (Icinga)

@@ -7,6 +7,7 @@ AgentError
 │   ├── TargetTimeout, TargetUnreachable      → DOWN
 │   └── AuthFailed, ProtocolError, ProbeError → UNKNOWN
 ├── InvalidTransition
+│   └── DocumentError    .field: the output document's field at fault
 └── BackendError
     ├── BackendUnavailable   retry with backoff (network, 5xx, DB connection)
     ├── BackendRejected      do not retry (4xx, constraint violation)
@@ -21,6 +22,9 @@ likely cause, and never contain a secret.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
+
+from agent.core.model import Status
 
 
 class AgentError(Exception):
@@ -55,7 +59,14 @@ class ConfigError(AgentError):
 
 
 class CollectorError(AgentError):
-    """A check could not produce data for `device`; the subclass says what it means."""
+    """A check could not produce data for `device`; the subclass says what it means.
+
+    Each subclass carries the one mapping of failures: `kind`, the closed set of error kinds
+    in metrics (`model.ERROR_KINDS`), and `status`, what the check result says.
+    """
+
+    kind: ClassVar[str] = "internal"
+    status: ClassVar[Status] = Status.UNKNOWN
 
     def __init__(self, device: str, check: str, message: str) -> None:
         self.device = device
@@ -66,25 +77,48 @@ class CollectorError(AgentError):
 class TargetTimeout(CollectorError):
     """The device did not answer in time (counts as DOWN)."""
 
+    kind = "timeout"
+    status = Status.DOWN
+
 
 class TargetUnreachable(CollectorError):
     """The network says the device cannot be reached (counts as DOWN)."""
+
+    kind = "unreachable"
+    status = Status.DOWN
 
 
 class AuthFailed(CollectorError):
     """Wrong community, user or key (UNKNOWN: we cannot tell whether the device is up)."""
 
+    kind = "auth"
+    status = Status.UNKNOWN
+
 
 class ProtocolError(CollectorError):
     """The device answered with something we could not understand (UNKNOWN)."""
+
+    kind = "protocol"
+    status = Status.UNKNOWN
 
 
 class ProbeError(CollectorError):
     """The probe itself could not run, e.g. no packet could be sent (UNKNOWN, never healthy)."""
 
+    kind = "probe"
+    status = Status.UNKNOWN
+
 
 class InvalidTransition(AgentError):
     """The ticket workflow refuses an action; the message says why."""
+
+
+class DocumentError(InvalidTransition):
+    """An output document does not fit its step: `field` names the first field at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
 
 
 class BackendError(AgentError):
@@ -101,3 +135,4 @@ class BackendRejected(BackendError):
 
 class TicketNotFound(BackendError):
     """No ticket with that id."""
+
