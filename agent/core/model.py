@@ -62,6 +62,11 @@ class Secret:
         return hash(("Secret", self._value))
 
 
+def host_port(host: str, port: int) -> str:
+    """"host:port", with an IPv6 address in brackets ("[::1]:161"), as logs and errors show it."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 @dataclass(frozen=True, slots=True)
 class Device:
     """One monitored device from the inventory."""

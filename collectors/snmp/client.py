@@ -32,6 +32,7 @@ from pysnmp.proto import errind, rfc1902, rfc1905
 
 from agent.core.clock import Clock
 from agent.core.errors import AuthFailed, CollectorError, ProtocolError, TargetTimeout
+from agent.core.model import host_port
 from agent.core.settings import SnmpAuth
 from collectors.snmp import ber
 from collectors.snmp.ber import Absent, Value
@@ -329,7 +330,7 @@ class PysnmpClient:
         verb: str,
     ) -> tuple[_Call, Any, Any, Any, Any]:
         host, port = target
-        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        where = host_port(host, port)
         call = _Call(
             device or where, check, verb, where, auth.username or "", self._clock.monotonic()
         )

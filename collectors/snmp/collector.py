@@ -20,7 +20,7 @@ from agent.core.errors import (
     TargetTimeout,
     TargetUnreachable,
 )
-from agent.core.model import CheckResult, CheckSpec, Device, Sample, Status
+from agent.core.model import CheckResult, CheckSpec, Device, Sample, Status, host_port
 from agent.core.settings import SnmpAuth, SnmpSettings
 from collectors.snmp.ber import Value
 from collectors.snmp.profiles import (
@@ -158,8 +158,7 @@ class _Poll:
         self.device = device.name
         self.auth = auth
         self.target = (device.address, device.snmp_port)
-        host = device.address
-        self.where = f"[{host}]:{device.snmp_port}" if ":" in host else f"{host}:{device.snmp_port}"
+        self.where = host_port(device.address, device.snmp_port)
         self.started = clock.monotonic()
         self.deadline = deadline
         self.version = _VERSIONS.get(auth.version, 3)

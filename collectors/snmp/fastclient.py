@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from agent.core.clock import Clock
 from agent.core.errors import CollectorError, ProtocolError, TargetTimeout, TargetUnreachable
+from agent.core.model import host_port
 from collectors.snmp import ber
 from collectors.snmp.ber import Absent, EncodedOid, Response, Value
 
@@ -502,7 +503,7 @@ class FastSnmpClient:
         return sock
 
     def _call(self, device: str | None, check: str, verb: str, host: str, port: int) -> _Call:
-        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        where = host_port(host, port)
         return _Call(device or where, check, verb, where, self._clock.monotonic())
 
     def _check_reply(self, call: _Call, resp: Response, version: int, community: bytes) -> None:
