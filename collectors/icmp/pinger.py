@@ -1,5 +1,5 @@
-"""ICMP echo checks: one Pinger per event loop sends every echo request through one socket per
-address family and demultiplexes the replies; IcmpCollector turns a ping into a CheckResult.
+"""The socket engine: one Pinger per event loop sends every echo request through one socket
+per address family and demultiplexes the replies.
 """
 
 from __future__ import annotations
@@ -11,26 +11,15 @@ import logging
 import os
 import socket
 import struct
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from agent.core.clock import Clock
-from agent.core.errors import AgentError, ProbeError
-from agent.core.model import CheckResult, CheckSpec, Device, Sample, Status
+from agent.core.errors import AgentError
+from collectors.icmp.packets import PROTO, EchoBatch, EchoTable, PingReply, canonical_address
 
 log = logging.getLogger(__name__)
 
-_ECHO_REQUEST: dict[int, int] = {socket.AF_INET: 8, socket.AF_INET6: 128}
-_ECHO_REPLY: dict[int, int] = {socket.AF_INET: 0, socket.AF_INET6: 129}
-_PROTO: dict[int, int] = {
-    socket.AF_INET: socket.IPPROTO_ICMP,
-    socket.AF_INET6: socket.IPPROTO_ICMPV6,
-}
-# type, code, checksum, identifier, sequence, then an 8-byte payload: our token and a serial
-# number, so a reply is ours only if it echoes both (another process may use our id/sequence).
-_ECHO = struct.Struct("!BBHHHII")
-_SEQ_SPACE = 1 << 16
 _MAX_IN_FLIGHT_PER_CALL = 1 << 15  # a sweep larger than this runs in chunks
 _RCVBUF_BYTES = 4 << 20  # a 10k sweep's replies fit even if nobody reads for a while
 _SO_RCVBUFFORCE = 33  # linux/asm-generic/socket.h; missing from Python's socket module
@@ -61,188 +50,6 @@ def _set_done(future: asyncio.Future[None], _: object = None) -> None:
 
 class IcmpUnavailable(AgentError):
     """No ICMP socket could be opened, neither a kernel ping socket nor a raw one."""
-
-
-@dataclass(frozen=True, slots=True)
-class PingReply:
-    """The outcome of pinging one address: echo requests sent, replies received, RTTs."""
-
-    address: str
-    sent: int
-    received: int
-    rtts: tuple[float, ...]  # seconds, one per reply, in arrival order
-    error: str = ""  # why some echo requests could not be sent (last sendto error), if any
-
-    @property
-    def loss_ratio(self) -> float:
-        """Lost share of the echo requests that were sent, 0..1.
-
-        Raises ValueError when nothing was sent: that is a probe failure, never 0 % loss.
-        """
-        if self.sent == 0:
-            raise ValueError(f"no echo request was sent to {self.address}: loss is undefined")
-        return (self.sent - min(self.received, self.sent)) / self.sent
-
-
-class EchoBatch:
-    """The replies collected for one ping() or sweep() call, per target index."""
-
-    __slots__ = ("done", "outstanding", "received", "rtts", "sending")
-
-    def __init__(self, size: int, done: asyncio.Future[None] | None = None) -> None:
-        self.received = [0] * size
-        self.rtts: list[list[float]] = [[] for _ in range(size)]
-        self.outstanding = 0  # sent and not answered yet
-        self.sending = True  # more echo requests may still be sent
-        self.done = done  # resolved once everything sent has been answered
-
-    def on_reply(self, index: int, rtt: float) -> None:
-        self.received[index] += 1
-        self.rtts[index].append(rtt)
-        self.outstanding -= 1
-        self.check_done()
-
-    def check_done(self) -> None:
-        if (
-            self.outstanding == 0
-            and not self.sending
-            and self.done is not None
-            and not self.done.done()
-        ):
-            self.done.set_result(None)
-
-
-# address, serial, batch, index in the batch, monotonic send time
-_Entry = tuple[str, int, EchoBatch, int, float]
-
-
-class EchoTable:
-    """The echo requests in flight on one socket, keyed by sequence number.
-
-    Sequence numbers come from one 16-bit counter, skipping those still in flight, so
-    concurrent callers (even pinging the same address) never share a key. `ident` is the
-    identifier we write and expect on a raw socket; None on a kernel ping socket, which
-    rewrites it to the socket's port and delivers only replies carrying that port.
-    """
-
-    __slots__ = (
-        "_base",
-        "_checksum",
-        "_inflight",
-        "_next_seq",
-        "_offset_ip",
-        "_reply",
-        "_request",
-        "_serial",
-        "ident",
-        "token",
-    )
-
-    def __init__(self, *, family: int, raw: bool, ident: int, token: int) -> None:
-        self.ident: int | None = ident if raw else None
-        self.token = token
-        self._request = _ECHO_REQUEST[family]
-        self._reply = _ECHO_REPLY[family]
-        # Raw IPv4 sockets hand us the IP header and leave the ICMP checksum to us; the
-        # kernel fills it in for ping sockets and for every ICMPv6 socket.
-        self._offset_ip = raw and family == socket.AF_INET
-        self._checksum = self._offset_ip
-        self._base = (self._request << 8) + (ident if raw else 0) + (token >> 16) + (token & 0xFFFF)
-        self._inflight: dict[int, _Entry] = {}
-        self._next_seq = int.from_bytes(os.urandom(2), "big")
-        self._serial = 0
-
-    def __len__(self) -> int:
-        return len(self._inflight)
-
-    def register(
-        self, address: str, batch: EchoBatch, index: int, sent_at: float
-    ) -> tuple[int, bytes] | None:
-        """Reserve a sequence number for one echo request: (sequence, packet to send).
-
-        Returns None when all 65,536 sequence numbers are in flight.
-        """
-        inflight = self._inflight
-        seq = self._next_seq
-        if seq in inflight:
-            if len(inflight) >= _SEQ_SPACE:
-                return None
-            while seq in inflight:
-                seq = (seq + 1) & 0xFFFF
-        self._next_seq = (seq + 1) & 0xFFFF
-        serial = self._serial = (self._serial + 1) & 0xFFFFFFFF
-        inflight[seq] = (address, serial, batch, index, sent_at)
-        return seq, self._packet(seq, serial)
-
-    def _packet(self, seq: int, serial: int) -> bytes:
-        checksum = 0
-        if self._checksum:
-            total = self._base + seq + (serial >> 16) + (serial & 0xFFFF)
-            total = (total >> 16) + (total & 0xFFFF)
-            total += total >> 16
-            checksum = ~total & 0xFFFF
-        ident = self.ident if self.ident is not None else 0
-        return _ECHO.pack(self._request, 0, checksum, ident, seq, self.token, serial)
-
-    def release(self, seq: int, batch: EchoBatch) -> bool:
-        """Forget `seq` if it is still in flight for `batch` (unanswered, or the send failed)."""
-        entry = self._inflight.get(seq)
-        if entry is not None and entry[2] is batch:
-            del self._inflight[seq]
-            return True
-        return False
-
-    def on_packet(self, source: str, data: bytes, received_at: float) -> bool:
-        """Match one received packet; True if it answered one of our echo requests.
-
-        Anything else is ignored: other ICMP types, other identifiers or tokens, unknown or
-        already answered sequence numbers (duplicates), replies from another address, and
-        truncated packets.
-        """
-        offset = 0
-        if self._offset_ip:
-            if len(data) < 20:
-                return False
-            offset = (data[0] & 0x0F) * 4
-        if len(data) < offset + 16:
-            return False
-        kind, code, _, ident, seq, token, serial = _ECHO.unpack_from(data, offset)
-        if kind != self._reply or code != 0 or token != self.token:
-            return False
-        if self.ident is not None and ident != self.ident:
-            return False
-        entry = self._inflight.get(seq)
-        if entry is None or entry[0] != source or entry[1] != serial:
-            return False
-        del self._inflight[seq]
-        entry[2].on_reply(entry[3], received_at - entry[4])
-        return True
-
-
-def checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071) of `data`."""
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(int(word) for word in struct.unpack(f"!{len(data) // 2}H", data))
-    total = (total >> 16) + (total & 0xFFFF)
-    total += total >> 16
-    return ~total & 0xFFFF
-
-
-def canonical_address(address: str) -> tuple[int, str]:
-    """(family, text as the kernel reports it) for an IP literal; ValueError otherwise."""
-    try:
-        socket.inet_pton(socket.AF_INET, address)
-    except OSError:
-        pass
-    else:
-        return socket.AF_INET, address
-    host, sep, scope = address.partition("%")
-    try:
-        packed = socket.inet_pton(socket.AF_INET6, host)
-    except OSError:
-        raise ValueError(f"not an IP address: {address!r}") from None
-    return socket.AF_INET6, socket.inet_ntop(socket.AF_INET6, packed) + sep + scope
 
 
 class IcmpSocket(Protocol):
@@ -331,7 +138,7 @@ class _Channel:
 
 def _open_socket(family: int, mode: str) -> socket.socket:
     raw = mode == "privileged"
-    sock = socket.socket(family, socket.SOCK_RAW if raw else socket.SOCK_DGRAM, _PROTO[family])
+    sock = socket.socket(family, socket.SOCK_RAW if raw else socket.SOCK_DGRAM, PROTO[family])
     try:
         sock.setblocking(False)
         try:  # beyond net.core.rmem_max, but only root may
@@ -584,138 +391,3 @@ class Pinger:
                 return None
         hint = _SEND_HINTS.get(exc.errno or 0, "")
         return f"sendto: {exc.strerror or exc}{hint}"
-
-
-class EchoPinger(Protocol):
-    """What IcmpCollector needs of a Pinger (tests substitute a fake)."""
-
-    async def ping(
-        self, address: str, *, count: int, spacing_seconds: float, timeout_seconds: float
-    ) -> PingReply: ...
-
-
-Resolver = Callable[[str], Awaitable[str]]
-
-
-async def resolve_address(host: str) -> str:
-    """The first address getaddrinfo gives for `host` (system order, RFC 6724).
-
-    Raises OSError (socket.gaierror) when the name does not resolve.
-    """
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, None, type=socket.SOCK_RAW)
-    if not infos:
-        raise socket.gaierror(socket.EAI_NONAME, "no address")
-    return str(infos[0][4][0])
-
-
-class IcmpCollector:
-    """The "icmp" check: `count` echo requests per device, within the check's timeout.
-
-    All lost → DOWN; any answered → OK. Samples: icmp_rtt_seconds (mean of the answered
-    ones; absent when none answered), icmp_packet_loss_ratio, icmp_packets_sent,
-    icmp_packets_received. Raises ProbeError when the name does not resolve or no echo
-    request could be sent (e.g. EPERM from a firewall rule): that is never a healthy host.
-    """
-
-    def __init__(
-        self,
-        pinger: EchoPinger,
-        clock: Clock,
-        *,
-        count: int,
-        spacing_seconds: float,
-        resolve: Resolver = resolve_address,
-    ) -> None:
-        if count < 1:
-            raise ValueError("count must be at least 1")
-        self._pinger = pinger
-        self._clock = clock
-        self._count = count
-        self._spacing = max(0.0, spacing_seconds)
-        self._resolve = resolve
-
-    async def check(self, device: Device, spec: CheckSpec) -> CheckResult:
-        started = self._clock.monotonic()
-        address = await self._address(device)
-        # Leave part of the check's deadline for timer slack and the bookkeeping afterwards.
-        margin = min(max(0.05 * spec.timeout_seconds, 0.05), 0.25)
-        budget = spec.timeout_seconds - margin - (self._clock.monotonic() - started)
-        if budget <= 0:
-            raise ProbeError(
-                device.name,
-                "icmp",
-                f"no time left to ping {address} after resolving {device.address} "
-                f"({self._clock.monotonic() - started:.1f}s)",
-            )
-        count, spacing = self._count, self._spacing
-        if count > 1 and (count - 1) * spacing > budget / 2:
-            spacing = budget / 2 / (count - 1)  # keep at least half the budget for replies
-        reply = await self._pinger.ping(
-            address,
-            count=count,
-            spacing_seconds=spacing,
-            timeout_seconds=budget - (count - 1) * spacing,
-        )
-        duration = self._clock.monotonic() - started
-        target = address if address == device.address else f"{address} ({device.address})"
-        if reply.sent == 0:
-            raise ProbeError(
-                device.name,
-                "icmp",
-                f"no echo request could be sent to {target} in {duration:.1f}s: "
-                f"{reply.error or 'unknown error'}",
-            )
-        samples = [
-            Sample("icmp_packet_loss_ratio", reply.loss_ratio),
-            Sample("icmp_packets_sent", float(reply.sent)),
-            Sample("icmp_packets_received", float(reply.received)),
-        ]
-        if reply.rtts:
-            samples.insert(0, Sample("icmp_rtt_seconds", sum(reply.rtts) / len(reply.rtts)))
-        log.debug(
-            "icmp check",
-            extra={
-                "device": device.name,
-                "address": address,
-                "sent": reply.sent,
-                "received": reply.received,
-            },
-        )
-        if reply.received == 0:
-            return CheckResult(
-                device=device.name,
-                check="icmp",
-                status=Status.DOWN,
-                observed_at=self._clock.now(),
-                duration_seconds=duration,
-                samples=tuple(samples),
-                reason=f"no reply to {reply.sent} echo requests to {target} in {duration:.1f}s",
-                error="timeout",
-            )
-        return CheckResult(
-            device=device.name,
-            check="icmp",
-            status=Status.OK,
-            observed_at=self._clock.now(),
-            duration_seconds=duration,
-            samples=tuple(samples),
-        )
-
-    async def _address(self, device: Device) -> str:
-        try:
-            canonical_address(device.address)
-        except ValueError:
-            pass
-        else:
-            return device.address
-        started = self._clock.monotonic()
-        try:
-            return await self._resolve(device.address)
-        except OSError as exc:
-            raise ProbeError(
-                device.name,
-                "icmp",
-                f"cannot resolve {device.address} after "
-                f"{self._clock.monotonic() - started:.1f}s: {exc.strerror or exc}",
-            ) from exc

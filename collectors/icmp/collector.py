@@ -1,0 +1,151 @@
+"""IcmpCollector: turns a ping of a device into a CheckResult.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from agent.core.clock import Clock
+from agent.core.errors import ProbeError
+from agent.core.model import CheckResult, CheckSpec, Device, Sample, Status
+from collectors.icmp.packets import PingReply, canonical_address
+
+log = logging.getLogger(__name__)
+
+class EchoPinger(Protocol):
+    """What IcmpCollector needs of a Pinger (tests substitute a fake)."""
+
+    async def ping(
+        self, address: str, *, count: int, spacing_seconds: float, timeout_seconds: float
+    ) -> PingReply: ...
+
+
+Resolver = Callable[[str], Awaitable[str]]
+
+
+async def resolve_address(host: str) -> str:
+    """The first address getaddrinfo gives for `host` (system order, RFC 6724).
+
+    Raises OSError (socket.gaierror) when the name does not resolve.
+    """
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, None, type=socket.SOCK_RAW)
+    if not infos:
+        raise socket.gaierror(socket.EAI_NONAME, "no address")
+    return str(infos[0][4][0])
+
+
+class IcmpCollector:
+    """The "icmp" check: `count` echo requests per device, within the check's timeout.
+
+    All lost → DOWN; any answered → OK. Samples: icmp_rtt_seconds (mean of the answered
+    ones; absent when none answered), icmp_packet_loss_ratio, icmp_packets_sent,
+    icmp_packets_received. Raises ProbeError when the name does not resolve or no echo
+    request could be sent (e.g. EPERM from a firewall rule): that is never a healthy host.
+    """
+
+    def __init__(
+        self,
+        pinger: EchoPinger,
+        clock: Clock,
+        *,
+        count: int,
+        spacing_seconds: float,
+        resolve: Resolver = resolve_address,
+    ) -> None:
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        self._pinger = pinger
+        self._clock = clock
+        self._count = count
+        self._spacing = max(0.0, spacing_seconds)
+        self._resolve = resolve
+
+    async def check(self, device: Device, spec: CheckSpec) -> CheckResult:
+        started = self._clock.monotonic()
+        address = await self._address(device)
+        # Leave part of the check's deadline for timer slack and the bookkeeping afterwards.
+        margin = min(max(0.05 * spec.timeout_seconds, 0.05), 0.25)
+        budget = spec.timeout_seconds - margin - (self._clock.monotonic() - started)
+        if budget <= 0:
+            raise ProbeError(
+                device.name,
+                "icmp",
+                f"no time left to ping {address} after resolving {device.address} "
+                f"({self._clock.monotonic() - started:.1f}s)",
+            )
+        count, spacing = self._count, self._spacing
+        if count > 1 and (count - 1) * spacing > budget / 2:
+            spacing = budget / 2 / (count - 1)  # keep at least half the budget for replies
+        reply = await self._pinger.ping(
+            address,
+            count=count,
+            spacing_seconds=spacing,
+            timeout_seconds=budget - (count - 1) * spacing,
+        )
+        duration = self._clock.monotonic() - started
+        target = address if address == device.address else f"{address} ({device.address})"
+        if reply.sent == 0:
+            raise ProbeError(
+                device.name,
+                "icmp",
+                f"no echo request could be sent to {target} in {duration:.1f}s: "
+                f"{reply.error or 'unknown error'}",
+            )
+        samples = [
+            Sample("icmp_packet_loss_ratio", reply.loss_ratio),
+            Sample("icmp_packets_sent", float(reply.sent)),
+            Sample("icmp_packets_received", float(reply.received)),
+        ]
+        if reply.rtts:
+            samples.insert(0, Sample("icmp_rtt_seconds", sum(reply.rtts) / len(reply.rtts)))
+        log.debug(
+            "icmp check",
+            extra={
+                "device": device.name,
+                "address": address,
+                "sent": reply.sent,
+                "received": reply.received,
+            },
+        )
+        if reply.received == 0:
+            return CheckResult(
+                device=device.name,
+                check="icmp",
+                status=Status.DOWN,
+                observed_at=self._clock.now(),
+                duration_seconds=duration,
+                samples=tuple(samples),
+                reason=f"no reply to {reply.sent} echo requests to {target} in {duration:.1f}s",
+                error="timeout",
+            )
+        return CheckResult(
+            device=device.name,
+            check="icmp",
+            status=Status.OK,
+            observed_at=self._clock.now(),
+            duration_seconds=duration,
+            samples=tuple(samples),
+        )
+
+    async def _address(self, device: Device) -> str:
+        try:
+            canonical_address(device.address)
+        except ValueError:
+            pass
+        else:
+            return device.address
+        started = self._clock.monotonic()
+        try:
+            return await self._resolve(device.address)
+        except OSError as exc:
+            raise ProbeError(
+                device.name,
+                "icmp",
+                f"cannot resolve {device.address} after "
+                f"{self._clock.monotonic() - started:.1f}s: {exc.strerror or exc}",
+            ) from exc
