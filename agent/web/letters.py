@@ -269,9 +269,10 @@ def request_subject(ticket: Mapping[str, Any]) -> str:
 def _fault(ticket: Mapping[str, Any]) -> str:
     fault = _text(ticket.get("fault"))
     item = _text(ticket.get("item")) or "?"
-    if fault not in set(Fault):
+    try:
+        return Fault(fault).title_id(item)
+    except ValueError:
         return fault
-    return Fault(fault).title_id(item)
 
 
 def _check_name(check: Any, item: Any = "") -> str:

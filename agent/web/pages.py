@@ -303,22 +303,22 @@ async def file_request(request: Request) -> Response:
     form = await _form(request)
     values = {k: str(form.get(k, "")).strip() for k in ("device", "owner", "subject",
                                                           "description")}
+    if not who.may_file:
+        return _error(request, 403, words("error.forbidden"), who)
     device = state.devices.get(values["device"])
     try:
-        if not who.may_file:
-            raise policy.Refusal("forbidden")
-        problem = policy.request_problem(values)
-        if problem is not None:
-            raise problem
-        owner = policy.request_owner(who.name, who.role, who.owner, values["owner"] or None,
-                                     device.owner if device is not None else None)
-    except policy.Refusal as refusal:
+        refusal = policy.request_problem(values)
+        owner = "" if refusal else policy.request_owner(
+            who.name, who.role, who.owner, values["owner"] or None,
+            device.owner if device is not None else None)
+    except policy.Refusal as refused:
+        refusal = refused
+    if refusal is not None:
         if refusal.forbidden:
             return _error(request, 403, words("error.forbidden"), who)
         return _new_request(request, who, values, words(
             "ticket.field_error", field=words(f"new.{refusal.field}"),
-            message=f"> {refusal.limit}" if refusal.limit else "—"),
-            422)
+            message=f"> {refusal.limit}" if refusal.limit else "—"), 422)
     try:
         ticket = await state.service.file_manual(
             who.actor, device=values["device"], owner=owner, subject=values["subject"],

@@ -12,6 +12,7 @@ functions and under TYPE_CHECKING.
 from __future__ import annotations
 
 import ast
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -116,7 +117,7 @@ def test_core_exists_with_its_four_parts() -> None:
 def test_the_checker_catches_each_kind(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rel: str, source: str, expected: str | None
 ) -> None:
-    monkeypatch.setattr(__import__(__name__, fromlist=["ROOT"]), "ROOT", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     path = tmp_path / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(source, encoding="utf-8")
@@ -144,7 +145,7 @@ def test_adapters_go_through_the_ticket_service() -> None:
 
 
 def test_the_backend_check_can_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(__import__(__name__, fromlist=["ROOT"]), "ROOT", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     path = tmp_path / "agent" / "x.py"
     path.parent.mkdir()
     path.write_text("async def f(s):\n    return await s.service.backend.get('x')\n")
