@@ -18,7 +18,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from agent.api import Principal
+from agent.api.auth import Principal
 from agent.config import User, WebSettings
 from agent.core.errors import BackendUnavailable, DocumentError, InvalidTransition, TicketNotFound
 from agent.core.model import Device

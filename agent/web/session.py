@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from agent.api import Principal
+from agent.api.auth import Principal
 from agent.config import User
 from agent.web.passwords import hash_password, verify_password
 

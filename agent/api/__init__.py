@@ -1,0 +1,73 @@
+"""The JSON API under /api/v1 (the README's "HTTP API" section) and the Alertmanager webhook:
+`install` adds them to the app from an `ApiContext`, with workflow errors as HTTP codes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from agent.api import alertmanager, tickets
+from agent.api.auth import ALERT_SOURCE, Authenticator, Principal, TokenGate
+from agent.api.context import ApiState
+from agent.config import User
+from agent.core.errors import (
+    BackendRejected,
+    BackendUnavailable,
+    InvalidTransition,
+    TicketNotFound,
+)
+from agent.core.model import Device, Secret
+from ticketing.service import TicketService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    """What the API needs from the running agent (built by agent/app.py)."""
+
+    service: TicketService
+    users: Sequence[User]
+    devices: Sequence[Device]
+    devices_json: Callable[[], list[dict[str, Any]]]
+    tz: str = "Asia/Jakarta"
+    alert_device_label: str = "device"
+    alert_token: Secret | None = None  # [alertmanager] token: accepted by the webhook only
+
+
+def install(app: FastAPI, ctx: ApiContext) -> None:
+    """Add the /api/v1 routes and their error handlers to `app`."""
+    state = ApiState(
+        service=ctx.service, auth=Authenticator.of_users(ctx.users),
+        alert_auth=Authenticator([] if ctx.alert_token is None else
+                                 [(ctx.alert_token, Principal(ALERT_SOURCE, ALERT_SOURCE, None))]),
+        devices={d.name: d for d in ctx.devices}, devices_json=ctx.devices_json, tz=ctx.tz,
+        alert_device_label=ctx.alert_device_label)
+    app.state.pantau_api = state
+    app.include_router(tickets.router)
+    app.include_router(alertmanager.router)
+    app.add_middleware(TokenGate, auth=state.auth, alert_auth=state.alert_auth)
+    app.add_exception_handler(InvalidTransition, _conflict)
+    app.add_exception_handler(BackendRejected, _conflict)
+    app.add_exception_handler(TicketNotFound, _not_found)
+    app.add_exception_handler(BackendUnavailable, _unavailable)
+
+
+async def _conflict(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=409)
+
+
+async def _not_found(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=404)
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("ticket store unavailable",
+                extra={"path": request.url.path, "error": str(exc)})
+    return JSONResponse({"detail": f"ticket store unavailable: {exc}"}, status_code=503,
+                        headers={"Retry-After": "5"})

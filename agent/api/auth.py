@@ -1,0 +1,111 @@
+"""Who is calling the API: bearer tokens to users (`Principal`, `Authenticator`), and the
+`TokenGate` middleware that turns strangers away before a body is read."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fastapi import HTTPException
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from agent.config import User
+from agent.core.model import Secret
+from ticketing import policy, workflow
+from ticketing.sop import StepSpec
+
+ALERT_SOURCE = "alertmanager"
+PREFIX = "/api/v1"
+WEBHOOK = f"{PREFIX}/alertmanager"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated user (no token: only its hash is kept, in `Authenticator`)."""
+
+    name: str
+    role: str
+    owner: str | None
+
+    @property
+    def actor(self) -> workflow.Actor:
+        return workflow.Actor(name=self.name, role=self.role)
+
+    # the rules are ticketing.policy's; these only say them for a signed-in user
+    def may_see(self, owner: str) -> bool:
+        return policy.may_see(self.role, self.owner, owner)
+
+    def may_act(self, spec: StepSpec) -> bool:
+        return policy.may_act(self.role, spec)
+
+    @property
+    def may_verify(self) -> bool:
+        return policy.may_verify(self.role)
+
+    @property
+    def may_file(self) -> bool:
+        return policy.may_file(self.role)
+
+
+class Authenticator:
+    """Bearer tokens to users. Only SHA-256 hashes of the tokens are kept; every lookup
+    compares against every user's hash in constant time."""
+
+    def __init__(self, tokens: Sequence[tuple[Secret, Principal]]) -> None:
+        self._entries = tuple(
+            (hashlib.sha256(token.reveal().encode()).digest(), who) for token, who in tokens)
+
+    @classmethod
+    def of_users(cls, users: Sequence[User]) -> Authenticator:
+        return cls([(u.token, Principal(u.name, u.role, u.owner)) for u in users
+                    if u.token is not None])
+
+    def __call__(self, token: str) -> Principal | None:
+        digest = hashlib.sha256(token.encode()).digest()
+        found: Principal | None = None
+        for stored, principal in self._entries:
+            if hmac.compare_digest(stored, digest) and found is None:
+                found = principal
+        return found
+
+
+bearer = HTTPBearer(auto_error=False, description="a user's token from [[users]]")
+
+
+def identify(creds: HTTPAuthorizationCredentials | None, *auths: Authenticator) -> Principal:
+    """The user of the first of `auths` that knows the bearer token; else a 401."""
+    if creds is None or creds.scheme.lower() != "bearer":
+        raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    for auth in auths:
+        who = auth(creds.credentials)
+        if who is not None:
+            return who
+    raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
+
+
+class TokenGate:
+    """ASGI middleware: a request under /api/v1 without a known bearer token is answered 401
+    before its body is read, so an unknown caller never learns how a body is parsed. The
+    routes identify the caller again (for the role); this only turns strangers away."""
+
+    def __init__(self, app: ASGIApp, auth: Authenticator, alert_auth: Authenticator) -> None:
+        self.app = app
+        self.auth = auth
+        self.alert_auth = alert_auth  # the [alertmanager] token, for the webhook only
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        if scope["type"] == "http" and path.startswith(f"{PREFIX}/"):
+            scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
+            auths = (self.alert_auth, self.auth) if path == WEBHOOK else (self.auth,)
+            if scheme.lower() != "bearer" or not any(auth(token.strip()) for auth in auths):
+                detail = "missing bearer token" if not scheme else "unknown token"
+                await JSONResponse({"detail": detail}, status_code=401, headers={
+                    "WWW-Authenticate": "Bearer"})(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
