@@ -32,6 +32,11 @@ class Principal:
     role: str
     owner: str | None
 
+    @classmethod
+    def of_user(cls, user: User) -> Principal:
+        """The configured user as it acts, whether signed in by token or by password."""
+        return cls(user.name, user.role, user.owner)
+
     @property
     def actor(self) -> workflow.Actor:
         return workflow.Actor(name=self.name, role=self.role)
@@ -62,8 +67,7 @@ class Authenticator:
 
     @classmethod
     def of_users(cls, users: Sequence[User]) -> Authenticator:
-        return cls([(u.token, Principal(u.name, u.role, u.owner)) for u in users
-                    if u.token is not None])
+        return cls([(u.token, Principal.of_user(u)) for u in users if u.token is not None])
 
     def __call__(self, token: str) -> Principal | None:
         digest = hashlib.sha256(token.encode()).digest()

@@ -38,7 +38,7 @@ class Accounts:
 
     def __init__(self, users: Sequence[User]) -> None:
         self._by_name = {
-            u.name: Account(Principal(u.name, u.role, u.owner),
+            u.name: Account(Principal.of_user(u),
                             _fingerprint(u.password_hash.reveal()), u.password_hash.reveal())
             for u in users if u.password_hash is not None}
         # An unknown name (or a token-only user) is checked against a hash of a random
