@@ -4,6 +4,7 @@ pages, and a check result as JSON."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from agent.core.clock import Clock
@@ -41,23 +42,21 @@ def result_json(result: CheckResult) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StatusViews:
     """Reads the detector, the reboots seen, the scheduler and the open tickets on the event
     loop, and hands back plain values: `snapshot()` for /metrics, `devices_json()` for the API
     and the pages."""
 
-    def __init__(self, *, devices: Sequence[Device], sop: Sop, calendar: Calendar, clock: Clock,
-                 detector: Detector, reboots: RebootTracker, last_reboot: Mapping[str, Reboot],
-                 scheduler: Scheduler, service: TicketService) -> None:
-        self.devices = devices
-        self.sop = sop
-        self.calendar = calendar
-        self.clock = clock
-        self.detector = detector
-        self.reboots = reboots
-        self.last_reboot = last_reboot  # device -> its last reboot, kept by the pipeline
-        self.scheduler = scheduler
-        self.service = service
+    devices: Sequence[Device]
+    sop: Sop
+    calendar: Calendar
+    clock: Clock
+    detector: Detector
+    reboots: RebootTracker
+    last_reboot: Mapping[str, Reboot]  # device -> its last reboot, kept by the pipeline
+    scheduler: Scheduler
+    service: TicketService
 
     def snapshot(self) -> Snapshot:
         snap = self.detector.snapshot()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,21 +60,15 @@ async def sweep_pantau(addresses: list[str], args: argparse.Namespace) -> dict[s
     from collectors.icmp import Pinger
 
     pinger = await Pinger.open(privileged=MODES[args.mode], clock=SystemClock())
+    out: dict[str, object] = {"mode": pinger.mode}
     try:
-        r0 = resource.getrusage(resource.RUSAGE_SELF)
-        t0 = time.perf_counter()
-        replies = await pinger.sweep(addresses, count=1, timeout_seconds=args.timeout)
-        wall = time.perf_counter() - t0
-        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        with measuring(out):
+            replies = await pinger.sweep(addresses, count=1, timeout_seconds=args.timeout)
     finally:
         await pinger.aclose()
-    return {
-        "mode": pinger.mode,
-        "wall": wall,
-        "cpu": cpu_between(r0, r1),
-        "sent": sum(r.sent for r in replies),
-        "dead": [r.address for r in replies if r.received == 0],
-    }
+    out["sent"] = sum(r.sent for r in replies)
+    out["dead"] = [r.address for r in replies if r.received == 0]
+    return out
 
 
 async def sweep_icmplib(addresses: list[str], args: argparse.Namespace) -> dict[str, object]:
@@ -84,24 +80,25 @@ async def sweep_icmplib(addresses: list[str], args: argparse.Namespace) -> dict[
     want = args.icmplib_tasks + 64
     if soft < want:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
+    out: dict[str, object] = {"mode": args.mode}
+    with measuring(out):
+        hosts = await async_multiping(addresses, count=1, timeout=args.timeout,
+                                      concurrent_tasks=args.icmplib_tasks,
+                                      privileged=args.mode == "privileged")
+    out["sent"] = sum(h.packets_sent for h in hosts)
+    out["dead"] = [h.address for h in hosts if h.packets_received == 0]
+    return out
+
+
+@contextlib.contextmanager
+def measuring(out: dict[str, object]) -> Iterator[None]:
+    """Put the body's wall time and this process's CPU time into out["wall"], out["cpu"]."""
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
-    hosts = await async_multiping(addresses, count=1, timeout=args.timeout,
-                                  concurrent_tasks=args.icmplib_tasks,
-                                  privileged=args.mode == "privileged")
-    wall = time.perf_counter() - t0
+    yield
+    out["wall"] = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_SELF)
-    return {
-        "mode": args.mode,
-        "wall": wall,
-        "cpu": cpu_between(r0, r1),
-        "sent": sum(h.packets_sent for h in hosts),
-        "dead": [h.address for h in hosts if h.packets_received == 0],
-    }
-
-
-def cpu_between(r0: resource.struct_rusage, r1: resource.struct_rusage) -> float:
-    return (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    out["cpu"] = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
 
 def run_child(tool: str, lab: object, file: Path, args: argparse.Namespace) -> Run | None:

@@ -26,8 +26,7 @@ COLUMNS: dict[str, str] = {
 OIDS: dict[str, str] = {"sysUpTime": SYSUPTIME, **COLUMNS}
 STRINGS = ("ifDescr", "ifName", "ifAlias")
 STATIC = (*STRINGS, "ifSpeed", "ifHighSpeed", "ifAdminStatus", "ifOperStatus")
-MOVING = (
-    "sysUpTime",
+COUNTERS = (
     "ifInDiscards",
     "ifInErrors",
     "ifOutDiscards",
@@ -35,14 +34,7 @@ MOVING = (
     "ifHCInOctets",
     "ifHCOutOctets",
 )
-COUNTERS = {
-    "ifInDiscards",
-    "ifInErrors",
-    "ifOutDiscards",
-    "ifOutErrors",
-    "ifHCInOctets",
-    "ifHCOutOctets",
-}
+MOVING = ("sysUpTime", *COUNTERS)
 TIMEOUT_S = 2.0  # per request, no retries, for every tool
 MAX_REPETITIONS = 25
 ROUND_LIMIT_S = 600.0  # one tool's round may not take longer than this
