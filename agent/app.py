@@ -9,27 +9,25 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from agent.api import ApiContext
 from agent.config import Config
 from agent.core.clock import Clock, SystemClock
-from agent.core.model import CheckResult, CheckSpec, Device, DeviceState
-from agent.detector import Detector, Recheck, Transition
-from agent.interfaces import INTERFACE_CHECK, interface_results
-from agent.metrics import DeviceView, Metrics, OpenTicketView, Snapshot
-from agent.reboots import Reboot, RebootTracker
+from agent.core.model import CheckSpec, Device
+from agent.detector import Detector
+from agent.metrics import Metrics
+from agent.pipeline import ResultPipeline
 from agent.scheduler import Job, Scheduler
 from agent.server import bind, build_app, make_server
-from agent.tickets import TicketFeed, evidence_of, observation
+from agent.status import StatusViews
+from agent.tickets import TicketFeed
 from agent.verify import LiveVerifier
 from agent.web.pages import WebContext
 from collectors.icmp import IcmpCollector, Pinger
 from collectors.snmp.client import PysnmpClient
 from collectors.snmp.collector import SnmpCollector
 from collectors.snmp.fastclient import FastSnmpClient
-from ticketing import workflow
 from ticketing.backend import TicketBackend
 from ticketing.calendar import Calendar, build_calendar
 from ticketing.service import TicketService, TicketSettingsView, run_periodically
@@ -37,7 +35,6 @@ from ticketing.store.sql import SqlBackend
 
 log = logging.getLogger(__name__)
 
-FAULT_STATES = frozenset({DeviceState.DOWN, DeviceState.UNREACHABLE, DeviceState.FLAPPING})
 TICK_SECONDS = 1.0  # how often maintenance windows and held states are re-evaluated
 DRAIN_SECONDS = 2.0  # on stop, how long pending observations may take to reach the store
 
@@ -50,27 +47,6 @@ def check_spec(config: Config, check: str) -> CheckSpec:
         timeout_seconds=p.timeout_seconds,
         retry_interval_seconds=p.retry_interval_seconds,
     )
-
-
-def result_json(result: CheckResult) -> dict[str, Any]:
-    """A check result for the API and `pantau probe --json`."""
-    out: dict[str, Any] = {
-        "status": result.status.value,
-        "observed_at": result.observed_at.isoformat(),
-        "duration_seconds": round(result.duration_seconds, 6),
-        "reason": result.reason,
-        "error": result.error,
-        "samples": {s.name: s.value for s in result.samples if not s.labels},
-    }
-    if result.info:
-        out["info"] = dict(result.info)
-    interfaces: dict[str, dict[str, float]] = {}
-    for s in result.samples:
-        if s.labels:
-            interfaces.setdefault(s.labels[0][1], {})[s.name] = s.value
-    if interfaces:
-        out["interfaces"] = [{"name": n, **v} for n, v in sorted(interfaces.items())]
-    return out
 
 
 @dataclass(slots=True)
@@ -115,128 +91,20 @@ class Agent:
         self.config = config
         self.clock = clock or SystemClock()
         self.metrics = Metrics()
-        self.detector = Detector(
+        self.pipeline = ResultPipeline(config.devices, Detector(
             devices=config.devices,
             polling=config.polling,
             flapping=config.flapping,
             maintenance=config.maintenance,
-        )
-        self.reboots = RebootTracker()
-        self.last_reboot: dict[str, Reboot] = {}
-        self.interfaces: dict[str, tuple[str, ...]] = {}  # device -> monitored interfaces seen
-        self.devices = {d.name: d for d in config.devices}
-        self.last_results: dict[tuple[str, str], CheckResult] = {}  # (device, check) -> last
+        ))
         self.calendar: Calendar = build_calendar(config.sla)
-        self.service: TicketService | None = None
-        self.feed: TicketFeed | None = None
-        self.scheduler: Scheduler | None = None
         self.listening: tuple[str, int] | None = None
         self.ready = asyncio.Event()
-
-    # -- results flow: scheduler -> detector -> (later) ticketing ---------------------------
-
-    def on_result(self, result: CheckResult) -> None:
-        self.last_results[(result.device, result.check)] = result
-        self.handle_events(self.detector.observe(result))
-        if result.check != "snmp":
-            return
-        reboot = self.reboots.observe(result)
-        if reboot is not None:
-            self.last_reboot[result.device] = reboot
-            log.info("device rebooted", extra={
-                "device": reboot.device, "uptime_before": reboot.uptime_before_seconds,
-                "uptime_after": reboot.uptime_after_seconds})
-        subjects = interface_results(result)
-        if subjects:
-            self.interfaces[result.device] = tuple(name for name, _ in subjects)
-        for name, iface in subjects:
-            self.handle_events(self.detector.observe(iface, item=name))
-
-    def handle_events(self, events: Sequence[Transition | Recheck]) -> None:
-        """Rechecks go to the scheduler; hard transitions (logged by the detector) go to
-        ticketing as observations."""
-        evidence = evidence_of(self.last_results, result_json)
-        for event in events:
-            if isinstance(event, Recheck):
-                if self.scheduler is not None:
-                    self.scheduler.request_check(event.device, event.check)
-                continue
-            obs = observation(event, self.devices, self.detector.device_state, evidence)
-            if obs is not None and self.feed is not None:
-                self.feed.put(obs)
-
-    def retrying(self, device: str, check: str) -> bool:
-        """Re-check sooner while the subject, or for SNMP any monitored interface, is soft."""
-        if self.detector.is_retrying(device, check):
-            return True
-        return check == "snmp" and any(
-            self.detector.is_retrying(device, INTERFACE_CHECK, name)
-            for name in self.interfaces.get(device, ())
-        )
-
-    # -- views for metrics and the API ------------------------------------------------------
-
-    def snapshot(self) -> Snapshot:
-        snap = self.detector.snapshot()
-        views = tuple(
-            DeviceView(
-                device=device,
-                state=snap.devices[device.name].state,
-                results=snap.devices[device.name].results,
-            )
-            for device in self.config.devices
-        )
-        in_flight = self.scheduler.stats.in_flight if self.scheduler else 0
-        now = self.clock.now()
-        tickets = tuple(
-            OpenTicketView(
-                device=t.device, owner=t.owner, step=t.current_step,
-                remaining_seconds=workflow.remaining_seconds(t, now, self.calendar),
-            )
-            for t in (self.service.open_tickets if self.service else ())
-            if workflow.open_step(t) is not None
-        )
-        sla = {step.no: self.calendar.nominal_seconds(step.sla) for step in self.config.sop.steps}
-        return Snapshot(devices=views, transitions=snap.transitions_total,
-                        reboots=dict(self.reboots.counts), in_flight=in_flight,
-                        tickets=tickets, step_sla_seconds=sla)
-
-    def devices_json(self) -> list[dict[str, Any]]:
-        snap = self.detector.snapshot()
-        out = []
-        for device in self.config.devices:
-            ds = snap.devices[device.name]
-            reboot = self.last_reboot.get(device.name)
-            out.append(
-                {
-                    "name": device.name,
-                    "address": device.address,
-                    "owner": device.owner,
-                    "site": device.site,
-                    "parent": device.parent,
-                    "state": ds.state.value,
-                    "since": ds.since.isoformat() if ds.since else None,
-                    "flapping": ds.flapping,
-                    "maintenance": list(ds.maintenance),
-                    "affected": list(ds.affected),
-                    "faults": [
-                        {"check": s.check, "item": s.item, "state": s.state.value,
-                         "since": s.since.isoformat() if s.since else None}
-                        for s in ds.subjects if s.state in FAULT_STATES
-                    ],
-                    "reboots": self.reboots.counts.get(device.name, 0),
-                    "last_reboot": None if reboot is None else reboot.at.isoformat(),
-                    "checks": {c: result_json(r) for c, r in sorted(ds.results.items())},
-                }
-            )
-        return out
-
-    # -- lifecycle ---------------------------------------------------------------------------
 
     async def _ticker(self) -> None:
         while True:
             await self.clock.sleep(TICK_SECONDS)
-            self.handle_events(self.detector.tick(self.clock.now()))
+            self.pipeline.tick(self.clock.now())
 
     async def open_store(self) -> TicketBackend:
         # ticket numbers run per year in the agency's zone (SOP006-2027-... from 1 January WIB)
@@ -247,7 +115,7 @@ class Agent:
                       scheduler: Scheduler) -> TicketService:
         t = self.config.tickets
         verifier = LiveVerifier(
-            devices=self.devices, jobs=lambda ds: collectors.jobs(self.config, ds),
+            devices=self.pipeline.devices, jobs=lambda ds: collectors.jobs(self.config, ds),
             run_check=scheduler.run_check, clock=self.clock,
             probes=t.verification_probes, hold_seconds=t.verification_hold_seconds,
         )
@@ -266,27 +134,33 @@ class Agent:
             backend = await self.open_store()
             stack.push_async_callback(backend.aclose)
             collectors = await stack.enter_async_context(open_collectors(cfg, self.clock))
-            self.scheduler = Scheduler(
+            scheduler = Scheduler(
                 clock=self.clock,
-                sink=self.on_result,
-                retrying=self.retrying,
+                sink=self.pipeline.on_result,
+                retrying=self.pipeline.retrying,
                 max_in_flight=cfg.polling.max_in_flight,
                 observe_duration=self.metrics.observe_check,
                 observe_lag=self.metrics.scheduler_lag.observe,
             )
-            self.service = self.build_service(backend, collectors, self.scheduler)
-            await self.service.refresh()
-            self.feed = TicketFeed(self.service, self.clock)
+            service = self.build_service(backend, collectors, scheduler)
+            await service.refresh()
+            feed = TicketFeed(service, self.clock)
+            self.pipeline.connect(recheck=scheduler.request_check, observe=feed.put)
+            views = StatusViews(
+                devices=cfg.devices, sop=cfg.sop, calendar=self.calendar, clock=self.clock,
+                detector=self.pipeline.detector, reboots=self.pipeline.reboots,
+                last_reboot=self.pipeline.last_reboot, scheduler=scheduler, service=service,
+            )
             sock = bind(cfg.agent.listen_host, cfg.agent.listen_port)
             stack.callback(sock.close)
             self.listening = sock.getsockname()[:2]
-            api = ApiContext(service=self.service, users=cfg.users, devices=cfg.devices,
-                             devices_json=self.devices_json, tz=cfg.sla.timezone,
+            api = ApiContext(service=service, users=cfg.users, devices=cfg.devices,
+                             devices_json=views.devices_json, tz=cfg.sla.timezone,
                              alert_device_label=cfg.alertmanager.device_label,
                              alert_token=cfg.alertmanager.token)
-            web = WebContext(service=self.service, users=cfg.users, devices=cfg.devices,
-                             devices_json=self.devices_json, web=cfg.web, tz=cfg.sla.timezone)
-            server = make_server(build_app(self.metrics, self.snapshot, self.devices_json,
+            web = WebContext(service=service, users=cfg.users, devices=cfg.devices,
+                             devices_json=views.devices_json, web=cfg.web, tz=cfg.sla.timezone)
+            server = make_server(build_app(self.metrics, views.snapshot, views.devices_json,
                                            self.ready.is_set, api, web))
             log.info(
                 "agent started",
@@ -299,11 +173,11 @@ class Agent:
             )
             async with asyncio.TaskGroup() as tg:
                 jobs = collectors.jobs(cfg, cfg.devices)
-                polling = tg.create_task(self.scheduler.run(jobs), name="scheduler")
+                polling = tg.create_task(scheduler.run(jobs), name="scheduler")
                 ticker = tg.create_task(self._ticker(), name="ticker")
-                feeding = tg.create_task(self.feed.run(), name="tickets")
+                feeding = tg.create_task(feed.run(), name="tickets")
                 sweeping = tg.create_task(run_periodically(
-                    cfg.tickets.sla_sweep_seconds, self.clock, self.service.sweep), name="sla")
+                    cfg.tickets.sla_sweep_seconds, self.clock, service.sweep), name="sla")
                 serving = tg.create_task(server.serve(sockets=[sock]), name="http")
                 self.ready.set()
                 stopping = tg.create_task(stop.wait(), name="stop")
@@ -314,7 +188,7 @@ class Agent:
                 ticker.cancel()
                 with contextlib.suppress(TimeoutError):
                     # what was observed before the stop still reaches the store
-                    await asyncio.wait_for(self.feed.queue.join(), DRAIN_SECONDS)
+                    await asyncio.wait_for(feed.queue.join(), DRAIN_SECONDS)
                 feeding.cancel()
                 sweeping.cancel()
                 server.should_exit = True

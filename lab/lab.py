@@ -11,7 +11,6 @@ import logging
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterable, Iterator
@@ -19,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from lab import netns
+from lab import netns, snmpd
 from lab.netns import LabError
 
 __all__ = ["CHAIN", "STATE_DIR", "Lab", "LabError", "find", "list_labs", "missing_prerequisites",
@@ -67,23 +66,6 @@ def _check_address(addr: str) -> str:
     return str(ip)
 
 
-def _pid_running(pid: int) -> bool:
-    """True while `pid` runs; reaps it when it is our child. A zombie counts as gone."""
-    if pid <= 0:  # waitpid(0) would reap any child of ours
-        return False
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    except ChildProcessError:
-        pass  # not our child (started by another `pantau-lab` process)
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-
-
 @dataclass(slots=True)
 class Lab:
     """A running lab. A handle with state (snmpd's PID changes on restart), not a value.
@@ -125,7 +107,7 @@ class Lab:
         return netns.enter(self.name)
 
     def _argv(self, argv: Iterable[str]) -> list[str]:
-        return ["ip", "netns", "exec", self.name, *argv]
+        return netns.exec_argv(self.name, argv)
 
     def run(self, argv: Iterable[str], **kw: Any) -> subprocess.CompletedProcess[Any]:
         """subprocess.run of `argv` inside the lab namespace (check defaults to False)."""
@@ -182,63 +164,23 @@ class Lab:
     def _wait_snmpd(self, deadline_s: float = 10.0) -> None:
         deadline = time.monotonic() + deadline_s
         while time.monotonic() < deadline:
-            if not _pid_running(self.snmpd_pid):
+            if not snmpd.pid_running(self.snmpd_pid):
                 raise LabError(f"snmpd exited at start-up; see {self.workdir / 'snmpd.log'}")
             if self.snmpget(self.address(0), SYSUPTIME, timeout=0.2) is not None:
                 return
         raise LabError(f"snmpd did not answer within {deadline_s:.0f}s")
 
     def _spawn_snmpd(self) -> None:
-        w = self.workdir
-        argv = self._argv(["snmpd", "-f", "-C", "-c", str(w / "snmpd.conf"), "-p",
-                           str(w / "snmpd.pid"), "-Lf", str(w / "snmpd.log"),
-                           f"udp:0.0.0.0:{self.snmp_port}"])
-        env = {**os.environ, "SNMP_PERSISTENT_DIR": str(w / "persist"),
-               # no MIB files: Debian ships none of the IETF ones, and loading the rest only
-               # fills the log with errors
-               "MIBS": "", "MIBDIRS": str(w / "no-mibs")}
-        out = os.open(w / "snmpd.out", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            # posix_spawn rather than Popen: `pantau-lab up` exits while snmpd keeps running.
-            # `ip netns exec` execs snmpd in place, so this PID is snmpd's.
-            self.snmpd_pid = os.posix_spawnp(argv[0], argv, env, setsid=True, file_actions=[
-                (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
-                (os.POSIX_SPAWN_DUP2, out, 1),
-                (os.POSIX_SPAWN_DUP2, out, 2),
-            ])
-        finally:
-            os.close(out)
+        self.snmpd_pid = snmpd.spawn(self.name, self.workdir, self.snmp_port)
         self._wait_snmpd()
         log.info("snmpd started", extra={"lab": self.name, "pid": self.snmpd_pid})
 
     def snmpd_running(self) -> bool:
         """Whether the lab's snmpd process is alive (a zombie counts as dead)."""
-        return _pid_running(self.snmpd_pid)
-
-    def _is_lab_snmpd(self, pid: int) -> bool:
-        # Guards against PID reuse when the PID comes from a state file.
-        try:
-            comm = Path(f"/proc/{pid}/comm").read_text().strip()
-            ns = os.stat(f"/proc/{pid}/ns/net").st_ino
-        except OSError:
-            return False
-        return comm == "snmpd" and netns.exists(self.name) and ns == (
-            os.stat(netns.path(self.name)).st_ino)
+        return snmpd.pid_running(self.snmpd_pid)
 
     def _stop_snmpd(self) -> None:
-        pid = self.snmpd_pid
-        if not _pid_running(pid):
-            return
-        if not self._is_lab_snmpd(pid):
-            raise LabError(f"PID {pid} is not this lab's snmpd; not killing it")
-        for sig, wait_s in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-            os.kill(pid, sig)
-            deadline = time.monotonic() + wait_s
-            while time.monotonic() < deadline:
-                if not _pid_running(pid):
-                    return
-                time.sleep(0.02)
-        raise LabError(f"snmpd (PID {pid}) did not exit")
+        snmpd.stop(self.snmpd_pid, self.name)
 
     def restart_snmpd(self) -> None:
         """Stop snmpd by PID and start it again; returns once it answers (sysUpTime ~0)."""
@@ -304,17 +246,17 @@ class Lab:
         snmpd caches ifTable for a few seconds, so the change shows within ~5 s.
         """
         peer = f"{self._port(name)}b"
-        _ip_batch(self.peer_netns, [f"link set {peer} {'up' if up else 'down'}"])
+        netns.batch(self.peer_netns, [f"link set {peer} {'up' if up else 'down'}"])
 
     def set_admin(self, name: str, up: bool) -> None:
         """Set port `name` itself admin up/down: ifAdminStatus and ifOperStatus both follow."""
-        _ip_batch(self.name, [f"link set {self._port(name)} {'up' if up else 'down'}"])
+        netns.batch(self.name, [f"link set {self._port(name)} {'up' if up else 'down'}"])
 
     def reset_ports(self) -> None:
         """Back to the start state: every far end up, every 4th port admin-down."""
-        _ip_batch(self.peer_netns, [f"link set {p}b up" for p in self.ports])
-        _ip_batch(self.name, [f"link set {p} {_default_state(i)}"
-                              for i, p in enumerate(self.ports, 1)])
+        netns.batch(self.peer_netns, [f"link set {p}b up" for p in self.ports])
+        netns.batch(self.name, [f"link set {p} {_default_state(i)}"
+                                for i, p in enumerate(self.ports, 1)])
 
     def if_index(self, name: str) -> int:
         """ifIndex of port `name` (net-snmp on Linux uses the kernel's ifindex)."""
@@ -357,36 +299,12 @@ def _default_state(i: int) -> str:
     return "down" if i % 4 == 0 else "up"  # every 4th port admin-down: IF-MIB has both
 
 
-def _ip_batch(ns: str, commands: list[str]) -> None:
-    proc = subprocess.run(["ip", "-n", ns, "-batch", "-"], input="\n".join(commands) + "\n",
-                          capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise LabError(f"ip -n {ns} failed: {proc.stderr.strip()}")
-
-
-def _snmpd_conf(lab: Lab) -> str:
+def _write_conf(lab: Lab) -> None:
     users = [(lab.v3_user, "SHA", "AES")]
     if lab.v3_user_sha256 is not None:
         users.append((lab.v3_user_sha256, "SHA-256", "AES-256"))
-    lines = [
-        "# pantau device lab: written at each start; random credentials, do not share",
-        "view all included .1",
-        f"rocommunity {lab.community} default -V all",
-        *(f"createUser {u} {a} {lab.v3_auth_key} {p} {lab.v3_priv_key}" for u, a, p in users),
-        *(f"rouser {u} priv -V all" for u, _, _ in users),
-        "dontLogTCPWrappersConnects yes",
-        f"sysName {lab.name}",
-        "sysLocation pantau device lab",
-        "sysContact root@localhost",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _write_conf(lab: Lab) -> None:
-    conf = lab.workdir / "snmpd.conf"
-    fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(_snmpd_conf(lab))
+    snmpd.write_conf(lab.workdir / "snmpd.conf", sys_name=lab.name, community=lab.community,
+                     v3_users=users, v3_auth_key=lab.v3_auth_key, v3_priv_key=lab.v3_priv_key)
 
 
 def start(
@@ -422,8 +340,8 @@ def start(
         netns.create(lab.name)
         netns.create(lab.peer_netns)
         lab._must(["sysctl", "-q", "-w", "net.ipv4.ping_group_range=0 2147483647"])
-        _ip_batch(lab.name, ["link set lo up", *_port_commands(lab)])
-        _ip_batch(lab.peer_netns, [f"link set {p}b up" for p in lab.ports])
+        netns.batch(lab.name, ["link set lo up", *_port_commands(lab)])
+        netns.batch(lab.peer_netns, [f"link set {p}b up" for p in lab.ports])
         lab._must(["iptables", "-N", CHAIN])
         lab._must(["iptables", "-A", "INPUT", "-j", CHAIN])
         _write_conf(lab)

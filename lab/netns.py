@@ -1,5 +1,6 @@
-"""Named network namespaces for the lab: create/delete via `ip netns`, and `enter()`, which
-moves only the calling thread into a namespace (ctypes setns; Python 3.11 has no os.setns).
+"""Named network namespaces for the lab: create/delete via `ip netns`, commands inside one, and
+`enter()`, which moves only the calling thread into a namespace (ctypes setns; Python 3.11 has
+no os.setns).
 """
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 import ctypes
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,6 +38,19 @@ def create(name: str) -> None:
 def delete(name: str) -> None:
     """`ip netns delete NAME`: its interfaces, rules and sockets go with it."""
     _ip("netns", "delete", name)
+
+
+def exec_argv(name: str, argv: Iterable[str]) -> list[str]:
+    """`argv` run inside namespace `name` (`ip netns exec` execs it in place: same PID)."""
+    return ["ip", "netns", "exec", name, *argv]
+
+
+def batch(name: str, commands: list[str]) -> None:
+    """`ip -n NAME -batch -`: any number of `ip` commands in one process. Raises LabError."""
+    proc = subprocess.run(["ip", "-n", name, "-batch", "-"], input="\n".join(commands) + "\n",
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise LabError(f"ip -n {name} failed: {proc.stderr.strip()}")
 
 
 def _ip(*args: str) -> None:

@@ -4,6 +4,7 @@
 depend on other keys (a retry interval from the polling interval, a device's time zone from
 its site), resolving secrets, and collecting an issue for every rule that spans keys or
 sections. A key that was rejected is not read by those rules: it would read as its default.
+The ticket clocks' sections ([sla], [sop]) are built in `agent/config/sla.py`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agent.config.fields import WEEKDAYS, SecretRef, parse_sla, split_listen
+from agent.config.fields import WEEKDAYS, SecretRef, split_listen
 from agent.config.problems import Issue, Loc, number, quote, suggest
 from agent.config.rules import (
     duplicate_names,
@@ -28,8 +29,8 @@ from agent.config.rules import (
 )
 from agent.config.schema import Parsed, SnmpAuthModel
 from agent.config.secret_sources import resolve_secret
+from agent.config.sla import effective_sop, sla_settings
 from agent.config.values import Config
-from agent.core.errors import ConfigError
 from agent.core.model import Device, Secret
 from agent.core.settings import (
     AgentSettings,
@@ -46,8 +47,7 @@ from agent.core.settings import (
     WebSettings,
 )
 from agent.web.passwords import FORMAT_HINT, is_password_hash
-from ticketing.calendar import NO_SUCH_FILE, load_overrides
-from ticketing.sop import SOP_006, Sla, Sop
+from ticketing.sop import Sop
 
 
 def _given(model: BaseModel | None) -> dict[str, Any]:
@@ -147,88 +147,15 @@ class Builder:
         return flapping
 
     def _sla(self, agent: AgentSettings) -> SlaSettings:
-        kw = _given(self.p.sla)
-        kw.setdefault("timezone", agent.timezone)
-        loc: Loc = ("sla",)
-        days = kw.pop("work_days", None)
-        if days is not None:
-            seen: set[str] = set()
-            for index, day in enumerate(days):
-                if day in seen:
-                    self._issue((*loc, "work_days", index), f"duplicate day {quote(day)}")
-                seen.add(day)
-            kw["work_days"] = frozenset(WEEKDAYS.index(d) for d in days)
-        sla = SlaSettings(**kw)
-        if self._ok(loc, "work_start", "work_end") and sla.work_start >= sla.work_end:
-            note = {key: "" if key in kw else ", the default" for key in ("work_start", "work_end")}
-            self._issue(
-                loc,
-                f"work_start ({sla.work_start:%H:%M}{note['work_start']}) must be before "
-                f"work_end ({sla.work_end:%H:%M}{note['work_end']})",
-            )
-        if sla.holidays_file is None:
-            return sla
-        path = self.base_dir / sla.holidays_file
-        try:
-            extra_holidays, extra_workdays = load_overrides(path)
-        except ConfigError as exc:
-            if [p.message for p in exc.problems] == [NO_SUCH_FILE]:
-                self._issue(
-                    (*loc, "holidays_file"), f"holidays file {quote(str(path))} does not exist"
-                )
-            else:
-                for problem in exc.problems:
-                    self._issue((*loc, "holidays_file"), f"in {problem.render(str(path))}")
-            return sla
-        return replace(
-            sla,
-            holidays_file=str(path),
-            extra_holidays=extra_holidays,
-            extra_workdays=extra_workdays,
-        )
+        sla, issues = sla_settings(_given(self.p.sla), timezone=agent.timezone,
+                                   base_dir=self.base_dir, ok=self._ok)
+        self.issues.extend(issues)
+        return sla
 
     def _sop(self) -> Sop:
-        model = self.p.sop
-        if model is None:
-            return SOP_006
-        if not model.sla:  # a version alone renumbers the built-in steps
-            return SOP_006 if model.version is None else replace(SOP_006, version=model.version)
-        loc: Loc = ("sop",)
-        numbers = [str(step.no) for step in SOP_006.steps]
-        slas: dict[int, Sla] = {}
-        for key, value in model.sla.items():
-            if key not in numbers:
-                self._issue(
-                    (*loc, "sla", key),
-                    f"unknown step {quote(key)}; SOP-{SOP_006.number} has steps "
-                    f"{quote(numbers[0])} to {quote(numbers[-1])}",
-                )
-                continue
-            try:
-                amount, unit = parse_sla(value)
-            except ValueError as exc:
-                self._issue((*loc, "sla", key), str(exc))
-                continue
-            slas[int(key)] = Sla(amount, unit)
-        if model.version is None:
-            if self._ok(loc, "version"):
-                self._issue(
-                    (*loc, "version"),
-                    "missing: required when [sop.sla] overrides a step (each ticket records "
-                    "the SOP version it was opened under)",
-                )
-            return SOP_006
-        if model.version == SOP_006.version:
-            self._issue(
-                (*loc, "version"),
-                f"must differ from the built-in SOP-{SOP_006.number} version "
-                f"({SOP_006.version}) when steps are overridden",
-            )
-        steps = tuple(
-            replace(step, sla=slas[step.no]) if step.no in slas else step
-            for step in SOP_006.steps
-        )
-        return replace(SOP_006, version=model.version, steps=steps)
+        sop, issues = effective_sop(self.p.sop, ok=self._ok)
+        self.issues.extend(issues)
+        return sop
 
     def _snmp(self, polling: PollingSettings) -> SnmpSettings:
         kw = _given(self.p.snmp)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import snmp_poll
-from bench.snmp_poll import Run, Values
+from bench import snmp_poll, snmp_reference, snmp_values
+from bench.snmp_reference import EXPORTER
+from bench.snmp_values import Run, Values
 from lab.lab import Lab
 
 BENCH = Path(snmp_poll.__file__).resolve()
@@ -56,8 +57,8 @@ class TestQuickRun:
         assert lab.community not in proc.stdout + proc.stderr
 
     def test_exporter_agrees(self, lab: Lab) -> None:
-        if shutil.which(snmp_poll.EXPORTER) is None:
-            message = f"{snmp_poll.EXPORTER} missing: apt-get install {snmp_poll.EXPORTER}"
+        if shutil.which(EXPORTER) is None:
+            message = f"{EXPORTER} missing: apt-get install {EXPORTER}"
             if os.environ.get("CI") == "true":
                 pytest.fail(message)
             pytest.skip(message)
@@ -72,22 +73,22 @@ class TestValueCheck:
 
     def test_equal_static_values_and_rising_counters_pass(self) -> None:
         runs = [_run("exporter", {ADDR: _device()}), _run("bulkwalk", {ADDR: _device(octets=1500)})]
-        assert snmp_poll.compare(runs, [ADDR]) == []
+        assert snmp_values.compare(runs, [ADDR]) == []
 
     def test_a_different_oper_status_fails(self) -> None:
         runs = [_run("exporter", {ADDR: _device()}), _run("pantau-fast", {ADDR: _device(oper=2)})]
-        problems = snmp_poll.compare(runs, [ADDR])
+        problems = snmp_values.compare(runs, [ADDR])
         assert problems[0] == "1 mismatches in pantau-fast ifOperStatus"
 
     def test_a_falling_counter_fails(self) -> None:
         runs = [_run("exporter", {ADDR: _device(octets=900)}), _run("bulkwalk", {ADDR: _device()}),
                 _run("pantau-fast", {ADDR: _device(octets=800)}, round_no=2)]  # fmt: skip
-        problems = snmp_poll.compare(runs, [ADDR])
+        problems = snmp_values.compare(runs, [ADDR])
         assert problems[0] == "1 mismatches in pantau-fast ifHCInOctets"
 
     def test_a_missing_device_fails(self) -> None:
         runs = [_run("exporter", {ADDR: _device()}), _run("bulkwalk", {})]
-        assert snmp_poll.compare(runs, [ADDR]) == [
+        assert snmp_values.compare(runs, [ADDR]) == [
             f"bulkwalk round 1: 1 devices without values (first {ADDR})"
         ]
 
@@ -103,7 +104,7 @@ class TestParsing:
             "sysUpTime 12345",
             'snmp_scrape_walk_duration_seconds{module="bench"} 0.01',
         ])  # fmt: skip
-        assert snmp_poll.parse_exposition(text) == {
+        assert snmp_reference.parse_exposition(text) == {
             "ifAlias": {"2": 'a "b" \\c'},
             "ifSpeed": {"2": 4294967295},
             "sysUpTime": {"0": 12345},
@@ -111,11 +112,11 @@ class TestParsing:
 
     def test_bulkwalk_output(self) -> None:
         text = '.1.3.6.1.2.1.31.1.1.1.18.2 "say \\"hi\\""\n.1.3.6.1.2.1.31.1.1.1.18.3 ""\n'
-        assert snmp_poll.parse_bulkwalk("ifAlias", text) == {"2": 'say "hi"', "3": ""}
-        assert snmp_poll.parse_bulkwalk("sysUpTime", ".1.3.6.1.2.1.1.3.0 788\n") == {"0": 788}
+        assert snmp_reference.parse_bulkwalk("ifAlias", text) == {"2": 'say "hi"', "3": ""}
+        assert snmp_reference.parse_bulkwalk("sysUpTime", ".1.3.6.1.2.1.1.3.0 788\n") == {"0": 788}
 
     def test_exporter_module_walks_the_fourteen_oids(self) -> None:
-        config = snmp_poll.exporter_config('c"x')
+        config = snmp_reference.exporter_config('c"x')
         walks = [line for line in config.splitlines() if line.startswith("  - 1.3.6")]
         assert len(walks) == 14
         assert '    community: "c\\"x"' in config

@@ -1,0 +1,89 @@
+"""The results flow of a running agent: scheduler → detector → reboots and interfaces →
+rechecks (back to the scheduler) and ticket observations (to the feed)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+
+from agent.core.model import CheckResult, Device
+from agent.detector import Detector, Recheck, Transition
+from agent.interfaces import INTERFACE_CHECK, interface_results
+from agent.reboots import Reboot, RebootTracker
+from agent.status import result_json
+from agent.tickets import evidence_of, observation
+from ticketing.service import Observation
+
+log = logging.getLogger(__name__)
+
+
+class ResultPipeline:
+    """Feeds each check result to the detector and routes what comes out of it.
+
+    Holds what the views read: the last result per (device, check), the reboot tracker with
+    each device's last reboot, and the monitored interfaces seen per device. Rechecks and
+    observations are dropped until `connect()` names where they go (the scheduler and the
+    ticket feed are built after the pipeline, since the scheduler sends its results here).
+    """
+
+    def __init__(self, devices: Iterable[Device], detector: Detector) -> None:
+        self.detector = detector
+        self.devices = {d.name: d for d in devices}
+        self.last_results: dict[tuple[str, str], CheckResult] = {}  # (device, check) -> last
+        self.reboots = RebootTracker()
+        self.last_reboot: dict[str, Reboot] = {}
+        self.interfaces: dict[str, tuple[str, ...]] = {}  # device -> monitored interfaces seen
+        self._recheck: Callable[[str, str], object] | None = None
+        self._observe: Callable[[Observation], None] | None = None
+
+    def connect(self, *, recheck: Callable[[str, str], object],
+                observe: Callable[[Observation], None]) -> None:
+        """Send rechecks to `recheck(device, check)` and observations to `observe(obs)`."""
+        self._recheck = recheck
+        self._observe = observe
+
+    def on_result(self, result: CheckResult) -> None:
+        """The scheduler's sink: one check result, in the order the checks finished."""
+        self.last_results[(result.device, result.check)] = result
+        self.handle_events(self.detector.observe(result))
+        if result.check != "snmp":
+            return
+        reboot = self.reboots.observe(result)
+        if reboot is not None:
+            self.last_reboot[result.device] = reboot
+            log.info("device rebooted", extra={
+                "device": reboot.device, "uptime_before": reboot.uptime_before_seconds,
+                "uptime_after": reboot.uptime_after_seconds})
+        subjects = interface_results(result)
+        if subjects:
+            self.interfaces[result.device] = tuple(name for name, _ in subjects)
+        for name, iface in subjects:
+            self.handle_events(self.detector.observe(iface, item=name))
+
+    def tick(self, now: datetime) -> None:
+        """Re-evaluate maintenance windows and held states."""
+        self.handle_events(self.detector.tick(now))
+
+    def handle_events(self, events: Sequence[Transition | Recheck]) -> None:
+        """Rechecks go to the scheduler; hard transitions (logged by the detector) go to
+        ticketing as observations."""
+        # The device's evidence is looked up from every last result: O(results) per event.
+        evidence = evidence_of(self.last_results, result_json)
+        for event in events:
+            if isinstance(event, Recheck):
+                if self._recheck is not None:
+                    self._recheck(event.device, event.check)
+                continue
+            obs = observation(event, self.devices, self.detector.device_state, evidence)
+            if obs is not None and self._observe is not None:
+                self._observe(obs)
+
+    def retrying(self, device: str, check: str) -> bool:
+        """Re-check sooner while the subject, or for SNMP any monitored interface, is soft."""
+        if self.detector.is_retrying(device, check):
+            return True
+        return check == "snmp" and any(
+            self.detector.is_retrying(device, INTERFACE_CHECK, name)
+            for name in self.interfaces.get(device, ())
+        )

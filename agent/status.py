@@ -1,0 +1,114 @@
+"""Views of a running agent's state: the metrics snapshot, the device documents of the API and
+pages, and a check result as JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agent.core.clock import Clock
+from agent.core.model import CheckResult, Device, DeviceState
+from agent.detector import Detector
+from agent.metrics import DeviceView, OpenTicketView, Snapshot
+from agent.reboots import Reboot, RebootTracker
+from agent.scheduler import Scheduler
+from ticketing import workflow
+from ticketing.calendar import Calendar
+from ticketing.service import TicketService
+from ticketing.sop import Sop
+
+FAULT_STATES = frozenset({DeviceState.DOWN, DeviceState.UNREACHABLE, DeviceState.FLAPPING})
+
+
+def result_json(result: CheckResult) -> dict[str, Any]:
+    """A check result for the API and `pantau probe --json`."""
+    out: dict[str, Any] = {
+        "status": result.status.value,
+        "observed_at": result.observed_at.isoformat(),
+        "duration_seconds": round(result.duration_seconds, 6),
+        "reason": result.reason,
+        "error": result.error,
+        "samples": {s.name: s.value for s in result.samples if not s.labels},
+    }
+    if result.info:
+        out["info"] = dict(result.info)
+    interfaces: dict[str, dict[str, float]] = {}
+    for s in result.samples:
+        if s.labels:
+            interfaces.setdefault(s.labels[0][1], {})[s.name] = s.value
+    if interfaces:
+        out["interfaces"] = [{"name": n, **v} for n, v in sorted(interfaces.items())]
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusViews:
+    """Reads the detector, the reboots seen, the scheduler and the open tickets on the event
+    loop, and hands back plain values: `snapshot()` for /metrics, `devices_json()` for the API
+    and the pages."""
+
+    devices: Sequence[Device]
+    sop: Sop
+    calendar: Calendar
+    clock: Clock
+    detector: Detector
+    reboots: RebootTracker
+    last_reboot: Mapping[str, Reboot]  # device -> its last reboot, kept by the pipeline
+    scheduler: Scheduler
+    service: TicketService
+
+    def snapshot(self) -> Snapshot:
+        snap = self.detector.snapshot()
+        views = tuple(
+            DeviceView(
+                device=device,
+                state=snap.devices[device.name].state,
+                results=snap.devices[device.name].results,
+            )
+            for device in self.devices
+        )
+        now = self.clock.now()
+        tickets = tuple(
+            OpenTicketView(
+                device=t.device, owner=t.owner, step=t.current_step,
+                remaining_seconds=workflow.remaining_seconds(t, now, self.calendar),
+            )
+            for t in self.service.open_tickets
+            if workflow.open_step(t) is not None
+        )
+        sla = {step.no: self.calendar.nominal_seconds(step.sla) for step in self.sop.steps}
+        return Snapshot(devices=views, transitions=snap.transitions_total,
+                        reboots=dict(self.reboots.counts),
+                        in_flight=self.scheduler.stats.in_flight,
+                        tickets=tickets, step_sla_seconds=sla)
+
+    def devices_json(self) -> list[dict[str, Any]]:
+        snap = self.detector.snapshot()
+        out = []
+        for device in self.devices:
+            ds = snap.devices[device.name]
+            reboot = self.last_reboot.get(device.name)
+            out.append(
+                {
+                    "name": device.name,
+                    "address": device.address,
+                    "owner": device.owner,
+                    "site": device.site,
+                    "parent": device.parent,
+                    "state": ds.state.value,
+                    "since": ds.since.isoformat() if ds.since else None,
+                    "flapping": ds.flapping,
+                    "maintenance": list(ds.maintenance),
+                    "affected": list(ds.affected),
+                    "faults": [
+                        {"check": s.check, "item": s.item, "state": s.state.value,
+                         "since": s.since.isoformat() if s.since else None}
+                        for s in ds.subjects if s.state in FAULT_STATES
+                    ],
+                    "reboots": self.reboots.counts.get(device.name, 0),
+                    "last_reboot": None if reboot is None else reboot.at.isoformat(),
+                    "checks": {c: result_json(r) for c, r in sorted(ds.results.items())},
+                }
+            )
+        return out
