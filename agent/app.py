@@ -16,10 +16,16 @@ from agent.api import ApiContext
 from agent.config import Config
 from agent.core.clock import Clock, SystemClock
 from agent.core.model import CheckResult, CheckSpec, Device, DeviceState
-from agent.detector import Detector, Recheck, Transition
-from agent.interfaces import INTERFACE_CHECK, interface_results
+from agent.detect import (
+    INTERFACE_CHECK,
+    Detector,
+    Reboot,
+    RebootTracker,
+    Recheck,
+    Transition,
+    interface_results,
+)
 from agent.metrics import DeviceView, Metrics, OpenTicketView, Snapshot
-from agent.reboots import Reboot, RebootTracker
 from agent.scheduler import Job, Scheduler
 from agent.server import bind, build_app, make_server
 from agent.tickets import TicketFeed, evidence_of, observation

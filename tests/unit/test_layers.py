@@ -104,7 +104,7 @@ def test_core_exists_with_its_four_parts() -> None:
     ("rel", "source", "expected"),
     [
         ("agent/core/x.py", "from agent.config import Config\n", "agent.core imports nothing"),
-        ("collectors/x.py", "from agent.detector import Detector\n", "only agent.core"),
+        ("collectors/x.py", "from agent.detect import Detector\n", "only agent.core"),
         ("collectors/x.py", "import ticketing.sop\n", "do not import each other"),
         ("ticketing/x.py", "from agent import api\n", "only agent.core"),
         ("ticketing/x.py", "def f():\n    from collectors.base import Collector\n", "each other"),

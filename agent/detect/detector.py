@@ -16,7 +16,7 @@ from types import MappingProxyType
 from agent.config import FlappingSettings, MaintenanceWindow, PollingSettings
 from agent.core import topology
 from agent.core.model import CheckResult, Device, DeviceState, Status
-from agent.maintenance import covers, matches
+from agent.detect.maintenance import covers, matches
 
 log = logging.getLogger(__name__)
 

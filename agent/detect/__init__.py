@@ -1,0 +1,48 @@
+"""Detection: check results in, hard state transitions, re-check requests and snapshots out.
+
+Pure code (no I/O, no clock reads). `Detector` is the entry point; the rest are its values
+and the helpers that turn results into subjects, maintenance windows and reboot events.
+"""
+
+from __future__ import annotations
+
+from agent.detect.detector import (
+    ICMP,
+    Detector,
+    DetectorSnapshot,
+    DeviceSnapshot,
+    Event,
+    Recheck,
+    StepSettings,
+    SubjectSnapshot,
+    SubjectState,
+    Transition,
+    flap_percent,
+    step,
+)
+from agent.detect.interfaces import INTERFACE_CHECK, interface_results
+from agent.detect.maintenance import active_windows, covers, is_weekly, matches
+from agent.detect.reboots import Reboot, RebootTracker
+
+__all__ = [
+    "ICMP",
+    "INTERFACE_CHECK",
+    "Detector",
+    "DetectorSnapshot",
+    "DeviceSnapshot",
+    "Event",
+    "Reboot",
+    "RebootTracker",
+    "Recheck",
+    "StepSettings",
+    "SubjectSnapshot",
+    "SubjectState",
+    "Transition",
+    "active_windows",
+    "covers",
+    "flap_percent",
+    "interface_results",
+    "is_weekly",
+    "matches",
+    "step",
+]
