@@ -6,23 +6,13 @@ and the helpers that turn results into subjects, maintenance windows and reboot 
 
 from __future__ import annotations
 
-from agent.detect.detector import (
-    ICMP,
-    Detector,
-    DetectorSnapshot,
-    DeviceSnapshot,
-    Event,
-    Recheck,
-    StepSettings,
-    SubjectSnapshot,
-    SubjectState,
-    Transition,
-    flap_percent,
-    step,
-)
+from agent.detect.detector import Detector
+from agent.detect.events import ICMP, Event, Recheck, Transition
 from agent.detect.interfaces import INTERFACE_CHECK, interface_results
 from agent.detect.maintenance import active_windows, covers, is_weekly, matches
 from agent.detect.reboots import Reboot, RebootTracker
+from agent.detect.snapshots import DetectorSnapshot, DeviceSnapshot, SubjectSnapshot
+from agent.detect.soft_hard import StepSettings, SubjectState, flap_percent, step
 
 __all__ = [
     "ICMP",

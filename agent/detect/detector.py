@@ -1,28 +1,26 @@
 """Turns check results into hard state transitions and the current state of every device.
 
-Icinga's soft/hard states per subject (device, check, item), root-cause suppression through
-`Device.parent` with on-demand parent re-checks, flap detection and maintenance windows.
+Root-cause suppression through `Device.parent` with on-demand parent re-checks, holds,
+flap states and maintenance windows over each subject's soft/hard state (`soft_hard`).
 Pure: no I/O and no clock reads; every instant comes from a result or a `tick(now)` argument.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
 from agent.config import FlappingSettings, MaintenanceWindow, PollingSettings
 from agent.core import topology
 from agent.core.model import CheckResult, Device, DeviceState, Status
+from agent.detect.events import ICMP, Event, Key, Recheck, Transition
 from agent.detect.maintenance import covers, matches
+from agent.detect.snapshots import DetectorSnapshot, DeviceSnapshot, SubjectSnapshot
+from agent.detect.soft_hard import StepSettings, SubjectState, step
 
 log = logging.getLogger(__name__)
-
-ICMP = "icmp"  # the check whose subject decides a device's own state
-
-Key = tuple[str, str, str]  # a subject: (device, check, item); item "" for whole-device checks
 
 _UP = DeviceState.UP
 _DOWN = DeviceState.DOWN
@@ -30,216 +28,6 @@ _UNKNOWN = DeviceState.UNKNOWN
 _UNREACHABLE = DeviceState.UNREACHABLE
 _FLAPPING = DeviceState.FLAPPING
 _PROBLEMS = frozenset({_DOWN, _FLAPPING})  # states a parent's re-check may hold back
-
-
-# -- the pure per-subject state machine ---------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class StepSettings:
-    """What `step()` needs: thresholds for hard changes and flap detection."""
-
-    down_after: int = 3  # consecutive failed results before hard DOWN (>= 1)
-    up_after: int = 2  # consecutive good results before hard UP (>= 1)
-    flapping: FlappingSettings = field(default_factory=FlappingSettings)
-
-    @classmethod
-    def from_config(cls, polling: PollingSettings, flapping: FlappingSettings) -> StepSettings:
-        return cls(down_after=polling.down_after, up_after=polling.up_after, flapping=flapping)
-
-
-@dataclass(frozen=True, slots=True)
-class SubjectState:
-    """One subject's soft/hard state, built only from its own results.
-
-    `hard` is UP, DOWN or UNKNOWN (never checked, or only UNKNOWN results so far).
-    `trend` is the state of the latest OK/WARNING/DOWN result, `attempts` how many such
-    results in a row were in it (Icinga's current attempt) and `trend_since` when the first
-    of them was observed; the subject is soft while `trend` differs from `hard`. `history`
-    holds the failing flags of the latest `flapping.window` known results, oldest first.
-    """
-
-    hard: DeviceState = _UNKNOWN
-    hard_since: datetime | None = None
-    trend: DeviceState = _UNKNOWN
-    attempts: int = 0
-    trend_since: datetime | None = None
-    known_at: datetime | None = None  # when the latest OK/WARNING/DOWN result was observed
-    last: CheckResult | None = None  # the latest result, UNKNOWN ones included
-    history: tuple[bool, ...] = ()
-    flapping: bool = False
-    flap_percent: float = 0.0
-
-    @property
-    def soft(self) -> bool:
-        """True while a change of state is seen but not yet confirmed (hard)."""
-        return self.trend is not _UNKNOWN and self.trend is not self.hard
-
-    @property
-    def last_failed(self) -> bool | None:
-        """Whether the latest OK/WARNING/DOWN result failed; None before any such result."""
-        return None if self.trend is _UNKNOWN else self.trend is _DOWN
-
-
-def flap_percent(history: Sequence[bool], window: int) -> float:
-    """Icinga's/Nagios' weighted percentage of state changes over `window` results.
-
-    The window - 1 possible changes weigh 0.8 (oldest) to 1.2 (newest), linearly; a history
-    shorter than the window counts its missing changes as none. 0.0 when window < 2.
-    """
-    slots = window - 1
-    if slots < 1:
-        return 0.0
-    recent = list(history)[-window:]
-    total = 0.0
-    for i in range(1, len(recent)):
-        if recent[i] != recent[i - 1]:
-            slot = slots - (len(recent) - i)  # 0 = oldest change slot, slots - 1 = newest
-            total += (0.8 + 0.4 * slot / (slots - 1)) if slots > 1 else 1.0
-    return min(100.0, 100.0 * total / slots)
-
-
-def step(
-    state: SubjectState, result: CheckResult, settings: StepSettings
-) -> tuple[SubjectState, bool]:
-    """Fold one result into a subject's state; the flag is True when the hard state changed.
-
-    OK and WARNING count as good, DOWN as failed. A new state turns hard after N results in
-    it in a row, the first being attempt 1: N = `down_after` towards DOWN, `up_after` towards
-    UP (also for the first UP after start). An UNKNOWN result is recorded as `last` and
-    otherwise ignored: it neither counts as an attempt nor breaks a run, and it leaves the
-    hard state and the flap history as they are.
-    """
-    if result.status is Status.UNKNOWN:
-        return replace(state, last=result), False
-    failing = result.status is Status.DOWN
-    target = _DOWN if failing else _UP
-    attempts = state.attempts + 1 if state.trend is target else 1
-    trend_since = state.trend_since if state.trend is target else result.observed_at
-    hard, since, changed = state.hard, state.hard_since, False
-    needed = settings.down_after if failing else settings.up_after
-    if hard is not target and attempts >= needed:
-        hard, since, changed = target, result.observed_at, True
-    history, percent, flapping = state.history, state.flap_percent, state.flapping
-    flap = settings.flapping
-    if flap.enabled and flap.window >= 2:
-        history = (*state.history, failing)[-flap.window :]
-        percent = flap_percent(history, flap.window)
-        # Hysteresis, as Icinga: start above high_percent, stop only below low_percent.
-        flapping = percent >= flap.low_percent if state.flapping else percent > flap.high_percent
-    else:
-        history, percent, flapping = (), 0.0, False
-    return (
-        SubjectState(
-            hard=hard,
-            hard_since=since,
-            trend=target,
-            attempts=attempts,
-            trend_since=trend_since,
-            known_at=result.observed_at,
-            last=result,
-            history=history,
-            flapping=flapping,
-            flap_percent=percent,
-        ),
-        changed,
-    )
-
-
-# -- events and snapshots -----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Transition:
-    """A change of a subject's detected state, for logs, counters and ticketing.
-
-    States are always `DeviceState` values (a StrEnum, so they also compare equal to "up",
-    "down", ...). For a device (check "icmp", item "") they are UP, DOWN, UNREACHABLE,
-    FLAPPING or UNKNOWN; other subjects (check "snmp", or "interface" with an item) use the
-    same values, UNREACHABLE meaning that their device is failing. `maintenance=True` means
-    the device was inside a maintenance window: ticketing ignores such transitions, and when
-    the window closes a transition with `maintenance=False` carries the state on from the one
-    last reported outside maintenance. `flapping` is the subject's flap status after the
-    change. `evidence` is the subject's own latest result (the reason names a parent when the
-    parent's result caused the change). `affected` lists, on a device's change to DOWN, its
-    descendants shown UNREACHABLE at that instant, i.e. once every change made by the same
-    `observe`/`tick` call is applied (so it matches the snapshot taken right after).
-    """
-
-    device: str
-    check: str
-    item: str
-    old: DeviceState
-    new: DeviceState
-    at: datetime
-    reason: str
-    evidence: CheckResult
-    maintenance: bool = False
-    flapping: bool = False
-    affected: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Recheck:
-    """A request to run `check` of `device` now (Icinga's on-demand parent check)."""
-
-    device: str
-    check: str = ICMP
-    reason: str = ""
-
-
-Event = Transition | Recheck
-
-
-@dataclass(frozen=True, slots=True)
-class SubjectSnapshot:
-    """One subject as seen now. `state` is MAINTENANCE while its device is in a window,
-    otherwise `detected`, the state transitions track; `hard` comes from its own results."""
-
-    device: str
-    check: str
-    item: str
-    state: DeviceState
-    detected: DeviceState
-    hard: DeviceState
-    since: datetime | None  # when `detected` last changed; None before any change
-    attempts: int
-    retrying: bool
-    flapping: bool
-    flap_percent: float
-    last: CheckResult | None
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceSnapshot:
-    """A device as seen now: the state of its "icmp" subject plus maintenance and parents."""
-
-    name: str
-    owner: str
-    site: str | None
-    state: DeviceState  # exported: MAINTENANCE while a window is open, else `detected`
-    detected: DeviceState
-    hard: DeviceState
-    since: datetime | None
-    attempts: int
-    retrying: bool
-    flapping: bool
-    flap_percent: float
-    maintenance: tuple[str, ...]  # names of the open windows
-    affected: tuple[str, ...]  # descendants shown UNREACHABLE (empty unless the device fails)
-    results: Mapping[str, CheckResult]  # the latest result per whole-device check
-    subjects: tuple[SubjectSnapshot, ...]  # every subject but "icmp": "snmp", interfaces...
-
-
-@dataclass(frozen=True, slots=True)
-class DetectorSnapshot:
-    """Every device in inventory order, and transitions counted by (check, new state)."""
-
-    devices: Mapping[str, DeviceSnapshot]
-    transitions_total: Mapping[tuple[str, str], int]
-
-
-# -- the detector -------------------------------------------------------------------------
 
 
 class Detector:
