@@ -9,7 +9,7 @@ from __future__ import annotations
 from agent.detect.detector import Detector
 from agent.detect.events import ICMP, Event, Recheck, Transition
 from agent.detect.interfaces import INTERFACE_CHECK, interface_results
-from agent.detect.maintenance import active_windows, covers, is_weekly, matches
+from agent.detect.maintenance import active_windows
 from agent.detect.reboots import Reboot, RebootTracker
 from agent.detect.snapshots import DetectorSnapshot, DeviceSnapshot, SubjectSnapshot
 from agent.detect.soft_hard import StepSettings, SubjectState, flap_percent, step
@@ -29,10 +29,7 @@ __all__ = [
     "SubjectState",
     "Transition",
     "active_windows",
-    "covers",
     "flap_percent",
     "interface_results",
-    "is_weekly",
-    "matches",
     "step",
 ]
