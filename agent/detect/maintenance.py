@@ -27,11 +27,6 @@ def matches(window: MaintenanceWindow, device: Device) -> bool:
     )
 
 
-def is_weekly(window: MaintenanceWindow) -> bool:
-    """True for a recurring window (weekdays + start_time + duration)."""
-    return bool(window.weekdays) and window.start_time is not None and window.duration is not None
-
-
 def covers(window: MaintenanceWindow, device: Device, at: datetime) -> bool:
     """True when `window` is open at `at` for `device` (matching is not checked here).
 
