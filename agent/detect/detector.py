@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
-from agent.config import FlappingSettings, MaintenanceWindow, PollingSettings
 from agent.core import topology
 from agent.core.model import CheckResult, Device, DeviceState, Status
+from agent.core.settings import FlappingSettings, MaintenanceWindow, PollingSettings
 from agent.detect.events import Event, Key, Recheck, Transition
 from agent.detect.maintenance import covers
 from agent.detect.records import DeviceRecord, Subject, device_records

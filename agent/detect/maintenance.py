@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from agent.config import MaintenanceWindow
 from agent.core.model import Device
+from agent.core.settings import MaintenanceWindow
 
 
 def matches(window: MaintenanceWindow, device: Device) -> bool:

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from agent.config import MaintenanceWindow
 from agent.core import topology
 from agent.core.model import Device, DeviceState
+from agent.core.settings import MaintenanceWindow
 from agent.detect.events import ICMP, Key
 from agent.detect.maintenance import matches
 from agent.detect.snapshots import SubjectSnapshot

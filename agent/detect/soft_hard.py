@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from agent.config import FlappingSettings, PollingSettings
 from agent.core.model import CheckResult, DeviceState, Status
+from agent.core.settings import FlappingSettings, PollingSettings
 
 _UP = DeviceState.UP
 _DOWN = DeviceState.DOWN
