@@ -15,7 +15,7 @@ from agent.api import ApiContext
 from agent.config import Config
 from agent.core.clock import Clock, SystemClock
 from agent.core.model import CheckSpec, Device
-from agent.detector import Detector
+from agent.detect import Detector
 from agent.metrics import Metrics
 from agent.pipeline import ResultPipeline
 from agent.scheduler import Job, Scheduler

@@ -8,9 +8,15 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from agent.core.model import CheckResult, Device
-from agent.detector import Detector, Recheck, Transition
-from agent.interfaces import INTERFACE_CHECK, interface_results
-from agent.reboots import Reboot, RebootTracker
+from agent.detect import (
+    INTERFACE_CHECK,
+    Detector,
+    Reboot,
+    RebootTracker,
+    Recheck,
+    Transition,
+    interface_results,
+)
 from agent.status import result_json
 from agent.tickets import evidence_of, observation
 from ticketing.service import Observation

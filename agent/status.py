@@ -9,9 +9,8 @@ from typing import Any
 
 from agent.core.clock import Clock
 from agent.core.model import CheckResult, Device, DeviceState
-from agent.detector import Detector
+from agent.detect import Detector, Reboot, RebootTracker
 from agent.metrics import DeviceView, OpenTicketView, Snapshot
-from agent.reboots import Reboot, RebootTracker
 from agent.scheduler import Scheduler
 from ticketing import workflow
 from ticketing.calendar import Calendar

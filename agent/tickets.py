@@ -12,8 +12,7 @@ from agent.core import topology
 from agent.core.clock import Clock
 from agent.core.errors import BackendUnavailable
 from agent.core.model import CheckResult, Device, DeviceState
-from agent.detector import Transition
-from agent.interfaces import INTERFACE_CHECK
+from agent.detect import INTERFACE_CHECK, Transition
 from ticketing.models import Fault
 from ticketing.service import AFFECTED, FAILING, FLAPPING, RESTORED, Observation, TicketService
 

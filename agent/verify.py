@@ -9,7 +9,7 @@ from typing import Any
 
 from agent.core.clock import Clock
 from agent.core.model import CheckResult, CheckSpec, Device, Status
-from agent.interfaces import interface_results
+from agent.detect import interface_results
 from agent.scheduler import Job
 
 RunCheck = Callable[[Job], Any]  # Scheduler.run_check: (Job) -> Awaitable[CheckResult]

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from agent.config import FlappingSettings, MaintenanceWindow, PollingSettings
 from agent.core.model import CheckResult, Device, DeviceState, Status
-from agent.detector import (
+from agent.detect import (
     Detector,
     Event,
     Recheck,

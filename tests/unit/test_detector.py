@@ -13,17 +13,17 @@ import pytest
 
 from agent.config import FlappingSettings, MaintenanceWindow, PollingSettings
 from agent.core.model import CheckResult, Device, DeviceState, Status
-from agent.detector import (
+from agent.detect import (
     Detector,
     Event,
     Recheck,
     StepSettings,
     SubjectState,
     Transition,
+    active_windows,
     flap_percent,
     step,
 )
-from agent.maintenance import active_windows
 
 T0 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)  # a Tuesday, 08:00 in Jakarta
 OK, WARNING, DOWN, UNKNOWN = Status.OK, Status.WARNING, Status.DOWN, Status.UNKNOWN
@@ -243,7 +243,7 @@ class TestDeviceTransitions:
 
     def test_hard_transitions_are_logged(self, caplog: pytest.LogCaptureFixture) -> None:
         h = Harness([device("sw")], down_after=1, up_after=1)
-        with caplog.at_level(logging.INFO, logger="agent.detector"):
+        with caplog.at_level(logging.INFO, logger="agent.detect"):
             h.send("sw", OK)
             h.send("sw", DOWN)
         records = [r for r in caplog.records if r.getMessage() == "device state changed"]

@@ -2,6 +2,7 @@
 
 - `agent.core` (model, errors, clock, settings) imports nothing else of pantau;
 - `collectors` and `ticketing` see only `agent.core` of the `agent` package, and not each other;
+- `agent.detect` is pure detection: of pantau it sees only `agent.core`;
 - only `agent/app.py` wires the concrete parts (the collectors' engines and the ticket store)
   into the agent.
 
@@ -23,6 +24,8 @@ OURS = ("agent", "collectors", "ticketing", "lab", "bench", "tests")
 # Concrete parts that only the wiring may import (their Protocols live beside them).
 CONCRETE = ("collectors.icmp", "collectors.snmp", "ticketing.store")
 WIRING = {"agent/app.py"}
+# Pure packages: of pantau they import only agent.core and themselves.
+PURE = ("agent.detect",)
 
 
 def module_name(path: Path) -> str:
@@ -81,6 +84,9 @@ def violations(path: Path) -> list[str]:
                 found.append(f"{where}: collectors and ticketing do not import each other")
             if under(name, "lab", "bench", "tests"):
                 found.append(f"{where}: {own} does not import the lab, benchmarks or tests")
+        pure = next((p for p in PURE if under(me, p)), None)
+        if pure is not None and not under(name, "agent.core", pure):
+            found.append(f"{where}: {pure} is pure: it imports only agent.core")
         if under(me, "agent") and rel not in WIRING and under(name, *CONCRETE):
             found.append(f"{where}: only {', '.join(sorted(WIRING))} wires concrete parts")
     return found
@@ -104,11 +110,14 @@ def test_core_exists_with_its_four_parts() -> None:
     ("rel", "source", "expected"),
     [
         ("agent/core/x.py", "from agent.config import Config\n", "agent.core imports nothing"),
-        ("collectors/x.py", "from agent.detector import Detector\n", "only agent.core"),
+        ("collectors/x.py", "from agent.detect import Detector\n", "only agent.core"),
         ("collectors/x.py", "import ticketing.sop\n", "do not import each other"),
         ("ticketing/x.py", "from agent import api\n", "only agent.core"),
         ("ticketing/x.py", "def f():\n    from collectors.base import Collector\n", "each other"),
         ("agent/x.py", "from ticketing.store.sql import SqlBackend\n", "wires concrete parts"),
+        ("agent/detect/x.py", "from agent.config import Config\n", "imports only agent.core"),
+        ("agent/detect/x.py", "from agent.metrics import Metrics\n", "imports only agent.core"),
+        ("agent/detect/x.py", "from .events import Transition\n", None),
         ("agent/web/x.py", "from ..api import y\n", None),
         ("ticketing/store/x.py", "from ..sop import SOP_006\n", None),
         ("collectors/snmp/x.py", "from ...agent.core import model\n", None),

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from agent.core.model import CheckResult, Sample, Status
-from agent.interfaces import INTERFACE_CHECK, interface_results
-from agent.reboots import WRAP, RebootTracker
+from agent.detect.interfaces import INTERFACE_CHECK, interface_results
+from agent.detect.reboots import WRAP, RebootTracker
 
 T0 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
 

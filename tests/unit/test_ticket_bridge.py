@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent.core.model import CheckResult, Device, DeviceState, Status
-from agent.detector import Transition
+from agent.detect import Transition
 from agent.tickets import observation, root_cause
 from ticketing.models import Fault
 from ticketing.service import AFFECTED, FAILING, FLAPPING, RESTORED

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from agent.config import MaintenanceWindow
 from agent.core.model import Device
+from agent.core.settings import MaintenanceWindow
 
 
 def matches(window: MaintenanceWindow, device: Device) -> bool:
@@ -25,11 +25,6 @@ def matches(window: MaintenanceWindow, device: Device) -> bool:
         or device.owner in window.owners
         or (device.site is not None and device.site in window.sites)
     )
-
-
-def is_weekly(window: MaintenanceWindow) -> bool:
-    """True for a recurring window (weekdays + start_time + duration)."""
-    return bool(window.weekdays) and window.start_time is not None and window.duration is not None
 
 
 def covers(window: MaintenanceWindow, device: Device, at: datetime) -> bool:

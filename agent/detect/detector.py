@@ -1,0 +1,390 @@
+"""The Detector: check results in; transitions, parent re-checks and snapshots out. Decides
+what each subject shows (parents, holds, flapping, maintenance windows) from its soft/hard
+state. Pure: no I/O and no clock reads; every instant comes from a result or `tick(now)`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from types import MappingProxyType
+
+from agent.core import topology
+from agent.core.model import CheckResult, Device, DeviceState, Status
+from agent.core.settings import FlappingSettings, MaintenanceWindow, PollingSettings
+from agent.detect.events import Event, Key, Recheck, Transition
+from agent.detect.maintenance import covers
+from agent.detect.records import DeviceRecord, Subject, device_records
+from agent.detect.snapshots import DetectorSnapshot, DeviceSnapshot
+from agent.detect.soft_hard import StepSettings, step
+
+log = logging.getLogger(__name__)
+
+_UP = DeviceState.UP
+_DOWN = DeviceState.DOWN
+_UNKNOWN = DeviceState.UNKNOWN
+_UNREACHABLE = DeviceState.UNREACHABLE
+_FLAPPING = DeviceState.FLAPPING
+_PROBLEMS = frozenset({_DOWN, _FLAPPING})  # states a parent's re-check may hold back
+
+
+class Detector:
+    """Holds every subject's state and derives device states from results.
+
+    A device's state comes from its "icmp" subject: FLAPPING while that flaps, otherwise its
+    hard state; a failing device (hard DOWN or flapping) is UNREACHABLE while its parent is
+    failing, i.e. the parent's latest result failed (soft or hard) or the parent is itself
+    UNREACHABLE. Other subjects of a device ("snmp", interfaces) work the same way with the
+    device's "icmp" subject as their parent. States are re-evaluated for the whole subtree
+    whenever a subject gets a result.
+
+    On-demand parent check: a failed result of a subject that is not yet shown failing,
+    whose parent's latest result is OK (or missing) and older than this one, yields one
+    `Recheck` of the parent (deduplicated while it is pending, for at most one polling
+    interval). A change to DOWN or FLAPPING is held back while the parent's latest result is
+    older than the subject's, for at most one polling interval, so a child is never shown
+    DOWN before its parent had a chance to be checked again; a result arriving as a hold ends
+    is folded in before the held change is decided. A child shown UNREACHABLE turns
+    DOWN only on a failure observed after its parent was seen OK again; until then (or until
+    it recovers) it stays UNREACHABLE, so a parent's recovery does not flash children DOWN.
+
+    Maintenance: while a window is open for a device the exported state is MAINTENANCE and
+    transitions are emitted with `maintenance=True`. When the window closes (`tick(now)`,
+    or the device's next result), every subject whose state differs from the one last
+    emitted outside maintenance gets a transition from that state with `maintenance=False`
+    and reason "maintenance ended": a device still DOWN is reported, a recovered one closes.
+    A window is closed after the changes of the instant that finds it closed (those are still
+    flagged), so the catch-up reports the state they lead to, never one that lasted 0 s.
+    """
+
+    def __init__(
+        self,
+        devices: Sequence[Device],
+        polling: PollingSettings,
+        flapping: FlappingSettings,
+        maintenance: Sequence[MaintenanceWindow],
+    ) -> None:
+        self._settings = StepSettings.from_config(polling, flapping)
+        self._hold_for = timedelta(seconds=polling.interval_seconds)
+        self._devices = device_records(devices, maintenance)
+        # Every subject by key: each device's "icmp" one, the others from their first result.
+        self._subjects: dict[Key, Subject] = {r.icmp.key: r.icmp for r in self._devices.values()}
+        # Subjects whose change is held back, in the order their holds began.
+        self._held: dict[Key, Subject] = {}
+        self._counts: dict[tuple[str, str], int] = {}
+
+    # -- public API -----------------------------------------------------------------------
+
+    def observe(self, result: CheckResult, item: str = "") -> list[Event]:
+        """Fold `result` in (for subject `item` of its check, "" for the whole device) and
+        return the transitions and parent re-check requests it causes, parents first.
+
+        Results for devices outside the inventory are logged and ignored.
+        """
+        record = self._devices.get(result.device)
+        if record is None:
+            log.warning(
+                "result for unknown device ignored",
+                extra={"device": result.device, "check": result.check},
+            )
+            return []
+        at = result.observed_at
+        events: list[Event] = []
+        events += self._sync_maintenance(record, at, close=False)
+        subject = self._subject(record, (result.device, result.check, item))
+        subject.state, _ = step(subject.state, result, self._settings)
+        subject.recheck_until = None  # any fresh result answers a pending re-check
+        # Holds due by now are decided only after this result is folded in: it may be the
+        # very answer a held child waits for (its parent's re-check arriving at the deadline).
+        subtree = [subject, *self._descendants(subject)]
+        events += self._reevaluate([*self._expired_holds(at, exclude=subtree), *subtree], at)
+        events += self._sync_maintenance(record, at)
+        if result.status is Status.DOWN and subject.shown in (_UP, _UNKNOWN):
+            parent = subject.parent
+            if (
+                parent is not None
+                and parent.state.last_failed is not True
+                and subject.parent_stale(parent)
+            ):
+                events += self._request_recheck(parent, subject, at)
+        return events
+
+    def tick(self, now: datetime) -> list[Transition]:
+        """Close maintenance windows and release holds whose parent never answered.
+
+        Call every few seconds with the current time; returns the transitions this causes.
+        """
+        out: list[Transition] = []
+        for record in self._devices.values():
+            out += self._sync_maintenance(record, now, close=False)
+        out += [e for e in self._release_holds(now) if isinstance(e, Transition)]
+        for record in self._devices.values():  # closed after the holds, as in `_reevaluate`
+            out += self._sync_maintenance(record, now)
+        for record in self._devices.values():  # re-checks are only asked of "icmp" subjects
+            due = record.icmp.recheck_until
+            if due is not None and due <= now:
+                record.icmp.recheck_until = None
+        return out
+
+    def device_state(self, name: str) -> DeviceState:
+        """The exported state of device `name`; KeyError when it is not in the inventory."""
+        record = self._devices[name]
+        if record.open_windows:
+            return DeviceState.MAINTENANCE
+        return record.icmp.shown
+
+    def is_retrying(self, device: str, check: str, item: str = "") -> bool:
+        """True while the subject is soft: a change is seen but not yet confirmed, so the
+        scheduler re-checks it at the retry interval (failing, or recovering, or the first
+        results after start)."""
+        subject = self._subjects.get((device, check, item))
+        return subject is not None and subject.state.soft
+
+    def snapshot(self) -> DetectorSnapshot:
+        """A frozen picture of every device and subject, for /metrics and the API."""
+        devices: dict[str, DeviceSnapshot] = {}
+        for name, record in self._devices.items():
+            in_window = record.open_windows
+            icmp = record.icmp.snapshot(bool(in_window))
+            results: dict[str, CheckResult] = {}
+            for subject in record.subjects():
+                last = subject.state.last
+                if subject.key[2] == "" and last is not None:
+                    results[subject.key[1]] = last
+            affected = self._affected(record) if icmp.detected in _PROBLEMS else ()
+            devices[name] = DeviceSnapshot(
+                name=name,
+                owner=record.device.owner,
+                site=record.device.site,
+                state=icmp.state,
+                detected=icmp.detected,
+                hard=icmp.hard,
+                since=icmp.since,
+                attempts=icmp.attempts,
+                retrying=icmp.retrying,
+                flapping=icmp.flapping,
+                flap_percent=icmp.flap_percent,
+                maintenance=in_window,
+                affected=affected,
+                results=MappingProxyType(results),
+                subjects=tuple(s.snapshot(bool(in_window)) for s in record.others),
+            )
+        return DetectorSnapshot(
+            devices=MappingProxyType(devices),
+            transitions_total=MappingProxyType(dict(self._counts)),
+        )
+
+    # -- state derivation -------------------------------------------------------------------
+
+    def _subject(self, record: DeviceRecord, key: Key) -> Subject:
+        """The record of `key`, made on its first result (a device's "icmp" one always is)."""
+        subject = self._subjects.get(key)
+        if subject is None:
+            subject = self._subjects[key] = Subject(key, parent=record.icmp)
+            record.others.append(subject)
+        return subject
+
+    def _descendants(self, subject: Subject) -> list[Subject]:
+        """Subjects whose state depends on `subject`, parents before children."""
+        if not subject.is_device:
+            return []
+        out: list[Subject] = []
+        queue = [subject.device]
+        while queue:
+            name = queue.pop(0)
+            record = self._devices[name]
+            if name != subject.device:
+                out.append(record.icmp)
+            out += record.others
+            queue += record.children
+        return out
+
+    def _decide(self, subject: Subject, at: datetime) -> tuple[DeviceState, str, list[Recheck]]:
+        """The state to show for `subject` now, a note on why a hold ended, and re-checks."""
+        raw = subject.raw_state()
+        shown = subject.shown
+        if raw is shown:
+            self._unhold(subject)
+            return shown, "", []
+        parent = subject.parent
+        if raw is _DOWN and shown is _UNREACHABLE and not subject.failed_since_parent_ok():
+            return shown, "", []  # failures its parent explains: wait for a newer result
+        if raw in _PROBLEMS and parent is not None and subject.parent_stale(parent):
+            if subject.hold_until is None:
+                subject.hold_until = at + self._hold_for
+                self._held[subject.key] = subject
+            if at < subject.hold_until:
+                return shown, "", self._request_recheck(parent, subject, at)
+            self._unhold(subject)
+            seconds = self._hold_for.total_seconds()
+            return raw, f"{subject.upstream()} not re-checked within {seconds:g}s", []
+        self._unhold(subject)
+        return raw, "", []
+
+    def _unhold(self, subject: Subject) -> None:
+        subject.hold_until = None
+        self._held.pop(subject.key, None)
+
+    def _request_recheck(self, parent: Subject, by: Subject, at: datetime) -> list[Recheck]:
+        if parent.recheck_until is not None and at < parent.recheck_until:
+            return []
+        parent.recheck_until = at + self._hold_for
+        device, check, _ = parent.key
+        reason = f"{by.label()} failed"
+        log.debug(
+            "parent re-check requested",
+            extra={"device": device, "check": check, "reason": reason},
+        )
+        return [Recheck(device=device, check=check, reason=reason)]
+
+    def _reevaluate(self, subjects: list[Subject], at: datetime) -> list[Event]:
+        events: list[Event] = []
+        changes: list[tuple[Subject, DeviceState, DeviceState, str]] = []
+        for subject in subjects:
+            new, note, rechecks = self._decide(subject, at)
+            events += rechecks
+            old = subject.shown
+            if new is not old:
+                changes.append((subject, old, new, note))
+        if not changes:
+            return events
+        # A window opening now flags these changes; one found closed now is closed after
+        # them, so its catch-up carries the state they lead to (never one that lasted 0 s).
+        names = dict.fromkeys(subject.device for subject, *_ in changes)
+        records = [self._devices[name] for name in names]
+        transitions: list[Event] = []
+        for record in records:
+            transitions += self._sync_maintenance(record, at, close=False)
+        for subject, _, new, _ in changes:
+            subject.shown = new
+            subject.since = at
+        for subject, old, new, note in changes:
+            reason = self._reason(subject, old, new, note)
+            transitions.append(self._emit(subject, old, new, at, reason))
+        for record in records:
+            transitions += self._sync_maintenance(record, at)
+        return transitions + events
+
+    def _expired_holds(self, at: datetime, exclude: Sequence[Subject] = ()) -> list[Subject]:
+        """Held subjects whose hold ends by `at`, parents before children."""
+        skip = set(exclude)
+        expired = [
+            s for s in self._held.values()
+            if s.hold_until is not None and s.hold_until <= at and s not in skip
+        ]
+        return sorted(expired, key=Subject.depth)
+
+    def _release_holds(self, at: datetime) -> list[Event]:
+        expired = self._expired_holds(at)
+        return self._reevaluate(expired, at) if expired else []
+
+    def _sync_maintenance(
+        self, record: DeviceRecord, at: datetime, *, close: bool = True
+    ) -> list[Transition]:
+        """Bring the device's open windows up to `at`; on closing, report what they covered.
+
+        With `close=False` a window found closed stays open for now (the caller closes it
+        after the changes of this instant, which are then still flagged as maintenance).
+        """
+        windows = record.windows
+        if not windows:
+            return []
+        checked = record.windows_at
+        if checked is not None and at < checked:
+            return []  # a late result must not reopen a window already closed
+        name = record.device.name
+        before = record.open_windows
+        now_open = tuple(w.name for w in windows if covers(w, record.device, at))
+        if before and not now_open and not close:
+            return []
+        record.windows_at = at
+        record.open_windows = now_open
+        if now_open and not before:
+            log.info("maintenance started", extra={"device": name, "windows": now_open})
+        if not before or now_open:
+            return []
+        log.info("maintenance ended", extra={"device": name, "windows": before})
+        out: list[Transition] = []
+        for subject in record.subjects():
+            if subject.shown is not subject.reported and subject.state.last is not None:
+                out.append(
+                    self._emit(subject, subject.reported, subject.shown, at, "maintenance ended")
+                )
+        return out
+
+    def _affected(self, record: DeviceRecord) -> tuple[str, ...]:
+        return tuple(sorted(
+            child for child in topology.descendants(record.device.name, self._children_of)
+            if self._devices[child].icmp.shown is _UNREACHABLE))
+
+    def _children_of(self, name: str) -> list[str]:
+        return self._devices[name].children
+
+    def _reason(self, subject: Subject, old: DeviceState, new: DeviceState, note: str) -> str:
+        state = subject.state
+        flap = self._settings.flapping
+        if new is _FLAPPING:
+            return (
+                f"flapping: {state.flap_percent:.1f}% state changes over the last "
+                f"{flap.window} results (above {flap.high_percent:g}%)"
+            )
+        if new is _UNREACHABLE:
+            return f"{subject.upstream()} failing"
+        if old is _FLAPPING:
+            text = f"stopped flapping: {state.flap_percent:.1f}% (below {flap.low_percent:g}%)"
+        elif old is _UNREACHABLE and new is _DOWN:
+            text = f"{subject.upstream()} no longer failing"
+        elif new is _UNKNOWN:
+            text = "no result yet"
+        else:
+            kind = "failed" if state.trend is _DOWN else "good"
+            if state.attempts == 1:
+                text = f"1 {kind} result"
+            else:
+                text = f"{state.attempts} consecutive {kind} results"
+        if note:
+            text = f"{text}; {note}"
+        last = state.last
+        if last is not None and last.reason and new is _DOWN:
+            text = f"{text} (last: {last.reason})"
+        return text
+
+    def _emit(
+        self, subject: Subject, old: DeviceState, new: DeviceState, at: datetime, reason: str
+    ) -> Transition:
+        device, check, item = subject.key
+        state = subject.state
+        assert state.last is not None  # a subject changes state only after a result
+        record = self._devices[device]
+        in_window = bool(record.open_windows)
+        affected = self._affected(record) if subject.is_device and new is _DOWN else ()
+        transition = Transition(
+            device=device,
+            check=check,
+            item=item,
+            old=old,
+            new=new,
+            at=at,
+            reason=reason,
+            evidence=state.last,
+            maintenance=in_window,
+            flapping=state.flapping,
+            affected=affected,
+        )
+        if not in_window:
+            subject.reported = new
+        count_key = (check, new.value)
+        self._counts[count_key] = self._counts.get(count_key, 0) + 1
+        log.info(
+            "device state changed" if subject.is_device else "check state changed",
+            extra={
+                "device": device,
+                "check": check,
+                "item": item,
+                "old": old.value,
+                "new": new.value,
+                "reason": reason,
+                "maintenance": in_window,
+            },
+        )
+        return transition
