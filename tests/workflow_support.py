@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ticketing import workflow
+from ticketing import gates, workflow
 from ticketing.calendar import Calendar, CalendarTime
 from ticketing.models import Fault, Ticket, TicketDraft, TicketEvent, Trigger
 from ticketing.sop import SOP_006, Role, Sop, StepSpec
@@ -98,7 +98,7 @@ class Run:
                  output: Mapping[str, Any] | None = None,
                  verified: Mapping[str, Any] | None = None) -> list[TicketEvent]:
         spec = self.sop.step(step)
-        facts = workflow.Facts(now=now, verification=verified)
+        facts = gates.Facts(now=now, verification=verified)
         return self.add(workflow.complete_step(
             self.t, step, who or actor(spec.role.value),
             valid_output(spec) if output is None else output, self.sop, facts))

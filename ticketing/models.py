@@ -8,11 +8,42 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
 JsonDict = Mapping[str, Any]
+
+
+def aware_utc(moment: datetime, what: str = "time") -> datetime:
+    """`moment` in UTC; ValueError naming `what` for a naive datetime."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{what} must be an aware datetime, got the naive {moment.isoformat()}")
+    return moment.astimezone(UTC)
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An aware UTC datetime from an ISO string or a datetime; None when it is neither."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        return None
+    return value.astimezone(UTC)
+
+
+def json_plain(value: Any) -> Any:
+    """A JSON-shaped copy: mappings become dicts, tuples and lists lists, datetimes and dates
+    ISO strings. Event data goes through this so a store's JSON round trip changes nothing."""
+    if isinstance(value, Mapping):
+        return {str(k): json_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_plain(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
 
 
 class TicketStatus(StrEnum):

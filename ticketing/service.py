@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from agent.core.clock import Clock
 from agent.core.errors import BackendError, BackendRejected, InvalidTransition
-from ticketing import workflow
+from ticketing import gates, workflow
 from ticketing.backend import TicketBackend
 from ticketing.calendar import Calendar
 from ticketing.models import (
@@ -194,7 +194,7 @@ class TicketService:
                 if step.started_at is not None:
                     self.observer.step_completed(
                         step.no, (step.completed_at - step.started_at).total_seconds())
-                if workflow.probed_gate(self.sop.step(step.no)):
+                if gates.probed_gate(self.sop.step(step.no)):
                     self.observer.restoration_verified(
                         (step.completed_at - new.opened_at).total_seconds())
             if step.breached and (before is None or not before.breached):
@@ -340,9 +340,9 @@ class TicketService:
         For a gated step with no fresh passed verification, the verification runs first."""
         ticket = await self.backend.get(ticket_id)
         spec = self.sop.step(step) if 1 <= step <= len(self.sop.steps) else None
-        if (spec is not None and workflow.probed_gate(spec)
+        if (spec is not None and gates.probed_gate(spec)
                 and ticket.status is TicketStatus.OPEN and ticket.current_step == step
-                and workflow.gate_refusal(ticket, spec, self._facts(ticket)) is not None):
+                and gates.gate_refusal(ticket, spec, self._facts(ticket)) is not None):
             workflow.check_actor(ticket, step, actor, self.sop)  # refuse early, before probing
             ticket, _ = await self.verify(ticket_id, actor)
         async with self._lock(ticket.dedup_key or ticket.id):
@@ -351,8 +351,8 @@ class TicketService:
 
             return await self._append(await self.backend.get(ticket_id), make)
 
-    def _facts(self, ticket: Ticket) -> workflow.Facts:
-        return workflow.Facts(
+    def _facts(self, ticket: Ticket) -> gates.Facts:
+        return gates.Facts(
             now=self.clock.now(), verification=ticket.last_verification,
             max_verification_age_seconds=self.settings.verification_max_age_seconds)
 

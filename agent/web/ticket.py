@@ -29,7 +29,7 @@ from agent.web.render import (
     words_of,
 )
 from agent.web.session import CSRF_FIELD
-from ticketing import workflow
+from ticketing import documents, json_view
 from ticketing.sop import StepSpec
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ async def _ticket_doc(request: Request, who: Principal, ticket_id: str
         return error_page(request, 404, words("error.not_found"), who)
     except BackendUnavailable:
         return error_page(request, 503, words("error.unavailable"), who)
-    return workflow.ticket_json(ticket, events, tz=state.tz)
+    return json_view.ticket_json(ticket, events, tz=state.tz)
 
 
 @router.get("/tickets/{ticket_id}")
@@ -138,7 +138,7 @@ async def complete_step(request: Request, ticket_id: str, no: int) -> Response:
     values = {k: v for k, v in form.items() if k != CSRF_FIELD}
     output = _output(spec, form)
     try:
-        workflow.validate_output(spec, output)
+        documents.validate_output(spec, output)
     except DocumentError as exc:
         return _ticket_view(request, who, doc, values=values, status=422, error=words(
             "ticket.field_error", field=views.field_label(spec, exc.field, words.lang),

@@ -26,7 +26,7 @@ from tests.workflow_support import (
     valid_output,
     verification,
 )
-from ticketing import workflow
+from ticketing import gates, workflow
 from ticketing.calendar import Calendar, CalendarTime, WorkingCalendar
 from ticketing.models import EventKind, Ticket, TicketStatus
 from ticketing.sop import SOP_006
@@ -101,7 +101,7 @@ class WorkflowMachine(RuleBasedStateMachine):
 
     def attempt(self, step: int, role: str, output_kind: str) -> None:
         expected = self.expected_refusal(step, role, output_kind)
-        facts = workflow.Facts(now=self.now, verification=self.facts,
+        facts = gates.Facts(now=self.now, verification=self.facts,
                                max_verification_age_seconds=MAX_AGE)
         output = broken_output(step, output_kind)
         refusal = ""

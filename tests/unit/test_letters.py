@@ -16,7 +16,7 @@ import pytest
 from agent.config import WebSettings
 from agent.web import letters
 from tests.workflow_support import NAMES, T0, Run, actor, auto_draft, manual_draft
-from ticketing import workflow
+from ticketing import json_view, workflow
 from ticketing.models import Fault
 from ticketing.sop import SOP_006
 
@@ -174,7 +174,7 @@ def closed_manual_run(outputs: Mapping[int, Mapping[str, Any]] = OUTPUTS,
 
 
 def doc_of(run: Run) -> dict[str, Any]:
-    return workflow.ticket_json(run.t, run.events, tz=TZ)
+    return json_view.ticket_json(run.t, run.events, tz=TZ)
 
 
 def render(doc: Mapping[str, Any], no: int, web: WebSettings = WEB,
@@ -238,7 +238,7 @@ class TestLetterNumber:
         run = Run()
         run.open(manual_draft(at=datetime(2026, 11, 30, 12, 0, tzinfo=UTC)))
         run.complete(2, datetime(2026, 11, 30, 17, 30, tzinfo=UTC), output=OUTPUTS[2])
-        page = render(workflow.ticket_json(run.t, run.events, tz="UTC"), 2)
+        page = render(json_view.ticket_json(run.t, run.events, tz="UTC"), 2)
         assert page.text("nomor") == "555/000001.2/Diskominfostandi/XII/2026"
         assert page.text("tanggal") == "Bogor, 1 Desember 2026"
 

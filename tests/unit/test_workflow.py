@@ -21,7 +21,7 @@ from tests.workflow_support import (
     valid_output,
     verification,
 )
-from ticketing import workflow
+from ticketing import gates, json_view, workflow
 from ticketing.calendar import CalendarTime, WorkingCalendar
 from ticketing.models import EventKind, Fault, TicketEvent, TicketStatus
 from ticketing.sop import SOP_006
@@ -149,7 +149,7 @@ class TestCompleteStep:
         run = opened_run()
         with refused("there is no step 10: SOP-006 has steps 1..9"):
             workflow.complete_step(run.t, 10, actor("admin"), {}, SOP_006,
-                                   workflow.Facts(now=at(60)))
+                                   gates.Facts(now=at(60)))
 
     def test_wrong_role(self) -> None:
         run = opened_run()
@@ -553,7 +553,7 @@ class TestTicketJson:
     def test_shape(self) -> None:
         run = opened_run()
         run.complete(2, at(600))
-        doc = workflow.ticket_json(run.t, run.events)
+        doc = json_view.ticket_json(run.t, run.events)
         assert json.loads(json.dumps(doc)) == doc
         assert doc["id"] == TICKET_ID
         assert (doc["fault"], doc["trigger"], doc["status"], doc["current_step"]) == (
@@ -576,6 +576,6 @@ class TestTicketJson:
             assert key in doc
 
     def test_without_events_there_is_no_audit(self) -> None:
-        doc = workflow.ticket_json(opened_run().t, tz="UTC")
+        doc = json_view.ticket_json(opened_run().t, tz="UTC")
         assert "audit" not in doc
         assert doc["opened_at"] == "2026-11-24T01:00:00+00:00"
