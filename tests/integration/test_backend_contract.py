@@ -24,7 +24,8 @@ from tests.postgres_fixtures import postgres_url
 from tests.store_samples import T0, builder, close, draft, follow
 from ticketing.backend import TicketBackend
 from ticketing.models import EventKind, Fault, Ticket, TicketEvent, TicketStatus, Trigger
-from ticketing.store.sql import SqlBackend, database_url
+from ticketing.store.engine import database_url
+from ticketing.store.sql import SqlBackend
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 
