@@ -22,7 +22,7 @@ from agent.metrics import DeviceView, Metrics, OpenTicketView, Snapshot
 from agent.reboots import Reboot, RebootTracker
 from agent.scheduler import Job, Scheduler
 from agent.server import bind, build_app, make_server
-from agent.tickets import TicketFeed, evidence_of, observation
+from agent.tickets import TicketFeed, last_results_of, observation
 from agent.verify import LiveVerifier
 from agent.web.pages import WebContext
 from collectors.icmp import IcmpCollector, Pinger
@@ -155,13 +155,13 @@ class Agent:
     def handle_events(self, events: Sequence[Transition | Recheck]) -> None:
         """Rechecks go to the scheduler; hard transitions (logged by the detector) go to
         ticketing as observations."""
-        evidence = evidence_of(self.last_results, result_json)
+        last_results = last_results_of(self.last_results, result_json)
         for event in events:
             if isinstance(event, Recheck):
                 if self.scheduler is not None:
                     self.scheduler.request_check(event.device, event.check)
                 continue
-            obs = observation(event, self.devices, self.detector.device_state, evidence)
+            obs = observation(event, self.devices, self.detector.device_state, last_results)
             if obs is not None and self.feed is not None:
                 self.feed.put(obs)
 

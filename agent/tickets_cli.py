@@ -158,13 +158,13 @@ async def _dispatch(config: Config, service: TicketService, args: argparse.Names
     elif cmd == "verify":
         ticket, result = await service.verify(args.id, actor)
         if args.json:
-            _json(out, result)
+            _json(out, result.to_json())
         else:
-            out.write(f"{'PASSED' if result['passed'] else 'FAILED'}: {result['reason']}\n")
-            for p in result["probes"]:
-                out.write(f"  round {p['round']}  {p['device']:<20} {p['check']:<9} "
-                          f"{p.get('item', ''):<12} {p['status'].upper():<8} {p['reason']}\n")
-        return 0 if result["passed"] else 1
+            out.write(f"{'PASSED' if result.passed else 'FAILED'}: {result.reason}\n")
+            for p in result.probes:
+                out.write(f"  round {p.round}  {p.device:<20} {p.check:<9} "
+                          f"{p.item:<12} {p.status.upper():<8} {p.reason}\n")
+        return 0 if result.passed else 1
     else:
         ticket = await service.note(args.id, actor, args.text)
     if getattr(args, "json", False):

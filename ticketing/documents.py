@@ -9,6 +9,7 @@ from typing import Any
 
 from agent.core.errors import DocumentError
 from ticketing.models import TicketDraft, aware_utc
+from ticketing.payloads import OutputDocument
 from ticketing.sop import FieldSpec, StepSpec
 
 #: Measurements listed at most in an automatic request's description.
@@ -33,8 +34,9 @@ def _field_problem(spec: StepSpec, f: FieldSpec, value: Any) -> str | None:
     return f"{spec.output}: '{f.name}' has an unknown kind {f.kind!r}"
 
 
-def validate_output(spec: StepSpec, output: Mapping[str, Any]) -> dict[str, Any]:
-    """The output document of `spec`, checked and cleaned (texts stripped, lists as lists).
+def validate_output(spec: StepSpec, output: Mapping[str, Any]) -> OutputDocument:
+    """The output document of `spec`, checked and cleaned (texts stripped, lists as lists),
+    from the fields a person entered.
 
     Raises DocumentError, naming the field, for a missing or empty required field ("Lembar
     Disposisi needs 'to' (Diteruskan kepada)"), a wrongly typed field, or a field the document
@@ -60,7 +62,7 @@ def validate_output(spec: StepSpec, output: Mapping[str, Any]) -> dict[str, Any]
         known = ", ".join(f.name for f in spec.fields)
         raise DocumentError(unknown[0],
                             f"{spec.output} has no field {names} (its fields: {known})")
-    return clean
+    return OutputDocument(clean)
 
 
 def _flat(value: Any, prefix: str = "") -> list[str]:
@@ -74,9 +76,9 @@ def _flat(value: Any, prefix: str = "") -> list[str]:
     return [f"{prefix[:-1]}={value}"]
 
 
-def automatic_request(draft: TicketDraft) -> dict[str, str]:
-    """The Surat Permohonan the agent files for the agency: subject and description from the
-    evidence (what failed, since when, the last measurements)."""
+def automatic_request(draft: TicketDraft) -> OutputDocument:
+    """The Surat Permohonan the agent files for the agency, on its behalf: subject and
+    description from the evidence (what failed, since when, the last measurements)."""
     what = draft.fault.phrase_id(draft.item or "?")
     subject = draft.subject.strip() or f"Gangguan jaringan {draft.device}: {what}"
     ev = draft.evidence
@@ -84,15 +86,16 @@ def automatic_request(draft: TicketDraft) -> dict[str, str]:
         f"Permohonan penanganan gangguan diajukan otomatis oleh pantau atas nama {draft.owner}.",
         f"Perangkat: {draft.device}" + (f", antarmuka {draft.item}" if draft.item else ""),
         f"Gangguan: {draft.fault.value} ({what})",
-        f"Sejak: {ev.get('since') or aware_utc(draft.opened_at, 'opened_at').isoformat()}",
+        f"Sejak: {ev.since_text or aware_utc(draft.opened_at, 'opened_at').isoformat()}",
     ]
-    if ev.get("reason"):
-        lines.append(f"Penyebab: {ev['reason']}")
+    if ev.reason:
+        lines.append(f"Penyebab: {ev.reason}")
     if draft.affected:
         lines.append(f"Perangkat terdampak: {', '.join(draft.affected)}")
-    measurements = _flat(ev.get("last") or {})
+    measurements = _flat(ev.measurements)
     if measurements:
         lines.append("Pengukuran terakhir:")
         lines += [f"  {m}" for m in measurements[:MEASUREMENT_LINES]]
     description = draft.description.strip() or "\n".join(lines)
-    return {"subject": subject, "description": description}
+    return OutputDocument({"subject": subject, "description": description,
+                           "on_behalf_of": draft.owner})

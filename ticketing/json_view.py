@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ticketing.models import Ticket, TicketEvent, json_plain
+from ticketing.models import Ticket, TicketEvent
+from ticketing.payloads import json_plain
 
 
 def ticket_json(ticket: Ticket, events: Sequence[TicketEvent] | None = None,
@@ -41,20 +42,20 @@ def ticket_json(ticket: Ticket, events: Sequence[TicketEvent] | None = None,
                 "completed_at": iso(s.completed_at),
                 "completed_by": s.completed_by,
                 "breached": s.breached,
-                "output": json_plain(s.output),
+                "output": s.output.to_json(),
             }
             for s in ticket.steps
         ],
         "item": ticket.item,
         "dedup_key": ticket.dedup_key,
-        "evidence": json_plain(ticket.evidence),
+        "evidence": ticket.evidence.to_json(),
         "restored": ticket.restored,
         "restoration_observed_at": iso(ticket.restoration_observed_at),
         "last_failure_at": iso(ticket.last_failure_at),
         "closed_at": iso(ticket.closed_at),
         "reopened": ticket.reopened,
         "sop_version": ticket.sop_version,
-        "last_verification": json_plain(ticket.last_verification)
+        "last_verification": ticket.last_verification.to_json()
         if ticket.last_verification is not None else None,
     }
     if events is not None:

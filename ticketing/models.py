@@ -1,16 +1,19 @@
 """Tickets as values: the append-only TicketEvent list and the Ticket folded from it.
 
 A ticket's state is `workflow.fold(events)`; the store keeps the events and a materialized
-row, and `fold(events) == row` is a tested property. Event `data` is JSON-able.
+row, and `fold(events) == row` is a tested property. Event `data` is JSON-able; the folded
+ticket carries typed payloads (ticketing.payloads).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+
+from ticketing.payloads import Evidence, OutputDocument, Verification
 
 JsonDict = Mapping[str, Any]
 
@@ -20,30 +23,6 @@ def aware_utc(moment: datetime, what: str = "time") -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{what} must be an aware datetime, got the naive {moment.isoformat()}")
     return moment.astimezone(UTC)
-
-
-def parse_time(value: Any) -> datetime | None:
-    """An aware UTC datetime from an ISO string or a datetime; None when it is neither."""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
-        return None
-    return value.astimezone(UTC)
-
-
-def json_plain(value: Any) -> Any:
-    """A JSON-shaped copy: mappings become dicts, tuples and lists lists, datetimes and dates
-    ISO strings. Event data goes through this so a store's JSON round trip changes nothing."""
-    if isinstance(value, Mapping):
-        return {str(k): json_plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_plain(v) for v in value]
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
 
 
 class TicketStatus(StrEnum):
@@ -118,7 +97,7 @@ class StepRecord:
     completed_at: datetime | None = None
     completed_by: str | None = None
     breached: bool = False  # went past due_at while open (kept once set)
-    output: JsonDict = field(default_factory=dict)
+    output: OutputDocument = field(default_factory=OutputDocument)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +110,7 @@ class TicketDraft:
     trigger: Trigger
     opened_at: datetime
     item: str = ""  # the interface, for interface_down
-    evidence: JsonDict = field(default_factory=dict)
+    evidence: Evidence = field(default_factory=Evidence)
     affected: tuple[str, ...] = ()
     flapping: bool = False
     requested_by: str = "pantau"
@@ -167,12 +146,12 @@ class Ticket:
     dedup_key: str = ""
     flapping: bool = False
     affected: tuple[str, ...] = ()
-    evidence: JsonDict = field(default_factory=dict)
+    evidence: Evidence = field(default_factory=Evidence)
     restored: bool = False  # the fault has cleared since it was last observed
     restoration_observed_at: datetime | None = None
     closed_at: datetime | None = None
     reopened: int = 0
-    last_verification: JsonDict | None = None
+    last_verification: Verification | None = None
     seq: int = 0  # the last event folded in
     # When the fault was last observed (opening, a FAILURE_OBSERVED, a reopen); None for a
     # manual request. The step-7 gate refuses a verification that started before it.

@@ -24,9 +24,8 @@ from ticketing.models import (
     TicketStatus,
     Trigger,
     aware_utc,
-    json_plain,
-    parse_time,
 )
+from ticketing.payloads import Evidence, OutputDocument, Verification, json_plain, parse_time
 from ticketing.sop import Sop, StepSpec
 
 if TYPE_CHECKING:
@@ -94,7 +93,7 @@ def new_ticket_events(ticket_id: str, draft: TicketDraft, sop: Sop, now: datetim
         if filer.role != SYSTEM_ROLE:
             raise InvalidTransition(
                 f"an automatic request is filed by the agent; {filer.name} is {filer.role}")
-        output: dict[str, Any] = {**automatic_request(draft), "on_behalf_of": draft.owner}
+        output = automatic_request(draft)
     else:
         _check_role(spec, filer)
         output = validate_output(spec, {"subject": draft.subject,
@@ -106,11 +105,11 @@ def new_ticket_events(ticket_id: str, draft: TicketDraft, sop: Sop, now: datetim
     opened = {
         "device": draft.device, "owner": draft.owner, "fault": draft.fault.value,
         "trigger": draft.trigger.value, "item": draft.item, "dedup_key": draft.dedup_key,
-        "opened_at": opened_at, "evidence": draft.evidence, "affected": draft.affected,
+        "opened_at": opened_at, "evidence": draft.evidence.to_json(), "affected": draft.affected,
         "flapping": draft.flapping, "sop_version": sop.version, "sop_number": sop.number,
     }
     return _events(blank, now, filer, [(EventKind.OPENED, None, opened),
-                                       (EventKind.STEP_COMPLETED, 1, output)])
+                                       (EventKind.STEP_COMPLETED, 1, output.to_json())])
 
 
 def check_actor(ticket: Ticket, step: int, actor: Actor, sop: Sop) -> StepSpec:
@@ -140,8 +139,7 @@ def complete_step(ticket: Ticket, step: int, actor: Actor, output: Mapping[str, 
     sweep has marked yet gets its STEP_BREACHED first, so every late step is counted once.
     """
     spec = check_actor(ticket, step, actor, sop)
-    document = validate_output(spec, output)
-    document.update(pass_gate(ticket, spec, facts))
+    document = validate_output(spec, output).verified(pass_gate(ticket, spec, facts))
     now = aware_utc(facts.now, "now")
     record = ticket.steps[step - 1]
     late: list[TicketEvent] = []
@@ -149,7 +147,7 @@ def complete_step(ticket: Ticket, step: int, actor: Actor, output: Mapping[str, 
         late = _events(ticket, now, SYSTEM,
                        [(EventKind.STEP_BREACHED, step, _breach_data(record))])
     items: list[tuple[EventKind, int | None, Mapping[str, Any]]] = [
-        (EventKind.STEP_COMPLETED, step, document)]
+        (EventKind.STEP_COMPLETED, step, document.to_json())]
     if step == len(sop.steps):
         items.append((EventKind.CLOSED, None, {}))
     return late + _events(replace(ticket, seq=ticket.seq + len(late)), now, actor, items)
@@ -159,7 +157,7 @@ def _breach_data(record: StepRecord) -> dict[str, Any]:
     return {"due_at": record.due_at}
 
 
-def observe_failure(ticket: Ticket, evidence: Mapping[str, Any], now: datetime
+def observe_failure(ticket: Ticket, evidence: Evidence, now: datetime
                     ) -> list[TicketEvent]:
     """FAILURE_OBSERVED when the fault is back on a ticket marked restored; nothing while it is
     still failing. Raises InvalidTransition on a closed ticket (a recurrence reopens it)."""
@@ -167,10 +165,10 @@ def observe_failure(ticket: Ticket, evidence: Mapping[str, Any], now: datetime
     if not ticket.restored:
         return []
     return _events(ticket, now, SYSTEM,
-                   [(EventKind.FAILURE_OBSERVED, None, {"evidence": evidence})])
+                   [(EventKind.FAILURE_OBSERVED, None, {"evidence": evidence.to_json()})])
 
 
-def observe_restoration(ticket: Ticket, now: datetime, evidence: Mapping[str, Any] | None = None
+def observe_restoration(ticket: Ticket, now: datetime, evidence: Evidence | None = None
                         ) -> list[TicketEvent]:
     """RESTORATION_OBSERVED when the fault has cleared; never closes the ticket (only the
     steps do). Nothing when already restored; InvalidTransition on a closed ticket."""
@@ -178,7 +176,8 @@ def observe_restoration(ticket: Ticket, now: datetime, evidence: Mapping[str, An
     if ticket.restored:
         return []
     return _events(ticket, now, SYSTEM,
-                   [(EventKind.RESTORATION_OBSERVED, None, {"evidence": evidence or {}})])
+                   [(EventKind.RESTORATION_OBSERVED, None,
+                     {"evidence": (evidence or Evidence()).to_json()})])
 
 
 def add_affected(ticket: Ticket, devices: Iterable[str], now: datetime) -> list[TicketEvent]:
@@ -199,22 +198,23 @@ def set_flapping(ticket: Ticket, flapping: bool, now: datetime) -> list[TicketEv
                    [(EventKind.FLAPPING_CHANGED, None, {"flapping": flapping})])
 
 
-def reopen(ticket: Ticket, evidence: Mapping[str, Any], now: datetime, sop: Sop
+def reopen(ticket: Ticket, evidence: Evidence, now: datetime, sop: Sop
            ) -> list[TicketEvent]:
     """REOPENED: a closed ticket goes back to step REOPEN_STEP (5) with fresh clocks from `now`;
     the later steps start over. Raises InvalidTransition when the ticket is open."""
     if ticket.status is not TicketStatus.CLOSED:
         raise InvalidTransition(f"ticket {ticket.id} is open: only a closed ticket is reopened")
     step = min(REOPEN_STEP, len(sop.steps))
-    return _events(ticket, now, SYSTEM, [(EventKind.REOPENED, step, {"evidence": evidence})])
+    return _events(ticket, now, SYSTEM,
+                   [(EventKind.REOPENED, step, {"evidence": evidence.to_json()})])
 
 
-def record_verification(ticket: Ticket, verification: Mapping[str, Any], now: datetime,
+def record_verification(ticket: Ticket, verification: Verification, now: datetime,
                         actor: Actor) -> list[TicketEvent]:
     """VERIFICATION: keep a live verification's result (passed, probes, reason) on the ticket.
     Raises InvalidTransition on a closed ticket."""
     _require_open(ticket)
-    return _events(ticket, now, actor, [(EventKind.VERIFICATION, None, verification)])
+    return _events(ticket, now, actor, [(EventKind.VERIFICATION, None, verification.to_json())])
 
 
 def sweep(ticket: Ticket, now: datetime, sop: Sop, calendar: Calendar) -> list[TicketEvent]:
@@ -264,7 +264,7 @@ def _opened(event: TicketEvent, sop: Sop, calendar: Calendar) -> Ticket:
             sop_version=int(d["sop_version"]), opened_at=opened_at, steps=steps,
             item=str(d.get("item", "")), dedup_key=str(d.get("dedup_key", "")),
             flapping=bool(d.get("flapping", False)),
-            affected=tuple(d.get("affected", ())), evidence=dict(d.get("evidence") or {}),
+            affected=tuple(d.get("affected", ())), evidence=Evidence(d.get("evidence") or {}),
             seq=event.seq,
             last_failure_at=opened_at if trigger is Trigger.AUTO else None,
         )
@@ -304,7 +304,7 @@ def apply(ticket: Ticket | None, event: TicketEvent, sop: Sop, calendar: Calenda
     if kind is EventKind.STEP_COMPLETED:
         no = _event_step(t, event)
         steps[no - 1] = replace(steps[no - 1], completed_at=at, completed_by=event.actor,
-                                output=dict(data))
+                                output=OutputDocument.from_json(data))
         if no < len(steps):
             steps[no] = _start(sop.step(no + 1), at, calendar)
         return replace(t, steps=tuple(steps), current_step=no + 1)
@@ -341,7 +341,7 @@ def apply(ticket: Ticket | None, event: TicketEvent, sop: Sop, calendar: Calenda
     if kind is EventKind.FLAPPING_CHANGED:
         return replace(t, flapping=bool(data.get("flapping")))
     if kind is EventKind.VERIFICATION:
-        return replace(t, last_verification=dict(data))
+        return replace(t, last_verification=Verification.from_json(data))
     raise InvalidTransition(f"ticket {t.id}: unexpected {kind.value} event")
 
 

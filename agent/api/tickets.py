@@ -123,4 +123,4 @@ async def verify_ticket(ticket_id: str, state: State, who: Caller) -> dict[str, 
     await _visible_ticket(state, who, ticket_id)
     ticket, result = await state.service.verify(ticket_id, who.actor)
     return {"ticket": _ticket_doc(state, ticket), "verification": json_view.ticket_json(
-        ticket, tz=state.tz)["last_verification"] or dict(result)}
+        ticket, tz=state.tz)["last_verification"] or result.to_json()}

@@ -174,9 +174,9 @@ async def verify_now(request: Request, ticket_id: str) -> Response:
     except BackendUnavailable:
         return error_page(request, 503, words("error.unavailable"), who)
     else:
-        verdict = words("verify.passed") if result.get("passed") else words("verify.failed")
-        flash(request, "ok" if result.get("passed") else "error",
-              words("verify.result", verdict=verdict, reason=result.get("reason", "")))
+        verdict = words("verify.passed") if result.passed else words("verify.failed")
+        flash(request, "ok" if result.passed else "error",
+              words("verify.result", verdict=verdict, reason=result.reason))
     return RedirectResponse(f"/tickets/{quote(ticket_id)}#verifikasi", status_code=303)
 
 

@@ -18,6 +18,7 @@ from agent.web import letters
 from tests.workflow_support import NAMES, T0, Run, actor, auto_draft, manual_draft
 from ticketing import json_view, workflow
 from ticketing.models import Fault
+from ticketing.payloads import Verification
 from ticketing.sop import SOP_006
 
 TZ = "Asia/Jakarta"
@@ -154,20 +155,22 @@ def closed_manual_run(outputs: Mapping[int, Mapping[str, Any]] = OUTPUTS,
     run.open(manual_draft(description=description, **draft))
     for no in range(2, 10):
         if no == 7:
-            v = passed_verification(run.t.device, step_time(7) - timedelta(minutes=1))
+            v = Verification.from_json(
+                passed_verification(run.t.device, step_time(7) - timedelta(minutes=1)))
             run.add(workflow.record_verification(run.t, v, step_time(7), actor("teknisi")))
             if failed_before_7:
-                again = {**passed_verification(run.t.device, step_time(7), "lagi"),
-                         "passed": False}
+                again = Verification.from_json(
+                    {**passed_verification(run.t.device, step_time(7), "lagi"), "passed": False})
                 run.add(workflow.record_verification(run.t, again, step_time(7),
                                                      actor("teknisi")))
             run.complete(7, step_time(7), output=outputs[7], verified=v)
             continue
         if no == 8:
-            later = passed_verification(run.t.device, step_time(8), "sesudah-lulus")
+            later = Verification.from_json(
+                passed_verification(run.t.device, step_time(8), "sesudah-lulus"))
             run.add(workflow.record_verification(run.t, later, step_time(8), actor("kasi")))
-            failed = {**passed_verification(run.t.device, step_time(8), "sesudahnya"),
-                      "passed": False}
+            failed = Verification.from_json(
+                {**passed_verification(run.t.device, step_time(8), "sesudahnya"), "passed": False})
             run.add(workflow.record_verification(run.t, failed, step_time(8), actor("kasi")))
         run.complete(no, step_time(no), output=outputs[no])
     return run
