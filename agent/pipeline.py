@@ -18,7 +18,7 @@ from agent.detect import (
     interface_results,
 )
 from agent.status import result_json
-from agent.tickets import evidence_of, observation
+from agent.tickets import last_results_of, observation
 from ticketing.service import Observation
 
 log = logging.getLogger(__name__)
@@ -75,13 +75,13 @@ class ResultPipeline:
         """Rechecks go to the scheduler; hard transitions (logged by the detector) go to
         ticketing as observations."""
         # The device's evidence is looked up from every last result: O(results) per event.
-        evidence = evidence_of(self.last_results, result_json)
+        last_results = last_results_of(self.last_results, result_json)
         for event in events:
             if isinstance(event, Recheck):
                 if self._recheck is not None:
                     self._recheck(event.device, event.check)
                 continue
-            obs = observation(event, self.devices, self.detector.device_state, evidence)
+            obs = observation(event, self.devices, self.detector.device_state, last_results)
             if obs is not None and self._observe is not None:
                 self._observe(obs)
 

@@ -14,6 +14,7 @@ from agent.core.errors import BackendUnavailable
 from agent.core.model import CheckResult, Device, DeviceState
 from agent.detect import INTERFACE_CHECK, Transition
 from ticketing.models import Fault
+from ticketing.payloads import Evidence
 from ticketing.service import AFFECTED, FAILING, FLAPPING, RESTORED, Observation, TicketService
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,8 @@ def root_cause(device: Device, devices: Mapping[str, Device],
 
 def observation(t: Transition, devices: Mapping[str, Device],
                 state: Callable[[str], DeviceState],
-                evidence: Callable[[str], Mapping[str, Any]]) -> Observation | None:
+                last_results: Callable[[str], Mapping[str, Mapping[str, Any]]]
+                ) -> Observation | None:
     """The ticketing meaning of a hard transition, or None (maintenance, unknown states)."""
     fault = FAULTS.get(t.check)
     device = devices.get(t.device)
@@ -60,15 +62,10 @@ def observation(t: Transition, devices: Mapping[str, Device],
             DeviceState.UP: RESTORED}.get(new)
     if kind is None:
         return None
-    proof: dict[str, Any] = {
-        "fault": fault.value, "state": new.value, "since": t.at.isoformat(),
-        "reason": t.reason, **evidence(device.name),
-    }
-    if item:
-        proof["interface"] = item
     affected = tuple(t.affected) if t.check == "icmp" else ()
-    if affected:
-        proof["affected"] = list(affected)
+    proof = Evidence.of_detection(fault=fault.value, state=new.value, since=t.at,
+                                  reason=t.reason, last=last_results(device.name),
+                                  interface=item, affected=affected)
     return Observation(device=device.name, owner=device.owner, fault=fault, kind=kind, at=t.at,
                        item=item, reason=t.reason, evidence=proof, affected=affected)
 
@@ -105,16 +102,17 @@ class TicketFeed:
             self.queue.task_done()
 
 
-def evidence_of(results: Mapping[tuple[str, str], CheckResult],
-                result_json: Callable[[CheckResult], dict[str, Any]]
-                ) -> Callable[[str], Mapping[str, Any]]:
-    """The last measurements of a device (its last ICMP and SNMP results), for evidence."""
+def last_results_of(results: Mapping[tuple[str, str], CheckResult],
+                    result_json: Callable[[CheckResult], dict[str, Any]]
+                    ) -> Callable[[str], Mapping[str, Mapping[str, Any]]]:
+    """The last results of a device by check (its last ICMP and SNMP results), as the API
+    shows them, for the evidence."""
 
-    def of(device: str) -> Mapping[str, Any]:
+    def of(device: str) -> Mapping[str, Mapping[str, Any]]:
         checks = {check: result_json(r) for (d, check), r in sorted(results.items())
                   if d == device}
         for c in checks.values():
             c.pop("interfaces", None)  # the whole IF-MIB is too much for a letter
-        return {"last": checks}
+        return checks
 
     return of

@@ -15,7 +15,7 @@ from agent.app import Agent, open_collectors
 from agent.config import Config
 from agent.core.errors import ConfigError, ConfigProblem, InvalidTransition
 from agent.scheduler import Scheduler
-from ticketing import workflow
+from ticketing import json_view, workflow
 from ticketing.models import Ticket
 from ticketing.service import TicketService
 from ticketing.sop import Sop
@@ -127,14 +127,14 @@ async def _dispatch(config: Config, service: TicketService, args: argparse.Names
         status = None if args.status == "all" else args.status
         tickets = await service.tickets(status)
         if args.json:
-            _json(out, {"tickets": [workflow.ticket_json(t, tz=tz) for t in tickets]})
+            _json(out, {"tickets": [json_view.ticket_json(t, tz=tz) for t in tickets]})
         else:
             _table(tickets, service, out)
         return 0
     if cmd == "show":
         ticket = await service.ticket(args.id)
         events = await service.events(args.id)
-        doc = workflow.ticket_json(ticket, events, tz=tz)
+        doc = json_view.ticket_json(ticket, events, tz=tz)
         if args.json:
             _json(out, doc)
         else:
@@ -158,17 +158,17 @@ async def _dispatch(config: Config, service: TicketService, args: argparse.Names
     elif cmd == "verify":
         ticket, result = await service.verify(args.id, actor)
         if args.json:
-            _json(out, result)
+            _json(out, result.to_json())
         else:
-            out.write(f"{'PASSED' if result['passed'] else 'FAILED'}: {result['reason']}\n")
-            for p in result["probes"]:
-                out.write(f"  round {p['round']}  {p['device']:<20} {p['check']:<9} "
-                          f"{p.get('item', ''):<12} {p['status'].upper():<8} {p['reason']}\n")
-        return 0 if result["passed"] else 1
+            out.write(f"{'PASSED' if result.passed else 'FAILED'}: {result.reason}\n")
+            for p in result.probes:
+                out.write(f"  round {p.round}  {p.device:<20} {p.check:<9} "
+                          f"{p.item:<12} {p.status.upper():<8} {p.reason}\n")
+        return 0 if result.passed else 1
     else:
         ticket = await service.note(args.id, actor, args.text)
     if getattr(args, "json", False):
-        _json(out, workflow.ticket_json(ticket, tz=tz))
+        _json(out, json_view.ticket_json(ticket, tz=tz))
     else:
         out.write(f"{ticket.id}: {ticket.status.value}, step {ticket.current_step}\n")
     return 0

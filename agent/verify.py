@@ -8,11 +8,15 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from agent.core.clock import Clock
-from agent.core.model import CheckResult, CheckSpec, Device, Status
+from agent.core.model import CheckResult, Device, Status
 from agent.detect import interface_results
 from agent.scheduler import Job
+from ticketing.models import Ticket
+from ticketing.payloads import Probe, Verification
 
 RunCheck = Callable[[Job], Any]  # Scheduler.run_check: (Job) -> Awaitable[CheckResult]
+#: The samples a probe keeps, in base units.
+PROBE_SAMPLES = ("icmp_rtt_seconds", "icmp_packet_loss_ratio", "snmp_uptime_seconds")
 
 
 class LiveVerifier:
@@ -28,17 +32,17 @@ class LiveVerifier:
         self._probes = max(1, probes)
         self._hold = max(0.0, hold_seconds)
 
-    async def verify(self, ticket: Any) -> Mapping[str, Any]:
+    async def verify(self, ticket: Ticket) -> Verification:
         names = [ticket.device, *ticket.affected]
         missing = [n for n in names if n not in self._devices]
         started = self._clock.now()
         if missing:
-            return {"passed": False, "started_at": started.isoformat(),
-                    "finished_at": started.isoformat(), "probes": [],
-                    "reason": f"{', '.join(missing)} not in the inventory: pantau cannot probe "
-                              f"{'it' if len(missing) == 1 else 'them'}"}
+            return Verification(
+                passed=False, started_at=started, finished_at=started,
+                reason=f"{', '.join(missing)} not in the inventory: pantau cannot probe "
+                       f"{'it' if len(missing) == 1 else 'them'}")
         jobs = self._jobs([self._devices[n] for n in names])
-        probes: list[dict[str, Any]] = []
+        probes: list[Probe] = []
         failure = ""
         gap = self._hold / (self._probes - 1) if self._probes > 1 else 0.0
         for round_no in range(1, self._probes + 1):
@@ -46,38 +50,28 @@ class LiveVerifier:
                 await self._clock.sleep(gap)
             for job in jobs:
                 result: CheckResult = await self._run_check(job)
-                probes.extend(self._records(round_no, job.spec, result))
-            bad = [p for p in probes if p["round"] == round_no and not p["healthy"]]
+                probes.extend(self._records(round_no, result))
+            bad = [p for p in probes if p.round == round_no and not p.healthy]
             if bad:
-                failure = f"{bad[0]['device']} {bad[0]['check']}" + (
-                    f" {bad[0]['item']}" if bad[0].get("item") else "") + (
-                    f": {bad[0]['reason']}" if bad[0]["reason"] else f" is {bad[0]['status']}")
+                first = bad[0]
+                failure = f"{first.device} {first.check}" + (
+                    f" {first.item}" if first.item else "") + (
+                    f": {first.reason}" if first.reason else f" is {first.status}")
                 break  # one failing round is enough: no need to wait out the hold
-        finished = self._clock.now()
-        return {
-            "passed": not failure,
-            "started_at": started.isoformat(),
-            "finished_at": finished.isoformat(),
-            "reason": failure or (f"{len(names)} device(s) healthy in {self._probes} probe(s) "
-                                  f"over {self._hold:g} s"),
-            "probes": probes,
-        }
+        return Verification(
+            passed=not failure, started_at=started, finished_at=self._clock.now(),
+            reason=failure or (f"{len(names)} device(s) healthy in {self._probes} probe(s) "
+                               f"over {self._hold:g} s"),
+            probes=tuple(probes))
 
-    def _records(self, round_no: int, spec: CheckSpec, r: CheckResult) -> list[dict[str, Any]]:
-        healthy = r.status.answered
-        rec: dict[str, Any] = {
-            "round": round_no, "device": r.device, "check": r.check, "status": r.status.value,
-            "at": r.observed_at.isoformat(), "healthy": healthy, "reason": r.reason,
-        }
-        for name in ("icmp_rtt_seconds", "icmp_packet_loss_ratio", "snmp_uptime_seconds"):
-            value = r.sample(name)
-            if value is not None:
-                rec[name] = value
-        out = [rec]
+    def _records(self, round_no: int, r: CheckResult) -> list[Probe]:
+        samples = {name: value for name in PROBE_SAMPLES
+                   if (value := r.sample(name)) is not None}
+        out = [Probe(round=round_no, device=r.device, check=r.check, status=r.status.value,
+                     at=r.observed_at, healthy=r.status.answered, reason=r.reason,
+                     samples=samples)]
         for item, iface in interface_results(r):
-            ok = iface.status is Status.OK
-            out.append({"round": round_no, "device": r.device, "check": "interface",
-                        "item": item, "status": iface.status.value,
-                        "at": r.observed_at.isoformat(), "healthy": ok,
-                        "reason": iface.reason})
+            out.append(Probe(round=round_no, device=r.device, check="interface", item=item,
+                             status=iface.status.value, at=r.observed_at,
+                             healthy=iface.status is Status.OK, reason=iface.reason))
         return out

@@ -18,6 +18,7 @@ from ticketing.models import (
     TicketStatus,
     Trigger,
 )
+from ticketing.payloads import Evidence, OutputDocument
 
 T0 = datetime(2026, 11, 24, 1, 0, 0, 123456, tzinfo=UTC)
 
@@ -28,9 +29,9 @@ def draft(device: str = "sw-dinkes-01", *, fault: Fault = Fault.DEVICE_DOWN,
     return TicketDraft(
         device=device, owner="Dinas Kesehatan", fault=fault, trigger=trigger,
         opened_at=opened_at, item=item,
-        evidence=dict(evidence) if evidence is not None else {
+        evidence=Evidence(evidence) if evidence is not None else Evidence({
             "check": "icmp", "since": "2026-11-24T00:58:00+00:00",
-            "samples": [{"name": "loss_ratio", "value": 1.0}], "rtt_seconds": None},
+            "samples": [{"name": "loss_ratio", "value": 1.0}], "rtt_seconds": None}),
         affected=("ap-dinkes-02",),
     )
 
@@ -48,13 +49,13 @@ def builder(d: TicketDraft, *, calls: list[str] | None = None) -> Builder:
         opened = TicketEvent(ticket_id, 1, EventKind.OPENED, at, d.requested_by,
                              d.requested_role,
                              data={"device": d.device, "fault": d.fault.value,
-                                   "evidence": dict(d.evidence)})
+                                   "evidence": d.evidence.to_json()})
         step1 = TicketEvent(ticket_id, 2, EventKind.STEP_COMPLETED, at, d.requested_by,
                             d.requested_role, step=1,
                             data={"subject": f"{d.device} down", "description": "auto"})
         steps = (
             StepRecord(1, "perangkat_daerah", at, at + timedelta(hours=1), at, "pantau",
-                       output={"subject": f"{d.device} down"}),
+                       output=OutputDocument({"subject": f"{d.device} down"})),
             StepRecord(2, "kepala_dinas", at, at + timedelta(days=1)),
             *(StepRecord(n, "teknisi", None, None) for n in range(3, 10)),
         )
@@ -62,7 +63,7 @@ def builder(d: TicketDraft, *, calls: list[str] | None = None) -> Builder:
             id=ticket_id, device=d.device, owner=d.owner, fault=d.fault, trigger=d.trigger,
             status=TicketStatus.OPEN, current_step=2, sop_version=1, opened_at=at,
             steps=steps, item=d.item, dedup_key=d.dedup_key, flapping=d.flapping,
-            affected=d.affected, evidence=dict(d.evidence), seq=2, last_failure_at=at,
+            affected=d.affected, evidence=d.evidence, seq=2, last_failure_at=at,
         )
         return (opened, step1), ticket
 

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ticketing import workflow
+from ticketing import gates, workflow
 from ticketing.calendar import Calendar, CalendarTime
 from ticketing.models import Fault, Ticket, TicketDraft, TicketEvent, Trigger
+from ticketing.payloads import Evidence, Verification
 from ticketing.sop import SOP_006, Role, Sop, StepSpec
 
 T0 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)  # Tuesday 08:00 in Asia/Jakarta
@@ -38,6 +39,7 @@ def auto_draft(at: datetime = T0, **changes: Any) -> TicketDraft:
                      "last": {"icmp": {"status": "down", "loss": 1.0}}},
     }
     base.update(changes)
+    base["evidence"] = Evidence(base["evidence"])
     return TicketDraft(**base)
 
 
@@ -60,14 +62,14 @@ def valid_output(spec: StepSpec) -> dict[str, Any]:
 
 
 def verification(passed: bool, started: datetime, finished: datetime,
-                 reason: str = "") -> dict[str, Any]:
+                 reason: str = "") -> Verification:
     probe = {"round": 1, "device": "sw-dinkes-01", "check": "icmp",
              "status": "ok" if passed else "down", "at": finished.isoformat(),
              "healthy": passed, "reason": "" if passed else (reason or "timeout")}
-    return {"passed": passed, "started_at": started.isoformat(),
-            "finished_at": finished.isoformat(),
-            "reason": "1 device(s) healthy" if passed else f"sw-dinkes-01 icmp: {probe['reason']}",
-            "probes": [probe]}
+    return Verification.from_json({
+        "passed": passed, "started_at": started.isoformat(), "finished_at": finished.isoformat(),
+        "reason": "1 device(s) healthy" if passed else f"sw-dinkes-01 icmp: {probe['reason']}",
+        "probes": [probe]})
 
 
 @dataclass
@@ -96,9 +98,9 @@ class Run:
 
     def complete(self, step: int, now: datetime, who: workflow.Actor | None = None,
                  output: Mapping[str, Any] | None = None,
-                 verified: Mapping[str, Any] | None = None) -> list[TicketEvent]:
+                 verified: Verification | None = None) -> list[TicketEvent]:
         spec = self.sop.step(step)
-        facts = workflow.Facts(now=now, verification=verified)
+        facts = gates.Facts(now=now, verification=verified)
         return self.add(workflow.complete_step(
             self.t, step, who or actor(spec.role.value),
             valid_output(spec) if output is None else output, self.sop, facts))

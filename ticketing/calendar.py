@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import holidays
 
 from agent.core.errors import ConfigError, ConfigProblem
+from ticketing.models import aware_utc
 from ticketing.sop import Sla
 
 MONDAY_TO_FRIDAY = frozenset(range(5))  # datetime.weekday(): 0 = Monday
@@ -46,12 +47,6 @@ class Calendar(Protocol):
         ...
 
 
-def _utc(moment: datetime, what: str) -> datetime:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{what} must be an aware datetime, got the naive {moment.isoformat()}")
-    return moment.astimezone(UTC)
-
-
 def _check(sla: Sla) -> None:
     if sla.unit not in UNITS:
         raise ValueError(f"unknown SLA unit {sla.unit!r}; expected one of {', '.join(UNITS)}")
@@ -71,13 +66,13 @@ class CalendarTime:
         return unit * sla.amount
 
     def add(self, start: datetime, sla: Sla) -> datetime:
-        return _utc(start, "start") + self._length(sla)
+        return aware_utc(start, "start") + self._length(sla)
 
     def nominal_seconds(self, sla: Sla) -> float:
         return self._length(sla).total_seconds()
 
     def remaining_seconds(self, now: datetime, due: datetime) -> float:
-        return (_utc(due, "due") - _utc(now, "now")).total_seconds()
+        return (aware_utc(due, "due") - aware_utc(now, "now")).total_seconds()
 
 
 class WorkingCalendar:
@@ -203,7 +198,7 @@ class WorkingCalendar:
         when that is inside working hours).
         """
         left = self._length(sla)
-        cursor = _utc(start, "start")
+        cursor = aware_utc(start, "start")
         day = self._local_day(cursor)
         # One step per local day (never per minute); the loop ends because any set of
         # holidays is finite and at least one weekday is a work day.
@@ -221,7 +216,7 @@ class WorkingCalendar:
 
     def working_time(self, start: datetime, end: datetime) -> timedelta:
         """The working time inside [start, end]; zero when end is not after start."""
-        low, high = _utc(start, "start"), _utc(end, "end")
+        low, high = aware_utc(start, "start"), aware_utc(end, "end")
         total = _ZERO
         if high <= low:
             return total
@@ -238,7 +233,7 @@ class WorkingCalendar:
         return self._length(sla).total_seconds()
 
     def remaining_seconds(self, now: datetime, due: datetime) -> float:
-        if _utc(now, "now") <= _utc(due, "due"):
+        if aware_utc(now, "now") <= aware_utc(due, "due"):
             return self.working_time(now, due).total_seconds()
         return -self.working_time(due, now).total_seconds()
 

@@ -1,18 +1,28 @@
 """Tickets as values: the append-only TicketEvent list and the Ticket folded from it.
 
 A ticket's state is `workflow.fold(events)`; the store keeps the events and a materialized
-row, and `fold(events) == row` is a tested property. Event `data` is JSON-able.
+row, and `fold(events) == row` is a tested property. Event `data` is JSON-able; the folded
+ticket carries typed payloads (ticketing.payloads).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from ticketing.payloads import Evidence, OutputDocument, Verification
+
 JsonDict = Mapping[str, Any]
+
+
+def aware_utc(moment: datetime, what: str = "time") -> datetime:
+    """`moment` in UTC; ValueError naming `what` for a naive datetime."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{what} must be an aware datetime, got the naive {moment.isoformat()}")
+    return moment.astimezone(UTC)
 
 
 class TicketStatus(StrEnum):
@@ -87,7 +97,7 @@ class StepRecord:
     completed_at: datetime | None = None
     completed_by: str | None = None
     breached: bool = False  # went past due_at while open (kept once set)
-    output: JsonDict = field(default_factory=dict)
+    output: OutputDocument = field(default_factory=OutputDocument)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +110,7 @@ class TicketDraft:
     trigger: Trigger
     opened_at: datetime
     item: str = ""  # the interface, for interface_down
-    evidence: JsonDict = field(default_factory=dict)
+    evidence: Evidence = field(default_factory=Evidence)
     affected: tuple[str, ...] = ()
     flapping: bool = False
     requested_by: str = "pantau"
@@ -136,12 +146,12 @@ class Ticket:
     dedup_key: str = ""
     flapping: bool = False
     affected: tuple[str, ...] = ()
-    evidence: JsonDict = field(default_factory=dict)
+    evidence: Evidence = field(default_factory=Evidence)
     restored: bool = False  # the fault has cleared since it was last observed
     restoration_observed_at: datetime | None = None
     closed_at: datetime | None = None
     reopened: int = 0
-    last_verification: JsonDict | None = None
+    last_verification: Verification | None = None
     seq: int = 0  # the last event folded in
     # When the fault was last observed (opening, a FAILURE_OBSERVED, a reopen); None for a
     # manual request. The step-7 gate refuses a verification that started before it.

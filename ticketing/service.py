@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from agent.core.clock import Clock
 from agent.core.errors import BackendError, BackendRejected, InvalidTransition
-from ticketing import workflow
+from ticketing import gates, workflow
 from ticketing.backend import TicketBackend
 from ticketing.calendar import Calendar
 from ticketing.models import (
@@ -28,6 +28,7 @@ from ticketing.models import (
     Trigger,
     fault_key,
 )
+from ticketing.payloads import Evidence, Verification
 from ticketing.sop import Sop
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ class Observation:
     at: datetime
     item: str = ""
     reason: str = ""
-    evidence: Mapping[str, Any] = field(default_factory=dict)
+    evidence: Evidence = field(default_factory=Evidence)
     affected: tuple[str, ...] = ()
 
     @property
@@ -74,12 +75,10 @@ class Outcome:
 
 
 class Verifier(Protocol):
-    """Probes a ticket's devices live (ICMP, SNMP, monitored interfaces) over a hold period.
+    """Probes a ticket's devices live (ICMP, SNMP, monitored interfaces) over a hold period,
+    and says whether every probe was healthy, with each probe."""
 
-    Returns {"passed": bool, "started_at": iso, "finished_at": iso, "reason": str,
-    "probes": [{"device", "check", "status", "at", "reason", ...}]}."""
-
-    async def verify(self, ticket: Ticket) -> Mapping[str, Any]: ...
+    async def verify(self, ticket: Ticket) -> Verification: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +193,7 @@ class TicketService:
                 if step.started_at is not None:
                     self.observer.step_completed(
                         step.no, (step.completed_at - step.started_at).total_seconds())
-                if workflow.probed_gate(self.sop.step(step.no)):
+                if gates.probed_gate(self.sop.step(step.no)):
                     self.observer.restoration_verified(
                         (step.completed_at - new.opened_at).total_seconds())
             if step.breached and (before is None or not before.breached):
@@ -255,7 +254,7 @@ class TicketService:
             if current is None:
                 return None
             return await self._append(current, lambda t: workflow.observe_restoration(
-                t, now, dict(obs.evidence)))
+                t, now, obs.evidence))
         if obs.kind == AFFECTED:
             if current is None:
                 return None
@@ -267,7 +266,7 @@ class TicketService:
                 return None
         else:
             current = await self._append(current, lambda t: workflow.observe_failure(
-                t, dict(obs.evidence), now))
+                t, obs.evidence, now))
         if obs.affected:
             current = await self._append(current, lambda t: workflow.add_affected(
                 t, obs.affected, now))
@@ -282,11 +281,11 @@ class TicketService:
         if recent is not None and recent.closed_at is not None and (
                 obs.at - recent.closed_at) <= window:
             return await self._append(recent, lambda t: workflow.reopen(
-                t, dict(obs.evidence), obs.at, self.sop)
+                t, obs.evidence, obs.at, self.sop)
                 if t.status is TicketStatus.CLOSED else [])
         draft = TicketDraft(
             device=obs.device, owner=obs.owner, fault=obs.fault, trigger=Trigger.AUTO,
-            opened_at=obs.at, item=obs.item, evidence=dict(obs.evidence),
+            opened_at=obs.at, item=obs.item, evidence=obs.evidence,
             affected=obs.affected, flapping=obs.kind == FLAPPING,
         )
         return await self._open(draft)
@@ -320,7 +319,7 @@ class TicketService:
         return await self._open(draft)
 
     async def verify(self, ticket_id: str, actor: workflow.Actor
-                     ) -> tuple[Ticket, Mapping[str, Any]]:
+                     ) -> tuple[Ticket, Verification]:
         """Run the live verification now, record it on the ticket, and return it."""
         ticket = await self.backend.get(ticket_id)
         if ticket.status is not TicketStatus.OPEN:
@@ -330,7 +329,7 @@ class TicketService:
         async with self._lock(ticket.dedup_key or ticket.id):
             ticket = await self._append(await self.backend.get(ticket_id),
                                         lambda t: workflow.record_verification(
-                                            t, dict(result), now, actor))
+                                            t, result, now, actor))
         return ticket, result
 
     async def complete(self, ticket_id: str, step: int, actor: workflow.Actor,
@@ -340,9 +339,9 @@ class TicketService:
         For a gated step with no fresh passed verification, the verification runs first."""
         ticket = await self.backend.get(ticket_id)
         spec = self.sop.step(step) if 1 <= step <= len(self.sop.steps) else None
-        if (spec is not None and workflow.probed_gate(spec)
+        if (spec is not None and gates.probed_gate(spec)
                 and ticket.status is TicketStatus.OPEN and ticket.current_step == step
-                and workflow.gate_refusal(ticket, spec, self._facts(ticket)) is not None):
+                and gates.gate_refusal(ticket, spec, self._facts(ticket)) is not None):
             workflow.check_actor(ticket, step, actor, self.sop)  # refuse early, before probing
             ticket, _ = await self.verify(ticket_id, actor)
         async with self._lock(ticket.dedup_key or ticket.id):
@@ -351,8 +350,8 @@ class TicketService:
 
             return await self._append(await self.backend.get(ticket_id), make)
 
-    def _facts(self, ticket: Ticket) -> workflow.Facts:
-        return workflow.Facts(
+    def _facts(self, ticket: Ticket) -> gates.Facts:
+        return gates.Facts(
             now=self.clock.now(), verification=ticket.last_verification,
             max_verification_age_seconds=self.settings.verification_max_age_seconds)
 

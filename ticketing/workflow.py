@@ -5,14 +5,15 @@ in); every refusal is an InvalidTransition whose message says why.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
-from agent.core.errors import DocumentError, InvalidTransition
+from agent.core.errors import InvalidTransition
 from ticketing import policy
+from ticketing.documents import automatic_request, validate_output
+from ticketing.gates import Facts, pass_gate
 from ticketing.models import (
     EventKind,
     Fault,
@@ -22,8 +23,10 @@ from ticketing.models import (
     TicketEvent,
     TicketStatus,
     Trigger,
+    aware_utc,
 )
-from ticketing.sop import FieldSpec, Sop, StepSpec
+from ticketing.payloads import Evidence, OutputDocument, Verification, json_plain, parse_time
+from ticketing.sop import Sop, StepSpec
 
 if TYPE_CHECKING:
     from ticketing.calendar import Calendar
@@ -33,7 +36,6 @@ SYSTEM_ROLE = "system"
 #: the request (1) and the dispositions (2-4) already put the work on their desk, so only the
 #: technical steps and the reports up the chain (5-9) are done again, each with a new clock.
 REOPEN_STEP = 5
-CONNECTIVITY_VERIFIED = "connectivity_verified"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,64 +50,16 @@ class Actor:
 SYSTEM = Actor("pantau", SYSTEM_ROLE)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Facts:
-    """What the service gathered for a decision; the workflow never probes anything.
-
-    `verification` is the latest live verification of the ticket's devices:
-    {"passed": bool, "started_at": iso, "finished_at": iso, "reason": str, "probes": [...]}.
-    When None, the one recorded on the ticket (`Ticket.last_verification`) is used.
-    """
-
-    now: datetime
-    verification: Mapping[str, Any] | None = None
-    max_verification_age_seconds: float = 600.0
-
-
-#: A gate: (ticket, facts) -> (refusal reason or None, extra output fields to store).
-Gate = Callable[[Ticket, Facts], tuple[str | None, Mapping[str, Any]]]
-
-
 # -- values and small helpers ------------------------------------------------------------------
-
-
-def _utc(moment: datetime, what: str = "time") -> datetime:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{what} must be an aware datetime, got the naive {moment.isoformat()}")
-    return moment.astimezone(UTC)
-
-
-def _parse_time(value: Any) -> datetime | None:
-    """An aware UTC datetime from an ISO string or a datetime; None when it is neither."""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
-        return None
-    return value.astimezone(UTC)
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-shaped copy: mappings become dicts, tuples and lists lists, datetimes and dates
-    ISO strings. Event data goes through this so a store's JSON round trip changes nothing."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
 
 
 def _events(ticket: Ticket, at: datetime, actor: Actor,
             items: Iterable[tuple[EventKind, int | None, Mapping[str, Any]]]) -> list[TicketEvent]:
     """Events after `ticket.seq`, numbered +1, +2, ..., all at `at` by `actor`."""
-    at = _utc(at, "now")
+    at = aware_utc(at, "now")
     return [
         TicketEvent(ticket_id=ticket.id, seq=ticket.seq + n, kind=kind, at=at, actor=actor.name,
-                    role=actor.role, step=step, data=_plain(data))
+                    role=actor.role, step=step, data=json_plain(data))
         for n, (kind, step, data) in enumerate(items, start=1)
     ]
 
@@ -121,148 +75,7 @@ def _check_role(spec: StepSpec, actor: Actor) -> None:
             f"step {spec.no} is for {spec.role.value}; {actor.name} is {actor.role}")
 
 
-def _field_problem(spec: StepSpec, f: FieldSpec, value: Any) -> str | None:
-    """Why `value` does not fit field `f` of `spec`'s document, or None."""
-    if f.kind == "text":
-        if not isinstance(value, str):
-            return f"{spec.output}: '{f.name}' ({f.label_id}) must be text"
-        return None
-    if f.kind == "bool":
-        if not isinstance(value, bool):
-            return f"{spec.output}: '{f.name}' ({f.label_id}) must be true or false"
-        return None
-    if f.kind == "list":
-        if not isinstance(value, list | tuple) or not all(
-                isinstance(x, str) and x.strip() for x in value):
-            return f"{spec.output}: '{f.name}' ({f.label_id}) must be a list of non-empty texts"
-        return None
-    return f"{spec.output}: '{f.name}' has an unknown kind {f.kind!r}"
-
-
-def validate_output(spec: StepSpec, output: Mapping[str, Any]) -> dict[str, Any]:
-    """The output document of `spec`, checked and cleaned (texts stripped, lists as lists).
-
-    Raises DocumentError, naming the field, for a missing or empty required field ("Lembar
-    Disposisi needs 'to' (Diteruskan kepada)"), a wrongly typed field, or a field the document
-    does not have. A required list may be empty (e.g. no device needs replacing); a required
-    text may not.
-    """
-    clean: dict[str, Any] = {}
-    for f in spec.fields:
-        value = output.get(f.name)
-        if isinstance(value, str):
-            value = value.strip()
-        if value is None or value == "":
-            if f.required:
-                raise DocumentError(f.name, f"{spec.output} needs '{f.name}' ({f.label_id})")
-            continue
-        problem = _field_problem(spec, f, value)
-        if problem is not None:
-            raise DocumentError(f.name, problem)
-        clean[f.name] = [x.strip() for x in value] if f.kind == "list" else value
-    unknown = sorted(set(output) - {f.name for f in spec.fields})
-    if unknown:
-        names = ", ".join(f"'{u}'" for u in unknown)
-        known = ", ".join(f.name for f in spec.fields)
-        raise DocumentError(unknown[0],
-                            f"{spec.output} has no field {names} (its fields: {known})")
-    return clean
-
-
-# -- gates -------------------------------------------------------------------------------------
-
-
-def _failing_reason(verification: Mapping[str, Any]) -> str:
-    reason = verification.get("reason")
-    if isinstance(reason, str) and reason:
-        return reason
-    for probe in verification.get("probes") or ():
-        if isinstance(probe, Mapping) and probe.get("healthy") is False:
-            what = " ".join(str(probe[k]) for k in ("device", "check", "item") if probe.get(k))
-            return f"{what}: {probe.get('reason') or probe.get('status') or 'not healthy'}"
-    return "the verification did not pass"
-
-
-def connectivity_verified(ticket: Ticket, facts: Facts
-                          ) -> tuple[str | None, Mapping[str, Any]]:
-    """The step-7 gate: a passed live verification, finished at most
-    `facts.max_verification_age_seconds` ago and started after the last failure was observed.
-    On success the verification (with its probes) is stored in the report as "verification"."""
-    v = facts.verification if facts.verification is not None else ticket.last_verification
-    prefix = "connectivity not verified: "
-    if not v:
-        return prefix + "no verification yet", {}
-    started, finished = _parse_time(v.get("started_at")), _parse_time(v.get("finished_at"))
-    if started is None or finished is None:
-        return prefix + "the last verification has no valid start and finish times", {}
-    limit = facts.max_verification_age_seconds
-    if (_utc(facts.now, "now") - finished).total_seconds() > limit:
-        return prefix + f"the last verification is older than {limit:g} s", {}
-    if ticket.last_failure_at is not None and started < ticket.last_failure_at:
-        return prefix + "the last verification started before the last failure was observed", {}
-    if v.get("passed") is not True:
-        return prefix + _failing_reason(v), {}
-    return None, {"verification": _plain(v)}
-
-
-#: Named preconditions a step may carry (StepSpec.gate). Config validation checks names here.
-GATES: Mapping[str, Gate] = {CONNECTIVITY_VERIFIED: connectivity_verified}
-#: Gates that live probes can open: the service runs a verification before refusing.
-PROBED_GATES = frozenset({CONNECTIVITY_VERIFIED})
-
-
-def probed_gate(spec: StepSpec) -> bool:
-    """Whether the step's gate is opened by live probes; completing such a step confirms that
-    the fault is repaired."""
-    return spec.gate in PROBED_GATES
-
-
-def gate_refusal(ticket: Ticket, spec: StepSpec, facts: Facts) -> str | None:
-    """Why the step's gate is closed now, or None when it is open (or the step has none)."""
-    if spec.gate is None:
-        return None
-    gate = GATES.get(spec.gate)
-    if gate is None:
-        return f"step {spec.no} has an unknown gate {spec.gate!r}"
-    return gate(ticket, facts)[0]
-
-
 # -- commands -> events ------------------------------------------------------------------------
-
-def _flat(value: Any, prefix: str = "") -> list[str]:
-    if isinstance(value, Mapping):
-        out: list[str] = []
-        for k in sorted(value, key=str):
-            out += _flat(value[k], f"{prefix}{k}.")
-        return out
-    if isinstance(value, list | tuple):
-        return [f"{prefix[:-1]}={', '.join(map(str, value))}"] if value else []
-    return [f"{prefix[:-1]}={value}"]
-
-
-def _auto_letter(draft: TicketDraft) -> dict[str, str]:
-    """The Surat Permohonan the agent files for the agency: subject and description from the
-    evidence (what failed, since when, the last measurements)."""
-    what = draft.fault.phrase_id(draft.item or "?")
-    subject = draft.subject.strip() or f"Gangguan jaringan {draft.device}: {what}"
-    ev = draft.evidence
-    lines = [
-        f"Permohonan penanganan gangguan diajukan otomatis oleh pantau atas nama {draft.owner}.",
-        f"Perangkat: {draft.device}" + (f", antarmuka {draft.item}" if draft.item else ""),
-        f"Gangguan: {draft.fault.value} ({what})",
-        f"Sejak: {ev.get('since') or _utc(draft.opened_at, 'opened_at').isoformat()}",
-    ]
-    if ev.get("reason"):
-        lines.append(f"Penyebab: {ev['reason']}")
-    if draft.affected:
-        lines.append(f"Perangkat terdampak: {', '.join(draft.affected)}")
-    measurements = _flat(ev.get("last") or {})
-    if measurements:
-        lines.append("Pengukuran terakhir:")
-        lines += [f"  {m}" for m in measurements[:40]]
-    description = draft.description.strip() or "\n".join(lines)
-    return {"subject": subject, "description": description}
-
 
 def new_ticket_events(ticket_id: str, draft: TicketDraft, sop: Sop, now: datetime
                       ) -> list[TicketEvent]:
@@ -280,23 +93,23 @@ def new_ticket_events(ticket_id: str, draft: TicketDraft, sop: Sop, now: datetim
         if filer.role != SYSTEM_ROLE:
             raise InvalidTransition(
                 f"an automatic request is filed by the agent; {filer.name} is {filer.role}")
-        output: dict[str, Any] = {**_auto_letter(draft), "on_behalf_of": draft.owner}
+        output = automatic_request(draft)
     else:
         _check_role(spec, filer)
         output = validate_output(spec, {"subject": draft.subject,
                                         "description": draft.description})
-    opened_at = _utc(draft.opened_at, "opened_at")
+    opened_at = aware_utc(draft.opened_at, "opened_at")
     blank = Ticket(id=ticket_id, device=draft.device, owner=draft.owner, fault=draft.fault,
                    trigger=draft.trigger, status=TicketStatus.OPEN, current_step=0,
                    sop_version=sop.version, opened_at=opened_at, steps=())
     opened = {
         "device": draft.device, "owner": draft.owner, "fault": draft.fault.value,
         "trigger": draft.trigger.value, "item": draft.item, "dedup_key": draft.dedup_key,
-        "opened_at": opened_at, "evidence": draft.evidence, "affected": draft.affected,
+        "opened_at": opened_at, "evidence": draft.evidence.to_json(), "affected": draft.affected,
         "flapping": draft.flapping, "sop_version": sop.version, "sop_number": sop.number,
     }
     return _events(blank, now, filer, [(EventKind.OPENED, None, opened),
-                                       (EventKind.STEP_COMPLETED, 1, output)])
+                                       (EventKind.STEP_COMPLETED, 1, output.to_json())])
 
 
 def check_actor(ticket: Ticket, step: int, actor: Actor, sop: Sop) -> StepSpec:
@@ -326,23 +139,15 @@ def complete_step(ticket: Ticket, step: int, actor: Actor, output: Mapping[str, 
     sweep has marked yet gets its STEP_BREACHED first, so every late step is counted once.
     """
     spec = check_actor(ticket, step, actor, sop)
-    document = validate_output(spec, output)
-    if spec.gate is not None:
-        gate = GATES.get(spec.gate)
-        if gate is None:
-            raise InvalidTransition(f"step {step} has an unknown gate {spec.gate!r}")
-        refusal, extra = gate(ticket, facts)
-        if refusal is not None:
-            raise InvalidTransition(refusal)
-        document.update(extra)
-    now = _utc(facts.now, "now")
+    document = validate_output(spec, output).verified(pass_gate(ticket, spec, facts))
+    now = aware_utc(facts.now, "now")
     record = ticket.steps[step - 1]
     late: list[TicketEvent] = []
     if not record.breached and breached(record, now):
         late = _events(ticket, now, SYSTEM,
                        [(EventKind.STEP_BREACHED, step, _breach_data(record))])
     items: list[tuple[EventKind, int | None, Mapping[str, Any]]] = [
-        (EventKind.STEP_COMPLETED, step, document)]
+        (EventKind.STEP_COMPLETED, step, document.to_json())]
     if step == len(sop.steps):
         items.append((EventKind.CLOSED, None, {}))
     return late + _events(replace(ticket, seq=ticket.seq + len(late)), now, actor, items)
@@ -352,7 +157,7 @@ def _breach_data(record: StepRecord) -> dict[str, Any]:
     return {"due_at": record.due_at}
 
 
-def observe_failure(ticket: Ticket, evidence: Mapping[str, Any], now: datetime
+def observe_failure(ticket: Ticket, evidence: Evidence, now: datetime
                     ) -> list[TicketEvent]:
     """FAILURE_OBSERVED when the fault is back on a ticket marked restored; nothing while it is
     still failing. Raises InvalidTransition on a closed ticket (a recurrence reopens it)."""
@@ -360,10 +165,10 @@ def observe_failure(ticket: Ticket, evidence: Mapping[str, Any], now: datetime
     if not ticket.restored:
         return []
     return _events(ticket, now, SYSTEM,
-                   [(EventKind.FAILURE_OBSERVED, None, {"evidence": evidence})])
+                   [(EventKind.FAILURE_OBSERVED, None, {"evidence": evidence.to_json()})])
 
 
-def observe_restoration(ticket: Ticket, now: datetime, evidence: Mapping[str, Any] | None = None
+def observe_restoration(ticket: Ticket, now: datetime, evidence: Evidence | None = None
                         ) -> list[TicketEvent]:
     """RESTORATION_OBSERVED when the fault has cleared; never closes the ticket (only the
     steps do). Nothing when already restored; InvalidTransition on a closed ticket."""
@@ -371,7 +176,8 @@ def observe_restoration(ticket: Ticket, now: datetime, evidence: Mapping[str, An
     if ticket.restored:
         return []
     return _events(ticket, now, SYSTEM,
-                   [(EventKind.RESTORATION_OBSERVED, None, {"evidence": evidence or {}})])
+                   [(EventKind.RESTORATION_OBSERVED, None,
+                     {"evidence": (evidence or Evidence()).to_json()})])
 
 
 def add_affected(ticket: Ticket, devices: Iterable[str], now: datetime) -> list[TicketEvent]:
@@ -392,22 +198,23 @@ def set_flapping(ticket: Ticket, flapping: bool, now: datetime) -> list[TicketEv
                    [(EventKind.FLAPPING_CHANGED, None, {"flapping": flapping})])
 
 
-def reopen(ticket: Ticket, evidence: Mapping[str, Any], now: datetime, sop: Sop
+def reopen(ticket: Ticket, evidence: Evidence, now: datetime, sop: Sop
            ) -> list[TicketEvent]:
     """REOPENED: a closed ticket goes back to step REOPEN_STEP (5) with fresh clocks from `now`;
     the later steps start over. Raises InvalidTransition when the ticket is open."""
     if ticket.status is not TicketStatus.CLOSED:
         raise InvalidTransition(f"ticket {ticket.id} is open: only a closed ticket is reopened")
     step = min(REOPEN_STEP, len(sop.steps))
-    return _events(ticket, now, SYSTEM, [(EventKind.REOPENED, step, {"evidence": evidence})])
+    return _events(ticket, now, SYSTEM,
+                   [(EventKind.REOPENED, step, {"evidence": evidence.to_json()})])
 
 
-def record_verification(ticket: Ticket, verification: Mapping[str, Any], now: datetime,
+def record_verification(ticket: Ticket, verification: Verification, now: datetime,
                         actor: Actor) -> list[TicketEvent]:
     """VERIFICATION: keep a live verification's result (passed, probes, reason) on the ticket.
     Raises InvalidTransition on a closed ticket."""
     _require_open(ticket)
-    return _events(ticket, now, actor, [(EventKind.VERIFICATION, None, verification)])
+    return _events(ticket, now, actor, [(EventKind.VERIFICATION, None, verification.to_json())])
 
 
 def sweep(ticket: Ticket, now: datetime, sop: Sop, calendar: Calendar) -> list[TicketEvent]:
@@ -416,7 +223,7 @@ def sweep(ticket: Ticket, now: datetime, sop: Sop, calendar: Calendar) -> list[T
             ticket.steps):
         return []
     record = ticket.steps[ticket.current_step - 1]
-    if record.breached or not breached(record, _utc(now, "now")):
+    if record.breached or not breached(record, aware_utc(now, "now")):
         return []
     return _events(ticket, now, SYSTEM,
                    [(EventKind.STEP_BREACHED, record.no, _breach_data(record))])
@@ -445,7 +252,7 @@ def _blank(spec: StepSpec) -> StepRecord:
 def _opened(event: TicketEvent, sop: Sop, calendar: Calendar) -> Ticket:
     d = event.data
     try:
-        opened_at = _parse_time(d["opened_at"])
+        opened_at = parse_time(d["opened_at"])
         if opened_at is None:
             raise ValueError(f"bad opened_at {d['opened_at']!r}")
         trigger = Trigger(d["trigger"])
@@ -457,7 +264,7 @@ def _opened(event: TicketEvent, sop: Sop, calendar: Calendar) -> Ticket:
             sop_version=int(d["sop_version"]), opened_at=opened_at, steps=steps,
             item=str(d.get("item", "")), dedup_key=str(d.get("dedup_key", "")),
             flapping=bool(d.get("flapping", False)),
-            affected=tuple(d.get("affected", ())), evidence=dict(d.get("evidence") or {}),
+            affected=tuple(d.get("affected", ())), evidence=Evidence(d.get("evidence") or {}),
             seq=event.seq,
             last_failure_at=opened_at if trigger is Trigger.AUTO else None,
         )
@@ -497,7 +304,7 @@ def apply(ticket: Ticket | None, event: TicketEvent, sop: Sop, calendar: Calenda
     if kind is EventKind.STEP_COMPLETED:
         no = _event_step(t, event)
         steps[no - 1] = replace(steps[no - 1], completed_at=at, completed_by=event.actor,
-                                output=dict(data))
+                                output=OutputDocument.from_json(data))
         if no < len(steps):
             steps[no] = _start(sop.step(no + 1), at, calendar)
         return replace(t, steps=tuple(steps), current_step=no + 1)
@@ -534,7 +341,7 @@ def apply(ticket: Ticket | None, event: TicketEvent, sop: Sop, calendar: Calenda
     if kind is EventKind.FLAPPING_CHANGED:
         return replace(t, flapping=bool(data.get("flapping")))
     if kind is EventKind.VERIFICATION:
-        return replace(t, last_verification=dict(data))
+        return replace(t, last_verification=Verification.from_json(data))
     raise InvalidTransition(f"ticket {t.id}: unexpected {kind.value} event")
 
 
@@ -584,61 +391,3 @@ def step_duration_seconds(step_record: StepRecord) -> float | None:
     if step_record.started_at is None or step_record.completed_at is None:
         return None
     return (step_record.completed_at - step_record.started_at).total_seconds()
-
-
-# -- JSON --------------------------------------------------------------------------------------
-
-
-def ticket_json(ticket: Ticket, events: Sequence[TicketEvent] | None = None,
-                tz: str = "Asia/Jakarta") -> dict[str, Any]:
-    """The ticket object (the API's and `pantau tickets show --json`'s), times in ISO
-    8601 with the offset of `tz`; with `events`, the audit trail under "audit"."""
-    zone = ZoneInfo(tz)
-
-    def iso(moment: datetime | None) -> str | None:
-        return None if moment is None else moment.astimezone(zone).isoformat()
-
-    out: dict[str, Any] = {
-        "id": ticket.id,
-        "device": ticket.device,
-        "owner": ticket.owner,
-        "fault": ticket.fault.value,
-        "trigger": ticket.trigger.value,
-        "status": ticket.status.value,
-        "current_step": ticket.current_step,
-        "flapping": ticket.flapping,
-        "affected": list(ticket.affected),
-        "opened_at": iso(ticket.opened_at),
-        "steps": [
-            {
-                "no": s.no,
-                "role": s.role,
-                "started_at": iso(s.started_at),
-                "due_at": iso(s.due_at),
-                "completed_at": iso(s.completed_at),
-                "completed_by": s.completed_by,
-                "breached": s.breached,
-                "output": _plain(s.output),
-            }
-            for s in ticket.steps
-        ],
-        "item": ticket.item,
-        "dedup_key": ticket.dedup_key,
-        "evidence": _plain(ticket.evidence),
-        "restored": ticket.restored,
-        "restoration_observed_at": iso(ticket.restoration_observed_at),
-        "last_failure_at": iso(ticket.last_failure_at),
-        "closed_at": iso(ticket.closed_at),
-        "reopened": ticket.reopened,
-        "sop_version": ticket.sop_version,
-        "last_verification": _plain(ticket.last_verification)
-        if ticket.last_verification is not None else None,
-    }
-    if events is not None:
-        out["audit"] = [
-            {"seq": e.seq, "kind": e.kind.value, "at": iso(e.at), "actor": e.actor,
-             "role": e.role, "step": e.step, "data": _plain(e.data)}
-            for e in events
-        ]
-    return out
-

@@ -22,6 +22,7 @@ from agent.api.schemas import (
 )
 from agent.core.model import Device
 from ticketing.models import EventKind, Fault, Ticket, TicketEvent
+from ticketing.payloads import Evidence
 from ticketing.policy import ADMIN
 from ticketing.service import FAILING, RESTORED, Observation
 
@@ -71,23 +72,20 @@ def alert_fault(alert: AlertIn) -> tuple[Fault, str]:
     return Fault.DEVICE_DOWN, ""
 
 
-def _evidence(alert: AlertIn) -> dict[str, Any]:
+def _evidence(alert: AlertIn) -> Evidence:
     reason = (alert.annotations.get("summary") or alert.annotations.get("description")
               or alert.labels.get("alertname", "alert"))
-    return {"source": ALERT_SOURCE, "fingerprint": alert.fingerprint, "status": alert.status,
-            "starts_at": alert.starts_at, "since": alert.starts_at, "reason": reason,
-            "alertname": alert.labels.get("alertname", ""), "labels": dict(alert.labels),
-            "annotations": dict(alert.annotations)}
+    return Evidence.of_alert(fingerprint=alert.fingerprint, status=alert.status,
+                             starts_at=alert.starts_at, reason=reason, labels=alert.labels,
+                             annotations=alert.annotations)
 
 
-def _same_alert(evidence: Any, alert: AlertIn) -> bool | None:
+def _same_alert(evidence: Evidence, alert: AlertIn) -> bool | None:
     """True: the same firing (fingerprint and start); False: another firing of the same alert;
     None: not from Alertmanager, or another alert."""
-    if not isinstance(evidence, Mapping) or evidence.get("source") != ALERT_SOURCE:
+    if not evidence.from_alert or evidence.fingerprint != alert.fingerprint:
         return None
-    if evidence.get("fingerprint") != alert.fingerprint:
-        return None
-    return bool(evidence.get("starts_at") == alert.starts_at)
+    return evidence.starts_at == alert.starts_at
 
 
 def _stale_delivery(obs: Observation, alert: AlertIn, ticket: Ticket,
@@ -103,7 +101,9 @@ def _stale_delivery(obs: Observation, alert: AlertIn, ticket: Ticket,
               {EventKind.OPENED, EventKind.FAILURE_OBSERVED, EventKind.REOPENED})
     for event in reversed(events):
         if event.kind in wanted:
-            same = _same_alert(event.data.get("evidence"), alert)
+            recorded = event.data.get("evidence")
+            same = _same_alert(Evidence(recorded if isinstance(recorded, Mapping) else {}),
+                               alert)
             return same is True if obs.kind == FAILING else same is False
     return False
 
@@ -132,7 +132,7 @@ async def alertmanager(payload: AlertmanagerIn, state: State, who: AlertSender
         planned.append((alert, Observation(
             device=device.name, owner=device.owner, fault=fault,
             kind=FAILING if alert.status == "firing" else RESTORED, at=now, item=item,
-            reason=str(_evidence(alert)["reason"]), evidence=_evidence(alert))))
+            reason=_evidence(alert).reason, evidence=_evidence(alert))))
     results = []
     for alert, obs in planned:
         outcome = await state.service.observe_unless(

@@ -24,7 +24,7 @@ from agent.api.schemas import (
     VerifyOut,
 )
 from agent.core.errors import DocumentError
-from ticketing import policy, workflow
+from ticketing import documents, json_view, policy
 from ticketing.models import Ticket
 from ticketing.sop import StepSpec
 
@@ -33,7 +33,7 @@ router = APIRouter(prefix=PREFIX, responses=ERRORS)
 
 
 def _ticket_doc(state: ApiState, ticket: Ticket) -> dict[str, Any]:
-    return workflow.ticket_json(ticket, tz=state.tz)
+    return json_view.ticket_json(ticket, tz=state.tz)
 
 
 async def _visible_ticket(state: ApiState, who: Principal, ticket_id: str) -> Ticket:
@@ -64,7 +64,7 @@ async def get_ticket(ticket_id: str, state: State, who: Caller) -> dict[str, Any
     """One ticket with its steps, evidence and audit trail."""
     ticket = await _visible_ticket(state, who, ticket_id)
     events = await state.service.events(ticket_id)
-    return workflow.ticket_json(ticket, events, tz=state.tz)
+    return json_view.ticket_json(ticket, events, tz=state.tz)
 
 
 @router.post("/tickets", response_model=TicketOut, status_code=201, tags=["tickets"],
@@ -88,7 +88,7 @@ def check_document(spec: StepSpec, output: Mapping[str, Any]) -> None:
     """A 422 naming the first bad field of the output document (the workflow's check, made
     before a step 7 completion starts its live probes)."""
     try:
-        workflow.validate_output(spec, output)
+        documents.validate_output(spec, output)
     except DocumentError as exc:
         raise unprocessable(("body", exc.field), str(exc)) from None
 
@@ -122,5 +122,5 @@ async def verify_ticket(ticket_id: str, state: State, who: Caller) -> dict[str, 
                                  "department's staff")
     await _visible_ticket(state, who, ticket_id)
     ticket, result = await state.service.verify(ticket_id, who.actor)
-    return {"ticket": _ticket_doc(state, ticket), "verification": workflow.ticket_json(
-        ticket, tz=state.tz)["last_verification"] or dict(result)}
+    return {"ticket": _ticket_doc(state, ticket), "verification": json_view.ticket_json(
+        ticket, tz=state.tz)["last_verification"] or result.to_json()}

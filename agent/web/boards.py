@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from agent.web import views
 from agent.web.render import render, signed_in, state_of
-from ticketing import workflow
+from ticketing import json_view
 
 REFRESH_SECONDS = 30
 
@@ -20,7 +20,7 @@ async def device_board(request: Request, state_filter: str = "", q: str = "") ->
     who = signed_in(request)
     state = state_of(request)
     shown = [d for d in state.devices_json() if who.may_see(str(d["owner"]))]
-    open_tickets = [workflow.ticket_json(t, tz=state.tz)
+    open_tickets = [json_view.ticket_json(t, tz=state.tz)
                     for t in await state.service.tickets("open")
                     if who.may_see(t.owner)]
     wanted = state_filter if state_filter in views.STATE_ORDER else None
@@ -38,7 +38,7 @@ async def ticket_board(request: Request, status: str = "open") -> Response:
     who = signed_in(request)
     state = state_of(request)
     status = "closed" if status == "closed" else "open"
-    tickets = [workflow.ticket_json(t, tz=state.tz)
+    tickets = [json_view.ticket_json(t, tz=state.tz)
                for t in await state.service.tickets(status)
                if who.may_see(t.owner)]
     now = state.service.clock.now()

@@ -4,7 +4,7 @@ note, and print a step's document as a letter."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -29,7 +29,8 @@ from agent.web.render import (
     words_of,
 )
 from agent.web.session import CSRF_FIELD
-from ticketing import workflow
+from ticketing import documents, json_view
+from ticketing.models import Ticket, TicketEvent
 from ticketing.sop import StepSpec
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,17 @@ log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
 
+@dataclass(frozen=True, slots=True)
+class _Shown:
+    """A ticket with its audit trail, and its JSON for the page's template."""
+
+    ticket: Ticket
+    events: Sequence[TicketEvent]
+    doc: dict[str, Any]
+
+
 async def _ticket_doc(request: Request, who: Principal, ticket_id: str
-                      ) -> dict[str, Any] | HTMLResponse:
+                      ) -> _Shown | HTMLResponse:
     """The ticket with its audit trail, or the error page to answer with."""
     state = state_of(request)
     words = words_of(request)
@@ -51,7 +61,7 @@ async def _ticket_doc(request: Request, who: Principal, ticket_id: str
         return error_page(request, 404, words("error.not_found"), who)
     except BackendUnavailable:
         return error_page(request, 503, words("error.unavailable"), who)
-    return workflow.ticket_json(ticket, events, tz=state.tz)
+    return _Shown(ticket, events, json_view.ticket_json(ticket, events, tz=state.tz))
 
 
 @router.get("/tickets/{ticket_id}")
@@ -63,9 +73,10 @@ async def ticket_page(request: Request, ticket_id: str) -> Response:
     return _ticket_view(request, who, doc)
 
 
-def _ticket_view(request: Request, who: Principal, doc: Mapping[str, Any], *,
+def _ticket_view(request: Request, who: Principal, shown: _Shown, *,
                  values: Mapping[str, Any] | None = None, error: str | None = None,
                  status: int = 200) -> HTMLResponse:
+    doc = shown.doc
     state = state_of(request)
     sop = state.service.sop
     now = state.service.clock.now()
@@ -74,7 +85,7 @@ def _ticket_view(request: Request, who: Principal, doc: Mapping[str, Any], *,
     for record in doc["steps"]:
         spec = sop.step(int(record["no"]))
         steps.append((spec, record, views.clocked(record, now),
-                      letters.letter_available(doc, spec.no)))
+                      letters.letter_available(shown.ticket, spec.no)))
     return render(
         request, "ticket.html", status=status, who=who, ticket=doc, steps=steps,
         current=current, may_act=current is not None and who.may_act(current),
@@ -112,7 +123,7 @@ class _Post:
     state: PagesState
     words: Words
     form: FormData
-    doc: dict[str, Any]
+    doc: _Shown
 
 
 async def _post_on_ticket(request: Request, ticket_id: str) -> _Post | HTMLResponse:
@@ -138,7 +149,7 @@ async def complete_step(request: Request, ticket_id: str, no: int) -> Response:
     values = {k: v for k, v in form.items() if k != CSRF_FIELD}
     output = _output(spec, form)
     try:
-        workflow.validate_output(spec, output)
+        documents.validate_output(spec, output)
     except DocumentError as exc:
         return _ticket_view(request, who, doc, values=values, status=422, error=words(
             "ticket.field_error", field=views.field_label(spec, exc.field, words.lang),
@@ -174,9 +185,9 @@ async def verify_now(request: Request, ticket_id: str) -> Response:
     except BackendUnavailable:
         return error_page(request, 503, words("error.unavailable"), who)
     else:
-        verdict = words("verify.passed") if result.get("passed") else words("verify.failed")
-        flash(request, "ok" if result.get("passed") else "error",
-              words("verify.result", verdict=verdict, reason=result.get("reason", "")))
+        verdict = words("verify.passed") if result.passed else words("verify.failed")
+        flash(request, "ok" if result.passed else "error",
+              words("verify.result", verdict=verdict, reason=result.reason))
     return RedirectResponse(f"/tickets/{quote(ticket_id)}#verifikasi", status_code=303)
 
 
@@ -209,8 +220,9 @@ async def document(request: Request, ticket_id: str, no: int) -> Response:
     doc = await _ticket_doc(request, who, ticket_id)
     if isinstance(doc, HTMLResponse):
         return doc
-    if not 1 <= no <= len(state.service.sop.steps) or not letters.letter_available(doc, no):
+    if not 1 <= no <= len(state.service.sop.steps) or not letters.letter_available(
+            doc.ticket, no):
         return error_page(request, 404, words_of(request)("error.not_found"), who)
-    html = letters.render_letter(state.env, doc, no, state.service.sop, state.web,
-                                 tz=state.tz)
+    html = letters.render_letter(state.env, doc.ticket, no, state.service.sop, state.web,
+                                 tz=state.tz, events=doc.events)
     return HTMLResponse(html, headers=SECURITY_HEADERS)

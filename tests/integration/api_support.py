@@ -5,7 +5,7 @@ httpx client in-process (no network), and Alertmanager payloads."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ from ticketing import workflow
 from ticketing.backend import TicketBackend
 from ticketing.calendar import CalendarTime
 from ticketing.models import Ticket
+from ticketing.payloads import Verification
 from ticketing.service import TicketService, TicketSettingsView
 from ticketing.sop import SOP_006
 
@@ -53,14 +54,15 @@ class PassingVerifier:
         self.clock = clock
         self.passed = True
 
-    async def verify(self, ticket: Ticket) -> Mapping[str, Any]:
+    async def verify(self, ticket: Ticket) -> Verification:
         started = self.clock.now()
         self.clock.advance(1)
-        return {"passed": self.passed, "reason": "healthy" if self.passed else "no reply",
-                "started_at": started.isoformat(), "finished_at": self.clock.now().isoformat(),
-                "probes": [{"round": 1, "device": ticket.device, "check": "icmp",
-                            "status": "ok" if self.passed else "down",
-                            "healthy": self.passed, "reason": ""}]}
+        return Verification.from_json({
+            "passed": self.passed, "reason": "healthy" if self.passed else "no reply",
+            "started_at": started.isoformat(), "finished_at": self.clock.now().isoformat(),
+            "probes": [{"round": 1, "device": ticket.device, "check": "icmp",
+                        "status": "ok" if self.passed else "down",
+                        "healthy": self.passed, "reason": ""}]})
 
 
 def device_doc(d: Device) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from tests.integration.api_support import (
 from tests.workflow_support import valid_output
 from ticketing import workflow
 from ticketing.models import Fault, Ticket
+from ticketing.payloads import Evidence
 from ticketing.service import FAILING, Observation, TicketService
 from ticketing.sop import SOP_006
 
@@ -66,7 +67,8 @@ async def seed(service: TicketService) -> list[str]:
     admin = workflow.Actor("admin", "admin")
     auto = await service.observe(Observation(
         device="sw-dinkes-01", owner=DINKES, fault=Fault.DEVICE_DOWN, kind=FAILING,
-        at=service.clock.now(), reason="no echo reply", evidence={"reason": "no echo reply"}))
+        at=service.clock.now(), reason="no echo reply",
+        evidence=Evidence({"reason": "no echo reply"})))
     assert auto is not None
     tickets: list[Ticket] = [auto]
     for device, owner in (("sw-disdik-01", DISDIK), ("sw-dinkes-01", DINKES),

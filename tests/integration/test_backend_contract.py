@@ -24,7 +24,9 @@ from tests.postgres_fixtures import postgres_url
 from tests.store_samples import T0, builder, close, draft, follow
 from ticketing.backend import TicketBackend
 from ticketing.models import EventKind, Fault, Ticket, TicketEvent, TicketStatus, Trigger
-from ticketing.store.sql import SqlBackend, database_url
+from ticketing.payloads import Verification
+from ticketing.store.engine import database_url
+from ticketing.store.sql import SqlBackend
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 
@@ -309,7 +311,8 @@ class TestRead:
         events, verified = follow(
             ticket, EventKind.VERIFICATION, at=local + timedelta(hours=1),
             data={"passed": True, "probes": [{"device": d.device, "icmp": True}]},
-            last_verification={"passed": True, "reason": ""}, restored=True,
+            last_verification=Verification.from_json({"passed": True, "reason": ""}),
+            restored=True,
             restoration_observed_at=local + timedelta(minutes=30))
         await backend.append(ticket.id, events, verified)
         stored = await backend.get(ticket.id)

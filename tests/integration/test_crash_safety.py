@@ -23,6 +23,7 @@ from tests.conftest import Figure
 from ticketing import workflow
 from ticketing.calendar import CalendarTime
 from ticketing.models import EventKind, Ticket, TicketEvent
+from ticketing.payloads import Evidence
 from ticketing.sop import SOP_006
 from ticketing.store.sql import SqlBackend
 
@@ -137,7 +138,7 @@ class TestConsistencyCheck:
         draft = TicketDraft("sw", "Dinas", Fault.DEVICE_DOWN, Trigger.AUTO, at)
         evs = workflow.new_ticket_events("SOP006-2026-000001", draft, SOP_006, at)
         t = workflow.fold(evs, SOP_006, CalendarTime())
-        more = list(workflow.observe_restoration(t, at, {}))
+        more = list(workflow.observe_restoration(t, at, Evidence()))
         t2 = workflow.fold([*evs, *more], SOP_006, CalendarTime())
         doubled = [*evs, *more, TicketEvent(t.id, t2.seq + 1, EventKind.RESTORATION_OBSERVED,
                                             at, "pantau", "system")]

@@ -10,7 +10,7 @@ import html
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from tests.integration.api_support import (
 from ticketing import workflow
 from ticketing.calendar import CalendarTime
 from ticketing.models import Ticket
+from ticketing.payloads import Verification
 from ticketing.service import TicketService, TicketSettingsView
 from ticketing.sop import SOP_006
 
@@ -67,18 +68,19 @@ class Verifier:
         self.passed = True
         self.calls = 0
 
-    async def verify(self, ticket: Ticket) -> Mapping[str, Any]:
+    async def verify(self, ticket: Ticket) -> Verification:
         self.calls += 1
         started = self.clock.now()
         self.clock.advance(1)
-        return {"passed": self.passed, "reason": "sehat" if self.passed else "tidak ada balasan",
-                "started_at": started.isoformat(), "finished_at": self.clock.now().isoformat(),
-                "probes": [{"round": 1, "device": ticket.device, "check": "icmp",
-                            "status": "ok" if self.passed else "down", "healthy": self.passed,
-                            "reason": "" if self.passed else "100% loss",
-                            "at": started.isoformat(),
-                            "icmp_rtt_seconds": 0.00042 if self.passed else None,
-                            "icmp_packet_loss_ratio": 0.0 if self.passed else 1.0}]}
+        return Verification.from_json({
+            "passed": self.passed, "reason": "sehat" if self.passed else "tidak ada balasan",
+            "started_at": started.isoformat(), "finished_at": self.clock.now().isoformat(),
+            "probes": [{"round": 1, "device": ticket.device, "check": "icmp",
+                        "status": "ok" if self.passed else "down", "healthy": self.passed,
+                        "reason": "" if self.passed else "100% loss",
+                        "at": started.isoformat(),
+                        "icmp_rtt_seconds": 0.00042 if self.passed else None,
+                        "icmp_packet_loss_ratio": 0.0 if self.passed else 1.0}]})
 
 
 def device_doc(d: Device) -> dict[str, Any]:

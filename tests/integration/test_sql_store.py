@@ -25,8 +25,9 @@ from agent.core.errors import BackendRejected, BackendUnavailable
 from tests.fakes import FakeClock
 from tests.integration.test_backend_contract import SQL_KINDS, open_one, sql_url
 from tests.store_samples import builder, draft
+from ticketing.store.engine import create_store_engine, database_url, upgrade
 from ticketing.store.schema import metadata, ticket_events, tickets
-from ticketing.store.sql import SqlBackend, create_store_engine, database_url, upgrade
+from ticketing.store.sql import SqlBackend
 
 NOW = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
 

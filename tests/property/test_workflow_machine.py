@@ -26,9 +26,10 @@ from tests.workflow_support import (
     valid_output,
     verification,
 )
-from ticketing import workflow
+from ticketing import gates, workflow
 from ticketing.calendar import Calendar, CalendarTime, WorkingCalendar
 from ticketing.models import EventKind, Ticket, TicketStatus
+from ticketing.payloads import Evidence, Verification
 from ticketing.sop import SOP_006
 
 STARTS = [
@@ -63,9 +64,9 @@ class WorkflowMachine(RuleBasedStateMachine):
         self.run = Run()
         self.calendar: Calendar = CalendarTime()
         self.now = STARTS[0]
-        self.facts: dict[str, Any] | None = None  # the verification the service passes
+        self.facts: Verification | None = None  # the verification the service passes
         self.last_failure: datetime | None = None  # model of Ticket.last_failure_at
-        self.recorded: dict[str, Any] | None = None  # model of Ticket.last_verification
+        self.recorded: Verification | None = None  # model of Ticket.last_verification
         self.restored = False
         self.last_step = 0
         self.reopened = False  # set by a reopen, cleared by the step-order invariant
@@ -101,7 +102,7 @@ class WorkflowMachine(RuleBasedStateMachine):
 
     def attempt(self, step: int, role: str, output_kind: str) -> None:
         expected = self.expected_refusal(step, role, output_kind)
-        facts = workflow.Facts(now=self.now, verification=self.facts,
+        facts = gates.Facts(now=self.now, verification=self.facts,
                                max_verification_age_seconds=MAX_AGE)
         output = broken_output(step, output_kind)
         refusal = ""
@@ -178,11 +179,11 @@ class WorkflowMachine(RuleBasedStateMachine):
         t = self.run.t
         if t.status is TicketStatus.OPEN:
             try:
-                workflow.reopen(t, {}, self.now, SOP_006)
+                workflow.reopen(t, Evidence(), self.now, SOP_006)
             except InvalidTransition:
                 return
             raise AssertionError("an open ticket was reopened")
-        self.run.add(workflow.reopen(t, {"reason": "again"}, self.now, SOP_006))
+        self.run.add(workflow.reopen(t, Evidence({"reason": "again"}), self.now, SOP_006))
         self.last_failure, self.recorded, self.restored = self.now, None, False
         self.reopened = True
         event("reopened")
@@ -205,13 +206,14 @@ class WorkflowMachine(RuleBasedStateMachine):
         if t.status is TicketStatus.CLOSED:
             return
         if failing:
-            events = self.run.add(workflow.observe_failure(t, {"reason": "down"}, self.now))
+            events = self.run.add(workflow.observe_failure(t, Evidence({"reason": "down"}),
+                                                            self.now))
             assert bool(events) == self.restored
             if events:
                 self.last_failure = self.now
             self.restored = False
         else:
-            events = self.run.add(workflow.observe_restoration(t, self.now, {}))
+            events = self.run.add(workflow.observe_restoration(t, self.now, Evidence()))
             assert bool(events) == (not self.restored)
             self.restored = True
 

@@ -1,11 +1,11 @@
 """The printable letters: each SOP step's output document as an Indonesian government letter,
-rendered from a ticket's JSON and read back with the standard library's HTML parser."""
+rendered from a Ticket and read back with the standard library's HTML parser."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
@@ -14,10 +14,11 @@ import jinja2
 import pytest
 
 from agent.config import WebSettings
-from agent.web import letters
+from agent.web import letter_parts, letters
 from tests.workflow_support import NAMES, T0, Run, actor, auto_draft, manual_draft
 from ticketing import workflow
-from ticketing.models import Fault
+from ticketing.models import Fault, Ticket, TicketEvent, Trigger
+from ticketing.payloads import OutputDocument, Verification
 from ticketing.sop import SOP_006
 
 TZ = "Asia/Jakarta"
@@ -154,42 +155,65 @@ def closed_manual_run(outputs: Mapping[int, Mapping[str, Any]] = OUTPUTS,
     run.open(manual_draft(description=description, **draft))
     for no in range(2, 10):
         if no == 7:
-            v = passed_verification(run.t.device, step_time(7) - timedelta(minutes=1))
+            v = Verification.from_json(
+                passed_verification(run.t.device, step_time(7) - timedelta(minutes=1)))
             run.add(workflow.record_verification(run.t, v, step_time(7), actor("teknisi")))
             if failed_before_7:
-                again = {**passed_verification(run.t.device, step_time(7), "lagi"),
-                         "passed": False}
+                again = Verification.from_json(
+                    {**passed_verification(run.t.device, step_time(7), "lagi"), "passed": False})
                 run.add(workflow.record_verification(run.t, again, step_time(7),
                                                      actor("teknisi")))
             run.complete(7, step_time(7), output=outputs[7], verified=v)
             continue
         if no == 8:
-            later = passed_verification(run.t.device, step_time(8), "sesudah-lulus")
+            later = Verification.from_json(
+                passed_verification(run.t.device, step_time(8), "sesudah-lulus"))
             run.add(workflow.record_verification(run.t, later, step_time(8), actor("kasi")))
-            failed = {**passed_verification(run.t.device, step_time(8), "sesudahnya"),
-                      "passed": False}
+            failed = Verification.from_json(
+                {**passed_verification(run.t.device, step_time(8), "sesudahnya"), "passed": False})
             run.add(workflow.record_verification(run.t, failed, step_time(8), actor("kasi")))
         run.complete(no, step_time(no), output=outputs[no])
     return run
 
 
-def doc_of(run: Run) -> dict[str, Any]:
-    return workflow.ticket_json(run.t, run.events, tz=TZ)
+@dataclass(frozen=True)
+class Doc:
+    """A ticket with its audit trail: what a letter is built from."""
+
+    ticket: Ticket
+    events: tuple[TicketEvent, ...] = ()
 
 
-def render(doc: Mapping[str, Any], no: int, web: WebSettings = WEB,
+def doc_of(run: Run) -> Doc:
+    return Doc(run.t, tuple(run.events))
+
+
+def with_output(doc: Doc, no: int, output: Mapping[str, Any], **changes: Any) -> Doc:
+    """`doc` with step `no`'s output document replaced (and other ticket fields changed)."""
+    t = doc.ticket
+    steps = list(t.steps)
+    steps[no - 1] = replace(steps[no - 1], output=OutputDocument.from_json(output))
+    return Doc(replace(t, steps=tuple(steps), **changes), doc.events)
+
+
+def html_of(doc: Doc, no: int, web: WebSettings = WEB, env: jinja2.Environment | None = None,
+            names: Mapping[str, str] | None = None) -> str:
+    return letters.render_letter(env or letters.environment(), doc.ticket, no, SOP_006, web,
+                                 tz=TZ, events=doc.events, names=names)
+
+
+def render(doc: Doc, no: int, web: WebSettings = WEB,
            env: jinja2.Environment | None = None,
            names: Mapping[str, str] | None = DISPLAY) -> Dom:
-    return Dom(letters.render_letter(env or letters.environment(), doc, no, SOP_006, web,
-                                     tz=TZ, names=names))
+    return Dom(html_of(doc, no, web, env, names))
 
 
 @pytest.fixture(scope="module")
-def manual() -> dict[str, Any]:
+def manual() -> Doc:
     return doc_of(closed_manual_run())
 
 
-def auto_doc(**changes: Any) -> dict[str, Any]:
+def auto_doc(**changes: Any) -> Doc:
     evidence = {
         "fault": "device_down", "state": "down", "since": T0.isoformat(),
         "reason": "no echo reply (3 of 3 lost)",
@@ -212,10 +236,10 @@ def auto_doc(**changes: Any) -> dict[str, Any]:
 class TestLetterNumber:
     """Nomor surat is code/number.step/unit/Roman month/year of the step's local date."""
 
-    def test_november_is_xi(self, manual: dict[str, Any]) -> None:
+    def test_november_is_xi(self, manual: Doc) -> None:
         assert render(manual, 4).text("nomor") == "555/000001.4/Diskominfostandi/XI/2026"
 
-    def test_step_1_uses_the_filing_date(self, manual: dict[str, Any]) -> None:
+    def test_step_1_uses_the_filing_date(self, manual: Doc) -> None:
         assert render(manual, 1).text("nomor") == "555/000001.1/Diskominfostandi/XI/2026"
 
     def test_the_local_date_decides_month_and_day(self) -> None:
@@ -227,7 +251,7 @@ class TestLetterNumber:
         assert page.text("nomor") == "555/000001.2/Diskominfostandi/XII/2026"
         assert page.text("tanggal") == "Bogor, 1 Desember 2026"
 
-    def test_settings_give_code_unit_and_city(self, manual: dict[str, Any]) -> None:
+    def test_settings_give_code_unit_and_city(self, manual: Doc) -> None:
         web = WebSettings(letter_code="027", letter_unit="Kominfo", city="Depok")
         page = render(manual, 3, web)
         assert page.text("nomor") == "027/000001.3/Kominfo/XI/2026"
@@ -238,17 +262,17 @@ class TestLetterNumber:
         run = Run()
         run.open(manual_draft(at=datetime(2026, 11, 30, 12, 0, tzinfo=UTC)))
         run.complete(2, datetime(2026, 11, 30, 17, 30, tzinfo=UTC), output=OUTPUTS[2])
-        page = render(workflow.ticket_json(run.t, run.events, tz="UTC"), 2)
+        page = render(doc_of(run), 2)
         assert page.text("nomor") == "555/000001.2/Diskominfostandi/XII/2026"
         assert page.text("tanggal") == "Bogor, 1 Desember 2026"
 
-    def test_other_ids_are_used_whole(self, manual: dict[str, Any]) -> None:
-        doc = {**manual, "id": "T-7"}
+    def test_other_ids_are_used_whole(self, manual: Doc) -> None:
+        doc = replace(manual.ticket, id="T-7")
         assert letters.letter_number(doc, 2, WEB, TZ) == "555/T-7.2/Diskominfostandi/XI/2026"
 
     @pytest.mark.parametrize(("month", "roman"), [(1, "I"), (4, "IV"), (9, "IX"), (12, "XII")])
-    def test_roman_months(self, manual: dict[str, Any], month: int, roman: str) -> None:
-        doc = {**manual, "opened_at": datetime(2027, month, 15, 9, 0, tzinfo=UTC).isoformat()}
+    def test_roman_months(self, manual: Doc, month: int, roman: str) -> None:
+        doc = replace(manual.ticket, opened_at=datetime(2027, month, 15, 9, 0, tzinfo=UTC))
         assert letters.letter_number(doc, 1, WEB, TZ) == f"555/000001.1/Diskominfostandi/" \
                                                           f"{roman}/2027"
 
@@ -260,30 +284,30 @@ class TestAvailability:
         run = Run()
         run.open(manual_draft())
         run.complete(2, step_time(2), output=OUTPUTS[2])
-        doc = doc_of(run)
+        doc = run.t
         assert [no for no in range(0, 11) if letters.letter_available(doc, no)] == [1, 2]
 
     def test_automatic_request_without_completion_time(self) -> None:
-        doc = auto_doc()
-        doc["steps"][0]["completed_at"] = None
+        t = auto_doc().ticket
+        doc = replace(t, steps=(replace(t.steps[0], completed_at=None), *t.steps[1:]))
         assert letters.letter_available(doc, 1)
-        assert not letters.letter_available({**doc, "trigger": "manual"}, 1)
+        assert not letters.letter_available(replace(doc, trigger=Trigger.MANUAL), 1)
 
     def test_unavailable_letter_is_refused(self) -> None:
         with pytest.raises(ValueError, match="step 3 has no letter yet"):
-            letters.render_letter(letters.environment(), auto_doc(), 3, SOP_006, WEB, tz=TZ)
+            html_of(auto_doc(), 3)
 
 
 class TestEveryLetter:
     """Every letter has the kop, nomor, tanggal, perihal, addressee and signing role."""
 
     @pytest.mark.parametrize("no", range(1, 10))
-    def test_kop_lines(self, manual: dict[str, Any], no: int) -> None:
+    def test_kop_lines(self, manual: Doc, no: int) -> None:
         kop = render(manual, no).id("kop")
         assert [d.text() for d in kop.all("div")] == list(WEB.kop)
 
     @pytest.mark.parametrize("no", range(1, 10))
-    def test_nomor_and_tanggal(self, manual: dict[str, Any], no: int) -> None:
+    def test_nomor_and_tanggal(self, manual: Doc, no: int) -> None:
         page = render(manual, no)
         assert page.text("nomor") == f"555/000001.{no}/Diskominfostandi/XI/2026"
         assert page.text("tanggal") == "Bogor, 24 November 2026"
@@ -295,11 +319,11 @@ class TestEveryLetter:
         (8, "Yth. Kepala Bidang Teknologi Informasi"),
         (9, "Yth. Kepala Dinas Komunikasi, Informatika, Statistik dan Persandian"),
     ])
-    def test_addressee(self, manual: dict[str, Any], no: int, yth: str) -> None:
+    def test_addressee(self, manual: Doc, no: int, yth: str) -> None:
         assert render(manual, no).text("yth") == yth
 
     @pytest.mark.parametrize("no", [5, 6])
-    def test_check_records_have_no_addressee(self, manual: dict[str, Any], no: int) -> None:
+    def test_check_records_have_no_addressee(self, manual: Doc, no: int) -> None:
         assert not render(manual, no).has("yth")
 
     @pytest.mark.parametrize(("no", "title", "name"), [
@@ -311,18 +335,18 @@ class TestEveryLetter:
         (8, "Kepala Seksi,", "Budi Santoso"), (9, "Kepala Bidang Teknologi Informasi,",
                                                "Rina Wulandari"),
     ])
-    def test_signature(self, manual: dict[str, Any], no: int, title: str, name: str) -> None:
+    def test_signature(self, manual: Doc, no: int, title: str, name: str) -> None:
         page = render(manual, no)
         assert page.text("ttd-jabatan") == title
         assert page.text("ttd-nama") == name
         assert page.text("ttd-nip") == f"NIP. {DASH}"
 
-    def test_without_names_the_user_name_is_printed(self, manual: dict[str, Any]) -> None:
+    def test_without_names_the_user_name_is_printed(self, manual: Doc) -> None:
         assert render(manual, 4, names=None).text("ttd-nama") == NAMES["kasi"]
 
     @pytest.mark.parametrize("no", range(1, 10))
-    def test_printable_page(self, manual: dict[str, Any], no: int) -> None:
-        html = letters.render_letter(letters.environment(), manual, no, SOP_006, WEB, tz=TZ)
+    def test_printable_page(self, manual: Doc, no: int) -> None:
+        html = html_of(manual, no)
         assert re.search(r"@page\s*\{\s*size:\s*A4;", html)
         assert re.search(r"@media print\s*\{\s*\.no-print\s*\{\s*display:\s*none", html)
         assert "Times New Roman" in html
@@ -332,23 +356,23 @@ class TestEveryLetter:
         assert '<div class="toolbar no-print">' in html
 
     def test_plain_autoescaping_environment_renders_the_same_letter(
-            self, manual: dict[str, Any]) -> None:
+            self, manual: Doc) -> None:
         plain = jinja2.Environment(loader=jinja2.PackageLoader("agent.web", "templates"),
                                    autoescape=True)
         for no in range(1, 10):
             a, b = render(manual, no), render(manual, no, env=plain)
             assert a.root.text() == b.root.text()
 
-    def test_environment_without_autoescape_is_refused(self, manual: dict[str, Any]) -> None:
+    def test_environment_without_autoescape_is_refused(self, manual: Doc) -> None:
         raw = jinja2.Environment(loader=jinja2.PackageLoader("agent.web", "templates"))
         with pytest.raises(ValueError, match="autoescaping"):
-            letters.render_letter(raw, manual, 1, SOP_006, WEB, tz=TZ)
+            html_of(manual, 1, env=raw)
 
 
 class TestSuratPermohonan:
     """Step 1 is the agency's request letter, or the agent's on the agency's behalf."""
 
-    def test_manual_request(self, manual: dict[str, Any]) -> None:
+    def test_manual_request(self, manual: Doc) -> None:
         page = render(manual, 1)
         assert page.text("perihal") == "Pemasangan access point baru"
         assert page.text("lampiran") == "-"
@@ -407,7 +431,7 @@ class TestLembarDisposisi:
     """Steps 2-4 are disposition sheets that refer to the request letter."""
 
     @pytest.mark.parametrize("no", [2, 3, 4])
-    def test_disposition_table(self, manual: dict[str, Any], no: int) -> None:
+    def test_disposition_table(self, manual: Doc, no: int) -> None:
         page = render(manual, no)
         rows = page.labelled("disposisi")
         assert rows["Surat dari"] == "Dinas Kesehatan"
@@ -434,7 +458,7 @@ class TestLembarDisposisi:
 class TestProsesPengecekan:
     """Steps 5-6 are check records with the findings, the devices and the stock."""
 
-    def test_devices_to_replace(self, manual: dict[str, Any]) -> None:
+    def test_devices_to_replace(self, manual: Doc) -> None:
         page = render(manual, 5)
         rows = page.labelled("hasil")
         assert rows["Perangkat"] == "ap-baru-01"
@@ -472,7 +496,7 @@ class TestLaporanTindaklanjut:
     """Steps 7-9 report the action with the verification that opened the step-7 gate."""
 
     @pytest.mark.parametrize("no", [7, 8, 9])
-    def test_verification_rows(self, manual: dict[str, Any], no: int) -> None:
+    def test_verification_rows(self, manual: Doc, no: int) -> None:
         page = render(manual, no)
         assert page.rows("verifikasi") == EXPECTED_PROBES
         assert page.text("putusan") == "LULUS"
@@ -482,7 +506,7 @@ class TestLaporanTindaklanjut:
         assert page.text("lampiran") == "1 (satu) berkas"
 
     @pytest.mark.parametrize("no", [7, 8, 9])
-    def test_action_and_perihal(self, manual: dict[str, Any], no: int) -> None:
+    def test_action_and_perihal(self, manual: Doc, no: int) -> None:
         page = render(manual, no)
         assert page.labelled("tindakan") == {"Tindakan yang dilakukan": OUTPUTS[no]["action"]}
         assert page.text("perihal") == "Laporan Tindaklanjut: Pemasangan access point baru"
@@ -490,26 +514,25 @@ class TestLaporanTindaklanjut:
     def test_audit_trail_gives_the_gate_verification(self) -> None:
         # Without the copy in the report, the last passed verification recorded before step 7
         # was completed is the one: not a failed one after it, nor the one at step 8.
-        doc = doc_of(closed_manual_run(failed_before_7=True))
-        gate = doc["steps"][6]["output"].pop("verification")
-        assert doc["last_verification"]["passed"] is False
-        assert letters.gate_verification(doc, 7) == gate
+        run = doc_of(closed_manual_run(failed_before_7=True))
+        gate = run.ticket.steps[6].output.verification
+        doc = with_output(run, 7, {"action": OUTPUTS[7]["action"]})
+        assert doc.ticket.last_verification is not None
+        assert doc.ticket.last_verification["passed"] is False
+        assert letter_parts.gate_verification(doc.ticket, 7, doc.events) == gate
         page = render(doc, 8)
         assert page.text("putusan") == "LULUS"
         assert page.rows("verifikasi") == EXPECTED_PROBES
 
-    def test_last_verification_is_the_fallback(self, manual: dict[str, Any]) -> None:
-        doc = {**manual, "steps": [dict(s) for s in manual["steps"]]}
-        doc["steps"][6]["output"] = {"action": OUTPUTS[7]["action"]}
-        del doc["audit"]
+    def test_last_verification_is_the_fallback(self, manual: Doc) -> None:
+        doc = Doc(with_output(manual, 7, {"action": OUTPUTS[7]["action"]}).ticket)
         page = render(doc, 9)
         assert page.text("putusan") == "GAGAL"
         assert page.text("putusan-alasan") == "sesudahnya"
 
-    def test_no_verification_at_all(self, manual: dict[str, Any]) -> None:
-        doc = {**manual, "steps": [dict(s) for s in manual["steps"]], "audit": [],
-               "last_verification": None}
-        doc["steps"][6]["output"] = {"action": OUTPUTS[7]["action"]}
+    def test_no_verification_at_all(self, manual: Doc) -> None:
+        doc = Doc(with_output(manual, 7, {"action": OUTPUTS[7]["action"]},
+                              last_verification=None).ticket)
         page = render(doc, 7)
         assert page.text("putusan") == "Tidak ada hasil verifikasi yang tercatat."
         assert page.text("lampiran") == "-"
@@ -524,28 +547,26 @@ class TestEscaping:
         run = closed_manual_run(outputs, description=EVIL, subject=EVIL, owner=EVIL)
         doc = doc_of(run)
         for no in range(1, 10):
-            html = letters.render_letter(letters.environment(), doc, no, SOP_006, WEB, tz=TZ,
-                                         names={"joko": EVIL, "budi": EVIL})
+            html = html_of(doc, no, names={"joko": EVIL, "budi": EVIL})
             assert "<script>alert" not in html, f"step {no}"
             assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html, f"step {no}"
             assert EVIL in Dom(html).root.text(), f"step {no}"
 
-    def test_evidence_and_probes(self, manual: dict[str, Any]) -> None:
+    def test_evidence_and_probes(self, manual: Doc) -> None:
         doc = auto_doc(device=EVIL, evidence={"since": T0.isoformat(), "reason": EVIL,
                                               "last": {"icmp": {"status": EVIL, "reason": EVIL}}})
-        html = letters.render_letter(letters.environment(), doc, 1, SOP_006, WEB, tz=TZ)
+        html = html_of(doc, 1)
         assert "<script>alert" not in html
         assert Dom(html).labelled("bukti")["Penyebab"] == EVIL
-        report = {**manual, "steps": [dict(s) for s in manual["steps"]]}
         v = passed_verification(EVIL, step_time(7))
         v["probes"][0]["reason"] = EVIL
-        report["steps"][6]["output"] = {"action": "x", "verification": v}
-        html = letters.render_letter(letters.environment(), report, 7, SOP_006, WEB, tz=TZ)
+        report = with_output(manual, 7, {"action": "x", "verification": v})
+        html = html_of(report, 7)
         assert "<script>alert" not in html
         assert Dom(html).rows("verifikasi")[0][1] == EVIL
 
-    def test_kop_from_settings_is_escaped(self, manual: dict[str, Any]) -> None:
+    def test_kop_from_settings_is_escaped(self, manual: Doc) -> None:
         web = WebSettings(kop=("PEMERINTAH <b>KOTA</b>", "DINAS X"))
-        html = letters.render_letter(letters.environment(), manual, 2, SOP_006, web, tz=TZ)
+        html = html_of(manual, 2, web)
         assert "&lt;b&gt;KOTA&lt;/b&gt;" in html
         assert Dom(html).text("ttd-jabatan") == "Kepala Dinas X,"

@@ -25,7 +25,7 @@ from tests.workflow_support import (
     valid_output,
     verification,
 )
-from ticketing import workflow
+from ticketing import gates, workflow
 from ticketing.models import EventKind, TicketStatus
 from ticketing.sop import SOP_006
 
@@ -46,9 +46,9 @@ MAY_FILE_AUTO = {"system"}
 NOW = T0 + timedelta(minutes=11)  # a minute after the steps before were done
 
 
-def fresh_facts() -> workflow.Facts:
+def fresh_facts() -> gates.Facts:
     """Facts that satisfy every gate: a passed verification that finished a minute ago."""
-    return workflow.Facts(now=NOW, verification=verification(
+    return gates.Facts(now=NOW, verification=verification(
         True, NOW - timedelta(minutes=2), NOW - timedelta(minutes=1)))
 
 

@@ -4,7 +4,7 @@ gate probes first; metrics count what changed, whoever wrote it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ from ticketing import workflow
 from ticketing.backend import Builder
 from ticketing.calendar import CalendarTime
 from ticketing.models import EventKind, Fault, Ticket, TicketDraft, TicketEvent, TicketStatus
+from ticketing.payloads import Evidence, Verification
 from ticketing.service import (
     AFFECTED,
     FAILING,
@@ -38,16 +39,17 @@ class ScriptedVerifier:
         self.verdicts: list[tuple[bool, str]] = []
         self.asked: list[str] = []
 
-    async def verify(self, ticket: Ticket) -> Mapping[str, Any]:
+    async def verify(self, ticket: Ticket) -> Verification:
         self.asked.append(ticket.id)
         passed, reason = self.verdicts.pop(0) if self.verdicts else (True, "healthy")
         started = self.clock.now()
         self.clock.advance(2)
-        return {"passed": passed, "reason": reason, "started_at": started.isoformat(),
-                "finished_at": self.clock.now().isoformat(),
-                "probes": [{"round": 1, "device": ticket.device, "check": "icmp",
-                            "status": "ok" if passed else "down", "healthy": passed,
-                            "reason": "" if passed else reason}]}
+        return Verification.from_json({
+            "passed": passed, "reason": reason, "started_at": started.isoformat(),
+            "finished_at": self.clock.now().isoformat(),
+            "probes": [{"round": 1, "device": ticket.device, "check": "icmp",
+                        "status": "ok" if passed else "down", "healthy": passed,
+                        "reason": "" if passed else reason}]})
 
 
 class Counting:
@@ -85,7 +87,7 @@ def make(clock: FakeClock | None = None, backend: InMemoryBackend | None = None
 def obs(clock: FakeClock, kind: str = FAILING, device: str = "sw-1", **kw: Any) -> Observation:
     return Observation(device=device, owner="Dinas Kesehatan", fault=kw.pop(
         "fault", Fault.DEVICE_DOWN), kind=kind, at=clock.now(),
-        evidence={"reason": "no reply"}, **kw)
+        evidence=Evidence({"reason": "no reply"}), **kw)
 
 
 ROLE_USER = {"kepala_dinas": "kadis", "kabid": "kabid", "kasi": "kasi", "teknisi": "teknisi"}

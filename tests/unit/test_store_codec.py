@@ -18,6 +18,7 @@ from ticketing.models import (
     TicketStatus,
     Trigger,
 )
+from ticketing.payloads import Evidence, OutputDocument, Verification
 from ticketing.store import codec
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
@@ -28,16 +29,18 @@ def full_ticket() -> Ticket:
     """A ticket with no field at its default, so a forgotten field cannot go unnoticed."""
     step = StepRecord(no=7, role="teknisi", started_at=AT, due_at=AT + timedelta(days=1),
                       completed_at=AT + timedelta(hours=3), completed_by="andi", breached=True,
-                      output={"done": "ganti SFP", "probes": [{"ok": True, "rtt": 0.0021}]})
+                      output=OutputDocument(
+                          {"done": "ganti SFP", "probes": [{"ok": True, "rtt": 0.0021}]}))
     return Ticket(
         id="SOP006-2026-000042", device="sw-dinkes-01", owner="Dinas Kesehatan",
         fault=Fault.INTERFACE_DOWN, trigger=Trigger.MANUAL, status=TicketStatus.CLOSED,
         current_step=10, sop_version=3, opened_at=AT, steps=(step,), item="ge-0/0/1",
         dedup_key="sw-dinkes-01/interface_down/ge-0/0/1", flapping=True,
-        affected=("ap-1", "ap-2"), evidence={"since": "x", "loss": 1.0, "n": None},
+        affected=("ap-1", "ap-2"), evidence=Evidence({"since": "x", "loss": 1.0, "n": None}),
         restored=True, restoration_observed_at=AT + timedelta(minutes=5),
         closed_at=AT + timedelta(days=2), reopened=2,
-        last_verification={"passed": False, "reason": "icmp timeout"}, seq=17,
+        last_verification=Verification.from_json({"passed": False, "reason": "icmp timeout"}),
+        seq=17,
         last_failure_at=AT - timedelta(minutes=1),
     )
 
@@ -77,7 +80,8 @@ class TestTicketCodec:
                     "sop_version", "opened_at", "steps"}
         old = {k: v for k, v in encoded.items() if k in required}
         back = codec.ticket_from_json(old)
-        assert (back.seq, back.last_failure_at, back.evidence, back.affected) == (
+        # Evidence is a mapping equal to its JSON (mypy sees a dict and a Mapping type apart).
+        assert (back.seq, back.last_failure_at, back.evidence, back.affected) == (  # type: ignore[comparison-overlap]
             0, None, {}, ())
 
     def test_naive_times_are_refused(self) -> None:

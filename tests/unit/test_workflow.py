@@ -21,9 +21,10 @@ from tests.workflow_support import (
     valid_output,
     verification,
 )
-from ticketing import workflow
+from ticketing import gates, json_view, workflow
 from ticketing.calendar import CalendarTime, WorkingCalendar
 from ticketing.models import EventKind, Fault, TicketEvent, TicketStatus
+from ticketing.payloads import Evidence, Verification
 from ticketing.sop import SOP_006
 
 CAL = CalendarTime()
@@ -149,7 +150,7 @@ class TestCompleteStep:
         run = opened_run()
         with refused("there is no step 10: SOP-006 has steps 1..9"):
             workflow.complete_step(run.t, 10, actor("admin"), {}, SOP_006,
-                                   workflow.Facts(now=at(60)))
+                                   gates.Facts(now=at(60)))
 
     def test_wrong_role(self) -> None:
         run = opened_run()
@@ -235,8 +236,7 @@ class TestVerificationGate:
 
     def test_failed_verification_without_reason_uses_the_failing_probe(self) -> None:
         run = self.at_step_7()
-        v = verification(False, at(60), at(100), reason="100% packet loss")
-        v["reason"] = ""
+        v = replace(verification(False, at(60), at(100), reason="100% packet loss"), reason="")
         with refused("connectivity not verified: sw-dinkes-01 icmp: 100% packet loss"):
             run.complete(7, at(120), verified=v)
 
@@ -250,9 +250,9 @@ class TestVerificationGate:
 
     def test_verification_started_before_the_last_failure(self) -> None:
         run = self.at_step_7()
-        run.add(workflow.observe_restoration(run.t, at(70), {}))
+        run.add(workflow.observe_restoration(run.t, at(70), Evidence()))
         v = verification(True, at(80), at(200))
-        run.add(workflow.observe_failure(run.t, {"reason": "down again"}, at(90)))
+        run.add(workflow.observe_failure(run.t, Evidence({"reason": "down again"}), at(90)))
         with refused("connectivity not verified: the last verification started before the "
                      "last failure was observed"):
             run.complete(7, at(210), verified=v)
@@ -261,7 +261,8 @@ class TestVerificationGate:
         run = self.at_step_7()
         with refused("connectivity not verified: the last verification has no valid start "
                      "and finish times"):
-            run.complete(7, at(120), verified={"passed": True, "started_at": "yesterday"})
+            run.complete(7, at(120), verified=Verification.from_json(
+                {"passed": True, "started_at": "yesterday"}))
 
     def test_recorded_verification_is_used(self) -> None:
         run = self.at_step_7()
@@ -337,21 +338,21 @@ class TestObservations:
 
     def test_failure_while_failing_adds_nothing(self) -> None:
         run = opened_run()
-        assert workflow.observe_failure(run.t, {"reason": "still down"}, at(30)) == []
+        assert workflow.observe_failure(run.t, Evidence({"reason": "still down"}), at(30)) == []
 
     def test_restoration_then_failure(self) -> None:
         run = opened_run()
-        events = run.add(workflow.observe_restoration(run.t, at(30), {"rtt": 0.001}))
+        events = run.add(workflow.observe_restoration(run.t, at(30), Evidence({"rtt": 0.001})))
         assert [(e.kind, e.data) for e in events] == [
             (EventKind.RESTORATION_OBSERVED, {"evidence": {"rtt": 0.001}})]
         assert (run.t.restored, run.t.restoration_observed_at) == (True, at(30))
         assert run.t.status is TicketStatus.OPEN
-        assert workflow.observe_restoration(run.t, at(40), {}) == []
-        events = run.add(workflow.observe_failure(run.t, {"reason": "down"}, at(50)))
+        assert workflow.observe_restoration(run.t, at(40), Evidence()) == []
+        events = run.add(workflow.observe_failure(run.t, Evidence({"reason": "down"}), at(50)))
         assert [e.kind for e in events] == [EventKind.FAILURE_OBSERVED]
         assert (run.t.restored, run.t.restoration_observed_at) == (False, None)
         assert run.t.last_failure_at == at(50)
-        assert workflow.observe_failure(run.t, {"reason": "down"}, at(60)) == []
+        assert workflow.observe_failure(run.t, Evidence({"reason": "down"}), at(60)) == []
 
     def test_affected_only_new_ones(self) -> None:
         run = opened_run()
@@ -372,9 +373,10 @@ class TestObservations:
         run = opened_run()
         run.advance_to(10, at(60))
         with refused(f"ticket {TICKET_ID} is closed"):
-            workflow.observe_failure(run.t, {}, at(70))
+            workflow.observe_failure(run.t, Evidence(), at(70))
         with refused(f"ticket {TICKET_ID} is closed"):
-            workflow.record_verification(run.t, {"passed": True}, at(70), actor("teknisi"))
+            workflow.record_verification(run.t, Verification.from_json({"passed": True}), at(70),
+                                         actor("teknisi"))
 
 
 class TestReopen:
@@ -384,7 +386,8 @@ class TestReopen:
         run = opened_run()
         run.advance_to(10, at(60))
         before = run.t
-        events = run.add(workflow.reopen(run.t, {"reason": "down again"}, at(900), SOP_006))
+        events = run.add(workflow.reopen(run.t, Evidence({"reason": "down again"}), at(900),
+                                         SOP_006))
         assert [(e.kind, e.step, e.actor) for e in events] == [
             (EventKind.REOPENED, 5, "pantau")]
         t = run.t
@@ -401,7 +404,7 @@ class TestReopen:
     def test_a_reopened_ticket_closes_again(self) -> None:
         run = opened_run()
         run.advance_to(10, at(60))
-        run.add(workflow.reopen(run.t, {}, at(900), SOP_006))
+        run.add(workflow.reopen(run.t, Evidence(), at(900), SOP_006))
         run.advance_to(7, at(1000))
         with refused("connectivity not verified: the last verification started before the "
                      "last failure was observed"):
@@ -412,7 +415,7 @@ class TestReopen:
     def test_open_ticket_cannot_be_reopened(self) -> None:
         run = opened_run()
         with refused(f"ticket {TICKET_ID} is open: only a closed ticket is reopened"):
-            workflow.reopen(run.t, {}, at(60), SOP_006)
+            workflow.reopen(run.t, Evidence(), at(60), SOP_006)
 
 
 class TestSla:
@@ -507,11 +510,11 @@ class TestFold:
     def test_fold_equals_the_ticket_built_step_by_step(self) -> None:
         run = opened_run()
         run.add(workflow.add_affected(run.t, ["ap-1"], at(10)))
-        run.add(workflow.observe_restoration(run.t, at(20), {}))
+        run.add(workflow.observe_restoration(run.t, at(20), Evidence()))
         run.advance_to(7, at(300))
         run.add(workflow.note(run.t, actor("teknisi"), "ganti kabel", at(400)))
         run.advance_to(10, at(500))
-        run.add(workflow.reopen(run.t, {}, at(600), SOP_006))
+        run.add(workflow.reopen(run.t, Evidence(), at(600), SOP_006))
         run.add(workflow.sweep(run.t, at(600) + 2 * H, SOP_006, CAL))
         assert workflow.fold(run.events, SOP_006, CAL) == run.t
         assert run.t.steps[4].breached
@@ -553,7 +556,7 @@ class TestTicketJson:
     def test_shape(self) -> None:
         run = opened_run()
         run.complete(2, at(600))
-        doc = workflow.ticket_json(run.t, run.events)
+        doc = json_view.ticket_json(run.t, run.events)
         assert json.loads(json.dumps(doc)) == doc
         assert doc["id"] == TICKET_ID
         assert (doc["fault"], doc["trigger"], doc["status"], doc["current_step"]) == (
@@ -576,6 +579,6 @@ class TestTicketJson:
             assert key in doc
 
     def test_without_events_there_is_no_audit(self) -> None:
-        doc = workflow.ticket_json(opened_run().t, tz="UTC")
+        doc = json_view.ticket_json(opened_run().t, tz="UTC")
         assert "audit" not in doc
         assert doc["opened_at"] == "2026-11-24T01:00:00+00:00"

@@ -20,6 +20,7 @@ from ticketing.models import (
     TicketStatus,
     Trigger,
 )
+from ticketing.payloads import Evidence, OutputDocument, Verification
 
 
 def encode_time(value: datetime) -> str:
@@ -58,7 +59,7 @@ def step_to_json(step: StepRecord) -> dict[str, Any]:
         "completed_at": _opt_time(step.completed_at),
         "completed_by": step.completed_by,
         "breached": step.breached,
-        "output": _plain(step.output),
+        "output": step.output.to_json(),
     }
 
 
@@ -71,7 +72,7 @@ def step_from_json(data: Mapping[str, Any]) -> StepRecord:
         completed_at=_opt_decode(data.get("completed_at")),
         completed_by=data.get("completed_by"),
         breached=bool(data.get("breached", False)),
-        output=dict(data.get("output", {})),
+        output=OutputDocument.from_json(data.get("output", {})),
     )
 
 
@@ -92,13 +93,13 @@ def ticket_to_json(ticket: Ticket) -> dict[str, Any]:
         "dedup_key": ticket.dedup_key,
         "flapping": ticket.flapping,
         "affected": list(ticket.affected),
-        "evidence": _plain(ticket.evidence),
+        "evidence": ticket.evidence.to_json(),
         "restored": ticket.restored,
         "restoration_observed_at": _opt_time(ticket.restoration_observed_at),
         "closed_at": _opt_time(ticket.closed_at),
         "reopened": ticket.reopened,
         "last_verification": (
-            None if ticket.last_verification is None else _plain(ticket.last_verification)
+            None if ticket.last_verification is None else ticket.last_verification.to_json()
         ),
         "seq": ticket.seq,
         "last_failure_at": _opt_time(ticket.last_failure_at),
@@ -126,12 +127,12 @@ def ticket_from_json(data: Mapping[str, Any]) -> Ticket:
         dedup_key=str(data.get("dedup_key", "")),
         flapping=bool(data.get("flapping", False)),
         affected=tuple(str(a) for a in data.get("affected", ())),
-        evidence=dict(data.get("evidence", {})),
+        evidence=Evidence(data.get("evidence", {})),
         restored=bool(data.get("restored", False)),
         restoration_observed_at=_opt_decode(data.get("restoration_observed_at")),
         closed_at=_opt_decode(data.get("closed_at")),
         reopened=int(data.get("reopened", 0)),
-        last_verification=None if verification is None else dict(verification),
+        last_verification=None if verification is None else Verification.from_json(verification),
         seq=int(data.get("seq", 0)),
         last_failure_at=_opt_decode(data.get("last_failure_at")),
     )

@@ -1,6 +1,6 @@
 """Alembic environment: runs the migrations on the connection the store passes in.
 
-There is no alembic.ini and no offline mode: `ticketing.store.sql.upgrade()` sets
+There is no alembic.ini and no offline mode: `ticketing.store.engine.upgrade()` sets
 `config.attributes["connection"]` inside a transaction that it owns.
 """
 
@@ -15,7 +15,7 @@ def run() -> None:
     connection = context.config.attributes.get("connection")
     if connection is None:
         raise RuntimeError(
-            "pantau runs its migrations itself at start-up (ticketing.store.sql.upgrade); "
+            "pantau runs its migrations itself at start-up (ticketing.store.engine.upgrade); "
             "no connection was passed in config.attributes['connection']"
         )
     context.configure(

@@ -1,0 +1,68 @@
+"""The ticket as the API's JSON object (also `pantau tickets show --json` and the pages):
+times in ISO 8601 with the offset of the agency's zone, the audit trail on request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ticketing.models import Ticket, TicketEvent
+from ticketing.payloads import json_plain
+
+
+def ticket_json(ticket: Ticket, events: Sequence[TicketEvent] | None = None,
+                tz: str = "Asia/Jakarta") -> dict[str, Any]:
+    """The ticket object (the API's and `pantau tickets show --json`'s), times in ISO
+    8601 with the offset of `tz`; with `events`, the audit trail under "audit"."""
+    zone = ZoneInfo(tz)
+
+    def iso(moment: datetime | None) -> str | None:
+        return None if moment is None else moment.astimezone(zone).isoformat()
+
+    out: dict[str, Any] = {
+        "id": ticket.id,
+        "device": ticket.device,
+        "owner": ticket.owner,
+        "fault": ticket.fault.value,
+        "trigger": ticket.trigger.value,
+        "status": ticket.status.value,
+        "current_step": ticket.current_step,
+        "flapping": ticket.flapping,
+        "affected": list(ticket.affected),
+        "opened_at": iso(ticket.opened_at),
+        "steps": [
+            {
+                "no": s.no,
+                "role": s.role,
+                "started_at": iso(s.started_at),
+                "due_at": iso(s.due_at),
+                "completed_at": iso(s.completed_at),
+                "completed_by": s.completed_by,
+                "breached": s.breached,
+                "output": s.output.to_json(),
+            }
+            for s in ticket.steps
+        ],
+        "item": ticket.item,
+        "dedup_key": ticket.dedup_key,
+        "evidence": ticket.evidence.to_json(),
+        "restored": ticket.restored,
+        "restoration_observed_at": iso(ticket.restoration_observed_at),
+        "last_failure_at": iso(ticket.last_failure_at),
+        "closed_at": iso(ticket.closed_at),
+        "reopened": ticket.reopened,
+        "sop_version": ticket.sop_version,
+        "last_verification": ticket.last_verification.to_json()
+        if ticket.last_verification is not None else None,
+    }
+    if events is not None:
+        out["audit"] = [
+            {"seq": e.seq, "kind": e.kind.value, "at": iso(e.at), "actor": e.actor,
+             "role": e.role, "step": e.step, "data": json_plain(e.data)}
+            for e in events
+        ]
+    return out
+
