@@ -9,7 +9,6 @@ import fnmatch
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Protocol
 
 from agent.core.clock import Clock
 from agent.core.errors import (
@@ -36,83 +35,14 @@ from collectors.snmp.profiles import (
     Profile,
     select,
 )
+from collectors.snmp.protocol import CommunityClient, Oid, Rows, UsmClient
 
 log = logging.getLogger(__name__)
-
-Oid = tuple[int, ...]
-Target = tuple[str, int]
-Rows = list[tuple[Oid, Value]]
 
 CHECK = "snmp"
 _VERSIONS = {"1": 0, "2c": 1}  # config version -> SNMP message version (v3 goes to pysnmp)
 # Below this, a discovery probe could not get an answer back even from a live agent.
 _MIN_PROBE_SECONDS = 0.02
-
-
-class CommunityClient(Protocol):
-    """SNMP v1/v2c requests (FastSnmpClient); raises CollectorError subclasses."""
-
-    async def get(
-        self,
-        target: Target,
-        community: bytes,
-        version: int,
-        oids: Sequence[Sequence[int]],
-        *,
-        timeout: float,  # noqa: ASYNC109 -- per try
-        retries: int,
-        device: str | None = None,
-        check: str = "snmp",
-    ) -> list[tuple[Oid, Value]]: ...
-
-    async def bulk_walk(
-        self,
-        target: Target,
-        community: bytes,
-        version: int,
-        column_oid_prefixes: Sequence[Sequence[int]],
-        *,
-        max_repetitions: int = 25,
-        timeout: float,  # noqa: ASYNC109 -- per try
-        retries: int,
-        total_timeout: float | None = None,
-        max_requests: int = 10_000,
-        device: str | None = None,
-        check: str = "snmp",
-    ) -> dict[Oid, Rows]: ...
-
-
-class UsmClient(Protocol):
-    """SNMPv3 requests and the engine-discovery probe (PysnmpClient)."""
-
-    async def get(
-        self,
-        target: Target,
-        auth: SnmpAuth,
-        oids: Sequence[Sequence[int]],
-        *,
-        timeout: float,  # noqa: ASYNC109 -- per try
-        retries: int,
-        device: str | None = None,
-        check: str = "snmp",
-    ) -> list[tuple[Oid, Value]]: ...
-
-    async def bulk_walk(
-        self,
-        target: Target,
-        auth: SnmpAuth,
-        column_oid_prefixes: Sequence[Sequence[int]],
-        *,
-        max_repetitions: int = 25,
-        timeout: float,  # noqa: ASYNC109 -- per try
-        retries: int,
-        total_timeout: float | None = None,
-        max_requests: int = 10_000,
-        device: str | None = None,
-        check: str = "snmp",
-    ) -> dict[Oid, Rows]: ...
-
-    async def discover(self, target: Target, *, timeout: float) -> bytes | None: ...  # noqa: ASYNC109
 
 
 class _Plan:
