@@ -1,6 +1,6 @@
 """PysnmpClient: SNMPv3 (USM) GET and multi-column GETBULK walks on pysnmp 7, with the value
-types and errors of FastSnmpClient; and a tiny SNMPv3 engine-discovery probe that tells a
-silent agent (wrong community or key) from a dead one. pysnmp's `Any` stays in this module.
+types and errors of FastSnmpClient, and the SNMPv3 discovery probe of `discovery.py`.
+pysnmp's `Any` stays in this module.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from agent.core.model import host_port
 from agent.core.settings import SnmpAuth
 from collectors.snmp import ber
 from collectors.snmp.ber import Absent, Value
+from collectors.snmp.discovery import discover_engine_id
 
 log = logging.getLogger(__name__)
 
@@ -468,126 +469,3 @@ def _build_engine() -> Any:
     engine = SnmpEngine()
     VB_PROCESSOR.get_mib_view_controller(engine.cache)
     return engine
-
-
-# --------------------------------------------------------------------------- v3 discovery
-#
-# The probe is 100 bytes of hand-made BER rather than a pysnmp request: pysnmp would need a
-# user in its engine, caches what it discovers, and answers "unknownUserName" only after a
-# second round trip. Any SNMPv3 message that echoes our msgID proves the agent is alive.
-
-
-def _tlv(tag: int, body: bytes) -> bytes:
-    n = len(body)
-    if n < 0x80:
-        return bytes((tag, n)) + body
-    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((tag, 0x80 | len(size))) + size + body
-
-
-def _int(value: int) -> bytes:
-    return _tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True))
-
-
-_EMPTY_OCTETS: Final = _tlv(0x04, b"")
-
-
-def encode_discovery(msg_id: int, request_id: int) -> bytes:
-    """An SNMPv3 GetRequest with no varbinds, noAuthNoPriv, reportable, empty user and engine
-    ID: the engine-ID discovery message of RFC 3414 §4."""
-    header = _tlv(0x30, _int(msg_id) + _int(65507) + _tlv(0x04, b"\x04") + _int(3))
-    usm_params = _tlv(
-        0x30, _EMPTY_OCTETS + _int(0) + _int(0) + _EMPTY_OCTETS * 3
-    )  # engine ID, boots, time, user name, auth params, priv params
-    pdu = _tlv(0xA0, _int(request_id) + _int(0) + _int(0) + _tlv(0x30, b""))
-    scoped = _tlv(0x30, _EMPTY_OCTETS + _EMPTY_OCTETS + pdu)
-    return _tlv(0x30, _int(3) + header + _tlv(0x04, usm_params) + scoped)
-
-
-def _read(data: bytes, i: int, end: int) -> tuple[int, int, int]:
-    """The TLV at data[i]: (tag, contents start, contents end). Raises ValueError."""
-    if i + 2 > end:
-        raise ValueError("truncated")
-    tag, n = data[i], data[i + 1]
-    i += 2
-    if n & 0x80:
-        k = n & 0x7F
-        if not 0 < k <= 4 or i + k > end:
-            raise ValueError("bad length")
-        n = int.from_bytes(data[i : i + k], "big")
-        i += k
-    if i + n > end:
-        raise ValueError("truncated")
-    return tag, i, i + n
-
-
-def parse_discovery_reply(data: bytes, msg_id: int) -> bytes | None:
-    """The authoritative engine ID from an SNMPv3 message answering `msg_id`, else None."""
-    try:
-        tag, i, end = _read(data, 0, len(data))
-        if tag != 0x30:
-            return None
-        tag, s, e = _read(data, i, end)
-        if tag != 0x02 or int.from_bytes(data[s:e], "big", signed=True) != 3:
-            return None
-        tag, s, header_end = _read(data, e, end)
-        if tag != 0x30:
-            return None
-        tag, s2, e2 = _read(data, s, header_end)
-        if tag != 0x02 or int.from_bytes(data[s2:e2], "big", signed=True) != msg_id:
-            return None
-        tag, s, e = _read(data, header_end, end)  # msgSecurityParameters
-        if tag != 0x04:
-            return None
-        tag, s, e = _read(data, s, e)  # UsmSecurityParameters
-        if tag != 0x30:
-            return None
-        tag, s, e = _read(data, s, e)  # msgAuthoritativeEngineID
-        return data[s:e] if tag == 0x04 else None
-    except ValueError:
-        return None
-
-
-class _DiscoveryProtocol(asyncio.DatagramProtocol):
-    def __init__(self, msg_id: int, answer: asyncio.Future[bytes | None]) -> None:
-        self._msg_id = msg_id
-        self._answer = answer
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        engine_id = parse_discovery_reply(data, self._msg_id)
-        if engine_id is not None and not self._answer.done():
-            self._answer.set_result(engine_id)
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP port unreachable on our connected socket: nothing listens there.
-        if not self._answer.done():
-            self._answer.set_result(None)
-
-
-async def discover_engine_id(
-    target: Target,
-    *,
-    timeout: float,  # noqa: ASYNC109 -- the probe's whole budget
-    rng: random.Random | None = None,
-) -> bytes | None:
-    """Send one SNMPv3 discovery request to `target`; see `PysnmpClient.discover`."""
-    rng = rng or random.Random()
-    msg_id = rng.randrange(1, 2**31)
-    loop = asyncio.get_running_loop()
-    answer: asyncio.Future[bytes | None] = loop.create_future()
-    try:
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _DiscoveryProtocol(msg_id, answer), remote_addr=target
-        )
-    except OSError as exc:
-        log.debug("snmp discovery not sent", extra={"target": target[0], "error": str(exc)})
-        return None
-    try:
-        transport.sendto(encode_discovery(msg_id, rng.randrange(1, 2**31)))
-        try:
-            async with asyncio.timeout(max(0.0, timeout)):
-                return await answer
-        except TimeoutError:
-            return None
-    finally:
-        transport.close()

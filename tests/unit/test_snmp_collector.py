@@ -20,14 +20,8 @@ from agent.config import SnmpAuth, SnmpSettings
 from agent.core.errors import AuthFailed, ProbeError, ProtocolError, TargetTimeout
 from agent.core.model import CheckResult, CheckSpec, Device, Sample, Secret, Status
 from collectors.snmp import ber
-from collectors.snmp.client import (
-    AUTH_PROTOCOLS,
-    PRIV_PROTOCOLS,
-    convert,
-    encode_discovery,
-    parse_discovery_reply,
-    usm_user,
-)
+from collectors.snmp.ber import encode_discovery, parse_discovery_reply
+from collectors.snmp.client import AUTH_PROTOCOLS, PRIV_PROTOCOLS, convert, usm_user
 from collectors.snmp.collector import (
     SnmpCollector,
     interface_names,
