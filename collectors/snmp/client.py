@@ -10,7 +10,6 @@ import ipaddress
 import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -31,17 +30,15 @@ from pysnmp.hlapi.v3arch.asyncio.cmdgen import VB_PROCESSOR
 from pysnmp.proto import errind, rfc1902, rfc1905
 
 from agent.core.clock import Clock
-from agent.core.errors import AuthFailed, CollectorError, ProtocolError, TargetTimeout
-from agent.core.model import host_port
+from agent.core.errors import AuthFailed, CollectorError, ProtocolError
 from agent.core.settings import SnmpAuth
 from collectors.snmp import ber
-from collectors.snmp.ber import Absent, Value
+from collectors.snmp.ber import Value
+from collectors.snmp.calls import Call, Column, bounded, take_rows
 from collectors.snmp.discovery import discover_engine_id
+from collectors.snmp.protocol import Oid, Rows, Target
 
 log = logging.getLogger(__name__)
-
-Target = tuple[str, int]
-Oid = tuple[int, ...]
 
 #: Config names -> pysnmp authentication protocols (UsmUserData defaults to MD5 when none is
 #: named, so a protocol is always passed explicitly).
@@ -81,7 +78,6 @@ _AUTH_INDICATIONS: Final = (
     errind.UnknownSecurityName,
 )
 _AUTHORIZATION_ERROR: Final = 16  # error-status authorizationError: VACM refused this user
-_TOO_BIG: Final = 1
 
 
 def usm_user(auth: SnmpAuth) -> Any:
@@ -135,27 +131,6 @@ def convert(value: Any) -> Value:
     if converter is None:
         raise ValueError(f"unexpected SNMP value type {type(value).__name__}")
     return converter(value)
-
-
-@dataclass(frozen=True, slots=True)
-class _Call:
-    """What one public call is doing, for error messages (never holds a key)."""
-
-    device: str
-    check: str
-    verb: str
-    where: str
-    user: str
-    started: float
-
-
-@dataclass(slots=True)
-class _Column:
-    prefix: Oid
-    last: Oid
-    last_index: Oid = ()
-    rows: list[tuple[Oid, Value]] = field(default_factory=list)
-    done: bool = False
 
 
 class PysnmpClient:
@@ -245,7 +220,7 @@ class PysnmpClient:
         retries: int,
         device: str | None = None,
         check: str = "snmp",
-    ) -> list[tuple[Oid, Value]]:
+    ) -> Rows:
         """GET `oids` in one SNMPv3 request; returns (oid, value) in request order.
 
         Missing variables come back as `Absent`. Raises TargetTimeout (no answer), AuthFailed
@@ -262,8 +237,8 @@ class PysnmpClient:
         if status:
             raise self._status_error(call, status, index)
         if len(answer) != len(varbinds):
-            raise self._protocol(call, "reply has a different number of varbinds")
-        return [(tuple(name.asTuple()), self._value(call, v)) for name, v in answer]
+            raise call.protocol_error("reply has a different number of varbinds")
+        return [(tuple(name.asTuple()), _value(call, v)) for name, v in answer]
 
     async def bulk_walk(
         self,
@@ -278,7 +253,7 @@ class PysnmpClient:
         max_requests: int = 10_000,
         device: str | None = None,
         check: str = "snmp",
-    ) -> dict[Oid, list[tuple[Oid, Value]]]:
+    ) -> dict[Oid, Rows]:
         """Walk several table columns at once; returns prefix -> [(index suffix, value)].
 
         One GETBULK carries every column still open (pysnmp's bulk_walk_cmd walks one column
@@ -292,20 +267,14 @@ class PysnmpClient:
         call, engine, user, tgt, ctx = await self._prepare(
             target, auth, timeout, retries, device, check, "walking"
         )
-        columns: dict[Oid, _Column] = {}
+        columns: dict[Oid, Column[Oid]] = {}
         for prefix in column_oid_prefixes:
             key = tuple(prefix)
-            columns.setdefault(key, _Column(key, key))
-        try:
-            async with asyncio.timeout(total_timeout) as scope:
-                await self._walk(
-                    call, engine, user, tgt, ctx, list(columns.values()), max_repetitions,
-                    max_requests,
-                )  # fmt: skip
-        except TimeoutError:
-            if not scope.expired():
-                raise
-            raise self._cancelled(call) from None
+            columns.setdefault(key, Column(key, key))
+        walk = self._walk(
+            call, engine, user, tgt, ctx, list(columns.values()), max_repetitions, max_requests
+        )
+        await bounded(call, self._clock, total_timeout, walk)
         return {key: col.rows for key, col in columns.items()}
 
     async def discover(self, target: Target, *, timeout: float) -> bytes | None:  # noqa: ASYNC109
@@ -329,12 +298,9 @@ class PysnmpClient:
         device: str | None,
         check: str,
         verb: str,
-    ) -> tuple[_Call, Any, Any, Any, Any]:
+    ) -> tuple[Call, Any, Any, Any, Any]:
         host, port = target
-        where = host_port(host, port)
-        call = _Call(
-            device or where, check, verb, where, auth.username or "", self._clock.monotonic()
-        )
+        call = Call.begin(self._clock, host, port, device, check, verb, auth.username or "")
         try:
             slot, user = await self._user(auth)
         except (ValueError, PySnmpError) as exc:
@@ -355,7 +321,7 @@ class PysnmpClient:
             self._targets[key] = tgt
         return call, self._engines[slot], user, tgt, ctx
 
-    async def _request(self, call: _Call, command: Any, *args: Any) -> tuple[int, int, Any]:
+    async def _request(self, call: Call, command: Any, *args: Any) -> tuple[int, int, Any]:
         """Run one pysnmp command and map its error indication; returns (error-status,
         error-index, varbinds).
 
@@ -366,31 +332,30 @@ class PysnmpClient:
             try:
                 indication, status, index, varbinds = await command(*args, lookupMib=False)
             except PySnmpError as exc:
-                raise self._protocol(call, f"pysnmp refused the request ({exc})") from exc
+                raise call.protocol_error(f"pysnmp refused the request ({exc})") from exc
             if indication is None:
                 return int(status), int(index), varbinds
             if not (isinstance(indication, errind.NotInTimeWindow) and attempt == 1):
                 break
         raise self._indication_error(call, indication)
 
-    def _status_error(self, call: _Call, status: int, index: int) -> CollectorError:
+    def _status_error(self, call: Call, status: int, index: int) -> CollectorError:
         if status == _AUTHORIZATION_ERROR:
             return AuthFailed(
                 call.device, call.check,
                 f"SNMPv3 user {call.user!r} is not authorized (authorizationError: security "
                 f"level or view) {call.verb} {call.where}",
             )  # fmt: skip
-        name = ber.error_status_name(status)
-        return self._protocol(call, f"agent answered {name} (error-index {index})")
+        return call.status_error(status, index)
 
     async def _walk(
         self,
-        call: _Call,
+        call: Call,
         engine: Any,
         user: Any,
         tgt: Any,
         ctx: Any,
-        open_cols: list[_Column],
+        open_cols: list[Column[Oid]],
         max_repetitions: int,
         max_requests: int,
     ) -> None:
@@ -398,51 +363,24 @@ class PysnmpClient:
         while open_cols:
             requests += 1
             if requests > max_requests:
-                raise self._protocol(call, f"walk unfinished after {max_requests} requests")
+                raise call.protocol_error(f"walk unfinished after {max_requests} requests")
             varbinds = [ObjectType(ObjectIdentity(c.last)) for c in open_cols]
             status, error_index, table = await self._request(
                 call, bulk_cmd, engine, user, tgt, ctx, 0, max_repetitions, *varbinds
             )
-            if status == _TOO_BIG and max_repetitions > 1:
+            if status == ber.TOO_BIG and max_repetitions > 1:
                 max_repetitions //= 2
                 continue
             if status:
                 raise self._status_error(call, status, error_index)
-            width = len(open_cols)
-            count = len(table)
-            if not count:
-                raise self._protocol(call, "reply has no varbinds")
-            for c, col in enumerate(open_cols):
-                prefix = col.prefix
-                cut = len(prefix)
-                for k in range(c, count, width):
-                    name, raw = table[k]
-                    oid = tuple(name.asTuple())
-                    value = self._value(call, raw)
-                    if value.__class__ is Absent or oid[:cut] != prefix:
-                        col.done = True
-                        break
-                    index = oid[cut:]
-                    if index <= col.last_index:
-                        raise self._protocol(call, f"OID not increasing: {ber.format_oid(oid)}")
-                    col.rows.append((index, value))
-                    col.last_index = index
-                    col.last = oid
-            open_cols = [c for c in open_cols if not c.done]
+            if not table:
+                raise call.protocol_error("reply has no varbinds")
+            answer = [(tuple(name.asTuple()), _value(call, raw)) for name, raw in table]
+            open_cols = take_rows(call, open_cols, answer, tuple)
 
-    def _value(self, call: _Call, raw: Any) -> Value:
-        try:
-            return convert(raw)
-        except ValueError as exc:
-            raise self._protocol(call, str(exc)) from None
-
-    def _indication_error(self, call: _Call, indication: Any) -> CollectorError:
-        elapsed = self._clock.monotonic() - call.started
+    def _indication_error(self, call: Call, indication: Any) -> CollectorError:
         if isinstance(indication, errind.RequestTimedOut):
-            return TargetTimeout(
-                call.device, call.check,
-                f"after {elapsed:.1f}s (possible timeout) {call.verb} {call.where}",
-            )  # fmt: skip
+            return call.timed_out(self._clock)
         if isinstance(indication, _AUTH_INDICATIONS):
             kind = type(indication).__name__
             kind = kind[0].lower() + kind[1:]
@@ -451,17 +389,14 @@ class PysnmpClient:
                 f"SNMPv3 authentication failed ({kind}): wrong v3 user or key for user "
                 f"{call.user!r} {call.verb} {call.where}",
             )  # fmt: skip
-        return self._protocol(call, f"pysnmp reported {indication}")
+        return call.protocol_error(f"pysnmp reported {indication}")
 
-    def _protocol(self, call: _Call, what: str) -> ProtocolError:
-        return ProtocolError(call.device, call.check, f"{what} {call.verb} {call.where}")
 
-    def _cancelled(self, call: _Call) -> CollectorError:
-        elapsed = self._clock.monotonic() - call.started
-        return TargetTimeout(
-            call.device, call.check,
-            f"cancelled after {elapsed:.1f}s (possible timeout) {call.verb} {call.where}",
-        )  # fmt: skip
+def _value(call: Call, raw: Any) -> Value:
+    try:
+        return convert(raw)
+    except ValueError as exc:
+        raise call.protocol_error(str(exc)) from None
 
 
 def _build_engine() -> Any:
