@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from typing import Any
 
 from collectors.snmp import ber
 from collectors.snmp.protocol import Target
@@ -20,7 +19,7 @@ class _DiscoveryProtocol(asyncio.DatagramProtocol):
         self._msg_id = msg_id
         self._answer = answer
 
-    def datagram_received(self, data: bytes, addr: Any) -> None:
+    def datagram_received(self, data: bytes, addr: object) -> None:
         engine_id = ber.parse_discovery_reply(data, self._msg_id)
         if engine_id is not None and not self._answer.done():
             self._answer.set_result(engine_id)
