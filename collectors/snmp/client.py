@@ -1,6 +1,6 @@
 """PysnmpClient: SNMPv3 (USM) GET and multi-column GETBULK walks on pysnmp 7, with the value
-types and errors of FastSnmpClient; and a tiny SNMPv3 engine-discovery probe that tells a
-silent agent (wrong community or key) from a dead one. pysnmp's `Any` stays in this module.
+types and errors of FastSnmpClient, and the SNMPv3 discovery probe of `discovery.py`.
+pysnmp's `Any` stays in this module.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import ipaddress
 import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -31,16 +30,15 @@ from pysnmp.hlapi.v3arch.asyncio.cmdgen import VB_PROCESSOR
 from pysnmp.proto import errind, rfc1902, rfc1905
 
 from agent.core.clock import Clock
-from agent.core.errors import AuthFailed, CollectorError, ProtocolError, TargetTimeout
-from agent.core.model import host_port
+from agent.core.errors import AuthFailed, CollectorError, ProtocolError
 from agent.core.settings import SnmpAuth
 from collectors.snmp import ber
-from collectors.snmp.ber import Absent, Value
+from collectors.snmp.ber import Value
+from collectors.snmp.calls import Call, Column, bounded, take_rows
+from collectors.snmp.discovery import discover_engine_id
+from collectors.snmp.protocol import Oid, Rows, Target
 
 log = logging.getLogger(__name__)
-
-Target = tuple[str, int]
-Oid = tuple[int, ...]
 
 #: Config names -> pysnmp authentication protocols (UsmUserData defaults to MD5 when none is
 #: named, so a protocol is always passed explicitly).
@@ -80,7 +78,6 @@ _AUTH_INDICATIONS: Final = (
     errind.UnknownSecurityName,
 )
 _AUTHORIZATION_ERROR: Final = 16  # error-status authorizationError: VACM refused this user
-_TOO_BIG: Final = 1
 
 
 def usm_user(auth: SnmpAuth) -> Any:
@@ -134,27 +131,6 @@ def convert(value: Any) -> Value:
     if converter is None:
         raise ValueError(f"unexpected SNMP value type {type(value).__name__}")
     return converter(value)
-
-
-@dataclass(frozen=True, slots=True)
-class _Call:
-    """What one public call is doing, for error messages (never holds a key)."""
-
-    device: str
-    check: str
-    verb: str
-    where: str
-    user: str
-    started: float
-
-
-@dataclass(slots=True)
-class _Column:
-    prefix: Oid
-    last: Oid
-    last_index: Oid = ()
-    rows: list[tuple[Oid, Value]] = field(default_factory=list)
-    done: bool = False
 
 
 class PysnmpClient:
@@ -244,7 +220,7 @@ class PysnmpClient:
         retries: int,
         device: str | None = None,
         check: str = "snmp",
-    ) -> list[tuple[Oid, Value]]:
+    ) -> Rows:
         """GET `oids` in one SNMPv3 request; returns (oid, value) in request order.
 
         Missing variables come back as `Absent`. Raises TargetTimeout (no answer), AuthFailed
@@ -261,8 +237,8 @@ class PysnmpClient:
         if status:
             raise self._status_error(call, status, index)
         if len(answer) != len(varbinds):
-            raise self._protocol(call, "reply has a different number of varbinds")
-        return [(tuple(name.asTuple()), self._value(call, v)) for name, v in answer]
+            raise call.protocol_error("reply has a different number of varbinds")
+        return [(tuple(name.asTuple()), _value(call, v)) for name, v in answer]
 
     async def bulk_walk(
         self,
@@ -277,7 +253,7 @@ class PysnmpClient:
         max_requests: int = 10_000,
         device: str | None = None,
         check: str = "snmp",
-    ) -> dict[Oid, list[tuple[Oid, Value]]]:
+    ) -> dict[Oid, Rows]:
         """Walk several table columns at once; returns prefix -> [(index suffix, value)].
 
         One GETBULK carries every column still open (pysnmp's bulk_walk_cmd walks one column
@@ -291,20 +267,14 @@ class PysnmpClient:
         call, engine, user, tgt, ctx = await self._prepare(
             target, auth, timeout, retries, device, check, "walking"
         )
-        columns: dict[Oid, _Column] = {}
+        columns: dict[Oid, Column[Oid]] = {}
         for prefix in column_oid_prefixes:
             key = tuple(prefix)
-            columns.setdefault(key, _Column(key, key))
-        try:
-            async with asyncio.timeout(total_timeout) as scope:
-                await self._walk(
-                    call, engine, user, tgt, ctx, list(columns.values()), max_repetitions,
-                    max_requests,
-                )  # fmt: skip
-        except TimeoutError:
-            if not scope.expired():
-                raise
-            raise self._cancelled(call) from None
+            columns.setdefault(key, Column(key, key))
+        walk = self._walk(
+            call, engine, user, tgt, ctx, list(columns.values()), max_repetitions, max_requests
+        )
+        await bounded(call, self._clock, total_timeout, walk)
         return {key: col.rows for key, col in columns.items()}
 
     async def discover(self, target: Target, *, timeout: float) -> bytes | None:  # noqa: ASYNC109
@@ -328,12 +298,9 @@ class PysnmpClient:
         device: str | None,
         check: str,
         verb: str,
-    ) -> tuple[_Call, Any, Any, Any, Any]:
+    ) -> tuple[Call, Any, Any, Any, Any]:
         host, port = target
-        where = host_port(host, port)
-        call = _Call(
-            device or where, check, verb, where, auth.username or "", self._clock.monotonic()
-        )
+        call = Call.begin(self._clock, host, port, device, check, verb, auth.username or "")
         try:
             slot, user = await self._user(auth)
         except (ValueError, PySnmpError) as exc:
@@ -354,7 +321,7 @@ class PysnmpClient:
             self._targets[key] = tgt
         return call, self._engines[slot], user, tgt, ctx
 
-    async def _request(self, call: _Call, command: Any, *args: Any) -> tuple[int, int, Any]:
+    async def _request(self, call: Call, command: Any, *args: Any) -> tuple[int, int, Any]:
         """Run one pysnmp command and map its error indication; returns (error-status,
         error-index, varbinds).
 
@@ -365,31 +332,30 @@ class PysnmpClient:
             try:
                 indication, status, index, varbinds = await command(*args, lookupMib=False)
             except PySnmpError as exc:
-                raise self._protocol(call, f"pysnmp refused the request ({exc})") from exc
+                raise call.protocol_error(f"pysnmp refused the request ({exc})") from exc
             if indication is None:
                 return int(status), int(index), varbinds
             if not (isinstance(indication, errind.NotInTimeWindow) and attempt == 1):
                 break
         raise self._indication_error(call, indication)
 
-    def _status_error(self, call: _Call, status: int, index: int) -> CollectorError:
+    def _status_error(self, call: Call, status: int, index: int) -> CollectorError:
         if status == _AUTHORIZATION_ERROR:
             return AuthFailed(
                 call.device, call.check,
                 f"SNMPv3 user {call.user!r} is not authorized (authorizationError: security "
                 f"level or view) {call.verb} {call.where}",
             )  # fmt: skip
-        name = ber.error_status_name(status)
-        return self._protocol(call, f"agent answered {name} (error-index {index})")
+        return call.status_error(status, index)
 
     async def _walk(
         self,
-        call: _Call,
+        call: Call,
         engine: Any,
         user: Any,
         tgt: Any,
         ctx: Any,
-        open_cols: list[_Column],
+        open_cols: list[Column[Oid]],
         max_repetitions: int,
         max_requests: int,
     ) -> None:
@@ -397,51 +363,24 @@ class PysnmpClient:
         while open_cols:
             requests += 1
             if requests > max_requests:
-                raise self._protocol(call, f"walk unfinished after {max_requests} requests")
+                raise call.protocol_error(f"walk unfinished after {max_requests} requests")
             varbinds = [ObjectType(ObjectIdentity(c.last)) for c in open_cols]
             status, error_index, table = await self._request(
                 call, bulk_cmd, engine, user, tgt, ctx, 0, max_repetitions, *varbinds
             )
-            if status == _TOO_BIG and max_repetitions > 1:
+            if status == ber.TOO_BIG and max_repetitions > 1:
                 max_repetitions //= 2
                 continue
             if status:
                 raise self._status_error(call, status, error_index)
-            width = len(open_cols)
-            count = len(table)
-            if not count:
-                raise self._protocol(call, "reply has no varbinds")
-            for c, col in enumerate(open_cols):
-                prefix = col.prefix
-                cut = len(prefix)
-                for k in range(c, count, width):
-                    name, raw = table[k]
-                    oid = tuple(name.asTuple())
-                    value = self._value(call, raw)
-                    if value.__class__ is Absent or oid[:cut] != prefix:
-                        col.done = True
-                        break
-                    index = oid[cut:]
-                    if index <= col.last_index:
-                        raise self._protocol(call, f"OID not increasing: {ber.format_oid(oid)}")
-                    col.rows.append((index, value))
-                    col.last_index = index
-                    col.last = oid
-            open_cols = [c for c in open_cols if not c.done]
+            if not table:
+                raise call.protocol_error("reply has no varbinds")
+            answer = [(tuple(name.asTuple()), _value(call, raw)) for name, raw in table]
+            open_cols = take_rows(call, open_cols, answer, tuple)
 
-    def _value(self, call: _Call, raw: Any) -> Value:
-        try:
-            return convert(raw)
-        except ValueError as exc:
-            raise self._protocol(call, str(exc)) from None
-
-    def _indication_error(self, call: _Call, indication: Any) -> CollectorError:
-        elapsed = self._clock.monotonic() - call.started
+    def _indication_error(self, call: Call, indication: Any) -> CollectorError:
         if isinstance(indication, errind.RequestTimedOut):
-            return TargetTimeout(
-                call.device, call.check,
-                f"after {elapsed:.1f}s (possible timeout) {call.verb} {call.where}",
-            )  # fmt: skip
+            return call.timed_out(self._clock)
         if isinstance(indication, _AUTH_INDICATIONS):
             kind = type(indication).__name__
             kind = kind[0].lower() + kind[1:]
@@ -450,17 +389,14 @@ class PysnmpClient:
                 f"SNMPv3 authentication failed ({kind}): wrong v3 user or key for user "
                 f"{call.user!r} {call.verb} {call.where}",
             )  # fmt: skip
-        return self._protocol(call, f"pysnmp reported {indication}")
+        return call.protocol_error(f"pysnmp reported {indication}")
 
-    def _protocol(self, call: _Call, what: str) -> ProtocolError:
-        return ProtocolError(call.device, call.check, f"{what} {call.verb} {call.where}")
 
-    def _cancelled(self, call: _Call) -> CollectorError:
-        elapsed = self._clock.monotonic() - call.started
-        return TargetTimeout(
-            call.device, call.check,
-            f"cancelled after {elapsed:.1f}s (possible timeout) {call.verb} {call.where}",
-        )  # fmt: skip
+def _value(call: Call, raw: Any) -> Value:
+    try:
+        return convert(raw)
+    except ValueError as exc:
+        raise call.protocol_error(str(exc)) from None
 
 
 def _build_engine() -> Any:
@@ -468,126 +404,3 @@ def _build_engine() -> Any:
     engine = SnmpEngine()
     VB_PROCESSOR.get_mib_view_controller(engine.cache)
     return engine
-
-
-# --------------------------------------------------------------------------- v3 discovery
-#
-# The probe is 100 bytes of hand-made BER rather than a pysnmp request: pysnmp would need a
-# user in its engine, caches what it discovers, and answers "unknownUserName" only after a
-# second round trip. Any SNMPv3 message that echoes our msgID proves the agent is alive.
-
-
-def _tlv(tag: int, body: bytes) -> bytes:
-    n = len(body)
-    if n < 0x80:
-        return bytes((tag, n)) + body
-    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((tag, 0x80 | len(size))) + size + body
-
-
-def _int(value: int) -> bytes:
-    return _tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True))
-
-
-_EMPTY_OCTETS: Final = _tlv(0x04, b"")
-
-
-def encode_discovery(msg_id: int, request_id: int) -> bytes:
-    """An SNMPv3 GetRequest with no varbinds, noAuthNoPriv, reportable, empty user and engine
-    ID: the engine-ID discovery message of RFC 3414 §4."""
-    header = _tlv(0x30, _int(msg_id) + _int(65507) + _tlv(0x04, b"\x04") + _int(3))
-    usm_params = _tlv(
-        0x30, _EMPTY_OCTETS + _int(0) + _int(0) + _EMPTY_OCTETS * 3
-    )  # engine ID, boots, time, user name, auth params, priv params
-    pdu = _tlv(0xA0, _int(request_id) + _int(0) + _int(0) + _tlv(0x30, b""))
-    scoped = _tlv(0x30, _EMPTY_OCTETS + _EMPTY_OCTETS + pdu)
-    return _tlv(0x30, _int(3) + header + _tlv(0x04, usm_params) + scoped)
-
-
-def _read(data: bytes, i: int, end: int) -> tuple[int, int, int]:
-    """The TLV at data[i]: (tag, contents start, contents end). Raises ValueError."""
-    if i + 2 > end:
-        raise ValueError("truncated")
-    tag, n = data[i], data[i + 1]
-    i += 2
-    if n & 0x80:
-        k = n & 0x7F
-        if not 0 < k <= 4 or i + k > end:
-            raise ValueError("bad length")
-        n = int.from_bytes(data[i : i + k], "big")
-        i += k
-    if i + n > end:
-        raise ValueError("truncated")
-    return tag, i, i + n
-
-
-def parse_discovery_reply(data: bytes, msg_id: int) -> bytes | None:
-    """The authoritative engine ID from an SNMPv3 message answering `msg_id`, else None."""
-    try:
-        tag, i, end = _read(data, 0, len(data))
-        if tag != 0x30:
-            return None
-        tag, s, e = _read(data, i, end)
-        if tag != 0x02 or int.from_bytes(data[s:e], "big", signed=True) != 3:
-            return None
-        tag, s, header_end = _read(data, e, end)
-        if tag != 0x30:
-            return None
-        tag, s2, e2 = _read(data, s, header_end)
-        if tag != 0x02 or int.from_bytes(data[s2:e2], "big", signed=True) != msg_id:
-            return None
-        tag, s, e = _read(data, header_end, end)  # msgSecurityParameters
-        if tag != 0x04:
-            return None
-        tag, s, e = _read(data, s, e)  # UsmSecurityParameters
-        if tag != 0x30:
-            return None
-        tag, s, e = _read(data, s, e)  # msgAuthoritativeEngineID
-        return data[s:e] if tag == 0x04 else None
-    except ValueError:
-        return None
-
-
-class _DiscoveryProtocol(asyncio.DatagramProtocol):
-    def __init__(self, msg_id: int, answer: asyncio.Future[bytes | None]) -> None:
-        self._msg_id = msg_id
-        self._answer = answer
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        engine_id = parse_discovery_reply(data, self._msg_id)
-        if engine_id is not None and not self._answer.done():
-            self._answer.set_result(engine_id)
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP port unreachable on our connected socket: nothing listens there.
-        if not self._answer.done():
-            self._answer.set_result(None)
-
-
-async def discover_engine_id(
-    target: Target,
-    *,
-    timeout: float,  # noqa: ASYNC109 -- the probe's whole budget
-    rng: random.Random | None = None,
-) -> bytes | None:
-    """Send one SNMPv3 discovery request to `target`; see `PysnmpClient.discover`."""
-    rng = rng or random.Random()
-    msg_id = rng.randrange(1, 2**31)
-    loop = asyncio.get_running_loop()
-    answer: asyncio.Future[bytes | None] = loop.create_future()
-    try:
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _DiscoveryProtocol(msg_id, answer), remote_addr=target
-        )
-    except OSError as exc:
-        log.debug("snmp discovery not sent", extra={"target": target[0], "error": str(exc)})
-        return None
-    try:
-        transport.sendto(encode_discovery(msg_id, rng.randrange(1, 2**31)))
-        try:
-            async with asyncio.timeout(max(0.0, timeout)):
-                return await answer
-        except TimeoutError:
-            return None
-    finally:
-        transport.close()

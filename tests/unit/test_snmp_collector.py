@@ -20,20 +20,9 @@ from agent.config import SnmpAuth, SnmpSettings
 from agent.core.errors import AuthFailed, ProbeError, ProtocolError, TargetTimeout
 from agent.core.model import CheckResult, CheckSpec, Device, Sample, Secret, Status
 from collectors.snmp import ber
-from collectors.snmp.client import (
-    AUTH_PROTOCOLS,
-    PRIV_PROTOCOLS,
-    convert,
-    encode_discovery,
-    parse_discovery_reply,
-    usm_user,
-)
-from collectors.snmp.collector import (
-    SnmpCollector,
-    interface_names,
-    interface_samples,
-    monitored_matcher,
-)
+from collectors.snmp.ber import encode_discovery, parse_discovery_reply
+from collectors.snmp.client import AUTH_PROTOCOLS, PRIV_PROTOCOLS, convert, usm_user
+from collectors.snmp.collector import SnmpCollector
 from collectors.snmp.profiles import (
     GENERIC,
     IF_COLUMNS,
@@ -45,6 +34,7 @@ from collectors.snmp.profiles import (
     Profile,
     select,
 )
+from collectors.snmp.samples import interface_names, interface_samples, monitored_matcher
 from tests.fakes import FakeClock
 
 Oid = tuple[int, ...]

@@ -1,0 +1,220 @@
+"""UdpTransport: one unconnected UDP socket per address family for every request of a
+FastSnmpClient; requests are matched by request id and source, resent on a timer, and their
+replies decoded with `ber.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+
+from collectors.snmp import ber
+from collectors.snmp.ber import Response
+
+log = logging.getLogger(__name__)
+
+_RID_MODULUS = 2**31
+_RECV_BUFFER = 4 * 1024 * 1024  # asked for; the kernel caps it at net.core.rmem_max
+_MAX_DATAGRAMS_PER_WAKEUP = 256  # then yield to other callbacks
+
+
+class NoAnswer(Exception):
+    """Every try of one request expired; `garbage` says why replies were useless."""
+
+    def __init__(self, garbage: str | None) -> None:
+        super().__init__(garbage)
+        self.garbage = garbage
+
+
+class Undecodable(Exception):
+    """The reply to this request could not be decoded."""
+
+
+class SendFailed(Exception):
+    """The kernel refused to send (no route, EPERM from a firewall...)."""
+
+
+class _Pending:
+    """One request in flight: matched by request id, then by source address."""
+
+    __slots__ = (
+        "future", "garbage", "host", "payload", "port", "sock", "timeout", "timer", "tries",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        future: asyncio.Future[Response],
+        host: str,
+        port: int,
+        sock: socket.socket,
+        payload: bytes,
+        timeout: float,
+        tries: int,
+    ) -> None:
+        self.future = future
+        self.host = host
+        self.port = port
+        self.sock = sock
+        self.payload = payload
+        self.timeout = timeout
+        self.tries = tries
+        self.timer: asyncio.TimerHandle | None = None
+        self.garbage: str | None = None
+
+
+class UdpTransport:
+    """Sockets, request ids and pending requests of one FastSnmpClient, on one event loop."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self._next_id = rng.randrange(_RID_MODULUS)
+        self._pending: dict[int, _Pending] = {}
+        self._sockets: dict[int, socket.socket] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    def attach(self) -> None:
+        """Bind to the running loop on first use. Raises RuntimeError once closed, or from
+        another loop."""
+        if self._closed:
+            raise RuntimeError("FastSnmpClient is closed")
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise RuntimeError("FastSnmpClient used from a second event loop")
+
+    async def exchange(
+        self,
+        host: str,
+        port: int,
+        sock: socket.socket,
+        rid: int,
+        payload: bytes,
+        try_timeout: float,
+        retries: int,
+    ) -> Response:
+        """Send one request (retrying with the same request id) and wait for its reply.
+
+        Raises NoAnswer, Undecodable or SendFailed.
+        """
+        loop = self._loop
+        assert loop is not None
+        pending = _Pending(loop.create_future(), host, port, sock, payload, try_timeout, retries)
+        self._pending[rid] = pending
+        try:
+            self._send(pending)
+            pending.timer = loop.call_later(try_timeout, self._expire, rid, pending)
+            return await pending.future
+        finally:
+            if self._pending.get(rid) is pending:
+                del self._pending[rid]
+            if pending.timer is not None:
+                pending.timer.cancel()
+
+    def close(self) -> None:
+        """Close the sockets; requests still waiting get CancelledError. Idempotent."""
+        self._closed = True
+        for pending in list(self._pending.values()):
+            if pending.timer is not None:
+                pending.timer.cancel()
+            pending.future.cancel()
+        self._pending.clear()
+        for sock in self._sockets.values():
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(sock.fileno())
+            sock.close()
+        self._sockets.clear()
+
+    def new_id(self) -> int:
+        rid = self._next_id
+        while rid in self._pending:
+            rid = (rid + 1) % _RID_MODULUS
+        self._next_id = (rid + 1) % _RID_MODULUS
+        return rid
+
+    def socket_for(self, family: int) -> socket.socket:
+        sock = self._sockets.get(family)
+        if sock is not None:
+            return sock
+        assert self._loop is not None
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECV_BUFFER)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(("::", 0))
+            else:
+                sock.bind(("0.0.0.0", 0))
+            self._loop.add_reader(sock.fileno(), self._on_readable, sock)
+        except BaseException:
+            sock.close()
+            raise
+        self._sockets[family] = sock
+        return sock
+
+    def _send(self, pending: _Pending) -> None:
+        try:
+            pending.sock.sendto(pending.payload, (pending.host, pending.port))
+        except (BlockingIOError, InterruptedError):
+            # Send buffer full: the datagram is lost like any other; the retry timer resends.
+            log.debug("snmp send buffer full", extra={"target": pending.host})
+        except OSError as exc:
+            raise SendFailed(exc.strerror or str(exc)) from None
+
+    def _expire(self, rid: int, pending: _Pending) -> None:
+        if pending.future.done():
+            return
+        if pending.tries <= 0:
+            pending.future.set_exception(NoAnswer(pending.garbage))
+            return
+        pending.tries -= 1
+        try:
+            self._send(pending)
+        except SendFailed as exc:
+            pending.future.set_exception(exc)
+            return
+        assert self._loop is not None
+        pending.timer = self._loop.call_later(pending.timeout, self._expire, rid, pending)
+
+    # ------------------------------------------------------------------ receiving
+
+    def _on_readable(self, sock: socket.socket) -> None:
+        for _ in range(_MAX_DATAGRAMS_PER_WAKEUP):
+            try:
+                data, source = sock.recvfrom(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                # ICMP errors queued on the socket; unconnected UDP cannot tell whose.
+                log.debug("snmp socket error", extra={"error": str(exc)})
+                continue
+            self._dispatch(data, source[0], source[1])
+
+    def _dispatch(self, data: bytes, host: str, port: int) -> None:
+        try:
+            resp = ber.decode_response(data)
+        except ber.BerError as exc:
+            self._dispatch_garbage(data, host, port, str(exc))
+            return
+        pending = self._pending.get(resp.request_id)
+        if pending is None or pending.host != host or pending.port != port:
+            log.debug("snmp reply matches no request", extra={"source": host, "port": port})
+            return
+        if not pending.future.done():
+            pending.future.set_result(resp)
+
+    def _dispatch_garbage(self, data: bytes, host: str, port: int, reason: str) -> None:
+        rid = ber.peek_request_id(data)
+        pending = self._pending.get(rid) if rid is not None else None
+        if pending is not None and pending.host == host and pending.port == port:
+            if not pending.future.done():
+                pending.future.set_exception(Undecodable(reason))
+            return
+        # Unknown request id: remember it for that source's requests, in case they time out.
+        log.debug("snmp reply undecodable", extra={"source": host, "port": port})
+        for p in self._pending.values():
+            if p.host == host and p.port == port:
+                p.garbage = reason
