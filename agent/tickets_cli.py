@@ -71,8 +71,8 @@ def add_parser(sub: Any, with_config: Any) -> None:
 def parse_fields(sop: Sop, step: int, pairs: Sequence[str]) -> dict[str, Any]:
     """`--set` pairs typed by the step's document fields (unknown names left to the workflow
     to refuse with its message)."""
-    kinds = ({f.name: f.kind for f in sop.step(step).fields}
-             if 1 <= step <= len(sop.steps) else {})
+    spec = sop.find(step)
+    kinds = {f.name: f.kind for f in spec.fields} if spec is not None else {}
     out: dict[str, Any] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
@@ -179,11 +179,10 @@ def _table(tickets: Sequence[Ticket], service: TicketService, out: TextIO) -> No
     rows = [("ID", "DEVICE", "OWNER", "FAULT", "STATUS", "STEP", "LEFT")]
     for t in tickets:
         left = "-"
-        if 1 <= t.current_step <= len(t.steps):
-            due = t.steps[t.current_step - 1].due_at
-            if due is not None:
-                secs = service.calendar.remaining_seconds(now, due)
-                left = f"{secs / 3600:.1f} h" if abs(secs) >= 3600 else f"{secs / 60:.0f} min"
+        record = t.step_record(t.current_step)
+        if record is not None and record.due_at is not None:
+            secs = service.calendar.remaining_seconds(now, record.due_at)
+            left = f"{secs / 3600:.1f} h" if abs(secs) >= 3600 else f"{secs / 60:.0f} min"
         rows.append((t.id, t.device + (f" {t.item}" if t.item else ""), t.owner, t.fault.value
                      + (" (flapping)" if t.flapping else ""), t.status.value,
                      str(t.current_step) if t.status.value == "open" else "-", left))

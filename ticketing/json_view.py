@@ -4,7 +4,7 @@ times in ISO 8601 with the offset of the agency's zone, the audit trail on reque
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,17 +12,13 @@ from zoneinfo import ZoneInfo
 from ticketing.models import Ticket, TicketEvent
 from ticketing.payloads import json_plain
 
+TimeText = Callable[[datetime | None], str | None]
 
-def ticket_json(ticket: Ticket, events: Sequence[TicketEvent] | None = None,
-                tz: str = "Asia/Jakarta") -> dict[str, Any]:
-    """The ticket object (the API's and `pantau tickets show --json`'s), times in ISO
-    8601 with the offset of `tz`; with `events`, the audit trail under "audit"."""
-    zone = ZoneInfo(tz)
 
-    def iso(moment: datetime | None) -> str | None:
-        return None if moment is None else moment.astimezone(zone).isoformat()
-
-    out: dict[str, Any] = {
+def ticket_fields(ticket: Ticket, iso: TimeText) -> dict[str, Any]:
+    """The ticket object's fields, each time written by `iso`: the one list of keys that the
+    API's JSON and the store's body (`ticketing.store.codec`) share."""
+    return {
         "id": ticket.id,
         "device": ticket.device,
         "owner": ticket.owner,
@@ -58,6 +54,18 @@ def ticket_json(ticket: Ticket, events: Sequence[TicketEvent] | None = None,
         "last_verification": ticket.last_verification.to_json()
         if ticket.last_verification is not None else None,
     }
+
+
+def ticket_json(ticket: Ticket, events: Sequence[TicketEvent] | None = None,
+                tz: str = "Asia/Jakarta") -> dict[str, Any]:
+    """The ticket object (the API's and `pantau tickets show --json`'s), times in ISO
+    8601 with the offset of `tz`; with `events`, the audit trail under "audit"."""
+    zone = ZoneInfo(tz)
+
+    def iso(moment: datetime | None) -> str | None:
+        return None if moment is None else moment.astimezone(zone).isoformat()
+
+    out = ticket_fields(ticket, iso)
     if events is not None:
         out["audit"] = [
             {"seq": e.seq, "kind": e.kind.value, "at": iso(e.at), "actor": e.actor,
@@ -65,4 +73,3 @@ def ticket_json(ticket: Ticket, events: Sequence[TicketEvent] | None = None,
             for e in events
         ]
     return out
-

@@ -156,3 +156,7 @@ class Ticket:
     # When the fault was last observed (opening, a FAILURE_OBSERVED, a reopen); None for a
     # manual request. The step-7 gate refuses a verification that started before it.
     last_failure_at: datetime | None = None
+
+    def step_record(self, no: int) -> StepRecord | None:
+        """The record of step `no`, or None when the ticket has no such step."""
+        return self.steps[no - 1] if 1 <= no <= len(self.steps) else None

@@ -338,7 +338,7 @@ class TicketService:
 
         For a gated step with no fresh passed verification, the verification runs first."""
         ticket = await self.backend.get(ticket_id)
-        spec = self.sop.step(step) if 1 <= step <= len(self.sop.steps) else None
+        spec = self.sop.find(step)
         if (spec is not None and gates.probed_gate(spec)
                 and ticket.status is TicketStatus.OPEN and ticket.current_step == step
                 and gates.gate_refusal(ticket, spec, self._facts(ticket)) is not None):

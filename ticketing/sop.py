@@ -65,7 +65,15 @@ class Sop:
     steps: tuple[StepSpec, ...]  # exactly 9, numbered 1..9
 
     def step(self, no: int) -> StepSpec:
-        return self.steps[no - 1]
+        """Step `no` (1..N); KeyError for any other number."""
+        spec = self.find(no)
+        if spec is None:
+            raise KeyError(f"SOP-{self.number} has no step {no} (steps are 1..{len(self.steps)})")
+        return spec
+
+    def find(self, no: int) -> StepSpec | None:
+        """Step `no`, or None when the SOP has no such step: the one range check."""
+        return self.steps[no - 1] if 1 <= no <= len(self.steps) else None
 
     def __post_init__(self) -> None:
         if [s.no for s in self.steps] != list(range(1, len(self.steps) + 1)):

@@ -119,7 +119,7 @@ def check_actor(ticket: Ticket, step: int, actor: Actor, sop: Sop) -> StepSpec:
     ("step 5 is not open: the ticket is at step 3"); the wrong role ("step 2 is for
     kepala_dinas; budi is kasi")."""
     _require_open(ticket)
-    if not 1 <= step <= len(sop.steps):
+    if sop.find(step) is None:
         raise InvalidTransition(f"there is no step {step}: SOP-{sop.number} has steps "
                                 f"1..{len(sop.steps)}")
     if step != ticket.current_step:
@@ -275,7 +275,7 @@ def _opened(event: TicketEvent, sop: Sop, calendar: Calendar) -> Ticket:
 
 def _event_step(ticket: Ticket, event: TicketEvent) -> int:
     _require_open(ticket)
-    if event.step != ticket.current_step or not 1 <= ticket.current_step <= len(ticket.steps):
+    if event.step != ticket.current_step or ticket.step_record(ticket.current_step) is None:
         raise InvalidTransition(f"ticket {ticket.id}: {event.kind.value} of step {event.step} "
                                 f"while at step {ticket.current_step}")
     return ticket.current_step

@@ -102,7 +102,7 @@ async def complete_step(ticket_id: str, no: int, state: State, who: Caller,
                             description="the step's output document fields")]
                         ) -> dict[str, Any]:
     """Complete a step with its output document (step 7: after a passed live verification)."""
-    if not 1 <= no <= len(state.sop.steps):
+    if state.sop.find(no) is None:
         raise unprocessable(("path", "no"), f"steps are 1..{len(state.sop.steps)}")
     await _visible_ticket(state, who, ticket_id)
     spec = state.sop.step(no)

@@ -144,7 +144,7 @@ def gate_verification(ticket: Ticket, gate_no: int, events: Sequence[TicketEvent
     """The verification that opened step `gate_no`'s gate: the one the gate stored in the
     step's report; else the last passed verification in the audit trail (`events`) recorded
     before the step's (last) completion; else the ticket's `last_verification`."""
-    record = ticket.steps[gate_no - 1] if 1 <= gate_no <= len(ticket.steps) else None
+    record = ticket.step_record(gate_no)
     if record is not None and record.output.verification is not None:
         return record.output.verification
     completions = [e.seq for e in events

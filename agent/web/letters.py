@@ -90,14 +90,10 @@ def role_title(role: str, web: WebSettings, owner: str = "") -> str:
     return titles.get(role, role)
 
 
-def _record(ticket: Ticket, no: int) -> StepRecord | None:
-    return ticket.steps[no - 1] if 1 <= no <= len(ticket.steps) else None
-
-
 def letter_available(ticket: Ticket, no: int) -> bool:
     """Whether step `no`'s letter exists: once the step is completed; step 1's also for any
     automatic request (made from its evidence)."""
-    record = _record(ticket, no)
+    record = ticket.step_record(no)
     if record is None:
         return False
     if no == 1 and automatic(ticket):
@@ -106,7 +102,7 @@ def letter_available(ticket: Ticket, no: int) -> bool:
 
 
 def _letter_time(ticket: Ticket, no: int, tz: str) -> datetime:
-    record = _record(ticket, no)
+    record = ticket.step_record(no)
     moment = ticket.opened_at if no == 1 else record.completed_at if record else None
     if moment is None:
         raise ValueError(f"ticket {ticket.id}: step {no} has no letter yet (not completed)")
@@ -130,7 +126,7 @@ def request_subject(ticket: Ticket) -> str:
     request "Permohonan Penggantian/Perbaikan Perangkat Jaringan — {device}"."""
     if automatic(ticket):
         return f"Permohonan Penggantian/Perbaikan Perangkat Jaringan {DASH} {ticket.device}"
-    first = _record(ticket, 1)
+    first = ticket.step_record(1)
     subject = first.output.text("subject") if first is not None else ""
     return subject or f"Permohonan {DASH} {ticket.device}"
 
@@ -274,8 +270,8 @@ def build_letter(ticket: Ticket, no: int, sop: Sop, web: WebSettings, *, tz: str
     """The letter of step `no` as plain values; `events` is the ticket's audit trail (where a
     report finds the verification that opened its gate). Raises ValueError when the step has
     no letter yet (see `letter_available`) or its output document has no letter form."""
-    record = _record(ticket, no)
-    if not 1 <= no <= len(sop.steps) or record is None or not letter_available(ticket, no):
+    record = ticket.step_record(no)
+    if sop.find(no) is None or record is None or not letter_available(ticket, no):
         raise ValueError(f"ticket {ticket.id}: step {no} has no letter yet")
     spec = sop.step(no)
     kind = KINDS.get(spec.output)

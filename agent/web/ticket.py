@@ -141,9 +141,9 @@ async def complete_step(request: Request, ticket_id: str, no: int) -> Response:
     if isinstance(post, HTMLResponse):
         return post
     who, state, words, form, doc = post.who, post.state, post.words, post.form, post.doc
-    if not 1 <= no <= len(state.service.sop.steps):
+    spec = state.service.sop.find(no)
+    if spec is None:
         return error_page(request, 404, words("error.not_found"), who)
-    spec = state.service.sop.step(no)
     if not who.may_act(spec):
         return error_page(request, 403, words("error.forbidden"), who)
     values = {k: v for k, v in form.items() if k != CSRF_FIELD}
@@ -220,7 +220,7 @@ async def document(request: Request, ticket_id: str, no: int) -> Response:
     doc = await _ticket_doc(request, who, ticket_id)
     if isinstance(doc, HTMLResponse):
         return doc
-    if not 1 <= no <= len(state.service.sop.steps) or not letters.letter_available(
+    if state.service.sop.find(no) is None or not letters.letter_available(
             doc.ticket, no):
         return error_page(request, 404, words_of(request)("error.not_found"), who)
     html = letters.render_letter(state.env, doc.ticket, no, state.service.sop, state.web,

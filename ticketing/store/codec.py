@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from ticketing.json_view import ticket_fields
 from ticketing.models import (
     EventKind,
     Fault,
@@ -50,19 +51,6 @@ def _plain(data: Mapping[str, Any]) -> dict[str, Any]:
     return dict(data)
 
 
-def step_to_json(step: StepRecord) -> dict[str, Any]:
-    return {
-        "no": step.no,
-        "role": step.role,
-        "started_at": _opt_time(step.started_at),
-        "due_at": _opt_time(step.due_at),
-        "completed_at": _opt_time(step.completed_at),
-        "completed_by": step.completed_by,
-        "breached": step.breached,
-        "output": step.output.to_json(),
-    }
-
-
 def step_from_json(data: Mapping[str, Any]) -> StepRecord:
     return StepRecord(
         no=int(data["no"]),
@@ -77,33 +65,9 @@ def step_from_json(data: Mapping[str, Any]) -> StepRecord:
 
 
 def ticket_to_json(ticket: Ticket) -> dict[str, Any]:
-    """The ticket as a JSON-able dict (the keys of the API's ticket object, times in UTC)."""
-    return {
-        "id": ticket.id,
-        "device": ticket.device,
-        "owner": ticket.owner,
-        "fault": ticket.fault.value,
-        "trigger": ticket.trigger.value,
-        "status": ticket.status.value,
-        "current_step": ticket.current_step,
-        "sop_version": ticket.sop_version,
-        "opened_at": encode_time(ticket.opened_at),
-        "steps": [step_to_json(s) for s in ticket.steps],
-        "item": ticket.item,
-        "dedup_key": ticket.dedup_key,
-        "flapping": ticket.flapping,
-        "affected": list(ticket.affected),
-        "evidence": ticket.evidence.to_json(),
-        "restored": ticket.restored,
-        "restoration_observed_at": _opt_time(ticket.restoration_observed_at),
-        "closed_at": _opt_time(ticket.closed_at),
-        "reopened": ticket.reopened,
-        "last_verification": (
-            None if ticket.last_verification is None else ticket.last_verification.to_json()
-        ),
-        "seq": ticket.seq,
-        "last_failure_at": _opt_time(ticket.last_failure_at),
-    }
+    """The ticket as a JSON-able dict: the keys of the API's ticket object (one list, in
+    `ticketing.json_view`), times in UTC, and the event sequence number it was folded to."""
+    return {**ticket_fields(ticket, _opt_time), "seq": ticket.seq}
 
 
 def ticket_from_json(data: Mapping[str, Any]) -> Ticket:
