@@ -16,6 +16,7 @@ from agent.config import Config
 from agent.core.clock import Clock, SystemClock
 from agent.core.model import CheckSpec, Device
 from agent.detect import Detector
+from agent.lag import LagMonitor
 from agent.metrics import Metrics
 from agent.pipeline import ResultPipeline
 from agent.scheduler import Job, Scheduler
@@ -58,6 +59,8 @@ class Collectors:
     icmp_mode: str  # "unprivileged" | "privileged"
 
     def jobs(self, config: Config, devices: Sequence[Device]) -> list[Job]:
+        """One job per (device, check). The ICMP collector offers `check_many`, so the
+        scheduler sends the ICMP jobs due in the same tick as one sweep."""
         icmp, snmp = check_spec(config, "icmp"), check_spec(config, "snmp")
         jobs = [Job(device=d, spec=icmp, collector=self.icmp) for d in devices]
         jobs += [Job(device=d, spec=snmp, collector=self.snmp) for d in devices if d.snmp_auth]
@@ -134,6 +137,7 @@ class Agent:
             backend = await self.open_store()
             stack.push_async_callback(backend.aclose)
             collectors = await stack.enter_async_context(open_collectors(cfg, self.clock))
+            lag = LagMonitor(self.clock, observe=self.metrics.lateness.loop_lag.set)
             scheduler = Scheduler(
                 clock=self.clock,
                 sink=self.pipeline.on_result,
@@ -141,6 +145,8 @@ class Agent:
                 max_in_flight=cfg.polling.max_in_flight,
                 observe_duration=self.metrics.observe_check,
                 observe_lag=self.metrics.scheduler_lag.observe,
+                observe_overrun=self.metrics.lateness.overrun,
+                lag=lag,
             )
             service = self.build_service(backend, collectors, scheduler)
             await service.refresh()
@@ -174,6 +180,7 @@ class Agent:
             async with asyncio.TaskGroup() as tg:
                 jobs = collectors.jobs(cfg, cfg.devices)
                 polling = tg.create_task(scheduler.run(jobs), name="scheduler")
+                lagging = tg.create_task(lag.run(), name="lag monitor")
                 ticker = tg.create_task(self._ticker(), name="ticker")
                 feeding = tg.create_task(feed.run(), name="tickets")
                 sweeping = tg.create_task(run_periodically(
@@ -185,6 +192,7 @@ class Agent:
                 self.ready.clear()
                 log.info("agent stopping")
                 polling.cancel()
+                lagging.cancel()
                 ticker.cancel()
                 with contextlib.suppress(TimeoutError):
                     # what was observed before the stop still reaches the store

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
@@ -112,6 +112,39 @@ EXPOSED_NAMES: frozenset[str] = frozenset(
         f"{BUILD_INFO}_info",
     }
 )
+
+# -- The agent's own lateness (issue 11): a stalled agent shows here, never as a DOWN device.
+LOOP_LAG = "pantau_scheduler_loop_lag_seconds"  # gauge: the latest event-loop stall
+CHECKS_LATE = "pantau_checks_late"  # counter {check}: UNKNOWN "pantau was late" results
+CHECKS_SKIPPED = "pantau_checks_skipped"  # counter {check}: slots skipped after an overrun
+EXPOSED_NAMES = EXPOSED_NAMES | frozenset(
+    {LOOP_LAG, *(f"{n}_{suffix}" for n in (CHECKS_LATE, CHECKS_SKIPPED)
+                 for suffix in ("total", "created"))}
+)
+
+
+class LatenessInstruments:
+    """The scheduler's overruns and the loop's lag, on the app's registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.loop_lag = Gauge(
+            LOOP_LAG, "How late the event loop last woke against its schedule (sampled "
+            "every 100 ms): the agent itself stalling (overload, SIGSTOP, VM steal, GC).",
+            registry=registry,
+        )
+        self.late = Counter(
+            CHECKS_LATE, "Checks whose deadline passed while the agent itself was late: "
+            "reported UNKNOWN (\"pantau was late\"), never DOWN.", ["check"], registry=registry,
+        )
+        self.skipped = Counter(
+            CHECKS_SKIPPED, "Check slots skipped because the previous check overran a whole "
+            "interval.", ["check"], registry=registry,
+        )
+
+    def overrun(self, check: str, kind: str) -> None:
+        """Count one overrun of `check`: kind "late" or "skipped"."""
+        (self.late if kind == "late" else self.skipped).labels(check).inc()
+
 
 STATES: tuple[DeviceState, ...] = tuple(DeviceState)
 
@@ -310,6 +343,7 @@ class Metrics:
         build = Info(BUILD_INFO, "pantau build information.", registry=self.registry)
         build.info({"version": __version__, "python": platform.python_version()})
         self._render_lock = threading.Lock()
+        self.lateness = LatenessInstruments(self.registry)
 
     def observe_check(self, collector: str, seconds: float, status: Status, error: str) -> None:
         self.collector_duration.labels(collector).observe(seconds)

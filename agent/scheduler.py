@@ -1,27 +1,33 @@
-"""Runs every (device, check) on its own cycle: deterministic jitter, bounded concurrency,
-a deadline on every check, no drift, quick re-checks while a state is soft, and on-demand
-checks (a parent re-checked when its child fails).
+"""Runs every (device, check) on its own cycle from one loop over a heap of due times:
+deterministic jitter, no drift, missed slots skipped, quick re-checks while a state is soft,
+on-demand checks, bounded concurrency, a deadline on every check. Jobs of a batching collector
+(ICMP) that fall due in the same short tick run as one sweep.
 
-It is also the one place that turns collector errors into results.
+It is also the one place that turns collector errors into results, and where the agent's own
+lateness becomes UNKNOWN ("pantau was late"), never DOWN.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import heapq
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 from agent.core.clock import Clock
-from agent.core.errors import (
-    CollectorError,
-)
+from agent.core.errors import CollectorError
 from agent.core.model import CheckResult, CheckSpec, Device, Status
-from collectors.base import Collector
+from agent.lag import LagMonitor
+from collectors.base import BatchCollector, Collector
 
 log = logging.getLogger(__name__)
 
+BATCH_WINDOW_SECONDS = 0.05  # jobs due this close together start in the same tick (one sweep)
+LATE_AFTER_SECONDS = 0.25  # the agent stalled longer than this during a check: not the device
+_AWAKE = float("-inf")  # the dispatcher is running: it reads the heap before it sleeps again
 
 
 def jitter_fraction(device: str, check: str) -> float:
@@ -30,15 +36,18 @@ def jitter_fraction(device: str, check: str) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Job:
-    """One (device, check) pair and its schedule state."""
+    """One (device, check) pair and its schedule state (written only by the scheduler)."""
 
     device: Device
     spec: CheckSpec
     collector: Collector
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
     runs: int = 0
+    due: float = 0.0  # the slot of the next run (monotonic)
+    version: int = 0  # bumped when `due` moves: older heap entries are stale
+    running: bool = False
+    demanded: bool = False  # request_check() while running: run again at once after
 
 
 @dataclass(slots=True)
@@ -48,6 +57,10 @@ class SchedulerStats:
     in_flight: int = 0
     lag_seconds_last: float = 0.0
     lag_seconds_max: float = 0.0
+    ticks: int = 0  # dispatcher wake-ups that started at least one check
+    sweeps: int = 0  # batch calls (one per collector and tick)
+    late: int = 0  # results turned UNKNOWN because the agent was late
+    skipped: int = 0  # slots skipped after an overrun
 
 
 ResultSink = Callable[[CheckResult], None]
@@ -55,12 +68,14 @@ RetryPolicy = Callable[[str, str], bool]
 
 
 class Scheduler:
-    """Owns the per-job loops. `run()` returns only when cancelled.
+    """Owns the schedule. `run()` returns only when cancelled.
 
     `sink(result)` receives every result, on the loop, in order per job. `retrying(device,
     check)` tells whether the subject is soft-failing, in which case the next check runs after
     `spec.retry_interval_seconds` instead of `spec.interval_seconds`. `observe_duration(check,
-    seconds, status, error_kind)` and `observe_lag(seconds)` feed the agent's own health metrics.
+    seconds, status, error_kind)`, `observe_lag(seconds)` and `observe_overrun(check, kind)`
+    (kind "late" or "skipped") feed the agent's own health metrics. `lag` (optional) is the
+    loop's LagMonitor; without it only the check's own elapsed time reveals a stall.
     """
 
     def __init__(
@@ -72,6 +87,10 @@ class Scheduler:
         max_in_flight: int,
         observe_duration: Callable[[str, float, Status, str], None] = lambda *a: None,
         observe_lag: Callable[[float], None] = lambda s: None,
+        observe_overrun: Callable[[str, str], None] = lambda c, k: None,
+        lag: LagMonitor | None = None,
+        batch_window: float = BATCH_WINDOW_SECONDS,
+        late_after: float = LATE_AFTER_SECONDS,
     ) -> None:
         self._clock = clock
         self._sink = sink
@@ -79,7 +98,17 @@ class Scheduler:
         self._semaphore = asyncio.Semaphore(max_in_flight)
         self._observe_duration = observe_duration
         self._observe_lag = observe_lag
+        self._observe_overrun = observe_overrun
+        self._lag = lag
+        self._window = batch_window
+        self._late_after = late_after
         self._jobs: dict[tuple[str, str], Job] = {}
+        self._batch_kinds: dict[int, bool] = {}  # id(collector) -> offers check_many
+        self._heap: list[tuple[float, int, int, Job]] = []  # (due, version, order, job)
+        self._order = 0
+        self._wake: asyncio.Event | None = None
+        self._asleep_until: float | None = None  # the dispatcher's wake-up; None: forever
+        self._tasks: asyncio.TaskGroup | None = None
         self.stats = SchedulerStats()
 
     def request_check(self, device: str, check: str) -> bool:
@@ -87,64 +116,129 @@ class Scheduler:
         job = self._jobs.get((device, check))
         if job is None:
             return False
-        job.wake.set()
+        if job.running:
+            job.demanded = True
+        else:
+            self._push(job, self._clock.monotonic())
         return True
 
     async def run(self, jobs: Sequence[Job]) -> None:
         self._jobs = {(j.device.name, j.spec.check): j for j in jobs}
+        self._wake = asyncio.Event()
+        self._asleep_until = _AWAKE
         start = self._clock.monotonic()
+        for job in jobs:
+            jitter = jitter_fraction(job.device.name, job.spec.check)
+            self._push(job, start + jitter * job.spec.interval_seconds)
         async with asyncio.TaskGroup() as tg:
-            for job in jobs:
-                first = start + jitter_fraction(job.device.name, job.spec.check) * (
-                    job.spec.interval_seconds
-                )
-                tg.create_task(self._loop(job, first), name=f"check {job.device.name}")
+            self._tasks = tg
+            try:
+                await self._dispatch()
+            finally:
+                self._tasks = None
 
-    async def _loop(self, job: Job, due: float) -> None:
+    def _push(self, job: Job, due: float) -> None:
+        job.due = due
+        job.version += 1
+        self._order += 1
+        heapq.heappush(self._heap, (due, job.version, self._order, job))
+        if self._wake is not None and (self._asleep_until is None or due < self._asleep_until):
+            self._wake.set()  # earlier than the dispatcher means to wake: wake it now
+
+    async def _dispatch(self) -> None:
+        heap = self._heap
         while True:
-            woken = await self._wait_until(job, due)
+            while heap and heap[0][1] != heap[0][3].version:
+                heapq.heappop(heap)  # moved by request_check()
             now = self._clock.monotonic()
-            if not woken:
-                lag = max(0.0, now - due)
-                self.stats.lag_seconds_last = lag
-                self.stats.lag_seconds_max = max(self.stats.lag_seconds_max, lag)
-                self._observe_lag(lag)
-            scheduled = now if woken else due
-            result = await self.run_check(job)
-            job.runs += 1
-            self._sink(result)
-            step = (
-                job.spec.retry_interval_seconds
-                if self._retrying(job.device.name, job.spec.check)
-                else job.spec.interval_seconds
-            )
-            due = scheduled + step
-            after = self._clock.monotonic()
-            if due < after:
-                # Overran a whole cycle (an overloaded agent): skip the missed slots rather than
-                # bursting to catch up, keeping the phase so the schedule does not drift.
-                missed = int((after - due) // step) + 1
-                due += missed * step
+            if not heap or heap[0][0] > now:
+                self._asleep_until = heap[0][0] if heap else None
+                await self._sleep(heap[0][0] - now if heap else None)
+                self._asleep_until = _AWAKE
+                continue
+            # Everything due within the window starts now: one tick, one sweep per collector.
+            horizon = heap[0][0] + self._window
+            due: list[Job] = []
+            while heap and heap[0][0] <= max(now, horizon):
+                _, version, _, job = heapq.heappop(heap)
+                if version == job.version and not job.running:
+                    due.append(job)
+            if due:
+                self.stats.ticks += 1
+                assert self._tasks is not None
+                self._start(due, now)
 
-    async def _wait_until(self, job: Job, due: float) -> bool:
-        """Sleep until `due`; True when woken early by request_check()."""
-        delay = due - self._clock.monotonic()
-        if job.wake.is_set():
-            job.wake.clear()
-            return True
-        if delay <= 0:
-            return False
-        sleeper = asyncio.ensure_future(self._clock.sleep(delay))
-        waker = asyncio.ensure_future(job.wake.wait())
+    async def _sleep(self, delay: float | None) -> None:
+        """Sleep `delay` seconds (forever for None), or until request_check() wakes us."""
+        assert self._wake is not None
+        if self._wake.is_set():
+            self._wake.clear()
+            return
+        waker = asyncio.ensure_future(self._wake.wait())
+        tasks: set[asyncio.Future[Any]] = {waker}
+        if delay is not None:
+            tasks.add(asyncio.ensure_future(self._clock.sleep(delay)))
         try:
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            sleeper.cancel()
-            waker.cancel()
-        if job.wake.is_set():
-            job.wake.clear()
-            return True
-        return False
+            for t in tasks:
+                t.cancel()
+        self._wake.clear()
+
+    def _start(self, due: list[Job], now: float) -> None:
+        assert self._tasks is not None
+        batches: dict[tuple[int, CheckSpec], list[Job]] = {}
+        for job in due:
+            job.running = True
+            lag = max(0.0, now - job.due)
+            self.stats.lag_seconds_last = lag
+            self.stats.lag_seconds_max = max(self.stats.lag_seconds_max, lag)
+            self._observe_lag(lag)
+            if self._batching(job.collector):
+                batches.setdefault((id(job.collector), job.spec), []).append(job)
+            else:
+                self._tasks.create_task(self._one(job), name=f"check {job.device.name}")
+        for jobs in batches.values():
+            self._tasks.create_task(self._batch(jobs), name=f"sweep {jobs[0].spec.check}")
+
+    def _batching(self, collector: Collector) -> bool:
+        known = self._batch_kinds.get(id(collector))
+        if known is None:
+            known = self._batch_kinds[id(collector)] = isinstance(collector, BatchCollector)
+        return known
+
+    async def _one(self, job: Job) -> None:
+        self._finish(job, await self.run_check(job))
+
+    async def _batch(self, jobs: list[Job]) -> None:
+        for job, result in zip(jobs, await self.run_batch(jobs), strict=True):
+            self._finish(job, result)
+
+    def _finish(self, job: Job, result: CheckResult) -> None:
+        job.runs += 1
+        job.running = False
+        self._sink(result)
+        now = self._clock.monotonic()
+        if job.demanded:
+            job.demanded = False
+            self._push(job, now)
+        else:
+            spec = job.spec
+            step = (
+                spec.retry_interval_seconds
+                if self._retrying(job.device.name, spec.check)
+                else spec.interval_seconds
+            )
+            due = job.due + step
+            if due < now:
+                # Overran a whole cycle (an overloaded agent): skip the missed slots rather
+                # than bursting to catch up, keeping the phase so the schedule does not drift.
+                missed = int((now - due) // step) + 1
+                due += missed * step
+                self.stats.skipped += missed
+                for _ in range(missed):
+                    self._observe_overrun(spec.check, "skipped")
+            self._push(job, due)
 
     async def run_check(self, job: Job) -> CheckResult:
         """One check under the concurrency bound and its deadline, errors turned into results."""
@@ -154,34 +248,88 @@ class Scheduler:
             started = self._clock.monotonic()
             try:
                 async with asyncio.timeout(spec.timeout_seconds):
-                    result = await job.collector.check(device, spec)
-            except CollectorError as exc:
-                result = self._failed(job, started, exc.status, str(exc), exc.kind)
-            except TimeoutError:
-                elapsed = self._clock.monotonic() - started
-                result = self._failed(
-                    job,
-                    started,
-                    Status.DOWN,
-                    f"{spec.check} {device.name}: cancelled after {elapsed:.1f}s "
-                    f"(deadline {spec.timeout_seconds:g}s, possible timeout) "
-                    f"probing {device.address}",
-                    "deadline",
-                )
-            except Exception:
-                # A bug, not a device problem: keep the traceback, count it, keep polling.
-                log.exception(
-                    "check crashed", extra={"device": device.name, "check": spec.check}
-                )
-                result = self._failed(job, started, Status.UNKNOWN, "internal", "internal")
+                    outcome: CheckResult | BaseException = await job.collector.check(device, spec)
+            except (CollectorError, TimeoutError) as exc:
+                outcome = exc
+            except Exception as exc:
+                log.exception("check crashed", extra={"device": device.name, "check": spec.check})
+                outcome = exc
             finally:
                 self.stats.in_flight -= 1
-        self._observe_duration(spec.check, result.duration_seconds, result.status, result.error)
+            result = self._judge(job, started, outcome)
+        self._done(result)
+        return result
+
+    async def run_batch(self, jobs: Sequence[Job]) -> list[CheckResult]:
+        """One sweep of a batching collector for `jobs` (same collector and spec), as one
+        unit of the concurrency bound, under the spec's deadline; a result per job."""
+        collector = jobs[0].collector
+        spec = jobs[0].spec
+        if not isinstance(collector, BatchCollector):
+            return [await self.run_check(j) for j in jobs]
+        outcomes: Sequence[CheckResult | BaseException]
+        async with self._semaphore:
+            self.stats.in_flight += len(jobs)
+            self.stats.sweeps += 1
+            started = self._clock.monotonic()
+            try:
+                async with asyncio.timeout(spec.timeout_seconds):
+                    outcomes = await collector.check_many([j.device for j in jobs], spec)
+            except TimeoutError as exc:
+                outcomes = [exc] * len(jobs)
+            except Exception as exc:
+                log.exception("sweep crashed", extra={"devices": len(jobs), "check": spec.check})
+                outcomes = [exc] * len(jobs)
+            finally:
+                self.stats.in_flight -= len(jobs)
+            results = [self._judge(j, started, o) for j, o in zip(jobs, outcomes, strict=True)]
+        for result in results:
+            self._done(result)
+        return results
+
+    def _done(self, result: CheckResult) -> None:
+        self._observe_duration(result.check, result.duration_seconds, result.status, result.error)
         log.debug(
             "check done",
-            extra={"device": device.name, "check": spec.check, "status": str(result.status)},
+            extra={"device": result.device, "check": result.check, "status": str(result.status)},
         )
-        return result
+
+    def _judge(self, job: Job, started: float, outcome: CheckResult | BaseException) -> CheckResult:
+        """The result of one check: errors mapped to statuses, and a failure that fell while
+        the agent itself was late turned into UNKNOWN ("pantau was late")."""
+        device, spec = job.device, job.spec
+        if isinstance(outcome, CheckResult):
+            return outcome  # judged by the collector itself (ICMP drains and uses kernel times)
+        ended = self._clock.monotonic()
+        elapsed = ended - started
+        if isinstance(outcome, TimeoutError | CollectorError) and (
+            isinstance(outcome, TimeoutError) or outcome.status is Status.DOWN
+        ):
+            late = max(elapsed - spec.timeout_seconds, 0.0)
+            if self._lag is not None:
+                late = max(late, self._lag.lateness(started, ended))
+            if late > self._late_after:
+                self.stats.late += 1
+                self._observe_overrun(spec.check, "late")
+                return self._failed(
+                    job, started, Status.UNKNOWN,
+                    f"{spec.check} {device.name}: pantau was late by {late:.1f}s during the "
+                    f"check ({elapsed:.1f}s, deadline {spec.timeout_seconds:g}s): "
+                    "the agent stalled, not the device",
+                    "late",
+                )
+        if isinstance(outcome, CollectorError):
+            return self._failed(job, started, outcome.status, str(outcome), outcome.kind)
+        if isinstance(outcome, TimeoutError):
+            return self._failed(
+                job, started, Status.DOWN,
+                f"{spec.check} {device.name}: cancelled after {elapsed:.1f}s "
+                f"(deadline {spec.timeout_seconds:g}s, possible timeout) "
+                f"probing {device.address}",
+                "deadline",
+            )
+        # A bug, not a device problem (logged with its traceback where it was caught).
+        return self._failed(job, started, Status.UNKNOWN, "internal", "internal")
 
     def _failed(
         self, job: Job, started: float, status: Status, reason: str, kind: str

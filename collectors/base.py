@@ -1,9 +1,11 @@
-"""The Collector protocol every kind of check satisfies."""
+"""The Collector protocol every kind of check satisfies, and the batch seam for sweeps."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
+from agent.core.errors import CollectorError
 from agent.core.model import CheckResult, CheckSpec, Device
 
 
@@ -16,3 +18,19 @@ class Collector(Protocol):
     """
 
     async def check(self, device: Device, spec: CheckSpec) -> CheckResult: ...
+
+
+@runtime_checkable
+class BatchCollector(Protocol):
+    """A collector that can also check many devices in one go (ICMP: one sweep).
+
+    `check_many` returns, in the order of `devices`, what `check` would have returned or
+    raised for each: a CheckResult or the CollectorError. The scheduler prefers it for jobs
+    that fall due in the same tick.
+    """
+
+    async def check(self, device: Device, spec: CheckSpec) -> CheckResult: ...
+
+    async def check_many(
+        self, devices: Sequence[Device], spec: CheckSpec
+    ) -> list[CheckResult | CollectorError]: ...

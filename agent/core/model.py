@@ -101,7 +101,9 @@ class Sample:
     labels: tuple[tuple[str, str], ...] = ()
 
 
-ERROR_KINDS = ("timeout", "unreachable", "auth", "protocol", "probe", "deadline", "internal")
+# "late": the agent itself stalled during the check (UNKNOWN, "pantau was late"), never DOWN.
+ERROR_KINDS = ("timeout", "unreachable", "auth", "protocol", "probe", "deadline", "internal",
+               "late")
 
 
 @dataclass(frozen=True, slots=True)

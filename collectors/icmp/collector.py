@@ -1,4 +1,4 @@
-"""IcmpCollector: turns a ping of a device into a CheckResult.
+"""IcmpCollector: turns a ping of a device, or one sweep of many, into CheckResults.
 """
 
 from __future__ import annotations
@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from agent.core.clock import Clock
-from agent.core.errors import ProbeError
+from agent.core.errors import CollectorError, ProbeError
 from agent.core.model import CheckResult, CheckSpec, Device, Sample, Status
 from collectors.icmp.packets import PingReply, canonical_address
 
@@ -22,6 +22,15 @@ class EchoPinger(Protocol):
     async def ping(
         self, address: str, *, count: int, spacing_seconds: float, timeout_seconds: float
     ) -> PingReply: ...
+
+    async def sweep(
+        self,
+        addresses: Sequence[str],
+        *,
+        count: int = 1,
+        spacing_seconds: float = 0.0,
+        timeout_seconds: float,
+    ) -> list[PingReply]: ...
 
 
 Resolver = Callable[[str], Awaitable[str]]
@@ -68,26 +77,90 @@ class IcmpCollector:
     async def check(self, device: Device, spec: CheckSpec) -> CheckResult:
         started = self._clock.monotonic()
         address = await self._address(device)
+        plan = self._plan(spec, started)
+        if plan is None:
+            raise self._no_time(device, address, started)
+        count, spacing, wait = plan
+        reply = await self._pinger.ping(
+            address, count=count, spacing_seconds=spacing, timeout_seconds=wait
+        )
+        return self._judge(device, address, reply, self._clock.monotonic() - started)
+
+    async def check_many(
+        self, devices: Sequence[Device], spec: CheckSpec
+    ) -> list[CheckResult | CollectorError]:
+        """Check every device in one sweep (one send burst, one reply table); each result is
+        judged exactly as `check` judges a single ping. Names are resolved concurrently."""
+        started = self._clock.monotonic()
+        names = [d for d in devices if not _literal(d.address)]
+        resolved = dict(zip(
+            (d.name for d in names),
+            await asyncio.gather(*(self._address(d) for d in names), return_exceptions=True),
+            strict=True,
+        ))
+        addresses = [resolved.get(d.name, d.address) for d in devices]
+        out: list[CheckResult | CollectorError | None] = [None] * len(devices)
+        targets: list[tuple[int, Device, str]] = []
+        for i, (device, address) in enumerate(zip(devices, addresses, strict=True)):
+            if isinstance(address, ProbeError):
+                out[i] = address
+            elif isinstance(address, BaseException):
+                raise address
+            else:
+                targets.append((i, device, address))
+        plan = self._plan(spec, started) if targets else None
+        if plan is None:
+            for i, device, address in targets:
+                out[i] = self._no_time(device, address, started)
+        else:
+            count, spacing, wait = plan
+            replies = await self._pinger.sweep(
+                [a for _, _, a in targets],
+                count=count, spacing_seconds=spacing, timeout_seconds=wait,
+            )
+            duration = self._clock.monotonic() - started
+            for (i, device, address), reply in zip(targets, replies, strict=True):
+                out[i] = self._judge_one(device, address, reply, duration, count, spacing)
+        return [r for r in out if r is not None]
+
+    def _no_time(self, device: Device, address: str, started: float) -> ProbeError:
+        return ProbeError(
+            device.name,
+            "icmp",
+            f"no time left to ping {address} after resolving {device.address} "
+            f"({self._clock.monotonic() - started:.1f}s)",
+        )
+
+    def _plan(self, spec: CheckSpec, started: float) -> tuple[int, float, float] | None:
+        """(count, spacing, wait after the last send) that fit the check's deadline; None
+        when resolving names used it all up."""
         # Leave part of the check's deadline for timer slack and the bookkeeping afterwards.
         margin = min(max(0.05 * spec.timeout_seconds, 0.05), 0.25)
         budget = spec.timeout_seconds - margin - (self._clock.monotonic() - started)
         if budget <= 0:
-            raise ProbeError(
-                device.name,
-                "icmp",
-                f"no time left to ping {address} after resolving {device.address} "
-                f"({self._clock.monotonic() - started:.1f}s)",
-            )
+            return None
         count, spacing = self._count, self._spacing
         if count > 1 and (count - 1) * spacing > budget / 2:
             spacing = budget / 2 / (count - 1)  # keep at least half the budget for replies
-        reply = await self._pinger.ping(
-            address,
-            count=count,
-            spacing_seconds=spacing,
-            timeout_seconds=budget - (count - 1) * spacing,
-        )
-        duration = self._clock.monotonic() - started
+        return count, spacing, budget - (count - 1) * spacing
+
+    def _judge_one(
+        self, device: Device, address: str, reply: PingReply, sweep_seconds: float,
+        count: int, spacing: float,
+    ) -> CheckResult | CollectorError:
+        # In a sweep a device that answered every echo request was done at its last reply,
+        # not when the slowest device of the sweep was.
+        duration = sweep_seconds
+        if reply.sent and reply.received >= reply.sent and reply.rtts:
+            duration = min(sweep_seconds, (count - 1) * spacing + reply.rtts[-1])
+        try:
+            return self._judge(device, address, reply, duration)
+        except ProbeError as exc:
+            return exc
+
+    def _judge(
+        self, device: Device, address: str, reply: PingReply, duration: float
+    ) -> CheckResult:
         target = address if address == device.address else f"{address} ({device.address})"
         if reply.sent == 0:
             raise ProbeError(
@@ -133,11 +206,7 @@ class IcmpCollector:
         )
 
     async def _address(self, device: Device) -> str:
-        try:
-            canonical_address(device.address)
-        except ValueError:
-            pass
-        else:
+        if _literal(device.address):
             return device.address
         started = self._clock.monotonic()
         try:
@@ -149,3 +218,11 @@ class IcmpCollector:
                 f"cannot resolve {device.address} after "
                 f"{self._clock.monotonic() - started:.1f}s: {exc.strerror or exc}",
             ) from exc
+
+
+def _literal(address: str) -> bool:
+    try:
+        canonical_address(address)
+    except ValueError:
+        return False
+    return True

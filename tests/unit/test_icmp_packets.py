@@ -8,14 +8,14 @@ import os
 import socket
 import struct
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
-from agent.core.errors import ProbeError
-from agent.core.model import CheckSpec, Device, Status
+from agent.core.errors import CollectorError, ProbeError
+from agent.core.model import CheckResult, CheckSpec, Device, Status
 from collectors.icmp import (
     EchoBatch,
     EchoTable,
@@ -423,6 +423,8 @@ class FakePinger:
     reply: PingReply
     takes: float = 0.0
     calls: list[dict[str, float | str]] = field(default_factory=list)
+    by_address: dict[str, PingReply] = field(default_factory=dict)  # else `reply`
+    sweeps: list[list[str]] = field(default_factory=list)
 
     async def ping(
         self, address: str, *, count: int, spacing_seconds: float, timeout_seconds: float
@@ -436,9 +438,28 @@ class FakePinger:
             }
         )
         self.clock.advance(self.takes)
-        return PingReply(
-            address, self.reply.sent, self.reply.received, self.reply.rtts, self.reply.error
+        return self._answer(address)
+
+    async def sweep(
+        self,
+        addresses: Sequence[str],
+        *,
+        count: int = 1,
+        spacing_seconds: float = 0.0,
+        timeout_seconds: float,
+    ) -> list[PingReply]:
+        self.sweeps.append(list(addresses))
+        self.calls.extend(
+            {"address": a, "count": count, "spacing": spacing_seconds,
+             "timeout": timeout_seconds}
+            for a in addresses
         )
+        self.clock.advance(self.takes)
+        return [self._answer(a) for a in addresses]
+
+    def _answer(self, address: str) -> PingReply:
+        r = self.by_address.get(address, self.reply)
+        return PingReply(address, r.sent, r.received, r.rtts, r.error)
 
 
 def device_at(address: str) -> Device:
@@ -530,3 +551,63 @@ class TestCollector:
         assert float(call["spacing"]) < 1.0
         assert float(call["timeout"]) >= SPEC.timeout_seconds * 0.45
         assert 4 * float(call["spacing"]) + float(call["timeout"]) < SPEC.timeout_seconds
+
+
+class TestCheckMany:
+    """A sweep of many devices judges each exactly as a single check would, in one send burst."""
+
+    REPLIES: ClassVar[dict[str, PingReply]] = {
+        "127.20.1.1": PingReply("", 5, 4, (0.001, 0.002, 0.003, 0.002)),
+        "127.20.1.2": PingReply("", 5, 0, ()),
+        "127.20.1.3": PingReply("", 0, 0, (), error="Operation not permitted"),
+        "127.20.1.9": PingReply("", 5, 5, (0.001,) * 5),
+    }
+
+    def devices(self) -> list[Device]:
+        return [
+            Device(name=f"d{i}", address=f"127.20.1.{i}", owner="Dinas Kesehatan")
+            for i in (1, 2, 3)
+        ] + [
+            Device(name="named", address="sw.lab.example", owner="Dinas Kesehatan"),
+            Device(name="unknown", address="nope.lab.example", owner="Dinas Kesehatan"),
+        ]
+
+    async def single(self, device: Device) -> CheckResult | CollectorError:
+        icmp, pinger = collector(PingReply("", 5, 5, ()), takes=1.9,
+                                 resolve={"sw.lab.example": "127.20.1.9"})
+        pinger.by_address = self.REPLIES
+        try:
+            return await icmp.check(device, SPEC)
+        except CollectorError as exc:
+            return exc
+
+    async def test_same_judgement_as_check(self) -> None:
+        icmp, pinger = collector(PingReply("", 5, 5, ()), takes=1.9,
+                                 resolve={"sw.lab.example": "127.20.1.9"})
+        pinger.by_address = self.REPLIES
+        many = await icmp.check_many(self.devices(), SPEC)
+        assert pinger.sweeps == [["127.20.1.1", "127.20.1.2", "127.20.1.3", "127.20.1.9"]]
+        for device, got in zip(self.devices(), many, strict=True):
+            want = await self.single(device)
+            if isinstance(want, CollectorError):
+                assert type(got) is type(want)
+                assert str(got) == str(want)
+                continue
+            assert isinstance(got, CheckResult)
+            assert (got.status, got.samples, got.reason, got.error) == (
+                want.status, want.samples, want.reason, want.error)
+
+    async def test_fully_answered_device_is_done_at_its_last_reply(self) -> None:
+        icmp, pinger = collector(PingReply("", 5, 5, ()), takes=1.9, spacing=0.2)
+        pinger.by_address = self.REPLIES
+        d1, d2 = self.devices()[:2]
+        ok, down = await icmp.check_many([d1, d2], SPEC)
+        assert isinstance(ok, CheckResult)
+        assert isinstance(down, CheckResult)
+        assert down.duration_seconds == pytest.approx(1.9)
+        # d1 lost one reply: it waited the whole sweep, as a single check would
+        assert ok.duration_seconds == pytest.approx(1.9)
+        pinger.by_address = {"127.20.1.1": PingReply("", 5, 5, (0.001,) * 5)}
+        (full,) = await icmp.check_many([d1], SPEC)
+        assert isinstance(full, CheckResult)
+        assert full.duration_seconds == pytest.approx(4 * 0.2 + 0.001)
