@@ -174,7 +174,7 @@ class EchoTable:
         if entry is None or entry[0] != source or entry[1] != serial:
             return False
         del self._inflight[seq]
-        entry[2].on_reply(entry[3], received_at - entry[4])
+        entry[2].on_reply(entry[3], max(0.0, received_at - entry[4]))
         return True
 
 

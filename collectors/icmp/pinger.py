@@ -5,6 +5,7 @@ per address family and demultiplexes the replies.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import functools
 import logging
@@ -23,6 +24,12 @@ log = logging.getLogger(__name__)
 _MAX_IN_FLIGHT_PER_CALL = 1 << 15  # a sweep larger than this runs in chunks
 _RCVBUF_BYTES = 4 << 20  # a 10k sweep's replies fit even if nobody reads for a while
 _SO_RCVBUFFORCE = 33  # linux/asm-generic/socket.h; missing from Python's socket module
+# Kernel receive timestamps (struct timespec, CLOCK_REALTIME) as ancillary data of recvmsg():
+# a reply that reached the socket in time counts with its true RTT even when the agent reads
+# it late (a stalled loop, SIGSTOP, VM steal). SCM_TIMESTAMPNS has the same value.
+_SO_TIMESTAMPNS = 35
+_TIMESPEC = struct.Struct("=qq")
+_ANCILLARY_BYTES = socket.CMSG_SPACE(_TIMESPEC.size)
 _SOL_RAW = 255
 _ICMP_FILTER = 1  # linux/icmp.h: bitmask of ICMPv4 types a raw socket does NOT want
 _ICMP6_FILTER = 1  # linux/icmpv6.h: same for ICMPv6, 256 bits
@@ -79,9 +86,23 @@ class _Channel:
         self._writable: asyncio.Future[None] | None = None
         rcvbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
         self.sends_per_yield = max(8, min(_YIELD_EVERY, rcvbuf // (2 * _BUFFER_PER_REPLY)))
+        self.stamped = isinstance(sock, socket.socket) and bool(
+            sock.getsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS)
+        )
         loop.add_reader(sock.fileno(), self._on_readable)
 
     def _on_readable(self) -> None:
+        if self.stamped:
+            self._drain_stamped()
+        else:
+            self._drain()
+
+    def drain(self) -> None:
+        """Read every reply already queued on the socket (before judging any timeout)."""
+        if self.sock.fileno() >= 0:
+            self._on_readable()
+
+    def _drain(self) -> None:
         recvfrom = self.sock.recvfrom
         on_packet = self.table.on_packet
         monotonic = self._clock.monotonic
@@ -95,6 +116,32 @@ class _Channel:
                 log.debug("icmp receive error", extra={"error": exc.strerror})
                 break
             on_packet(source[0], data, monotonic())
+        if self.slot_freed is not None and len(self.table) < before:
+            self.wake_slot_waiters()
+
+    def _drain_stamped(self) -> None:
+        sock = self.sock
+        assert isinstance(sock, socket.socket)
+        recvmsg = sock.recvmsg
+        on_packet = self.table.on_packet
+        now = self._clock.monotonic()
+        # kernel times are wall-clock: map them onto the monotonic clock once per drain
+        offset = self._clock.now().timestamp() - now
+        before = len(self.table)
+        for _ in range(_DRAIN_LIMIT):
+            try:
+                data, ancillary, _, source = recvmsg(2048, _ANCILLARY_BYTES)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:  # a queued error report: read on at the next readiness
+                log.debug("icmp receive error", extra={"error": exc.strerror})
+                break
+            received = now
+            for level, kind, payload in ancillary:
+                if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
+                    sec, nsec = _TIMESPEC.unpack_from(payload)
+                    received = min(now, sec + nsec * 1e-9 - offset)
+            on_packet(source[0], data, received)
         if self.slot_freed is not None and len(self.table) < before:
             self.wake_slot_waiters()
 
@@ -145,6 +192,8 @@ def _open_socket(family: int, mode: str) -> socket.socket:
             sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, _RCVBUF_BYTES)
         except OSError:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF_BYTES)
+        with contextlib.suppress(OSError):  # without it, replies are timed when read
+            sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
         if raw and family == socket.AF_INET:
             # A raw socket gets a copy of every ICMP packet on the host, our own echo
             # requests to local addresses included: let the kernel keep only echo replies.
@@ -349,6 +398,8 @@ class Pinger:
                     await done
                 finally:
                     sleeper.cancel()
+            for channel in self._channels.values():
+                channel.drain()  # replies queued while we were late still count
         finally:
             self._batches.discard(batch)
             freed = False
