@@ -5,41 +5,21 @@ per address family and demultiplexes the replies.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import functools
 import logging
 import os
 import socket
-import struct
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
 
 from agent.core.clock import Clock
 from agent.core.errors import AgentError
-from collectors.icmp.packets import PROTO, EchoBatch, EchoTable, PingReply, canonical_address
+from collectors.icmp.channel import YIELD_EVERY, Channel, IcmpSocket, open_socket
+from collectors.icmp.packets import EchoBatch, EchoTable, PingReply, canonical_address
 
 log = logging.getLogger(__name__)
 
 _MAX_IN_FLIGHT_PER_CALL = 1 << 15  # a sweep larger than this runs in chunks
-_RCVBUF_BYTES = 4 << 20  # a 10k sweep's replies fit even if nobody reads for a while
-_SO_RCVBUFFORCE = 33  # linux/asm-generic/socket.h; missing from Python's socket module
-# Kernel receive timestamps (struct timespec, CLOCK_REALTIME) as ancillary data of recvmsg():
-# a reply that reached the socket in time counts with its true RTT even when the agent reads
-# it late (a stalled loop, SIGSTOP, VM steal). SCM_TIMESTAMPNS has the same value.
-_SO_TIMESTAMPNS = 35
-_TIMESPEC = struct.Struct("=qq")
-_ANCILLARY_BYTES = socket.CMSG_SPACE(_TIMESPEC.size)
-_SOL_RAW = 255
-_ICMP_FILTER = 1  # linux/icmp.h: bitmask of ICMPv4 types a raw socket does NOT want
-_ICMP6_FILTER = 1  # linux/icmpv6.h: same for ICMPv6, 256 bits
-# Sends between yields to the loop, so the reader drains replies while a sweep is sent.
-# Measured: without yielding, a 4 MiB receive buffer holds ~10,000 loopback echo replies
-# (~830 bytes of buffer each) and a 30,000 sweep lost two thirds of them. The pace is also
-# capped at half of what the actual buffer holds (net.core.rmem_max applies without root).
-_YIELD_EVERY = 256
-_BUFFER_PER_REPLY = 830
-_DRAIN_LIMIT = 1 << 16  # packets per readiness callback, so a flood cannot starve the loop
 _SEND_ATTEMPTS = 5  # for EAGAIN / ENOBUFS, with a growing wait in between
 _SEND_RETRY_SECONDS = 0.002
 _SEND_HINTS = {
@@ -59,157 +39,8 @@ class IcmpUnavailable(AgentError):
     """No ICMP socket could be opened, neither a kernel ping socket nor a raw one."""
 
 
-class IcmpSocket(Protocol):
-    """What Pinger uses of a non-blocking ICMP socket (socket.socket, or a test double)."""
-
-    @property
-    def family(self) -> int: ...
-    def fileno(self) -> int: ...
-    def getsockopt(self, level: int, option: int, /) -> int: ...
-    def sendto(self, data: bytes, address: tuple[str, int], /) -> int: ...
-    def recvfrom(self, bufsize: int, /) -> tuple[bytes, Any]: ...
-    def close(self) -> None: ...
-
-
-class _Channel:
-    """One ICMP socket of one family, registered with the loop, and its EchoTable."""
-
-    def __init__(
-        self, sock: IcmpSocket, table: EchoTable, clock: Clock, loop: asyncio.AbstractEventLoop
-    ) -> None:
-        self.sock = sock
-        self.table = table
-        self.family = sock.family
-        self._clock = clock
-        self._loop = loop
-        self.slot_freed: asyncio.Future[None] | None = None
-        self._writable: asyncio.Future[None] | None = None
-        rcvbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
-        self.sends_per_yield = max(8, min(_YIELD_EVERY, rcvbuf // (2 * _BUFFER_PER_REPLY)))
-        self.stamped = isinstance(sock, socket.socket) and bool(
-            sock.getsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS)
-        )
-        loop.add_reader(sock.fileno(), self._on_readable)
-
-    def _on_readable(self) -> None:
-        if self.stamped:
-            self._drain_stamped()
-        else:
-            self._drain()
-
-    def drain(self) -> None:
-        """Read every reply already queued on the socket (before judging any timeout)."""
-        if self.sock.fileno() >= 0:
-            self._on_readable()
-
-    def _drain(self) -> None:
-        recvfrom = self.sock.recvfrom
-        on_packet = self.table.on_packet
-        monotonic = self._clock.monotonic
-        before = len(self.table)
-        for _ in range(_DRAIN_LIMIT):
-            try:
-                data, source = recvfrom(2048)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as exc:  # a queued error report: read on at the next readiness
-                log.debug("icmp receive error", extra={"error": exc.strerror})
-                break
-            on_packet(source[0], data, monotonic())
-        if self.slot_freed is not None and len(self.table) < before:
-            self.wake_slot_waiters()
-
-    def _drain_stamped(self) -> None:
-        sock = self.sock
-        assert isinstance(sock, socket.socket)
-        recvmsg = sock.recvmsg
-        on_packet = self.table.on_packet
-        now = self._clock.monotonic()
-        # kernel times are wall-clock: map them onto the monotonic clock once per drain
-        offset = self._clock.now().timestamp() - now
-        before = len(self.table)
-        for _ in range(_DRAIN_LIMIT):
-            try:
-                data, ancillary, _, source = recvmsg(2048, _ANCILLARY_BYTES)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as exc:  # a queued error report: read on at the next readiness
-                log.debug("icmp receive error", extra={"error": exc.strerror})
-                break
-            received = now
-            for level, kind, payload in ancillary:
-                if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
-                    sec, nsec = _TIMESPEC.unpack_from(payload)
-                    received = min(now, sec + nsec * 1e-9 - offset)
-            on_packet(source[0], data, received)
-        if self.slot_freed is not None and len(self.table) < before:
-            self.wake_slot_waiters()
-
-    def wake_slot_waiters(self) -> None:
-        if self.slot_freed is not None and not self.slot_freed.done():
-            self.slot_freed.set_result(None)
-        self.slot_freed = None
-
-    async def wait_for_slot(self) -> None:
-        if self.slot_freed is None:
-            self.slot_freed = self._loop.create_future()
-        await self.slot_freed
-
-    async def wait_writable(self, seconds: float) -> None:
-        """Wait until the socket is writable, at most `seconds`; all waiters share one writer."""
-        fut = self._writable
-        if fut is None or fut.done():
-            fut = self._writable = self._loop.create_future()
-            fd = self.sock.fileno()
-
-            def writable() -> None:
-                self._loop.remove_writer(fd)
-                if not fut.done():
-                    fut.set_result(None)
-
-            self._loop.add_writer(fd, writable)
-        sleeper = self._loop.create_task(self._clock.sleep(seconds))
-        try:
-            await asyncio.wait((fut, sleeper), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-
-    def close(self) -> None:
-        self._loop.remove_reader(self.sock.fileno())
-        self._loop.remove_writer(self.sock.fileno())
-        if self._writable is not None and not self._writable.done():
-            self._writable.set_result(None)
-        self.sock.close()
-        self.wake_slot_waiters()
-
-
-def _open_socket(family: int, mode: str) -> socket.socket:
-    raw = mode == "privileged"
-    sock = socket.socket(family, socket.SOCK_RAW if raw else socket.SOCK_DGRAM, PROTO[family])
-    try:
-        sock.setblocking(False)
-        try:  # beyond net.core.rmem_max, but only root may
-            sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, _RCVBUF_BYTES)
-        except OSError:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF_BYTES)
-        with contextlib.suppress(OSError):  # without it, replies are timed when read
-            sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
-        if raw and family == socket.AF_INET:
-            # A raw socket gets a copy of every ICMP packet on the host, our own echo
-            # requests to local addresses included: let the kernel keep only echo replies.
-            sock.setsockopt(_SOL_RAW, _ICMP_FILTER, struct.pack("=I", ~1 & 0xFFFFFFFF))
-        elif raw:
-            words = [0xFFFFFFFF] * 8
-            words[129 >> 5] &= ~(1 << (129 & 31))
-            sock.setsockopt(socket.IPPROTO_ICMPV6, _ICMP6_FILTER, struct.pack("=8I", *words))
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
 # channel (None: no socket for the family), address, socket address, why there is no channel
-_Target = tuple[_Channel | None, str, tuple[str, int], str]
+_Target = tuple[Channel | None, str, tuple[str, int], str]
 
 
 class Pinger:
@@ -243,7 +74,7 @@ class Pinger:
         self.mode = mode
         self._clock = clock
         self._channels = {
-            family: _Channel(
+            family: Channel(
                 sock, EchoTable(family=family, raw=raw, ident=ident, token=token), clock, loop
             )
             for family, sock in sockets.items()
@@ -252,7 +83,7 @@ class Pinger:
         self._closed = False
         self._batches: set[EchoBatch] = set()  # running calls, ended early by aclose()
         self._sends_per_yield = min(
-            (c.sends_per_yield for c in self._channels.values()), default=_YIELD_EVERY
+            (c.sends_per_yield for c in self._channels.values()), default=YIELD_EVERY
         )
 
     @classmethod
@@ -272,14 +103,14 @@ class Pinger:
         failures: list[str] = []
         for mode in modes:
             try:
-                v4 = _open_socket(socket.AF_INET, mode)
+                v4 = open_socket(socket.AF_INET, mode)
             except OSError as exc:
                 failures.append(f"{mode}: {exc.strerror or exc}")
                 continue
             socks: dict[int, IcmpSocket] = {socket.AF_INET: v4}
             missing: dict[int, str] = {}
             try:
-                socks[socket.AF_INET6] = _open_socket(socket.AF_INET6, mode)
+                socks[socket.AF_INET6] = open_socket(socket.AF_INET6, mode)
             except OSError as exc:
                 missing[socket.AF_INET6] = f"no IPv6 ICMP socket ({exc.strerror or exc})"
             log.info("icmp sockets opened", extra={"mode": mode, "ipv6": not missing})
@@ -420,7 +251,7 @@ class Pinger:
         ]
 
     async def _send_again(
-        self, channel: _Channel, packet: bytes, sockaddr: tuple[str, int], exc: OSError
+        self, channel: Channel, packet: bytes, sockaddr: tuple[str, int], exc: OSError
     ) -> str | None:
         """Retry a send that failed for lack of buffer space; None once it went out.
 
