@@ -137,9 +137,10 @@ def interface_samples(
             values[_SPEED] = v * 1e6
         elif (v := _int(rec[14])) is not None:
             values[_SPEED] = float(v)
-        texts = (name, descr, _text(rec[2]))
-        if watch[0] != (monitored, texts):
-            watch[0] = (monitored, texts)
+        seen = (monitored, rec[0], rec[1], rec[2])  # what `monitored` was tried on, raw
+        if watch[0] != seen:
+            watch[0] = seen
+            texts = (name, descr, _text(rec[2]))
             watch[1] = any(t is not None and monitored(t) for t in texts)
         values[_MONITORED] = 1.0 if watch[1] else 0.0
         for slot, x in enumerate(values):
