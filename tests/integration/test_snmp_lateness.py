@@ -9,12 +9,11 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 from pysnmp.proto.api import v2c
 
-from agent.core.clock import SystemClock
 from agent.core.errors import TargetTimeout
 from collectors.snmp import ber
 from collectors.snmp.fastclient import FastSnmpClient
@@ -64,15 +63,6 @@ def thread_agent() -> Iterator[ThreadAgent]:
         yield agent
     finally:
         agent.stop()
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[FastSnmpClient]:
-    c = FastSnmpClient(SystemClock())
-    try:
-        yield c
-    finally:
-        await c.aclose()
 
 
 def block_loop_after(delay: float, seconds: float) -> None:
