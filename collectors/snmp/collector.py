@@ -33,7 +33,7 @@ from collectors.snmp.profiles import (
     select,
 )
 from collectors.snmp.protocol import CommunityClient, Oid, Rows, UsmClient
-from collectors.snmp.samples import interface_samples, monitored_matcher, text
+from collectors.snmp.samples import SampleCache, interface_samples, monitored_matcher, text
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ class SnmpCollector:
         self._profiles = tuple(profiles)
         self._plans: dict[tuple[Profile, bool], Plan] = {}
         self._matchers: dict[tuple[str, ...], Callable[[str], object]] = {}
+        self._sample_caches: dict[str, SampleCache] = {}  # by device name
 
     async def check(self, device: Device, spec: CheckSpec) -> CheckResult:
         started = self._clock.monotonic()
@@ -191,5 +192,8 @@ class SnmpCollector:
         for name in LEGACY_OCTETS:
             columns.setdefault(name, table.get(IF_COLUMNS[name], []))
         patterns = device.interfaces or profile.interfaces
-        out.extend(interface_samples(columns, self._matcher(patterns)))
+        cache = self._sample_caches.get(device.name)
+        if cache is None:
+            cache = self._sample_caches[device.name] = SampleCache()
+        out.extend(interface_samples(columns, self._matcher(patterns), cache))
         return tuple(out)

@@ -15,13 +15,16 @@ from agent.core.clock import Clock
 from agent.core.errors import TargetUnreachable
 from collectors.snmp import ber
 from collectors.snmp.ber import Absent, EncodedOid, Response, Value
-from collectors.snmp.calls import Call, Column, bounded, take_rows
+from collectors.snmp.calls import Call, Column, bounded
 from collectors.snmp.protocol import Oid, Rows, Target
 from collectors.snmp.transport import NoAnswer, SendFailed, UdpTransport, Undecodable
 
 log = logging.getLogger(__name__)
 
 OidLike = Sequence[int] | EncodedOid
+# Row indexes decoded once and shared by every column, walk and device that has them (a
+# 49-port device's 13 columns share 49 tuples); cleared when it grows past this.
+_MAX_INDEXES = 65_536
 
 
 class FastSnmpClient:
@@ -38,6 +41,7 @@ class FastSnmpClient:
     def __init__(self, clock: Clock, *, rng: random.Random | None = None) -> None:
         self._clock = clock
         self._transport = UdpTransport(rng or random.Random())
+        self._indexes: dict[bytes, Oid] = {}  # encoded index suffix -> its arcs
 
     # ------------------------------------------------------------------ public API
 
@@ -224,7 +228,9 @@ class FastSnmpClient:
             varbinds = resp.varbinds
             if not varbinds or (not bulk and len(varbinds) != len(open_cols)):
                 raise call.protocol_error("reply has a different number of varbinds")
-            open_cols = take_rows(call, open_cols, varbinds, ber.decode_arcs)
+            if len(self._indexes) > _MAX_INDEXES:
+                self._indexes.clear()
+            open_cols = take_encoded_rows(call, open_cols, varbinds, self._indexes)
 
     async def _exchange(
         self,
@@ -279,3 +285,36 @@ class FastSnmpClient:
     def _check_reply(self, call: Call, resp: Response, version: int, community: bytes) -> None:
         if resp.version != version or resp.community != community:
             raise call.protocol_error("reply carries another version or community")
+
+
+def take_encoded_rows(
+    call: Call,
+    open_cols: list[Column[EncodedOid]],
+    varbinds: Sequence[tuple[EncodedOid, Value]],
+    indexes: dict[bytes, Oid],
+) -> list[Column[EncodedOid]]:
+    """`calls.take_rows` for encoded OIDs, without decoding an OID per varbind.
+
+    The decoder accepts canonical OIDs only, whose encodings order as their arcs do, so the
+    "OIDs increase" check compares bytes; each index suffix is decoded once into `indexes`.
+    """
+    width = len(open_cols)
+    for c, col in enumerate(open_cols):
+        prefix = col.prefix
+        cut = len(prefix)
+        append = col.rows.append
+        last = col.last
+        for oid, value in varbinds[c::width]:
+            if value.__class__ is Absent or not oid.startswith(prefix):
+                col.done = True
+                break
+            if oid <= last:
+                raise call.protocol_error(f"OID not increasing: {ber.format_oid(oid)}")
+            suffix = oid[cut:]
+            index = indexes.get(suffix)
+            if index is None:
+                index = indexes[suffix] = ber.decode_arcs(suffix)
+            append((index, value))
+            last = oid
+        col.last = last
+    return [c for c in open_cols if not c.done]

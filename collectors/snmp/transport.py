@@ -1,6 +1,6 @@
 """UdpTransport: one unconnected UDP socket per address family for every request of a
-FastSnmpClient; requests are matched by request id and source, resent on a timer, and their
-replies decoded with `ber.py`.
+FastSnmpClient; requests are matched by request id and source, resent on a timer, judged by
+the kernel's receive time of their replies, and decoded with `ber.py`.
 """
 
 from __future__ import annotations
@@ -9,6 +9,9 @@ import asyncio
 import logging
 import random
 import socket
+import struct
+import time
+from collections.abc import Callable
 
 from collectors.snmp import ber
 from collectors.snmp.ber import Response
@@ -18,6 +21,11 @@ log = logging.getLogger(__name__)
 _RID_MODULUS = 2**31
 _RECV_BUFFER = 4 * 1024 * 1024  # asked for; the kernel caps it at net.core.rmem_max
 _MAX_DATAGRAMS_PER_WAKEUP = 256  # then yield to other callbacks
+# Linux's SO_TIMESTAMPNS (== SCM_TIMESTAMPNS): the receive time of each datagram, as a
+# struct timespec on CLOCK_REALTIME in the ancillary data of recvmsg(). Python names neither.
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_TIMESPEC = struct.Struct("@qq")
+_ANCILLARY_SIZE = socket.CMSG_SPACE(_TIMESPEC.size)
 
 
 class NoAnswer(Exception):
@@ -40,7 +48,8 @@ class _Pending:
     """One request in flight: matched by request id, then by source address."""
 
     __slots__ = (
-        "future", "garbage", "host", "payload", "port", "sock", "timeout", "timer", "tries",
+        "future", "garbage", "host", "payload", "port", "sent_at", "sock", "timeout", "timer",
+        "tries",
     )  # fmt: skip
 
     def __init__(
@@ -62,12 +71,25 @@ class _Pending:
         self.tries = tries
         self.timer: asyncio.TimerHandle | None = None
         self.garbage: str | None = None
+        self.sent_at = 0.0  # loop time of the latest send
+
+    def answered_in_time(self, arrived: float) -> bool:
+        """Did a reply that reached the socket at `arrived` (loop time) come in time?
+
+        In time is before this try's timeout, or within the tries still left had every retry
+        gone out on time: lateness of our own (a retry timer that fired late, a loop that read
+        late) never turns an answer into a timeout.
+        """
+        return arrived <= self.sent_at + self.timeout * (self.tries + 1)
 
 
 class UdpTransport:
     """Sockets, request ids and pending requests of one FastSnmpClient, on one event loop."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, *, realtime: Callable[[], float] = time.time) -> None:
+        # CLOCK_REALTIME, the clock of the kernel's receive timestamps, read once per batch
+        # of datagrams to bring them onto the loop's clock.
+        self._realtime = realtime
         self._next_id = rng.randrange(_RID_MODULUS)
         self._pending: dict[int, _Pending] = {}
         self._sockets: dict[int, socket.socket] = {}
@@ -143,6 +165,7 @@ class UdpTransport:
         try:
             sock.setblocking(False)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECV_BUFFER)
+            sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 sock.bind(("::", 0))
@@ -156,6 +179,8 @@ class UdpTransport:
         return sock
 
     def _send(self, pending: _Pending) -> None:
+        assert self._loop is not None
+        pending.sent_at = self._loop.time()
         try:
             pending.sock.sendto(pending.payload, (pending.host, pending.port))
         except (BlockingIOError, InterruptedError):
@@ -165,6 +190,10 @@ class UdpTransport:
             raise SendFailed(exc.strerror or str(exc)) from None
 
     def _expire(self, rid: int, pending: _Pending) -> None:
+        if pending.future.done():
+            return
+        # A timer that fired late must not miss a reply already queued on the socket.
+        self._on_readable(pending.sock)
         if pending.future.done():
             return
         if pending.tries <= 0:
@@ -182,18 +211,30 @@ class UdpTransport:
     # ------------------------------------------------------------------ receiving
 
     def _on_readable(self, sock: socket.socket) -> None:
+        loop = self._loop
+        assert loop is not None
+        # Kernel receive times are on CLOCK_REALTIME; one offset per batch puts them on the
+        # loop's clock (read now, so a wall-clock step between send and receipt is harmless).
+        offset: float | None = None
         for _ in range(_MAX_DATAGRAMS_PER_WAKEUP):
             try:
-                data, source = sock.recvfrom(65536)
+                data, ancillary, _flags, source = sock.recvmsg(65536, _ANCILLARY_SIZE)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
                 # ICMP errors queued on the socket; unconnected UDP cannot tell whose.
                 log.debug("snmp socket error", extra={"error": str(exc)})
                 continue
-            self._dispatch(data, source[0], source[1])
+            if offset is None:
+                offset = loop.time() - self._realtime()
+            arrived = None
+            for level, kind, cdata in ancillary:
+                if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
+                    sec, nsec = _TIMESPEC.unpack_from(cdata)
+                    arrived = sec + nsec * 1e-9 + offset
+            self._dispatch(data, source[0], source[1], loop.time() if arrived is None else arrived)
 
-    def _dispatch(self, data: bytes, host: str, port: int) -> None:
+    def _dispatch(self, data: bytes, host: str, port: int, arrived: float) -> None:
         try:
             resp = ber.decode_response(data)
         except ber.BerError as exc:
@@ -203,8 +244,13 @@ class UdpTransport:
         if pending is None or pending.host != host or pending.port != port:
             log.debug("snmp reply matches no request", extra={"source": host, "port": port})
             return
-        if not pending.future.done():
-            pending.future.set_result(resp)
+        if pending.future.done():
+            return
+        if not pending.answered_in_time(arrived):
+            # Reached the socket after the request's last try had expired: not an answer.
+            log.debug("snmp reply too late", extra={"source": host, "port": port})
+            return
+        pending.future.set_result(resp)
 
     def _dispatch_garbage(self, data: bytes, host: str, port: int, reason: str) -> None:
         rid = ber.peek_request_id(data)

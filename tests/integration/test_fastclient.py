@@ -98,15 +98,6 @@ async def agent() -> AsyncIterator[FakeAgent]:
         transport.close()
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[FastSnmpClient]:
-    c = FastSnmpClient(SystemClock())
-    try:
-        yield c
-    finally:
-        await c.aclose()
-
-
 class TestGet:
     """GET and GETNEXT return decoded OIDs with typed values, in request order."""
 
