@@ -77,6 +77,8 @@ class InMemoryBackend:
         self._tickets: dict[str, str] = {}  # id -> JSON body, in insertion order
         self._events: dict[str, list[str]] = {}  # id -> JSON events
         self._numbers: dict[int, int] = {}  # year -> last number
+        self._open_keys: dict[str, str] = {}  # dedup key -> its open ticket (the unique index)
+        self._keyed: dict[str, list[str]] = {}  # dedup key -> every ticket with it
         self._closed = False
         self.unavailable = False
 
@@ -98,11 +100,15 @@ class InMemoryBackend:
             raise BackendRejected(f"ticket {ticket.id} cannot be stored as JSON: {exc}") from exc
 
     def _open_with(self, key: str) -> Ticket | None:
-        for ticket_id in self._tickets:
-            ticket = self._load(ticket_id)
-            if key and ticket.dedup_key == key and ticket.status is TicketStatus.OPEN:
-                return ticket
-        return None
+        ticket_id = self._open_keys.get(key) if key else None
+        return None if ticket_id is None else self._load(ticket_id)
+
+    def _index(self, ticket: Ticket) -> None:
+        key = ticket.dedup_key
+        if key and ticket.status is TicketStatus.OPEN:
+            self._open_keys[key] = ticket.id
+        elif key and self._open_keys.get(key) == ticket.id:
+            del self._open_keys[key]
 
     @staticmethod
     def _check(ticket_id: str, events: Sequence[TicketEvent], first: int, ticket: Ticket
@@ -139,6 +145,8 @@ class InMemoryBackend:
         self._numbers[year] = number
         self._tickets[ticket_id] = body
         self._events[ticket_id] = rows
+        self._keyed.setdefault(key, []).append(ticket_id)
+        self._index(ticket)
         return ticket, True
 
     async def find_open(self, dedup_key: str) -> Ticket | None:
@@ -147,8 +155,8 @@ class InMemoryBackend:
 
     async def find_recent_closed(self, dedup_key: str) -> Ticket | None:
         self._usable()
-        closed = [t for t in map(self._load, self._tickets)
-                  if dedup_key and t.dedup_key == dedup_key and t.status is TicketStatus.CLOSED]
+        closed = [t for t in map(self._load, self._keyed.get(dedup_key, ()))
+                  if dedup_key and t.status is TicketStatus.CLOSED]
         return max(closed, key=lambda t: (t.closed_at or t.opened_at, t.id), default=None)
 
     async def append(self, ticket_id: str, events: Sequence[TicketEvent], ticket: Ticket
@@ -170,6 +178,7 @@ class InMemoryBackend:
         body, rows = self._encode(ticket, events)
         self._tickets[ticket_id] = body
         self._events[ticket_id].extend(rows)
+        self._index(ticket)
         return ticket
 
     async def get(self, ticket_id: str) -> Ticket:
