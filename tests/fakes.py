@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from agent.core.errors import BackendRejected, BackendUnavailable, TicketNotFound
-from ticketing.backend import Builder
+from ticketing.backend import Builder, TicketPage, TicketQuery, checked
 from ticketing.models import Ticket, TicketDraft, TicketEvent, TicketStatus
 from ticketing.store import codec
 
@@ -200,6 +200,26 @@ class InMemoryBackend:
         found = [t for t in map(self._load, self._tickets)
                  if status is None or t.status.value == status]
         return tuple(sorted(found, key=lambda t: (t.opened_at, t.id), reverse=True))
+
+    async def page(self, query: TicketQuery) -> TicketPage:
+        self._usable()
+        q = checked(query)
+
+        def order(t: Ticket) -> tuple[datetime, str]:
+            at = t.closed_at if q.by_closed else t.opened_at
+            assert at is not None
+            return at, t.id
+
+        found = sorted((t for t in map(self._load, self._tickets)
+                        if (q.status is None or t.status.value == q.status)
+                        and (q.owner is None or t.owner == q.owner)), key=order, reverse=True)
+        if q.after is not None:
+            anchor = self._load(q.after) if q.after in self._tickets else None
+            if anchor is None or (q.by_closed and anchor.closed_at is None):
+                raise BackendRejected(f"no ticket {q.after} to list after")
+            found = [t for t in found if order(t) < order(anchor)]
+        shown = found[:q.limit]
+        return TicketPage(tuple(shown), shown[-1].id if len(found) > q.limit else None)
 
     async def aclose(self) -> None:
         self._closed = True

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from agent.core.clock import Clock
 from agent.core.errors import BackendError, BackendRejected, InvalidTransition
 from ticketing import gates, workflow
-from ticketing.backend import TicketBackend
+from ticketing.backend import TicketBackend, TicketPage, TicketQuery
 from ticketing.calendar import Calendar
 from ticketing.models import (
     Fault,
@@ -331,6 +331,11 @@ class TicketService:
     async def tickets(self, status: str | None = None) -> Sequence[Ticket]:
         """Tickets, newest first; `status` "open", "closed" or None for all."""
         return await self.backend.list(status)
+
+    async def page(self, query: TicketQuery) -> TicketPage:
+        """One page of a ticket list, filtered, ordered and limited by the store (the lists
+        of the API, the pages and the CLI); BackendRejected for a bad query or cursor."""
+        return await self.backend.page(query)
 
     async def events(self, ticket_id: str) -> Sequence[TicketEvent]:
         """A ticket's audit trail, in order."""
