@@ -11,14 +11,14 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from agent.core.clock import Clock
 from agent.core.errors import BackendError, BackendRejected, InvalidTransition
 from ticketing import gates, workflow
-from ticketing.backend import TicketBackend, TicketPage, TicketQuery
+from ticketing.backend import PAGE_MAX, TicketBackend, TicketPage, TicketQuery
 from ticketing.calendar import Calendar
 from ticketing.models import (
     Fault,
@@ -336,6 +336,18 @@ class TicketService:
         """One page of a ticket list, filtered, ordered and limited by the store (the lists
         of the API, the pages and the CLI); BackendRejected for a bad query or cursor."""
         return await self.backend.page(query)
+
+    async def every(self, status: str, owner: str | None) -> list[Ticket]:
+        """Every ticket of `status` (of one agency, or all with None), newest first, read a
+        page at a time: for lists that show all of them (the open tickets of a board)."""
+        found: list[Ticket] = []
+        query = TicketQuery(status=status, owner=owner, limit=PAGE_MAX)
+        while True:
+            page = await self.backend.page(query)
+            found += page.tickets
+            if page.next is None:
+                return found
+            query = replace(query, after=page.next)
 
     async def events(self, ticket_id: str) -> Sequence[TicketEvent]:
         """A ticket's audit trail, in order."""
