@@ -7,7 +7,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from agent.core.errors import BackendRejected, BackendUnavailable, TicketNotFound
-from ticketing.backend import Builder, TicketPage, TicketQuery, checked
+from ticketing.backend import (
+    Builder,
+    SummaryPage,
+    TicketPage,
+    TicketQuery,
+    TicketSummary,
+    checked,
+)
 from ticketing.models import Ticket, TicketDraft, TicketEvent, TicketStatus
 from ticketing.store import codec
 
@@ -220,6 +227,10 @@ class InMemoryBackend:
             found = [t for t in found if order(t) < order(anchor)]
         shown = found[:q.limit]
         return TicketPage(tuple(shown), shown[-1].id if len(found) > q.limit else None)
+
+    async def summaries(self, query: TicketQuery) -> SummaryPage:
+        page = await self.page(query)
+        return SummaryPage(tuple(map(TicketSummary.of, page.tickets)), page.next)
 
     async def aclose(self) -> None:
         self._closed = True

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from agent.core.errors import BackendRejected
-from ticketing.models import Ticket, TicketDraft, TicketEvent, TicketStatus
+from ticketing.models import Fault, Ticket, TicketDraft, TicketEvent, TicketStatus
 
 #: Given the allocated ticket id: the first events and the ticket folded from them.
 Builder = Callable[[str], tuple[Sequence[TicketEvent], Ticket]]
@@ -39,6 +40,35 @@ class TicketPage:
     """The tickets of one page and the `after` of the next (None: this is the last)."""
 
     tickets: tuple[Ticket, ...]
+    next: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TicketSummary:
+    """What a list row of a ticket shows, read from the ticket's columns, not its body."""
+
+    id: str
+    device: str
+    owner: str
+    fault: Fault
+    item: str
+    status: TicketStatus
+    current_step: int
+    flapping: bool
+    opened_at: datetime
+    closed_at: datetime | None
+
+    @classmethod
+    def of(cls, t: Ticket) -> TicketSummary:
+        return cls(t.id, t.device, t.owner, t.fault, t.item, t.status, t.current_step,
+                   t.flapping, t.opened_at, t.closed_at)
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryPage:
+    """The summaries of one page and the `after` of the next (None: this is the last)."""
+
+    summaries: tuple[TicketSummary, ...]
     next: str | None = None
 
 
@@ -98,6 +128,10 @@ class TicketBackend(Protocol):
         its own rows (and the cursor's). BackendRejected for an unknown status, a limit out
         of 1..PAGE_MAX, an `after` that names no ticket of the list, or `by_closed` without
         status "closed"."""
+        ...
+
+    async def summaries(self, query: TicketQuery) -> SummaryPage:
+        """`page` without the bodies: each ticket's list columns only."""
         ...
 
     async def aclose(self) -> None: ...

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from agent.core.clock import Clock
 from agent.core.errors import BackendError, BackendRejected, InvalidTransition
 from ticketing import gates, workflow
-from ticketing.backend import PAGE_MAX, TicketBackend, TicketPage, TicketQuery
+from ticketing.backend import PAGE_MAX, SummaryPage, TicketBackend, TicketPage, TicketQuery
 from ticketing.calendar import Calendar
 from ticketing.models import (
     Fault,
@@ -336,6 +336,10 @@ class TicketService:
         """One page of a ticket list, filtered, ordered and limited by the store (the lists
         of the API, the pages and the CLI); BackendRejected for a bad query or cursor."""
         return await self.backend.page(query)
+
+    async def summaries(self, query: TicketQuery) -> SummaryPage:
+        """`page` without the ticket bodies: the columns a list row shows."""
+        return await self.backend.summaries(query)
 
     async def every(self, status: str, owner: str | None) -> list[Ticket]:
         """Every ticket of `status` (of one agency, or all with None), newest first, read a

@@ -44,9 +44,9 @@ async def ticket_board(request: Request, status: str = "open") -> Response:
     now = state.service.clock.now()
     owner = policy.visible_owner(who.role, who.owner)  # filtered by the store
     if status == "closed":
-        page = await state.service.page(TicketQuery(
+        page = await state.service.summaries(TicketQuery(
             status="closed", owner=owner, limit=CLOSED_SHOWN, by_closed=True))
-        closed = [json_view.ticket_json(t, tz=state.tz) for t in page.tickets
+        closed = [json_view.summary_json(t, tz=state.tz) for t in page.summaries
                   if who.may_see(t.owner)]
         return render(request, "tickets.html", who=who, tab=status, groups=[],
                       closed=closed, now_ms=int(now.timestamp() * 1000))

@@ -22,7 +22,7 @@ from agent.core.errors import BackendRejected, BackendUnavailable, InvalidTransi
 from tests.fakes import FakeClock, InMemoryBackend
 from tests.postgres_fixtures import postgres_url
 from tests.store_samples import T0, builder, close, draft, follow
-from ticketing.backend import TicketBackend, TicketQuery
+from ticketing.backend import TicketBackend, TicketQuery, TicketSummary
 from ticketing.models import EventKind, Fault, Ticket, TicketEvent, TicketStatus, Trigger
 from ticketing.payloads import Verification
 from ticketing.store.engine import database_url
@@ -372,6 +372,15 @@ class TestRead:
         page = await backend.page(replace(query, after=page.next))
         assert [t.id for t in page.tickets] == [second.id]
         assert page.next is None
+
+    async def test_summaries_are_the_pages_list_columns(self, backend: TicketBackend) -> None:
+        for i in range(3):
+            await open_one(backend, f"sw-{i}", opened_at=T0 + timedelta(minutes=i))
+        query = TicketQuery(limit=2)
+        page, summaries = await backend.page(query), await backend.summaries(query)
+        assert summaries.summaries == tuple(map(TicketSummary.of, page.tickets))
+        assert summaries.next == page.next
+        assert page.next is not None
 
     @pytest.mark.parametrize("query", [
         TicketQuery(status="pending"), TicketQuery(limit=0), TicketQuery(limit=1001),

@@ -109,11 +109,12 @@ class TestPagesInSql:
             assert len(first.tickets) == 50
             assert first.next is not None
             query = TicketQuery(status="closed", limit=50, after=first.next)
-            by_close = TicketQuery(status="closed", limit=50, by_closed=True)
+            by_close = TicketQuery(status="closed", limit=200, by_closed=True)
             costs.append((await steps.of(backend.page(query)),
-                          await steps.of(backend.page(by_close)),
+                          await steps.of(backend.summaries(by_close)),
                           await steps.of(scan(backend))))
         (small_page, small_closed, small_all), (large_page, large_closed, large_all) = costs
+        # the closed board (summaries by closing time) reads its own rows either way
         # a page: about the same work with 100x the closed tickets (wide: 3x)
         assert large_page <= 3 * max(small_page, 1), costs
         assert large_closed <= 3 * max(small_closed, 1), costs
