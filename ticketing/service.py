@@ -7,10 +7,9 @@ writes for one ticket in order, and feeds the ticket metrics.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -20,6 +19,7 @@ from agent.core.errors import BackendError, BackendRejected, InvalidTransition
 from ticketing import gates, workflow
 from ticketing.backend import PAGE_MAX, SummaryPage, TicketBackend, TicketPage, TicketQuery
 from ticketing.calendar import Calendar
+from ticketing.locks import KeyedLocks
 from ticketing.models import (
     Fault,
     Ticket,
@@ -111,16 +111,6 @@ class NullObserver:
         pass
 
 
-class _KeyLock:
-    """One key's lock and how many tasks hold or wait for it."""
-
-    __slots__ = ("lock", "users")
-
-    def __init__(self) -> None:
-        self.lock = asyncio.Lock()
-        self.users = 0
-
-
 class TicketService:
     def __init__(
         self,
@@ -140,32 +130,19 @@ class TicketService:
         self.verifier = verifier
         self.settings = settings
         self.observer: TicketObserver = observer or NullObserver()
-        self._locks: dict[str, _KeyLock] = {}  # only keys being written or waited on
+        self._locks = KeyedLocks()  # only keys being written or waited on
         self._known: dict[str, Ticket] = {}  # open tickets, last version seen
         self._seeded = False
         self.open_tickets: tuple[Ticket, ...] = ()  # for the gauges
-
-    @asynccontextmanager
-    async def _lock(self, key: str) -> AsyncIterator[None]:
-        """Hold the write lock of one dedup key (or ticket id). A key's lock lives only while
-        someone holds it or waits for it, so the table stays as small as the writes in flight
-        however many tickets open and close."""
-        entry = self._locks.get(key)
-        if entry is None:
-            entry = self._locks[key] = _KeyLock()
-        entry.users += 1
-        try:
-            async with entry.lock:
-                yield
-        finally:
-            entry.users -= 1
-            if entry.users == 0:
-                del self._locks[key]
 
     @property
     def locks_held(self) -> int:
         """How many keys have a lock now (held or awaited)."""
         return len(self._locks)
+
+    def _lock(self, key: str) -> AbstractAsyncContextManager[None]:
+        """The write lock of one dedup key (or ticket id)."""
+        return self._locks.hold(key)
 
     # -- writing ---------------------------------------------------------------------------
 
