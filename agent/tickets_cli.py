@@ -16,9 +16,24 @@ from agent.config import Config
 from agent.core.errors import ConfigError, ConfigProblem, InvalidTransition
 from agent.scheduler import Scheduler
 from ticketing import json_view, workflow
+from ticketing.backend import PAGE_MAX, TicketQuery
 from ticketing.models import Ticket
 from ticketing.service import TicketService
 from ticketing.sop import Sop
+
+#: Tickets `pantau tickets list` shows unless --limit says otherwise.
+LIST_PAGE = 100
+
+
+def page_limit(text: str) -> int:
+    """--limit: a whole number in 1..PAGE_MAX."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= PAGE_MAX:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number in 1..{PAGE_MAX}")
+    return value
 
 
 def add_parser(sub: Any, with_config: Any) -> None:
@@ -28,6 +43,10 @@ def add_parser(sub: Any, with_config: Any) -> None:
     ls = tsub.add_parser("list", help="tickets in the store")
     with_config(ls)
     ls.add_argument("--status", choices=["open", "closed", "all"], default="open")
+    ls.add_argument("--owner", help="one agency's tickets only")
+    ls.add_argument("--limit", type=page_limit, default=LIST_PAGE,
+                    help=f"the most tickets listed (1..{PAGE_MAX}, default {LIST_PAGE})")
+    ls.add_argument("--after", metavar="ID", help="the next page: after this ticket")
     ls.add_argument("--json", action="store_true")
 
     show = tsub.add_parser("show", help="one ticket with its steps, evidence and audit trail")
@@ -124,12 +143,16 @@ async def _dispatch(config: Config, service: TicketService, args: argparse.Names
     tz = config.sla.timezone
     cmd = args.tickets_command
     if cmd == "list":
-        status = None if args.status == "all" else args.status
-        tickets = await service.tickets(status)
+        page = await service.page(TicketQuery(
+            status=None if args.status == "all" else args.status, owner=args.owner,
+            limit=args.limit, after=args.after))
         if args.json:
-            _json(out, {"tickets": [json_view.ticket_json(t, tz=tz) for t in tickets]})
+            _json(out, {"tickets": [json_view.ticket_json(t, tz=tz) for t in page.tickets],
+                        "next": page.next})
         else:
-            _table(tickets, service, out)
+            _table(page.tickets, service, out)
+            if page.next is not None:
+                out.write(f"(more: --after {page.next})\n")
         return 0
     if cmd == "show":
         ticket = await service.ticket(args.id)

@@ -7,7 +7,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from agent.core.errors import BackendRejected, BackendUnavailable, TicketNotFound
-from ticketing.backend import Builder
+from ticketing.backend import (
+    Builder,
+    SummaryPage,
+    TicketPage,
+    TicketQuery,
+    TicketSummary,
+    checked,
+)
 from ticketing.models import Ticket, TicketDraft, TicketEvent, TicketStatus
 from ticketing.store import codec
 
@@ -77,6 +84,8 @@ class InMemoryBackend:
         self._tickets: dict[str, str] = {}  # id -> JSON body, in insertion order
         self._events: dict[str, list[str]] = {}  # id -> JSON events
         self._numbers: dict[int, int] = {}  # year -> last number
+        self._open_keys: dict[str, str] = {}  # dedup key -> its open ticket (the unique index)
+        self._keyed: dict[str, list[str]] = {}  # dedup key -> every ticket with it
         self._closed = False
         self.unavailable = False
 
@@ -98,11 +107,15 @@ class InMemoryBackend:
             raise BackendRejected(f"ticket {ticket.id} cannot be stored as JSON: {exc}") from exc
 
     def _open_with(self, key: str) -> Ticket | None:
-        for ticket_id in self._tickets:
-            ticket = self._load(ticket_id)
-            if key and ticket.dedup_key == key and ticket.status is TicketStatus.OPEN:
-                return ticket
-        return None
+        ticket_id = self._open_keys.get(key) if key else None
+        return None if ticket_id is None else self._load(ticket_id)
+
+    def _index(self, ticket: Ticket) -> None:
+        key = ticket.dedup_key
+        if key and ticket.status is TicketStatus.OPEN:
+            self._open_keys[key] = ticket.id
+        elif key and self._open_keys.get(key) == ticket.id:
+            del self._open_keys[key]
 
     @staticmethod
     def _check(ticket_id: str, events: Sequence[TicketEvent], first: int, ticket: Ticket
@@ -139,6 +152,8 @@ class InMemoryBackend:
         self._numbers[year] = number
         self._tickets[ticket_id] = body
         self._events[ticket_id] = rows
+        self._keyed.setdefault(key, []).append(ticket_id)
+        self._index(ticket)
         return ticket, True
 
     async def find_open(self, dedup_key: str) -> Ticket | None:
@@ -147,8 +162,8 @@ class InMemoryBackend:
 
     async def find_recent_closed(self, dedup_key: str) -> Ticket | None:
         self._usable()
-        closed = [t for t in map(self._load, self._tickets)
-                  if dedup_key and t.dedup_key == dedup_key and t.status is TicketStatus.CLOSED]
+        closed = [t for t in map(self._load, self._keyed.get(dedup_key, ()))
+                  if dedup_key and t.status is TicketStatus.CLOSED]
         return max(closed, key=lambda t: (t.closed_at or t.opened_at, t.id), default=None)
 
     async def append(self, ticket_id: str, events: Sequence[TicketEvent], ticket: Ticket
@@ -170,6 +185,7 @@ class InMemoryBackend:
         body, rows = self._encode(ticket, events)
         self._tickets[ticket_id] = body
         self._events[ticket_id].extend(rows)
+        self._index(ticket)
         return ticket
 
     async def get(self, ticket_id: str) -> Ticket:
@@ -191,6 +207,30 @@ class InMemoryBackend:
         found = [t for t in map(self._load, self._tickets)
                  if status is None or t.status.value == status]
         return tuple(sorted(found, key=lambda t: (t.opened_at, t.id), reverse=True))
+
+    async def page(self, query: TicketQuery) -> TicketPage:
+        self._usable()
+        q = checked(query)
+
+        def order(t: Ticket) -> tuple[datetime, str]:
+            at = t.closed_at if q.by_closed else t.opened_at
+            assert at is not None
+            return at, t.id
+
+        found = sorted((t for t in map(self._load, self._tickets)
+                        if (q.status is None or t.status.value == q.status)
+                        and (q.owner is None or t.owner == q.owner)), key=order, reverse=True)
+        if q.after is not None:
+            anchor = self._load(q.after) if q.after in self._tickets else None
+            if anchor is None or (q.by_closed and anchor.closed_at is None):
+                raise BackendRejected(f"no ticket {q.after} to list after")
+            found = [t for t in found if order(t) < order(anchor)]
+        shown = found[:q.limit]
+        return TicketPage(tuple(shown), shown[-1].id if len(found) > q.limit else None)
+
+    async def summaries(self, query: TicketQuery) -> SummaryPage:
+        page = await self.page(query)
+        return SummaryPage(tuple(map(TicketSummary.of, page.tickets)), page.next)
 
     async def aclose(self) -> None:
         self._closed = True

@@ -3,12 +3,84 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
-from ticketing.models import Ticket, TicketDraft, TicketEvent
+from agent.core.errors import BackendRejected
+from ticketing.models import Fault, Ticket, TicketDraft, TicketEvent, TicketStatus
 
 #: Given the allocated ticket id: the first events and the ticket folded from them.
 Builder = Callable[[str], tuple[Sequence[TicketEvent], Ticket]]
+
+
+#: The most tickets one page holds.
+PAGE_MAX = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class TicketQuery:
+    """One page of a ticket list, newest first: by opening time (or by closing time with
+    `by_closed`, for closed tickets), ties broken by id, both descending.
+
+    `status`: "open", "closed" or None for all; `owner`: one agency's tickets, or None for
+    every agency's; `after`: the id of the last ticket of the previous page (None: the first
+    page); `limit`: 1..PAGE_MAX tickets.
+    """
+
+    status: str | None = None
+    owner: str | None = None
+    limit: int = 100
+    after: str | None = None
+    by_closed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TicketPage:
+    """The tickets of one page and the `after` of the next (None: this is the last)."""
+
+    tickets: tuple[Ticket, ...]
+    next: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TicketSummary:
+    """What a list row of a ticket shows, read from the ticket's columns, not its body."""
+
+    id: str
+    device: str
+    owner: str
+    fault: Fault
+    item: str
+    status: TicketStatus
+    current_step: int
+    flapping: bool
+    opened_at: datetime
+    closed_at: datetime | None
+
+    @classmethod
+    def of(cls, t: Ticket) -> TicketSummary:
+        return cls(t.id, t.device, t.owner, t.fault, t.item, t.status, t.current_step,
+                   t.flapping, t.opened_at, t.closed_at)
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryPage:
+    """The summaries of one page and the `after` of the next (None: this is the last)."""
+
+    summaries: tuple[TicketSummary, ...]
+    next: str | None = None
+
+
+def checked(query: TicketQuery) -> TicketQuery:
+    """The query, or BackendRejected saying what is wrong with it (every backend's check)."""
+    if query.status is not None and query.status not in (s.value for s in TicketStatus):
+        raise BackendRejected(f"unknown ticket status {query.status!r} (open, closed or None)")
+    if not 1 <= query.limit <= PAGE_MAX:
+        raise BackendRejected(f"page limit {query.limit} is not in 1..{PAGE_MAX}")
+    if query.by_closed and query.status != TicketStatus.CLOSED.value:
+        raise BackendRejected("only closed tickets are listed by closing time")
+    return query
 
 
 class TicketBackend(Protocol):
@@ -49,6 +121,17 @@ class TicketBackend(Protocol):
 
     async def list(self, status: str | None = None) -> Sequence[Ticket]:
         """Tickets, newest first; `status` "open", "closed" or None for all."""
+        ...
+
+    async def page(self, query: TicketQuery) -> TicketPage:
+        """One page of tickets, filtered and ordered in the store so that a page reads only
+        its own rows (and the cursor's). BackendRejected for an unknown status, a limit out
+        of 1..PAGE_MAX, an `after` that names no ticket of the list, or `by_closed` without
+        status "closed"."""
+        ...
+
+    async def summaries(self, query: TicketQuery) -> SummaryPage:
+        """`page` without the bodies: each ticket's list columns only."""
         ...
 
     async def aclose(self) -> None: ...

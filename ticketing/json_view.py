@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ticketing.backend import TicketSummary
 from ticketing.models import Ticket, TicketEvent
 from ticketing.payloads import json_plain
 
@@ -56,15 +57,28 @@ def ticket_fields(ticket: Ticket, iso: TimeText) -> dict[str, Any]:
     }
 
 
-def ticket_json(ticket: Ticket, events: Sequence[TicketEvent] | None = None,
-                tz: str = "Asia/Jakarta") -> dict[str, Any]:
-    """The ticket object (the API's and `pantau tickets show --json`'s), times in ISO
-    8601 with the offset of `tz`; with `events`, the audit trail under "audit"."""
+def _iso_in(tz: str) -> TimeText:
     zone = ZoneInfo(tz)
 
     def iso(moment: datetime | None) -> str | None:
         return None if moment is None else moment.astimezone(zone).isoformat()
 
+    return iso
+
+
+def summary_json(s: TicketSummary, tz: str = "Asia/Jakarta") -> dict[str, Any]:
+    """A list row: the ticket object's keys that a summary has, written the same way."""
+    iso = _iso_in(tz)
+    return {"id": s.id, "device": s.device, "owner": s.owner, "fault": s.fault.value,
+            "status": s.status.value, "current_step": s.current_step, "flapping": s.flapping,
+            "opened_at": iso(s.opened_at), "item": s.item, "closed_at": iso(s.closed_at)}
+
+
+def ticket_json(ticket: Ticket, events: Sequence[TicketEvent] | None = None,
+                tz: str = "Asia/Jakarta") -> dict[str, Any]:
+    """The ticket object (the API's and `pantau tickets show --json`'s), times in ISO
+    8601 with the offset of `tz`; with `events`, the audit trail under "audit"."""
+    iso = _iso_in(tz)
     out = ticket_fields(ticket, iso)
     if events is not None:
         out["audit"] = [

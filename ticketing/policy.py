@@ -33,6 +33,12 @@ def may_see(role: str, own_agency: str | None, owner: str) -> bool:
     return role != AGENCY or own_agency == owner
 
 
+def visible_owner(role: str, own_agency: str | None) -> str | None:
+    """The one agency whose tickets a user of `role` may list (None: every agency's), for
+    filtering in the store; the same rule as `may_see`."""
+    return own_agency if role == AGENCY else None
+
+
 def may_act(role: str, spec: StepSpec) -> bool:
     """Whether a user of `role` may complete the step."""
     return role in (spec.role.value, ADMIN)

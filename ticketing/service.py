@@ -7,18 +7,19 @@ writes for one ticket in order, and feeds the ticket metrics.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from agent.core.clock import Clock
 from agent.core.errors import BackendError, BackendRejected, InvalidTransition
 from ticketing import gates, workflow
-from ticketing.backend import TicketBackend
+from ticketing.backend import PAGE_MAX, SummaryPage, TicketBackend, TicketPage, TicketQuery
 from ticketing.calendar import Calendar
+from ticketing.locks import KeyedLocks
 from ticketing.models import (
     Fault,
     Ticket,
@@ -129,13 +130,19 @@ class TicketService:
         self.verifier = verifier
         self.settings = settings
         self.observer: TicketObserver = observer or NullObserver()
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks = KeyedLocks()  # only keys being written or waited on
         self._known: dict[str, Ticket] = {}  # open tickets, last version seen
         self._seeded = False
         self.open_tickets: tuple[Ticket, ...] = ()  # for the gauges
 
-    def _lock(self, key: str) -> asyncio.Lock:
-        return self._locks.setdefault(key, asyncio.Lock())
+    @property
+    def locks_held(self) -> int:
+        """How many keys have a lock now (held or awaited)."""
+        return len(self._locks)
+
+    def _lock(self, key: str) -> AbstractAsyncContextManager[None]:
+        """The write lock of one dedup key (or ticket id)."""
+        return self._locks.hold(key)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -301,6 +308,27 @@ class TicketService:
     async def tickets(self, status: str | None = None) -> Sequence[Ticket]:
         """Tickets, newest first; `status` "open", "closed" or None for all."""
         return await self.backend.list(status)
+
+    async def page(self, query: TicketQuery) -> TicketPage:
+        """One page of a ticket list, filtered, ordered and limited by the store (the lists
+        of the API, the pages and the CLI); BackendRejected for a bad query or cursor."""
+        return await self.backend.page(query)
+
+    async def summaries(self, query: TicketQuery) -> SummaryPage:
+        """`page` without the ticket bodies: the columns a list row shows."""
+        return await self.backend.summaries(query)
+
+    async def every(self, status: str, owner: str | None) -> list[Ticket]:
+        """Every ticket of `status` (of one agency, or all with None), newest first, read a
+        page at a time: for lists that show all of them (the open tickets of a board)."""
+        found: list[Ticket] = []
+        query = TicketQuery(status=status, owner=owner, limit=PAGE_MAX)
+        while True:
+            page = await self.backend.page(query)
+            found += page.tickets
+            if page.next is None:
+                return found
+            query = replace(query, after=page.next)
 
     async def events(self, ticket_id: str) -> Sequence[TicketEvent]:
         """A ticket's audit trail, in order."""

@@ -183,7 +183,8 @@ def observe_restoration(ticket: Ticket, now: datetime, evidence: Evidence | None
 def add_affected(ticket: Ticket, devices: Iterable[str], now: datetime) -> list[TicketEvent]:
     """AFFECTED_ADDED with the devices not listed yet (none: no event)."""
     _require_open(ticket)
-    new = [d for d in dict.fromkeys(devices) if d not in ticket.affected]
+    listed = set(ticket.affected)  # a set: thousands of children behind one core switch
+    new = [d for d in dict.fromkeys(devices) if d not in listed]
     if not new:
         return []
     return _events(ticket, now, SYSTEM, [(EventKind.AFFECTED_ADDED, None, {"devices": new})])
@@ -336,7 +337,8 @@ def apply(ticket: Ticket | None, event: TicketEvent, sop: Sop, calendar: Calenda
     if kind is EventKind.RESTORATION_OBSERVED:
         return replace(t, restored=True, restoration_observed_at=at)
     if kind is EventKind.AFFECTED_ADDED:
-        added = [str(d) for d in data.get("devices", ()) if d not in t.affected]
+        listed = set(t.affected)
+        added = [str(d) for d in data.get("devices", ()) if d not in listed]
         return replace(t, affected=t.affected + tuple(dict.fromkeys(added)))
     if kind is EventKind.FLAPPING_CHANGED:
         return replace(t, flapping=bool(data.get("flapping")))

@@ -68,7 +68,11 @@ class TicketDetailOut(TicketOut):
 
 
 class TicketListOut(BaseModel):
+    """One page of tickets, newest first; `next` is the `after` of the next page (null: the
+    last page)."""
+
     tickets: list[TicketOut]
+    next: str | None = None
 
 
 class DeviceOut(BaseModel):

@@ -23,13 +23,16 @@ from agent.api.schemas import (
     TicketOut,
     VerifyOut,
 )
-from agent.core.errors import DocumentError
+from agent.core.errors import BackendRejected, DocumentError
 from ticketing import documents, json_view, policy
+from ticketing.backend import PAGE_MAX, TicketQuery
 from ticketing.models import Ticket
 from ticketing.sop import StepSpec
 
 router = APIRouter(prefix=PREFIX, responses=ERRORS)
 
+#: Tickets on a page of GET /tickets unless `limit` says otherwise.
+PAGE_SIZE = 100
 
 
 def _ticket_doc(state: ApiState, ticket: Ticket) -> dict[str, Any]:
@@ -50,12 +53,26 @@ async def list_devices(state: State, who: Caller) -> dict[str, Any]:
 
 
 @router.get("/tickets", response_model=TicketListOut, tags=["tickets"], responses=UNAVAILABLE)
-async def list_tickets(state: State, who: Caller,
-                       status: Literal["open", "closed", "all"] = Query("open")
-                       ) -> dict[str, Any]:
-    """Tickets (an agency: its own)."""
-    tickets = await state.service.tickets(None if status == "all" else status)
-    return {"tickets": [_ticket_doc(state, t) for t in tickets if who.may_see(t.owner)]}
+async def list_tickets(
+    state: State, who: Caller,
+    status: Literal["open", "closed", "all"] = Query("open"),
+    limit: int = Query(PAGE_SIZE, ge=1, le=PAGE_MAX,
+                       description="the most tickets on the page"),
+    after: str | None = Query(None, max_length=40,
+                              description="the `next` of the previous page"),
+) -> dict[str, Any]:
+    """Tickets (an agency: its own), newest first, a page at a time."""
+    query = TicketQuery(status=None if status == "all" else status,
+                        owner=policy.visible_owner(who.role, who.owner), limit=limit,
+                        after=after)
+    try:
+        page = await state.service.page(query)
+    except BackendRejected as exc:
+        if after is None:
+            raise
+        raise unprocessable(("query", "after"), str(exc)) from None
+    return {"tickets": [_ticket_doc(state, t) for t in page.tickets if who.may_see(t.owner)],
+            "next": page.next}
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketDetailOut, tags=["tickets"],

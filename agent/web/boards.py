@@ -8,9 +8,12 @@ from starlette.responses import Response
 
 from agent.web import views
 from agent.web.render import render, signed_in, state_of
-from ticketing import json_view
+from ticketing import json_view, policy
+from ticketing.backend import TicketQuery
 
 REFRESH_SECONDS = 30
+#: The closed tab shows the most recently closed tickets, this many.
+CLOSED_SHOWN = 500
 
 router = APIRouter(include_in_schema=False)
 
@@ -20,9 +23,9 @@ async def device_board(request: Request, state_filter: str = "", q: str = "") ->
     who = signed_in(request)
     state = state_of(request)
     shown = [d for d in state.devices_json() if who.may_see(str(d["owner"]))]
+    owner = policy.visible_owner(who.role, who.owner)  # filtered by the store
     open_tickets = [json_view.ticket_json(t, tz=state.tz)
-                    for t in await state.service.tickets("open")
-                    if who.may_see(t.owner)]
+                    for t in await state.service.every("open", owner) if who.may_see(t.owner)]
     wanted = state_filter if state_filter in views.STATE_ORDER else None
     rows = views.device_rows(shown, views.device_tickets(open_tickets), wanted, q[:100])
     return render(request, "devices.html", who=who, rows=rows[:views.BOARD_LIMIT],
@@ -38,14 +41,17 @@ async def ticket_board(request: Request, status: str = "open") -> Response:
     who = signed_in(request)
     state = state_of(request)
     status = "closed" if status == "closed" else "open"
-    tickets = [json_view.ticket_json(t, tz=state.tz)
-               for t in await state.service.tickets(status)
-               if who.may_see(t.owner)]
     now = state.service.clock.now()
+    owner = policy.visible_owner(who.role, who.owner)  # filtered by the store
     if status == "closed":
-        tickets.sort(key=lambda t: t["closed_at"] or "", reverse=True)
+        page = await state.service.summaries(TicketQuery(
+            status="closed", owner=owner, limit=CLOSED_SHOWN, by_closed=True))
+        closed = [json_view.summary_json(t, tz=state.tz) for t in page.summaries
+                  if who.may_see(t.owner)]
         return render(request, "tickets.html", who=who, tab=status, groups=[],
-                      closed=tickets[:500], now_ms=int(now.timestamp() * 1000))
+                      closed=closed, now_ms=int(now.timestamp() * 1000))
+    tickets = [json_view.ticket_json(t, tz=state.tz)
+               for t in await state.service.every(status, owner) if who.may_see(t.owner)]
     return render(request, "tickets.html", who=who, tab=status,
                   groups=views.by_step(tickets, state.service.sop, now), closed=[],
                   now_ms=int(now.timestamp() * 1000))

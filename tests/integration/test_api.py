@@ -31,6 +31,7 @@ from tests.integration.api_support import (
     headers,
     make_app,
     make_service,
+    manual_ticket,
     payload,
     serve,
 )
@@ -460,3 +461,43 @@ class TestExampleReceiver:
                               text=True, timeout=30, check=False)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "SUCCESS" in done.stdout
+
+
+class TestPaging:
+    """GET /tickets answers a page at a time: `limit`, and `after` set to the last `next`."""
+
+    async def test_pages_walk_the_whole_list_in_order(self, api: Api) -> None:
+        for _ in range(5):
+            await manual_ticket(api.service)
+            api.clock.advance(60)
+        whole = (await api.call("GET", "/api/v1/tickets", "kasi")).json()
+        assert whole["next"] is None
+        seen: list[str] = []
+        url = "/api/v1/tickets?limit=2"
+        while True:
+            page = (await api.call("GET", url, "kasi")).json()
+            assert len(page["tickets"]) <= 2
+            seen += [t["id"] for t in page["tickets"]]
+            if page["next"] is None:
+                break
+            url = f"/api/v1/tickets?limit=2&after={page['next']}"
+        assert seen == [t["id"] for t in whole["tickets"]]
+        assert len(seen) == 5
+
+    async def test_an_agency_gets_a_full_page_of_its_own(self, api: Api) -> None:
+        mine = [(await manual_ticket(api.service, "sw-disdik-01")).id for _ in range(3)]
+        api.clock.advance(60)
+        for _ in range(3):  # newer, of another agency: filtered before the limit
+            await manual_ticket(api.service, "sw-dinkes-01")
+        page = (await api.call("GET", "/api/v1/tickets?limit=3", "disdik")).json()
+        assert sorted(t["id"] for t in page["tickets"]) == sorted(mine)
+        assert page["next"] is None
+
+    async def test_an_unknown_cursor_and_a_bad_limit_are_422(self, api: Api) -> None:
+        await manual_ticket(api.service)
+        response = await api.call("GET", "/api/v1/tickets?after=SOP006-2026-999999", "kasi")
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["loc"] == ["query", "after"]
+        for limit in ("0", "1001", "x"):
+            response = await api.call("GET", f"/api/v1/tickets?limit={limit}", "kasi")
+            assert response.status_code == 422

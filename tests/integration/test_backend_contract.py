@@ -22,7 +22,7 @@ from agent.core.errors import BackendRejected, BackendUnavailable, InvalidTransi
 from tests.fakes import FakeClock, InMemoryBackend
 from tests.postgres_fixtures import postgres_url
 from tests.store_samples import T0, builder, close, draft, follow
-from ticketing.backend import TicketBackend
+from ticketing.backend import TicketBackend, TicketQuery, TicketSummary
 from ticketing.models import EventKind, Fault, Ticket, TicketEvent, TicketStatus, Trigger
 from ticketing.payloads import Verification
 from ticketing.store.engine import database_url
@@ -330,6 +330,66 @@ class TestRead:
         assert [t.id for t in await backend.list("closed")] == [b.id]
         with pytest.raises(BackendRejected):
             await backend.list("pending")
+
+    async def test_pages_follow_the_list_and_end(self, backend: TicketBackend) -> None:
+        made = [await open_one(backend, f"sw-{i}", opened_at=T0 + timedelta(minutes=i // 2))
+                for i in range(7)]  # two tickets per opening time: the id breaks the tie
+        seen: list[str] = []
+        after: str | None = None
+        while True:
+            page = await backend.page(TicketQuery(limit=3, after=after))
+            assert len(page.tickets) <= 3
+            seen += [t.id for t in page.tickets]
+            if page.next is None:
+                break
+            after = page.next
+        assert seen == [t.id for t in await backend.list()]
+        assert sorted(seen) == sorted(t.id for t in made)
+        assert (await backend.page(TicketQuery(limit=7))).next is None
+
+    async def test_pages_filter_by_status_and_owner(self, backend: TicketBackend) -> None:
+        mine = await open_one(backend, "a", opened_at=T0)
+        other = replace(draft("b", opened_at=T0 + timedelta(hours=1)), owner="Dinas Pendidikan")
+        theirs, _ = await backend.open(other, builder(other))
+        gone = await open_one(backend, "c", opened_at=T0 + timedelta(hours=2))
+        await backend.append(gone.id, *close(gone, T0 + timedelta(hours=3)))
+        page = await backend.page(TicketQuery(status="open", owner="Dinas Kesehatan"))
+        assert [t.id for t in page.tickets] == [mine.id]
+        page = await backend.page(TicketQuery(owner="Dinas Pendidikan"))
+        assert [t.id for t in page.tickets] == [theirs.id]
+        page = await backend.page(TicketQuery(status="closed", owner="Dinas Kesehatan"))
+        assert [t.id for t in page.tickets] == [gone.id]
+
+    async def test_closed_tickets_page_by_closing_time(self, backend: TicketBackend) -> None:
+        first = await open_one(backend, "a", opened_at=T0)
+        second = await open_one(backend, "b", opened_at=T0 + timedelta(hours=1))
+        await backend.append(second.id, *close(second, T0 + timedelta(hours=2)))
+        await backend.append(first.id, *close(first, T0 + timedelta(hours=3)))
+        query = TicketQuery(status="closed", by_closed=True, limit=1)
+        page = await backend.page(query)
+        assert [t.id for t in page.tickets] == [first.id]
+        assert page.next == first.id
+        page = await backend.page(replace(query, after=page.next))
+        assert [t.id for t in page.tickets] == [second.id]
+        assert page.next is None
+
+    async def test_summaries_are_the_pages_list_columns(self, backend: TicketBackend) -> None:
+        for i in range(3):
+            await open_one(backend, f"sw-{i}", opened_at=T0 + timedelta(minutes=i))
+        query = TicketQuery(limit=2)
+        page, summaries = await backend.page(query), await backend.summaries(query)
+        assert summaries.summaries == tuple(map(TicketSummary.of, page.tickets))
+        assert summaries.next == page.next
+        assert page.next is not None
+
+    @pytest.mark.parametrize("query", [
+        TicketQuery(status="pending"), TicketQuery(limit=0), TicketQuery(limit=1001),
+        TicketQuery(after="SOP006-2026-999999"), TicketQuery(by_closed=True)])
+    async def test_bad_queries_are_rejected(self, backend: TicketBackend,
+                                            query: TicketQuery) -> None:
+        await open_one(backend)
+        with pytest.raises(BackendRejected):
+            await backend.page(query)
 
     async def test_find_recent_closed_returns_the_latest_closed_ticket(
             self, backend: TicketBackend) -> None:

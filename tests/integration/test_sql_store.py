@@ -31,6 +31,9 @@ from ticketing.store.sql import SqlBackend
 
 NOW = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
 
+#: The newest revision under ticketing/store/migrations/versions.
+HEAD = "0002"
+
 
 @pytest.fixture(params=SQL_KINDS)
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
@@ -118,7 +121,7 @@ class TestMigrations:
     def test_upgrading_again_changes_nothing(self, engine: Engine) -> None:
         with engine.begin() as conn:
             conn.execute(insert(tickets).values(row(1, "a")))
-        assert upgrade(engine) == "0001"
+        assert upgrade(engine) == HEAD
         with engine.begin() as conn:
             assert conn.execute(select(tickets.c.id)).scalar_one() == "SOP006-2026-000001"
 
@@ -149,7 +152,7 @@ class TestMigrations:
             try:
                 with eng.connect() as conn:
                     versions = conn.execute(text("SELECT version_num FROM alembic_version"))
-                    assert versions.scalars().all() == ["0001"]
+                    assert versions.scalars().all() == [HEAD]
             finally:
                 eng.dispose()
 

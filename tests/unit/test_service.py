@@ -360,3 +360,29 @@ class TestObserveUnless:
         assert (await service.backend.get(first.id)).restored
         kinds = [e.kind for e in await service.backend.events(first.id)]
         assert kinds.count(EventKind.FAILURE_OBSERVED) == 0
+
+
+class TestLocks:
+    """The per-key write locks live only while a write holds or awaits them."""
+
+    async def test_the_lock_table_stays_empty_after_many_tickets(self) -> None:
+        service, clock, _, _ = make()
+        for i in range(300):
+            await service.observe(obs(clock, device=f"sw-{i}"))
+            await service.observe(obs(clock, RESTORED, device=f"sw-{i}"))
+        ticket = (await service.tickets("open"))[0]
+        await walk_to(service, ticket, 3)
+        assert service.locks_held == 0
+
+    async def test_concurrent_writers_of_one_key_share_one_lock_then_free_it(self) -> None:
+        service, clock, _, _ = make()
+        seen: list[int] = []
+
+        async def write(i: int) -> None:
+            await service.observe(obs(clock, device="sw-1"))
+            seen.append(service.locks_held)
+
+        await asyncio.gather(*(write(i) for i in range(20)))
+        assert max(seen) <= 1
+        assert service.locks_held == 0
+        assert len(await service.tickets("open")) == 1

@@ -103,8 +103,13 @@ tickets = Table(
         sqlite_where=text(OPEN_WITH_KEY),
         postgresql_where=text(OPEN_WITH_KEY),
     ),
-    Index("ix_tickets_status_opened_at", "status", "opened_at"),
-    Index("ix_tickets_opened_at", "opened_at"),
+    # paged lists (keyset on time, then id): all, by status, by agency (revision 0002)
+    Index("ix_tickets_opened_at_id", "opened_at", "id"),
+    Index("ix_tickets_status_opened_at_id", "status", "opened_at", "id"),
+    Index("ix_tickets_status_closed_at_id", "status", "closed_at", "id"),
+    Index("ix_tickets_owner_opened_at_id", "owner", "opened_at", "id"),
+    Index("ix_tickets_owner_status_opened_at_id", "owner", "status", "opened_at", "id"),
+    Index("ix_tickets_owner_status_closed_at_id", "owner", "status", "closed_at", "id"),
     Index("ix_tickets_dedup_key_closed_at", "dedup_key", "closed_at"),
 )
 

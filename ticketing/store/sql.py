@@ -17,7 +17,7 @@ from datetime import UTC, tzinfo
 from typing import Any, TypeVar
 
 from alembic.util.exc import CommandError
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, or_, select, update
 from sqlalchemy.exc import (
     DatabaseError,
     DataError,
@@ -32,8 +32,15 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from agent.core.clock import Clock
 from agent.core.errors import BackendRejected, BackendUnavailable, TicketNotFound
-from ticketing.backend import Builder
-from ticketing.models import EventKind, Ticket, TicketDraft, TicketEvent, TicketStatus
+from ticketing.backend import (
+    Builder,
+    SummaryPage,
+    TicketPage,
+    TicketQuery,
+    TicketSummary,
+    checked,
+)
+from ticketing.models import EventKind, Fault, Ticket, TicketDraft, TicketEvent, TicketStatus
 from ticketing.store import rows
 from ticketing.store.engine import WRITE, create_store_engine, database_url, upgrade
 from ticketing.store.schema import ticket_events, tickets
@@ -41,6 +48,11 @@ from ticketing.store.schema import ticket_events, tickets
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: The columns a list row shows (TicketSummary), besides the id.
+SUMMARY_COLUMNS = (tickets.c.device, tickets.c.owner, tickets.c.fault, tickets.c.item,
+                   tickets.c.status, tickets.c.current_step, tickets.c.flapping,
+                   tickets.c.opened_at, tickets.c.closed_at)
 
 #: Attempts at allocating a (year, number) when other agents insert at the same moment.
 OPEN_ATTEMPTS = 16
@@ -139,6 +151,14 @@ class SqlBackend:
         if status is not None and status not in (s.value for s in TicketStatus):
             raise BackendRejected(f"unknown ticket status {status!r} (open, closed or None)")
         return await self._run(lambda: self._list(status))
+
+    async def page(self, query: TicketQuery) -> TicketPage:
+        checked(query)
+        return await self._run(lambda: self._page(query))
+
+    async def summaries(self, query: TicketQuery) -> SummaryPage:
+        checked(query)
+        return await self._run(lambda: self._summaries(query))
 
     async def aclose(self) -> None:
         """Close every connection; later calls raise BackendUnavailable."""
@@ -262,6 +282,40 @@ class SqlBackend:
         with self._translated("listing tickets"), self._engine.begin() as conn:
             found = conn.execute(query).all()
         return tuple(rows.decode(r.id, r.body) for r in found)
+
+    def _page(self, q: TicketQuery) -> TicketPage:
+        found, after = self._page_rows(q, tickets.c.body)
+        return TicketPage(tuple(rows.decode(r.id, r.body) for r in found), after)
+
+    def _summaries(self, q: TicketQuery) -> SummaryPage:
+        found, after = self._page_rows(q, *SUMMARY_COLUMNS)
+        return SummaryPage(tuple(
+            TicketSummary(r.id, r.device, r.owner, Fault(r.fault), r.item,
+                          TicketStatus(r.status), r.current_step, r.flapping, r.opened_at,
+                          r.closed_at) for r in found), after)
+
+    def _page_rows(self, q: TicketQuery, *columns: Any) -> tuple[Sequence[Any], str | None]:
+        """Keyset paging over the (status|owner, time, id) indexes: the cursor's row by its
+        key, then `limit + 1` rows (the extra one says whether a next page exists)."""
+        at = tickets.c.closed_at if q.by_closed else tickets.c.opened_at
+        where: list[Any] = []
+        if q.status is not None:
+            where.append(tickets.c.status == q.status)
+        if q.owner is not None:
+            where.append(tickets.c.owner == q.owner)
+        with self._translated("listing tickets"), self._engine.begin() as conn:
+            if q.after is not None:
+                anchor = conn.execute(select(at).where(tickets.c.id == q.after)).first()
+                if anchor is None or anchor[0] is None:
+                    raise BackendRejected(f"no ticket {q.after} to list after")
+                # a range on the index's time column, then the tie on the id
+                where += [at <= anchor[0], or_(at < anchor[0], tickets.c.id < q.after)]
+            found = conn.execute(
+                select(tickets.c.id, *columns).where(*where)
+                .order_by(at.desc(), tickets.c.id.desc()).limit(q.limit + 1)
+            ).all()
+        shown = found[:q.limit]
+        return shown, shown[-1].id if len(found) > q.limit else None
 
     def _read_one(self, *where: Any, newest: Any = None) -> Ticket | None:
         with self._translated("reading a ticket"), self._engine.begin() as conn:
