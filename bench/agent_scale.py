@@ -23,9 +23,9 @@ except `polling.interval_seconds`. Phases, one after the other, each bounded in 
 The agent's CPU per SNMP poll is the full run's CPU minus its echoes at the ICMP-only run's CPU
 per echo, divided by its SNMP polls. False DOWN: a live device logged DOWN or UNREACHABLE.
 
---starvation adds a run at --starvation-devices: after convergence, two busy-loop processes at
-nice -5 (the agent at 0) for --hog-seconds, then SIGSTOP of the agent for --stop-seconds, then
-SIGCONT and two intervals more; it counts the false DOWNs of each phase.
+--starvation adds a run at --starvation-devices (default: the largest size): after convergence,
+two busy-loop processes at nice -5 (the agent at 0) for --hog-seconds, then SIGSTOP of the agent
+for --stop-seconds, then SIGCONT and two intervals more; it counts the false DOWNs of each phase.
 
 Exits 1 when a run was not exact: fping or snmp_exporter did not see exactly the blackholed /
 answering devices, the lab's counters disagree with their own counts, the agent never reported
@@ -203,7 +203,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--converge-intervals", type=float, default=10,
                    help="give up waiting for convergence after this many intervals")
     p.add_argument("--starvation", action="store_true", help="add the starvation run")
-    p.add_argument("--starvation-devices", type=int, default=1000)
+    p.add_argument("--starvation-devices", type=int,
+                   help="devices in the starvation run (default: the largest size)")
     p.add_argument("--hog-seconds", type=float, default=60.0)
     p.add_argument("--stop-seconds", type=float, default=10.0)
     p.add_argument("--quick", action="store_true",
@@ -221,6 +222,8 @@ def parse_args() -> argparse.Namespace:
         p.error("each size must be 20..50000")
     if not 3 <= args.interval <= 600 or not 1 <= args.window_intervals <= 20:
         p.error("--interval must be 3..600 s and --window-intervals 1..20")
+    if args.starvation_devices is None:
+        args.starvation_devices = max(args.size_list, default=1000)
     if not 2 <= args.converge_intervals <= 30 or not 20 <= args.starvation_devices <= 50_000:
         p.error("--converge-intervals must be 2..30 and --starvation-devices 20..50000")
     if not 0 <= args.hog_seconds <= 600 or not 0 <= args.stop_seconds <= 120:

@@ -97,6 +97,10 @@ def _conv(r: SizeResult, seconds: float | None) -> str:
     return f"{seconds:.0f} s = {seconds / r.interval:.1f} iv"
 
 
+def _unsteady(*converged: float | None) -> str:
+    return " *" if None in converged else ""
+
+
 def _false(changes: Sequence[Change]) -> str:
     devices = len({c.device for c in changes})
     return f"{len(changes)} ({devices} devices)"
@@ -107,12 +111,15 @@ ROWS: list[tuple[str, Callable[[SizeResult], str]]] = [
     ("convergence (full run)", lambda r: _conv(r, r.converged)),
     ("convergence (ICMP-only run)", lambda r: _conv(r, r.icmp_converged)),
     ("agent CPU per minute", lambda r: f"{r.full.cpu / r.full.seconds * 60:.1f} s"
+     + _unsteady(r.converged) if r.full else NA),
+    ("agent average cores", lambda r: f"{r.full.cores:.2f}" + _unsteady(r.converged)
      if r.full else NA),
-    ("agent average cores", lambda r: f"{r.full.cores:.2f}" if r.full else NA),
-    ("CPU/echo agent (ICMP-only run)", lambda r: _us(r.agent_per_echo())),
+    ("CPU/echo agent (ICMP-only run)", lambda r: _us(r.agent_per_echo())
+     + _unsteady(r.icmp_converged)),
     ("CPU/echo fping", lambda r: _us(r.fping_per_echo())),
     ("  agent / fping", lambda r: _ratio(r.agent_per_echo(), r.fping_per_echo())),
-    ("CPU/SNMP poll agent (full-echoes)", lambda r: _ms(r.agent_per_poll())),
+    ("CPU/SNMP poll agent (full-echoes)", lambda r: _ms(r.agent_per_poll())
+     + _unsteady(r.converged, r.icmp_converged)),
     ("CPU/SNMP poll snmp_exporter", lambda r: _ms(r.exporter_per_poll())),
     ("  agent / snmp_exporter", lambda r: _ratio(r.agent_per_poll(), r.exporter_per_poll())),
     ("echoes / SNMP polls in window", lambda r: f"{r.full.counted.echoes}/"
@@ -140,6 +147,8 @@ def print_table(results: Sequence[SizeResult], starved: Starvation | None,
         print("  the lab counted then; fping the same way, one run per interval, same targets.")
         print("CPU/SNMP poll: (full run's CPU - its echoes x the ICMP-only CPU/echo) / its SNMP")
         print("  polls; snmp_exporter's CPU over the same number of scrapes, same rate.")
+        print("*: a run that had not converged: its window is no steady state (and the SNMP")
+        print("  figure, a difference of two such runs, can even come out below zero).")
     for r in results:
         print(f"N={r.n}: icmp mode {r.icmp_mode}; API states at the end: {r.api_summary()}")
         if r.metrics is not None:
