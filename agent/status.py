@@ -58,13 +58,11 @@ class StatusViews:
     service: TicketService
 
     def snapshot(self) -> Snapshot:
-        snap = self.detector.snapshot()
+        """What /metrics renders: O(devices) references, no copies of results or subjects."""
+        detector = self.detector
         views = tuple(
-            DeviceView(
-                device=device,
-                state=snap.devices[device.name].state,
-                results=snap.devices[device.name].results,
-            )
+            DeviceView(device=device, state=detector.device_state(device.name),
+                       results=detector.device_results(device.name))
             for device in self.devices
         )
         now = self.clock.now()
@@ -77,7 +75,7 @@ class StatusViews:
             if workflow.open_step(t) is not None
         )
         sla = {step.no: self.calendar.nominal_seconds(step.sla) for step in self.sop.steps}
-        return Snapshot(devices=views, transitions=snap.transitions_total,
+        return Snapshot(devices=views, transitions=detector.transition_counts(),
                         reboots=dict(self.reboots.counts),
                         in_flight=self.scheduler.stats.in_flight,
                         tickets=tickets, step_sla_seconds=sla)

@@ -5,7 +5,7 @@ state. Pure: no I/O and no clock reads; every instant comes from a result or `ti
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
@@ -101,6 +101,8 @@ class Detector:
         subject.recheck_until = None  # any fresh result answers a pending re-check
         if not subject.is_device:
             record.track(subject)
+        if not item:
+            record.results = {**record.results, result.check: result}
         # Holds due by now are decided only after this result is folded in: it may be the
         # very answer a held child waits for (its parent's re-check arriving at the deadline).
         subtree = [subject, *self._descendants(subject)]
@@ -138,6 +140,15 @@ class Detector:
         if record.open_windows:
             return DeviceState.MAINTENANCE
         return record.icmp.shown
+
+    def device_results(self, name: str) -> Mapping[str, CheckResult]:
+        """The latest result per whole-device check of device `name` (KeyError when it is
+        not in the inventory); the same object until the device's next such result."""
+        return self._devices[name].results
+
+    def transition_counts(self) -> dict[tuple[str, str], int]:
+        """Transitions so far by (check, new state)."""
+        return dict(self._counts)
 
     def is_retrying(self, device: str, check: str, item: str = "") -> bool:
         """True while the subject is soft: a change is seen but not yet confirmed, so the

@@ -4,12 +4,12 @@ reads that follow a subject's parent chain (is its parent failing, stale, recove
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from agent.core import topology
-from agent.core.model import Device, DeviceState
+from agent.core.model import CheckResult, Device, DeviceState
 from agent.core.settings import MaintenanceWindow
 from agent.detect.events import ICMP, Key
 from agent.detect.maintenance import matches
@@ -151,6 +151,9 @@ class DeviceRecord:
     children: list[str] = field(default_factory=list)  # devices whose parent it is
     others: list[Subject] = field(default_factory=list)  # "snmp", interfaces: by first result
     failing: dict[Key, Subject] = field(default_factory=dict)  # the others that are `failing`
+    # The latest result per whole-device check; replaced, never changed, on each result, so
+    # a view holding it stays valid and an unchanged one is the same object.
+    results: Mapping[str, CheckResult] = field(default_factory=dict)
     open_windows: tuple[str, ...] = ()  # names of the windows open at `windows_at`
     windows_at: datetime | None = None  # the instant the windows were last brought up to
 
