@@ -8,9 +8,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from agent.core.model import CheckResult, Device
+from agent.core.model import CheckResult, Device, Status
 from agent.detect import (
     INTERFACE_CHECK,
+    RETIRE_AFTER_POLLS,
+    RETIRED_REASON,
     Detector,
     Reboot,
     RebootTracker,
@@ -42,6 +44,7 @@ class ResultPipeline:
         self.reboots = RebootTracker()
         self.last_reboot: dict[str, Reboot] = {}
         self.interfaces: dict[str, tuple[str, ...]] = {}  # device -> monitored interfaces seen
+        self._absent: dict[str, dict[str, int]] = {}  # device -> interface -> walks without it
         self._recheck: Callable[[str, str], object] | None = None
         self._observe: Callable[[Observation], None] | None = None
         self.results_read = 0  # results read for evidence: the work counter of the tests
@@ -65,10 +68,32 @@ class ResultPipeline:
                 "device": reboot.device, "uptime_before": reboot.uptime_before_seconds,
                 "uptime_after": reboot.uptime_after_seconds})
         subjects = interface_results(result)
-        if subjects:
-            self.interfaces[result.device] = tuple(name for name, _ in subjects)
+        names = tuple(name for name, _ in subjects)
         for name, iface in subjects:
             self.handle_events(self.detector.observe(iface, item=name))
+        if result.status is Status.OK:  # a complete walk: a missing interface is gone
+            for name in self._age(result.device, names):
+                self.handle_events(self.detector.retire(
+                    result.device, INTERFACE_CHECK, name, result.observed_at, RETIRED_REASON))
+        elif names:  # partial data: keep the ones it missed, and their counts
+            known = self.interfaces.get(result.device, ())
+            self.interfaces[result.device] = (*names, *(n for n in known if n not in names))
+
+    def _age(self, device: str, seen: tuple[str, ...]) -> list[str]:
+        """Count a complete walk of `device` that reported `seen`; return the interfaces now
+        missing from RETIRE_AFTER_POLLS walks in a row (they are forgotten here)."""
+        absent = self._absent.setdefault(device, {})
+        present = set(seen)
+        for name in self.interfaces.get(device, ()):
+            if name not in present:
+                absent[name] = absent.get(name, 0) + 1
+        for name in seen:
+            absent.pop(name, None)
+        retired = [name for name, n in absent.items() if n >= RETIRE_AFTER_POLLS]
+        for name in retired:
+            del absent[name]
+        self.interfaces[device] = (*seen, *absent)
+        return retired
 
     def tick(self, now: datetime) -> None:
         """Re-evaluate maintenance windows and held states."""

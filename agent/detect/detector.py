@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
@@ -15,6 +16,7 @@ from agent.core.settings import FlappingSettings, MaintenanceWindow, PollingSett
 from agent.detect.deadlines import Entry, Holds, Rechecks
 from agent.detect.events import Event, Key, Recheck, Transition
 from agent.detect.maintenance import covers
+from agent.detect.reasons import why
 from agent.detect.records import DeviceRecord, Subject, device_records
 from agent.detect.snapshots import DetectorSnapshot, DeviceSnapshot
 from agent.detect.soft_hard import StepSettings, step
@@ -133,6 +135,29 @@ class Detector:
             out += self._sync_maintenance(record, now)
         self.visited += self._rechecks.expire(now)
         return out
+
+    def retire(self, device: str, check: str, item: str, at: datetime,
+               reason: str) -> list[Transition]:
+        """Forget subject (device, check, item), never a device's own "icmp" one: its record
+        and hold go. When ticketing last saw it failing (DOWN or FLAPPING), it gets a
+        transition to UP with `reason` (outside maintenance, so its ticket sees it)."""
+        key = (device, check, item)
+        subject = self._subjects.get(key)
+        if subject is None or subject.is_device:
+            return []
+        record = self._devices[device]
+        del self._subjects[key]
+        record.others.remove(subject)
+        record.failing.pop(key, None)
+        self._holds.release(subject)
+        if subject.reported not in _PROBLEMS or subject.state.last is None:
+            return []
+        return [replace(self._emit(subject, subject.reported, _UP, at, reason),
+                        maintenance=False)]
+
+    def subject_count(self) -> int:
+        """How many subjects the detector holds (devices and the others seen)."""
+        return len(self._subjects)
 
     def device_state(self, name: str) -> DeviceState:
         """The exported state of device `name`; KeyError when it is not in the inventory."""
@@ -282,7 +307,7 @@ class Detector:
             subject.shown = new
             subject.since = at
         for subject, old, new, note in changes:
-            reason = self._reason(subject, old, new, note)
+            reason = why(subject, old, new, note, self._settings.flapping)
             transitions.append(self._emit(subject, old, new, at, reason))
         for record in records:
             transitions += self._sync_maintenance(record, at)
@@ -337,35 +362,6 @@ class Detector:
 
     def _children_of(self, name: str) -> list[str]:
         return self._devices[name].children
-
-    def _reason(self, subject: Subject, old: DeviceState, new: DeviceState, note: str) -> str:
-        state = subject.state
-        flap = self._settings.flapping
-        if new is _FLAPPING:
-            return (
-                f"flapping: {state.flap_percent:.1f}% state changes over the last "
-                f"{flap.window} results (above {flap.high_percent:g}%)"
-            )
-        if new is _UNREACHABLE:
-            return f"{subject.upstream()} failing"
-        if old is _FLAPPING:
-            text = f"stopped flapping: {state.flap_percent:.1f}% (below {flap.low_percent:g}%)"
-        elif old is _UNREACHABLE and new is _DOWN:
-            text = f"{subject.upstream()} no longer failing"
-        elif new is _UNKNOWN:
-            text = "no result yet"
-        else:
-            kind = "failed" if state.trend is _DOWN else "good"
-            if state.attempts == 1:
-                text = f"1 {kind} result"
-            else:
-                text = f"{state.attempts} consecutive {kind} results"
-        if note:
-            text = f"{text}; {note}"
-        last = state.last
-        if last is not None and last.reason and new is _DOWN:
-            text = f"{text} (last: {last.reason})"
-        return text
 
     def _emit(
         self, subject: Subject, old: DeviceState, new: DeviceState, at: datetime, reason: str
