@@ -186,34 +186,44 @@ class Detector:
         """A frozen picture of every device and subject, for /metrics and the API."""
         devices: dict[str, DeviceSnapshot] = {}
         for name, record in self._devices.items():
-            in_window = record.open_windows
-            icmp = record.icmp.snapshot(bool(in_window))
             results: dict[str, CheckResult] = {}
             for subject in record.subjects():
                 last = subject.state.last
                 if subject.key[2] == "" and last is not None:
                     results[subject.key[1]] = last
-            affected = self._affected(record) if icmp.detected in _PROBLEMS else ()
-            devices[name] = DeviceSnapshot(
-                name=name,
-                owner=record.device.owner,
-                site=record.device.site,
-                state=icmp.state,
-                detected=icmp.detected,
-                hard=icmp.hard,
-                since=icmp.since,
-                attempts=icmp.attempts,
-                retrying=icmp.retrying,
-                flapping=icmp.flapping,
-                flap_percent=icmp.flap_percent,
-                maintenance=in_window,
-                affected=affected,
-                results=MappingProxyType(results),
-                subjects=tuple(s.snapshot(bool(in_window)) for s in record.others),
-            )
+            devices[name] = self._device_snapshot(record, record.others, results)
         return DetectorSnapshot(
             devices=MappingProxyType(devices),
             transitions_total=MappingProxyType(dict(self._counts)),
+        )
+
+    def fault_snapshot(self, name: str) -> DeviceSnapshot:
+        """Device `name` as `snapshot()` shows it, but with only the subjects besides "icmp"
+        that may show a fault (its failing ones): costs O(those), not O(its interfaces).
+        KeyError when it is not in the inventory."""
+        record = self._devices[name]
+        return self._device_snapshot(record, record.failing_others(), record.results)
+
+    def _device_snapshot(self, record: DeviceRecord, others: Sequence[Subject],
+                         results: Mapping[str, CheckResult]) -> DeviceSnapshot:
+        in_window = record.open_windows
+        icmp = record.icmp.snapshot(bool(in_window))
+        return DeviceSnapshot(
+            name=record.device.name,
+            owner=record.device.owner,
+            site=record.device.site,
+            state=icmp.state,
+            detected=icmp.detected,
+            hard=icmp.hard,
+            since=icmp.since,
+            attempts=icmp.attempts,
+            retrying=icmp.retrying,
+            flapping=icmp.flapping,
+            flap_percent=icmp.flap_percent,
+            maintenance=in_window,
+            affected=self._affected(record) if icmp.detected in _PROBLEMS else (),
+            results=MappingProxyType(dict(results)),
+            subjects=tuple(s.snapshot(bool(in_window)) for s in others),
         )
 
     # -- state derivation -------------------------------------------------------------------

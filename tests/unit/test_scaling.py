@@ -4,12 +4,18 @@ the pipeline's operation counters at 100 and at 10,000 devices."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any, cast
 
 from agent.config import FlappingSettings, PollingSettings
 from agent.core.model import CheckResult, Device, Sample, Status
 from agent.detect import Detector, Transition
 from agent.pipeline import ResultPipeline
+from agent.status import FAULT_STATES, StatusViews
+from tests.fakes import FakeClock
+from ticketing.calendar import CalendarTime
 from ticketing.service import Observation
+from ticketing.sop import SOP_006
 
 T0 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
 POLLING = PollingSettings(interval_seconds=30.0, down_after=1, up_after=1)
@@ -160,3 +166,29 @@ class TestMassEvent:
         kinds = [(o.device, o.kind) for o in large[2] if isinstance(o, Observation)]
         assert kinds[0] == ("core", "failing")
         assert kinds.count(("core", "affected")) == 2000
+
+
+class TestDeviceDocuments:
+    """The device documents list the same faults as the full snapshot shows."""
+
+    def test_faults_from_failing_subjects(self) -> None:
+        devices = inventory(5)
+        pipeline, _ = pipeline_of(devices)
+        all_up(pipeline, devices)
+        pipeline.on_result(snmp("d3", 0, 50, down=frozenset({4, 9})))
+        pipeline.on_result(icmp("d2", DOWN, 30))
+        views = StatusViews(
+            devices=devices, sop=SOP_006, calendar=CalendarTime(), clock=FakeClock(),
+            detector=pipeline.detector, reboots=pipeline.reboots,
+            last_reboot=pipeline.last_reboot,
+            scheduler=cast(Any, SimpleNamespace(stats=SimpleNamespace(in_flight=0))),
+            service=cast(Any, SimpleNamespace(open_tickets=())))
+        docs = {d["name"]: d for d in views.devices_json()}
+        full = pipeline.detector.snapshot()
+        for name, doc in docs.items():
+            expected = [(s.check, s.item) for s in full.devices[name].subjects
+                        if s.state in FAULT_STATES]
+            assert [(f["check"], f["item"]) for f in doc["faults"]] == expected
+        assert [f["item"] for f in docs["d3"]["faults"]] == ["ge-4", "ge-9"]
+        assert docs["d2"]["state"] == "down"
+        assert docs["d3"]["checks"]["snmp"] is views.devices_json()[4]["checks"]["snmp"]
