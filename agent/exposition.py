@@ -210,40 +210,48 @@ class DeviceTexts:
 
 
 class Exposition:
-    """The /metrics body as scrapes read it: rendered off the event loop from a snapshot
-    taken on it, and cached. A scrape within `max_age_seconds` of the last render gets the
-    cached bytes; an older one starts a render (one at a time, shared by every scrape that
-    waits) and waits for it at most `wait_seconds`, else gets the cached bytes."""
+    """The /metrics body as scrapes read it, cached and rendered off the event loop.
+
+    A scrape within `max_age_seconds` of the last render gets the cached bytes. Otherwise it
+    takes a snapshot on the loop (O(devices) references): unchanged since the last render,
+    the cached bytes again; changed, it starts a render in a thread (one at a time, shared by
+    every scrape that comes meanwhile) and waits for it at most `wait_seconds`, else gets the
+    cached bytes. The first scrape waits for the first render.
+    """
 
     def __init__(self, metrics: Metrics, snapshot: Callable[[], Snapshot], clock: Clock,
-                 *, max_age_seconds: float = 5.0, wait_seconds: float = 0.3) -> None:
+                 *, max_age_seconds: float = 0.0, wait_seconds: float = 0.3) -> None:
         self._metrics = metrics
         self._snapshot = snapshot
         self._clock = clock
         self.max_age_seconds = max_age_seconds
         self.wait_seconds = wait_seconds
         self._body: bytes | None = None
+        self._snap: Snapshot | None = None
         self._at = 0.0
         self._task: asyncio.Task[bytes] | None = None
         self.renders = 0
 
     async def body(self) -> bytes:
-        if self._body is not None and self._clock.monotonic() - self._at < self.max_age_seconds:
+        now = self._clock.monotonic()
+        if self._body is not None and now - self._at < self.max_age_seconds:
             return self._body
         task = self._task
         if task is None:
-            task = self._task = asyncio.get_running_loop().create_task(self._render())
+            snap = self._snapshot()  # on the loop: the detector is not thread-safe
+            if self._body is not None and snap == self._snap:
+                self._at = now
+                return self._body  # identical views compare by identity: O(devices)
+            task = self._task = asyncio.get_running_loop().create_task(self._render(snap, now))
         if self._body is None:
             return await asyncio.shield(task)
         done, _ = await asyncio.wait({task}, timeout=self.wait_seconds)
         return task.result() if done else self._body
 
-    async def _render(self) -> bytes:
+    async def _render(self, snap: Snapshot, started: float) -> bytes:
         try:
-            started = self._clock.monotonic()
-            snap = self._snapshot()  # on the loop: the detector is not thread-safe
             body = await asyncio.to_thread(self._metrics.render, snap)
-            self._body, self._at = body, started
+            self._body, self._snap, self._at = body, snap, started
             self.renders += 1
             return body
         finally:

@@ -40,8 +40,8 @@ def build_app(
     web: WebContext | None = None,
     clock: Clock | None = None,
 ) -> FastAPI:
-    """The ASGI app. `snapshot()` is called on the loop; rendering happens in a thread, at
-    most once per `Exposition.max_age_seconds` of `clock` (scrapes between get the cached body).
+    """The ASGI app. `snapshot()` is called on the loop; rendering happens in a thread when
+    the snapshot changed (see `Exposition`; `clock` times its cache).
 
     With `api`, the authenticated /api/v1 routes; without (no ticket service), only an
     unauthenticated /api/v1/devices. With `web`, the pages (sign-in, boards, tickets)."""

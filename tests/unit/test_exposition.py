@@ -82,11 +82,26 @@ class TestExposition:
         assert expo.renders == 2
         assert threading.get_ident() not in metrics.threads
 
+    async def test_unchanged_snapshot_is_not_rendered_again(self) -> None:
+        clock, metrics = FakeClock(), CountingMetrics()
+        views = [view(f"d{i}", 0.1) for i in range(50)]
+        expo = Exposition(metrics, lambda: Snapshot(devices=tuple(views)), clock)
+        first = await expo.body()
+        clock.advance(60)
+        assert await expo.body() is first
+        assert expo.renders == 1
+        views[3] = view("d3", 0.3)
+        assert await expo.body() is not first
+        assert expo.renders == 2
+
     async def test_slow_render_serves_the_cached_body(self) -> None:
         clock, metrics = FakeClock(), CountingMetrics()
-        expo = Exposition(metrics, Snapshot, clock, max_age_seconds=5.0, wait_seconds=0.01)
+        views = [view("a", 0.1)]
+        expo = Exposition(metrics, lambda: Snapshot(devices=tuple(views)), clock,
+                          max_age_seconds=5.0, wait_seconds=0.01)
         first = await expo.body()
         clock.advance(10)
+        views[0] = view("a", 0.2)
         metrics.gate.clear()
         assert await expo.body() is first  # the render is still running
         assert await expo.body() is first  # ...and shared, not started again
