@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from agent.core.model import CheckResult, Sample, Status
 from agent.detect import RETIRE_AFTER_POLLS, RETIRED_REASON
+from agent.pipeline import ResultPipeline
 from tests.unit.test_scaling import OK, at, icmp, inventory, pipeline_of
+from ticketing.service import Observation
 
 
 def walk(device: str, seconds: float, names: list[str], down: frozenset[str] = frozenset(),
@@ -17,6 +19,15 @@ def walk(device: str, seconds: float, names: list[str], down: frozenset[str] = f
                     Sample("interface_admin_up", 1.0, labels),
                     Sample("interface_oper_up", 0.0 if name in down else 1.0, labels)]
     return CheckResult(device, "snmp", status, at(seconds), 0.01, samples=tuple(samples))
+
+
+def b_down() -> tuple[ResultPipeline, list[Observation]]:
+    """Device d0 up, its interface "a" up and "b" DOWN; no observations yet."""
+    pipeline, seen = pipeline_of(inventory(1))
+    pipeline.on_result(icmp("d0", OK, 0))
+    pipeline.on_result(walk("d0", 0, ["a", "b"], down=frozenset({"b"})))
+    seen.clear()
+    return pipeline, seen
 
 
 class TestRetirement:
@@ -40,22 +51,14 @@ class TestRetirement:
         assert pipeline.interfaces["d1"] == ("ge-1",)
 
     def test_coming_back_resets_the_count(self) -> None:
-        devices = inventory(1)
-        pipeline, seen = pipeline_of(devices)
-        pipeline.on_result(icmp("d0", OK, 0))
-        pipeline.on_result(walk("d0", 0, ["a", "b"], down=frozenset({"b"})))
-        seen.clear()
+        pipeline, seen = b_down()
         for poll in range(1, 3 * RETIRE_AFTER_POLLS):
             names = ["a"] if poll % RETIRE_AFTER_POLLS else ["a", "b"]
             pipeline.on_result(walk("d0", 30 * poll, names, down=frozenset({"b"})))
         assert [o for o in seen if o.reason == RETIRED_REASON] == []
 
     def test_partial_walks_do_not_count(self) -> None:
-        devices = inventory(1)
-        pipeline, seen = pipeline_of(devices)
-        pipeline.on_result(icmp("d0", OK, 0))
-        pipeline.on_result(walk("d0", 0, ["a", "b"], down=frozenset({"b"})))
-        seen.clear()
+        pipeline, seen = b_down()
         for poll in range(1, 3 * RETIRE_AFTER_POLLS):
             pipeline.on_result(walk("d0", 30 * poll, ["a"], status=Status.WARNING))
         assert seen == []
