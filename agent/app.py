@@ -167,7 +167,7 @@ class Agent:
             web = WebContext(service=service, users=cfg.users, devices=cfg.devices,
                              devices_json=views.devices_json, web=cfg.web, tz=cfg.sla.timezone)
             server = make_server(build_app(self.metrics, views.snapshot, views.devices_json,
-                                           self.ready.is_set, api, web))
+                                           self.ready.is_set, api, web, clock=self.clock))
             log.info(
                 "agent started",
                 extra={

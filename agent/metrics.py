@@ -1,8 +1,7 @@
 """Every metric name pantau exposes, the snapshot collector, and the exposition renderer.
 
-Per-device series are built at scrape time from a frozen Snapshot (a removed device's series
-vanish); the agent's own health uses ordinary instruments on the app's own registry. Rendering
-runs off the event loop so a large exposition never stalls polling.
+Per-device series are rendered from a frozen Snapshot (a removed device's series vanish) by
+agent/exposition.py; the agent's own health uses ordinary instruments on the app's own registry.
 """
 
 from __future__ import annotations
@@ -11,15 +10,19 @@ import platform
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.exposition import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from agent import __version__
 from agent.core.model import CheckResult, Device, DeviceState, Status
+
+if TYPE_CHECKING:
+    from agent.exposition import DeviceTexts
 
 NAMESPACE = "pantau"
 
@@ -181,119 +184,20 @@ class Snapshot:
 
 
 class SnapshotCollector(Collector):
-    """Builds the per-device families from the current snapshot on every scrape."""
+    """The per-device families of the current snapshot, as registry families (for
+    `registry.get_sample_value`); scrapes read `Metrics.render`, which renders the same text
+    incrementally. `silent` leaves them out while `Metrics.render` renders the rest."""
 
     def __init__(self) -> None:
         self.snapshot = Snapshot()
+        self.silent = False
 
     def collect(self) -> Iterator[Metric]:
-        snap = self.snapshot
-        up = GaugeMetricFamily(DEVICE_UP, "1 when the device is UP (hard state), else 0.",
-                               labels=["device", "owner"])
-        state = GaugeMetricFamily(DEVICE_STATE, "1 for the device's current state.",
-                                  labels=["device", "state"])
-        rtt = GaugeMetricFamily(ICMP_RTT, "Mean ICMP round-trip time of the last cycle.",
-                                labels=["device"])
-        loss = GaugeMetricFamily(ICMP_LOSS, "ICMP packet loss over the last cycle (0..1).",
-                                 labels=["device"])
-        check_up = GaugeMetricFamily(CHECK_UP, "1 when the last check of that kind succeeded.",
-                                     labels=["device", "check"])
-        duration = GaugeMetricFamily(CHECK_DURATION, "Duration of the last check.",
-                                     labels=["device", "check"])
-        for view in snap.devices:
-            name = view.device.name
-            up.add_metric([name, view.device.owner], 1.0 if view.state is DeviceState.UP else 0.0)
-            for s in STATES:
-                state.add_metric([name, s.value], 1.0 if view.state is s else 0.0)
-            for check, result in sorted(view.results.items()):
-                check_up.add_metric(
-                    [name, check], 1.0 if result.status.answered else 0.0
-                )
-                duration.add_metric([name, check], result.duration_seconds)
-            icmp = view.results.get("icmp")
-            if icmp is not None:
-                r = icmp.sample("icmp_rtt_seconds")
-                if r is not None:
-                    rtt.add_metric([name], r)
-                lr = icmp.sample("icmp_packet_loss_ratio")
-                if lr is not None:
-                    loss.add_metric([name], lr)
-        transitions = CounterMetricFamily(
-            STATE_TRANSITIONS, "Hard state changes, by check and new state.",
-            labels=["check", "state"],
-        )
-        for (check, new_state), count in sorted(snap.transitions.items()):
-            transitions.add_metric([check, new_state], count)
-        configured = GaugeMetricFamily(DEVICES_CONFIGURED, "Devices in the inventory.",
-                                       value=len(snap.devices))
-        in_flight = GaugeMetricFamily(SCHEDULER_IN_FLIGHT, "Checks running right now.",
-                                      value=snap.in_flight)
-        yield from (up, state, rtt, loss, check_up, duration, transitions, configured, in_flight)
-        yield from self._snmp(snap)
-        yield from self._tickets(snap)
+        if self.silent:
+            return
+        from agent.exposition import DeviceTexts  # it renders the families named here
 
-    def _tickets(self, snap: Snapshot) -> Iterator[Metric]:
-        open_ = GaugeMetricFamily(TICKETS_OPEN, "Open tickets waiting in each step.",
-                                  labels=["step", "owner"])
-        sla = GaugeMetricFamily(STEP_SLA, "Each SOP step's SLA (nominal).", labels=["step"])
-        remaining = GaugeMetricFamily(
-            STEP_REMAINING, "Time left before the open step of the device's ticket breaches "
-            "(negative once breached; the most urgent when a device has several).",
-            labels=["device", "owner", "step"])
-        counts: dict[tuple[str, str], int] = {}
-        urgent: dict[tuple[str, str, str], float] = {}
-        for t in snap.tickets:
-            step = str(t.step)
-            counts[(step, t.owner)] = counts.get((step, t.owner), 0) + 1
-            if t.remaining_seconds is not None:
-                key = (t.device, t.owner, step)
-                urgent[key] = min(urgent.get(key, t.remaining_seconds), t.remaining_seconds)
-        for (step, owner), n in sorted(counts.items()):
-            open_.add_metric([step, owner], n)
-        for step_no, seconds in sorted(snap.step_sla_seconds.items()):
-            sla.add_metric([str(step_no)], seconds)
-        for labels, seconds in sorted(urgent.items()):
-            remaining.add_metric(list(labels), seconds)
-        yield from (open_, sla, remaining)
-
-    def _snmp(self, snap: Snapshot) -> Iterator[Metric]:
-        snmp_up = GaugeMetricFamily(SNMP_UP, "1 when the last SNMP poll answered.",
-                                    labels=["device"])
-        uptime = GaugeMetricFamily(SNMP_UPTIME, "sysUpTime of the device.", labels=["device"])
-        # sysDescr stays out: free text (often several lines and a firmware build) would make
-        # a new series at every upgrade; /api/v1/devices shows it.
-        info = GaugeMetricFamily(SNMP_INFO, "The device's SNMP system group.",
-                                 labels=["device", "sys_name", "sys_object_id"])
-        reboots = CounterMetricFamily(DEVICE_REBOOTS, "Reboots seen (sysUpTime went back).",
-                                      labels=["device"])
-        families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
-            sample: (CounterMetricFamily if counter else GaugeMetricFamily)(
-                fam, text, labels=["device", "interface"])
-            for sample, (fam, text, counter) in INTERFACE_FAMILIES.items()
-        }
-        for view in snap.devices:
-            result = view.results.get("snmp")
-            if result is None:
-                continue
-            name = view.device.name
-            snmp_up.add_metric([name], 1.0 if result.status.answered else 0.0)
-            if not result.status.answered:
-                continue  # stale interface data would lie: their series vanish while down
-            facts = dict(result.info)
-            if facts:
-                info.add_metric([name, facts.get("sysName", ""), facts.get("sysObjectID", "")],
-                                1.0)
-            for sample in result.samples:
-                if not sample.labels:
-                    if sample.name == "snmp_uptime_seconds":
-                        uptime.add_metric([name], sample.value)
-                    continue
-                fam = families.get(sample.name)
-                if fam is not None:
-                    fam.add_metric([name, sample.labels[0][1]], sample.value)
-        for device, count in sorted(snap.reboots.items()):
-            reboots.add_metric([device], count)
-        yield from (snmp_up, uptime, info, reboots, *families.values())
+        yield from text_string_to_metric_families(DeviceTexts().text(self.snapshot))
 
 
 class Metrics:
@@ -344,6 +248,7 @@ class Metrics:
         build.info({"version": __version__, "python": platform.python_version()})
         self._render_lock = threading.Lock()
         self.lateness = LatenessInstruments(self.registry)
+        self._texts: DeviceTexts | None = None
 
     def observe_check(self, collector: str, seconds: float, status: Status, error: str) -> None:
         self.collector_duration.labels(collector).observe(seconds)
@@ -366,7 +271,20 @@ class Metrics:
         self.restoration.observe(max(0.0, seconds))
 
     def render(self, snapshot: Snapshot) -> bytes:
-        """The exposition for `snapshot`; thread-safe, meant for `asyncio.to_thread`."""
+        """The exposition for `snapshot`; thread-safe, meant for `asyncio.to_thread`.
+
+        The snapshot's families are rendered per device and a device's text is reused while
+        its view is unchanged; the agent's own instruments are rendered by the registry."""
+        from agent.exposition import DeviceTexts  # it renders the families named here
+
         with self._render_lock:
+            if self._texts is None:
+                self._texts = DeviceTexts()
             self.snapshots.snapshot = snapshot
-            return generate_latest(self.registry)
+            text = self._texts.text(snapshot)
+            self.snapshots.silent = True
+            try:
+                health = generate_latest(self.registry)
+            finally:
+                self.snapshots.silent = False
+            return text.encode() + health

@@ -4,12 +4,15 @@ rechecks (back to the scheduler) and ticket observations (to the feed)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-from agent.core.model import CheckResult, Device
+from agent.core.model import CheckResult, Device, Status
 from agent.detect import (
     INTERFACE_CHECK,
+    RETIRE_AFTER_POLLS,
+    RETIRED_REASON,
     Detector,
     Reboot,
     RebootTracker,
@@ -18,7 +21,7 @@ from agent.detect import (
     interface_results,
 )
 from agent.status import result_json
-from agent.tickets import last_results_of, observation
+from agent.tickets import observation
 from ticketing.service import Observation
 
 log = logging.getLogger(__name__)
@@ -27,7 +30,7 @@ log = logging.getLogger(__name__)
 class ResultPipeline:
     """Feeds each check result to the detector and routes what comes out of it.
 
-    Holds what the views read: the last result per (device, check), the reboot tracker with
+    Holds what the views read: the last result per device and check, the reboot tracker with
     each device's last reboot, and the monitored interfaces seen per device. Rechecks and
     observations are dropped until `connect()` names where they go (the scheduler and the
     ticket feed are built after the pipeline, since the scheduler sends its results here).
@@ -36,12 +39,15 @@ class ResultPipeline:
     def __init__(self, devices: Iterable[Device], detector: Detector) -> None:
         self.detector = detector
         self.devices = {d.name: d for d in devices}
-        self.last_results: dict[tuple[str, str], CheckResult] = {}  # (device, check) -> last
+        # device -> check -> last result: a transition's evidence reads its own device only.
+        self.last_results: dict[str, dict[str, CheckResult]] = {}
         self.reboots = RebootTracker()
         self.last_reboot: dict[str, Reboot] = {}
         self.interfaces: dict[str, tuple[str, ...]] = {}  # device -> monitored interfaces seen
+        self._absent: dict[str, dict[str, int]] = {}  # device -> interface -> walks without it
         self._recheck: Callable[[str, str], object] | None = None
         self._observe: Callable[[Observation], None] | None = None
+        self.results_read = 0  # results read for evidence: the work counter of the tests
 
     def connect(self, *, recheck: Callable[[str, str], object],
                 observe: Callable[[Observation], None]) -> None:
@@ -51,7 +57,7 @@ class ResultPipeline:
 
     def on_result(self, result: CheckResult) -> None:
         """The scheduler's sink: one check result, in the order the checks finished."""
-        self.last_results[(result.device, result.check)] = result
+        self.last_results.setdefault(result.device, {})[result.check] = result
         self.handle_events(self.detector.observe(result))
         if result.check != "snmp":
             return
@@ -62,10 +68,32 @@ class ResultPipeline:
                 "device": reboot.device, "uptime_before": reboot.uptime_before_seconds,
                 "uptime_after": reboot.uptime_after_seconds})
         subjects = interface_results(result)
-        if subjects:
-            self.interfaces[result.device] = tuple(name for name, _ in subjects)
+        names = tuple(name for name, _ in subjects)
         for name, iface in subjects:
             self.handle_events(self.detector.observe(iface, item=name))
+        if result.status is Status.OK:  # a complete walk: a missing interface is gone
+            for name in self._age(result.device, names):
+                self.handle_events(self.detector.retire(
+                    result.device, INTERFACE_CHECK, name, result.observed_at, RETIRED_REASON))
+        elif names:  # partial data: keep the ones it missed, and their counts
+            known = self.interfaces.get(result.device, ())
+            self.interfaces[result.device] = (*names, *(n for n in known if n not in names))
+
+    def _age(self, device: str, seen: tuple[str, ...]) -> list[str]:
+        """Count a complete walk of `device` that reported `seen`; return the interfaces now
+        missing from RETIRE_AFTER_POLLS walks in a row (they are forgotten here)."""
+        absent = self._absent.setdefault(device, {})
+        present = set(seen)
+        for name in self.interfaces.get(device, ()):
+            if name not in present:
+                absent[name] = absent.get(name, 0) + 1
+        for name in seen:
+            absent.pop(name, None)
+        retired = [name for name, n in absent.items() if n >= RETIRE_AFTER_POLLS]
+        for name in retired:
+            del absent[name]
+        self.interfaces[device] = (*seen, *absent)
+        return retired
 
     def tick(self, now: datetime) -> None:
         """Re-evaluate maintenance windows and held states."""
@@ -74,16 +102,26 @@ class ResultPipeline:
     def handle_events(self, events: Sequence[Transition | Recheck]) -> None:
         """Rechecks go to the scheduler; hard transitions (logged by the detector) go to
         ticketing as observations."""
-        # The device's evidence is looked up from every last result: O(results) per event.
-        last_results = last_results_of(self.last_results, result_json)
         for event in events:
             if isinstance(event, Recheck):
                 if self._recheck is not None:
                     self._recheck(event.device, event.check)
                 continue
-            obs = observation(event, self.devices, self.detector.device_state, last_results)
+            obs = observation(event, self.devices, self.detector.device_state, self.evidence_of)
             if obs is not None and self._observe is not None:
                 self._observe(obs)
+
+    def evidence_of(self, device: str) -> Mapping[str, Mapping[str, Any]]:
+        """The device's last result per check (ICMP, SNMP) as the API shows them, for a
+        transition's evidence: reads that one device's results only."""
+        out: dict[str, Mapping[str, Any]] = {}
+        results = self.last_results.get(device, {})
+        self.results_read += len(results)
+        for check, result in sorted(results.items()):
+            doc = result_json(result)
+            doc.pop("interfaces", None)  # the whole IF-MIB is too much for a letter
+            out[check] = doc
+        return out
 
     def retrying(self, device: str, check: str) -> bool:
         """Re-check sooner while the subject, or for SNMP any monitored interface, is soft."""

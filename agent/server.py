@@ -1,12 +1,11 @@
 """The agent's one HTTP server: an ASGI app (Starlette) on the agent's own event loop.
 
-Serves `/metrics` (rendered off the loop), `/healthz`, the JSON API of `agent.api` under
+Serves `/metrics` (cached, rendered off the loop), `/healthz`, the JSON API of `agent.api` under
 `/api/v1` with its OpenAPI document at `/openapi.json`, and the pages of `agent.web`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import socket
@@ -21,6 +20,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from agent.api import ApiContext, install
+from agent.core.clock import Clock, SystemClock
+from agent.exposition import Exposition
 from agent.metrics import Metrics, Snapshot
 from agent.web.pages import WebContext
 from agent.web.pages import install as install_pages
@@ -37,16 +38,18 @@ def build_app(
     healthy: Callable[[], bool],
     api: ApiContext | None = None,
     web: WebContext | None = None,
+    clock: Clock | None = None,
 ) -> FastAPI:
-    """The ASGI app. `snapshot()` is called on the loop; rendering happens in a thread.
+    """The ASGI app. `snapshot()` is called on the loop; rendering happens in a thread when
+    the snapshot changed (see `Exposition`; `clock` times its cache).
 
     With `api`, the authenticated /api/v1 routes; without (no ticket service), only an
     unauthenticated /api/v1/devices. With `web`, the pages (sign-in, boards, tickets)."""
 
+    exposition = Exposition(metrics, snapshot, clock or SystemClock())
+
     async def get_metrics(request: Request) -> Response:
-        snap = snapshot()
-        body = await asyncio.to_thread(metrics.render, snap)
-        return Response(body, media_type=CONTENT_TYPE_LATEST)
+        return Response(await exposition.body(), media_type=CONTENT_TYPE_LATEST)
 
     async def get_healthz(request: Request) -> Response:
         if healthy():

@@ -4,7 +4,7 @@ pages, and a check result as JSON."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from agent.core.clock import Clock
@@ -56,15 +56,17 @@ class StatusViews:
     last_reboot: Mapping[str, Reboot]  # device -> its last reboot, kept by the pipeline
     scheduler: Scheduler
     service: TicketService
+    # (device, check) -> (its last result, that result's JSON): the devices' documents
+    # re-encode only the results that changed
+    json_cache: dict[tuple[str, str], tuple[CheckResult, dict[str, Any]]] = field(
+        default_factory=dict)
 
     def snapshot(self) -> Snapshot:
-        snap = self.detector.snapshot()
+        """What /metrics renders: O(devices) references, no copies of results or subjects."""
+        detector = self.detector
         views = tuple(
-            DeviceView(
-                device=device,
-                state=snap.devices[device.name].state,
-                results=snap.devices[device.name].results,
-            )
+            DeviceView(device=device, state=detector.device_state(device.name),
+                       results=detector.device_results(device.name))
             for device in self.devices
         )
         now = self.clock.now()
@@ -77,16 +79,17 @@ class StatusViews:
             if workflow.open_step(t) is not None
         )
         sla = {step.no: self.calendar.nominal_seconds(step.sla) for step in self.sop.steps}
-        return Snapshot(devices=views, transitions=snap.transitions_total,
+        return Snapshot(devices=views, transitions=detector.transition_counts(),
                         reboots=dict(self.reboots.counts),
                         in_flight=self.scheduler.stats.in_flight,
                         tickets=tickets, step_sla_seconds=sla)
 
     def devices_json(self) -> list[dict[str, Any]]:
-        snap = self.detector.snapshot()
+        """Every device's document: its faults come from its failing subjects only, and a
+        check's JSON is reused while its result is the same."""
         out = []
         for device in self.devices:
-            ds = snap.devices[device.name]
+            ds = self.detector.fault_snapshot(device.name)
             reboot = self.last_reboot.get(device.name)
             out.append(
                 {
@@ -107,7 +110,15 @@ class StatusViews:
                     ],
                     "reboots": self.reboots.counts.get(device.name, 0),
                     "last_reboot": None if reboot is None else reboot.at.isoformat(),
-                    "checks": {c: result_json(r) for c, r in sorted(ds.results.items())},
+                    "checks": {c: self._result_json(r) for c, r in sorted(ds.results.items())},
                 }
             )
         return out
+
+    def _result_json(self, result: CheckResult) -> dict[str, Any]:
+        """`result_json(result)`, kept per (device, check) while the result is the same."""
+        key = (result.device, result.check)
+        hit = self.json_cache.get(key)
+        if hit is None or hit[0] is not result:
+            hit = self.json_cache[key] = (result, result_json(result))
+        return hit[1]

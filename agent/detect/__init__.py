@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from agent.detect.detector import Detector
 from agent.detect.events import ICMP, Event, Recheck, Transition
-from agent.detect.interfaces import INTERFACE_CHECK, interface_results
+from agent.detect.interfaces import (
+    INTERFACE_CHECK,
+    RETIRE_AFTER_POLLS,
+    RETIRED_REASON,
+    interface_results,
+)
 from agent.detect.maintenance import active_windows
 from agent.detect.reboots import Reboot, RebootTracker
 from agent.detect.snapshots import DetectorSnapshot, DeviceSnapshot, SubjectSnapshot
@@ -17,6 +22,8 @@ from agent.detect.soft_hard import StepSettings, SubjectState, flap_percent, ste
 __all__ = [
     "ICMP",
     "INTERFACE_CHECK",
+    "RETIRED_REASON",
+    "RETIRE_AFTER_POLLS",
     "Detector",
     "DetectorSnapshot",
     "DeviceSnapshot",

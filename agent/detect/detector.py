@@ -5,15 +5,18 @@ state. Pure: no I/O and no clock reads; every instant comes from a result or `ti
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
 from agent.core import topology
 from agent.core.model import CheckResult, Device, DeviceState, Status
 from agent.core.settings import FlappingSettings, MaintenanceWindow, PollingSettings
+from agent.detect.deadlines import Entry, Holds, Rechecks
 from agent.detect.events import Event, Key, Recheck, Transition
 from agent.detect.maintenance import covers
+from agent.detect.reasons import why
 from agent.detect.records import DeviceRecord, Subject, device_records
 from agent.detect.snapshots import DetectorSnapshot, DeviceSnapshot
 from agent.detect.soft_hard import StepSettings, step
@@ -69,9 +72,13 @@ class Detector:
         self._devices = device_records(devices, maintenance)
         # Every subject by key: each device's "icmp" one, the others from their first result.
         self._subjects: dict[Key, Subject] = {r.icmp.key: r.icmp for r in self._devices.values()}
-        # Subjects whose change is held back, in the order their holds began.
-        self._held: dict[Key, Subject] = {}
+        self._holds = Holds()  # subjects whose change is held back, by deadline
+        self._rechecks = Rechecks()  # pending parent re-checks, by deadline
+        self._order = 0  # numbers subjects in the order of their first result
+        # Only devices with maintenance windows have windows to bring up to date.
+        self._windowed = [r for r in self._devices.values() if r.windows]
         self._counts: dict[tuple[str, str], int] = {}
+        self.visited = 0  # subjects decided so far: the work counter the scaling tests read
 
     # -- public API -----------------------------------------------------------------------
 
@@ -94,10 +101,16 @@ class Detector:
         subject = self._subject(record, (result.device, result.check, item))
         subject.state, _ = step(subject.state, result, self._settings)
         subject.recheck_until = None  # any fresh result answers a pending re-check
+        if not subject.is_device:
+            record.track(subject)
+        if not item:
+            record.results = {**record.results, result.check: result}
         # Holds due by now are decided only after this result is folded in: it may be the
         # very answer a held child waits for (its parent's re-check arriving at the deadline).
         subtree = [subject, *self._descendants(subject)]
-        events += self._reevaluate([*self._expired_holds(at, exclude=subtree), *subtree], at)
+        expired = self._holds.expired(at, exclude=subtree)
+        events += self._reevaluate([*(s for _, _, s in expired), *subtree], at)
+        self._holds.requeue(expired)
         events += self._sync_maintenance(record, at)
         if result.status is Status.DOWN and subject.shown in (_UP, _UNKNOWN):
             parent = subject.parent
@@ -115,16 +128,36 @@ class Detector:
         Call every few seconds with the current time; returns the transitions this causes.
         """
         out: list[Transition] = []
-        for record in self._devices.values():
+        for record in self._windowed:
             out += self._sync_maintenance(record, now, close=False)
         out += [e for e in self._release_holds(now) if isinstance(e, Transition)]
-        for record in self._devices.values():  # closed after the holds, as in `_reevaluate`
+        for record in self._windowed:  # closed after the holds, as in `_reevaluate`
             out += self._sync_maintenance(record, now)
-        for record in self._devices.values():  # re-checks are only asked of "icmp" subjects
-            due = record.icmp.recheck_until
-            if due is not None and due <= now:
-                record.icmp.recheck_until = None
+        self.visited += self._rechecks.expire(now)
         return out
+
+    def retire(self, device: str, check: str, item: str, at: datetime,
+               reason: str) -> list[Transition]:
+        """Forget subject (device, check, item), never a device's own "icmp" one: its record
+        and hold go. When ticketing last saw it failing (DOWN or FLAPPING), it gets a
+        transition to UP with `reason` (outside maintenance, so its ticket sees it)."""
+        key = (device, check, item)
+        subject = self._subjects.get(key)
+        if subject is None or subject.is_device:
+            return []
+        record = self._devices[device]
+        del self._subjects[key]
+        record.others.remove(subject)
+        record.failing.pop(key, None)
+        self._holds.release(subject)
+        if subject.reported not in _PROBLEMS or subject.state.last is None:
+            return []
+        return [replace(self._emit(subject, subject.reported, _UP, at, reason),
+                        maintenance=False)]
+
+    def subject_count(self) -> int:
+        """How many subjects the detector holds (devices and the others seen)."""
+        return len(self._subjects)
 
     def device_state(self, name: str) -> DeviceState:
         """The exported state of device `name`; KeyError when it is not in the inventory."""
@@ -132,6 +165,15 @@ class Detector:
         if record.open_windows:
             return DeviceState.MAINTENANCE
         return record.icmp.shown
+
+    def device_results(self, name: str) -> Mapping[str, CheckResult]:
+        """The latest result per whole-device check of device `name` (KeyError when it is
+        not in the inventory); the same object until the device's next such result."""
+        return self._devices[name].results
+
+    def transition_counts(self) -> dict[tuple[str, str], int]:
+        """Transitions so far by (check, new state)."""
+        return dict(self._counts)
 
     def is_retrying(self, device: str, check: str, item: str = "") -> bool:
         """True while the subject is soft: a change is seen but not yet confirmed, so the
@@ -144,34 +186,44 @@ class Detector:
         """A frozen picture of every device and subject, for /metrics and the API."""
         devices: dict[str, DeviceSnapshot] = {}
         for name, record in self._devices.items():
-            in_window = record.open_windows
-            icmp = record.icmp.snapshot(bool(in_window))
             results: dict[str, CheckResult] = {}
             for subject in record.subjects():
                 last = subject.state.last
                 if subject.key[2] == "" and last is not None:
                     results[subject.key[1]] = last
-            affected = self._affected(record) if icmp.detected in _PROBLEMS else ()
-            devices[name] = DeviceSnapshot(
-                name=name,
-                owner=record.device.owner,
-                site=record.device.site,
-                state=icmp.state,
-                detected=icmp.detected,
-                hard=icmp.hard,
-                since=icmp.since,
-                attempts=icmp.attempts,
-                retrying=icmp.retrying,
-                flapping=icmp.flapping,
-                flap_percent=icmp.flap_percent,
-                maintenance=in_window,
-                affected=affected,
-                results=MappingProxyType(results),
-                subjects=tuple(s.snapshot(bool(in_window)) for s in record.others),
-            )
+            devices[name] = self._device_snapshot(record, record.others, results)
         return DetectorSnapshot(
             devices=MappingProxyType(devices),
             transitions_total=MappingProxyType(dict(self._counts)),
+        )
+
+    def fault_snapshot(self, name: str) -> DeviceSnapshot:
+        """Device `name` as `snapshot()` shows it, but with only the subjects besides "icmp"
+        that may show a fault (its failing ones): costs O(those), not O(its interfaces).
+        KeyError when it is not in the inventory."""
+        record = self._devices[name]
+        return self._device_snapshot(record, record.failing_others(), record.results)
+
+    def _device_snapshot(self, record: DeviceRecord, others: Sequence[Subject],
+                         results: Mapping[str, CheckResult]) -> DeviceSnapshot:
+        in_window = record.open_windows
+        icmp = record.icmp.snapshot(bool(in_window))
+        return DeviceSnapshot(
+            name=record.device.name,
+            owner=record.device.owner,
+            site=record.device.site,
+            state=icmp.state,
+            detected=icmp.detected,
+            hard=icmp.hard,
+            since=icmp.since,
+            attempts=icmp.attempts,
+            retrying=icmp.retrying,
+            flapping=icmp.flapping,
+            flap_percent=icmp.flap_percent,
+            maintenance=in_window,
+            affected=self._affected(record) if icmp.detected in _PROBLEMS else (),
+            results=MappingProxyType(dict(results)),
+            subjects=tuple(s.snapshot(bool(in_window)) for s in others),
         )
 
     # -- state derivation -------------------------------------------------------------------
@@ -180,27 +232,33 @@ class Detector:
         """The record of `key`, made on its first result (a device's "icmp" one always is)."""
         subject = self._subjects.get(key)
         if subject is None:
-            subject = self._subjects[key] = Subject(key, parent=record.icmp)
+            self._order += 1
+            subject = self._subjects[key] = Subject(key, parent=record.icmp, order=self._order)
             record.others.append(subject)
         return subject
 
     def _descendants(self, subject: Subject) -> list[Subject]:
-        """Subjects whose state depends on `subject`, parents before children."""
+        """Subjects whose state may depend on `subject`, parents before children: the
+        devices behind it and the failing others of each (the rest show their own state)."""
         if not subject.is_device:
             return []
         out: list[Subject] = []
         queue = [subject.device]
-        while queue:
-            name = queue.pop(0)
+        i = 0
+        while i < len(queue):
+            name = queue[i]
+            i += 1
             record = self._devices[name]
             if name != subject.device:
                 out.append(record.icmp)
-            out += record.others
+            if record.failing:
+                out += record.failing_others()
             queue += record.children
         return out
 
     def _decide(self, subject: Subject, at: datetime) -> tuple[DeviceState, str, list[Recheck]]:
         """The state to show for `subject` now, a note on why a hold ended, and re-checks."""
+        self.visited += 1
         raw = subject.raw_state()
         shown = subject.shown
         if raw is shown:
@@ -210,10 +268,11 @@ class Detector:
         if raw is _DOWN and shown is _UNREACHABLE and not subject.failed_since_parent_ok():
             return shown, "", []  # failures its parent explains: wait for a newer result
         if raw in _PROBLEMS and parent is not None and subject.parent_stale(parent):
-            if subject.hold_until is None:
-                subject.hold_until = at + self._hold_for
-                self._held[subject.key] = subject
-            if at < subject.hold_until:
+            until = subject.hold_until
+            if until is None:
+                until = at + self._hold_for
+                self._holds.hold(subject, until)
+            if at < until:
                 return shown, "", self._request_recheck(parent, subject, at)
             self._unhold(subject)
             seconds = self._hold_for.total_seconds()
@@ -222,13 +281,12 @@ class Detector:
         return raw, "", []
 
     def _unhold(self, subject: Subject) -> None:
-        subject.hold_until = None
-        self._held.pop(subject.key, None)
+        self._holds.release(subject)
 
     def _request_recheck(self, parent: Subject, by: Subject, at: datetime) -> list[Recheck]:
         if parent.recheck_until is not None and at < parent.recheck_until:
             return []
-        parent.recheck_until = at + self._hold_for
+        self._rechecks.pending(parent, at + self._hold_for)
         device, check, _ = parent.key
         reason = f"{by.label()} failed"
         log.debug(
@@ -259,24 +317,19 @@ class Detector:
             subject.shown = new
             subject.since = at
         for subject, old, new, note in changes:
-            reason = self._reason(subject, old, new, note)
+            reason = why(subject, old, new, note, self._settings.flapping)
             transitions.append(self._emit(subject, old, new, at, reason))
         for record in records:
             transitions += self._sync_maintenance(record, at)
         return transitions + events
 
-    def _expired_holds(self, at: datetime, exclude: Sequence[Subject] = ()) -> list[Subject]:
-        """Held subjects whose hold ends by `at`, parents before children."""
-        skip = set(exclude)
-        expired = [
-            s for s in self._held.values()
-            if s.hold_until is not None and s.hold_until <= at and s not in skip
-        ]
-        return sorted(expired, key=Subject.depth)
-
     def _release_holds(self, at: datetime) -> list[Event]:
-        expired = self._expired_holds(at)
-        return self._reevaluate(expired, at) if expired else []
+        expired: list[Entry] = self._holds.expired(at)
+        if not expired:
+            return []
+        events = self._reevaluate([s for _, _, s in expired], at)
+        self._holds.requeue(expired)
+        return events
 
     def _sync_maintenance(
         self, record: DeviceRecord, at: datetime, *, close: bool = True
@@ -319,35 +372,6 @@ class Detector:
 
     def _children_of(self, name: str) -> list[str]:
         return self._devices[name].children
-
-    def _reason(self, subject: Subject, old: DeviceState, new: DeviceState, note: str) -> str:
-        state = subject.state
-        flap = self._settings.flapping
-        if new is _FLAPPING:
-            return (
-                f"flapping: {state.flap_percent:.1f}% state changes over the last "
-                f"{flap.window} results (above {flap.high_percent:g}%)"
-            )
-        if new is _UNREACHABLE:
-            return f"{subject.upstream()} failing"
-        if old is _FLAPPING:
-            text = f"stopped flapping: {state.flap_percent:.1f}% (below {flap.low_percent:g}%)"
-        elif old is _UNREACHABLE and new is _DOWN:
-            text = f"{subject.upstream()} no longer failing"
-        elif new is _UNKNOWN:
-            text = "no result yet"
-        else:
-            kind = "failed" if state.trend is _DOWN else "good"
-            if state.attempts == 1:
-                text = f"1 {kind} result"
-            else:
-                text = f"{state.attempts} consecutive {kind} results"
-        if note:
-            text = f"{text}; {note}"
-        last = state.last
-        if last is not None and last.reason and new is _DOWN:
-            text = f"{text} (last: {last.reason})"
-        return text
 
     def _emit(
         self, subject: Subject, old: DeviceState, new: DeviceState, at: datetime, reason: str

@@ -8,6 +8,10 @@ from dataclasses import replace
 from agent.core.model import CheckResult, Sample, Status
 
 INTERFACE_CHECK = "interface"
+# An interface missing from this many answered walks in a row (status OK: every request
+# answered) is retired: its subject goes, and a DOWN one is reported restored.
+RETIRE_AFTER_POLLS = 3
+RETIRED_REASON = "interface no longer reported"
 
 
 def interface_results(result: CheckResult) -> list[tuple[str, CheckResult]]:

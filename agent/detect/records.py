@@ -4,12 +4,12 @@ reads that follow a subject's parent chain (is its parent failing, stale, recove
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from agent.core import topology
-from agent.core.model import Device, DeviceState
+from agent.core.model import CheckResult, Device, DeviceState
 from agent.core.settings import MaintenanceWindow
 from agent.detect.events import ICMP, Key
 from agent.detect.maintenance import matches
@@ -44,6 +44,7 @@ class Subject:
     reported: DeviceState = _UNKNOWN  # the state last emitted outside maintenance
     hold_until: datetime | None = None  # a change to a problem is held back until then
     recheck_until: datetime | None = None  # a re-check of this subject is pending until then
+    order: int = 0  # its place among its device's subjects (first result order)
 
     @property
     def device(self) -> str:
@@ -61,7 +62,16 @@ class Subject:
 
     def depth(self) -> int:
         """How many subjects are above this one (0 for a root device)."""
-        return sum(1 for _ in topology.ancestors(self, _parent_of))
+        n, parent = 0, self.parent
+        while parent is not None:  # parent chains are acyclic: `device_records` cuts cycles
+            n, parent = n + 1, parent.parent
+        return n
+
+    @property
+    def failing(self) -> bool:
+        """Hard DOWN or flapping: only then can its parents change what it shows."""
+        state = self.state
+        return state.flapping or state.hard is _DOWN
 
     def raw_state(self) -> DeviceState:
         """The state its results and its parents call for, before holds: UNREACHABLE when it
@@ -75,12 +85,14 @@ class Subject:
 
     def parent_failing(self) -> bool:
         """The parent's latest result failed, or the parent is itself unreachable."""
-        for parent in topology.ancestors(self, _parent_of):
+        parent = self.parent
+        while parent is not None:
             state = parent.state
             if state.last_failed:
                 return True
             if not (state.flapping or state.hard is _DOWN):
                 return False
+            parent = parent.parent
         return False
 
     def parent_stale(self, parent: Subject) -> bool:
@@ -129,10 +141,6 @@ class Subject:
         )
 
 
-def _parent_of(subject: Subject) -> Subject | None:
-    return subject.parent
-
-
 @dataclass(slots=True, eq=False)
 class DeviceRecord:
     """One device: its subjects, the devices behind it and its maintenance windows."""
@@ -142,12 +150,34 @@ class DeviceRecord:
     windows: tuple[MaintenanceWindow, ...]  # the configured windows that match the device
     children: list[str] = field(default_factory=list)  # devices whose parent it is
     others: list[Subject] = field(default_factory=list)  # "snmp", interfaces: by first result
+    failing: dict[Key, Subject] = field(default_factory=dict)  # the others that are `failing`
+    # The latest result per whole-device check; replaced, never changed, on each result, so
+    # a view holding it stays valid and an unchanged one is the same object.
+    results: Mapping[str, CheckResult] = field(default_factory=dict)
     open_windows: tuple[str, ...] = ()  # names of the windows open at `windows_at`
     windows_at: datetime | None = None  # the instant the windows were last brought up to
 
     def subjects(self) -> list[Subject]:
         """The "icmp" subject, then the others in the order they got their first result."""
         return [self.icmp, *self.others]
+
+    def failing_others(self) -> list[Subject]:
+        """The failing others, in `others` order: the only ones a change of the device's
+        state can move (any other shows its own hard state)."""
+        if len(self.failing) < 2:
+            return list(self.failing.values())
+        return sorted(self.failing.values(), key=_order)
+
+    def track(self, subject: Subject) -> None:
+        """Keep `failing` up to date after a result of `subject` (one of `others`)."""
+        if subject.failing:
+            self.failing[subject.key] = subject
+        else:
+            self.failing.pop(subject.key, None)
+
+
+def _order(subject: Subject) -> int:
+    return subject.order
 
 
 def device_records(

@@ -1,0 +1,258 @@
+"""The text of the snapshot's families, rendered per device and cached while the device's view
+is unchanged, and the cached /metrics body that scrapes read (rendered off the loop)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from prometheus_client.utils import floatToGoString
+
+from agent.core.clock import Clock
+from agent.core.model import CheckResult, DeviceState
+from agent.metrics import (
+    CHECK_DURATION,
+    CHECK_UP,
+    DEVICE_REBOOTS,
+    DEVICE_STATE,
+    DEVICE_UP,
+    DEVICES_CONFIGURED,
+    ICMP_LOSS,
+    ICMP_RTT,
+    INTERFACE_FAMILIES,
+    SCHEDULER_IN_FLIGHT,
+    SNMP_INFO,
+    SNMP_UP,
+    SNMP_UPTIME,
+    STATE_TRANSITIONS,
+    STATES,
+    STEP_REMAINING,
+    STEP_SLA,
+    TICKETS_OPEN,
+    DeviceView,
+    Metrics,
+    Snapshot,
+)
+
+# The per-device families, in exposition order: (name, help, type).
+_HEAD = (
+    (DEVICE_UP, "1 when the device is UP (hard state), else 0.", "gauge"),
+    (DEVICE_STATE, "1 for the device's current state.", "gauge"),
+    (ICMP_RTT, "Mean ICMP round-trip time of the last cycle.", "gauge"),
+    (ICMP_LOSS, "ICMP packet loss over the last cycle (0..1).", "gauge"),
+    (CHECK_UP, "1 when the last check of that kind succeeded.", "gauge"),
+    (CHECK_DURATION, "Duration of the last check.", "gauge"),
+)
+_SNMP = (
+    (SNMP_UP, "1 when the last SNMP poll answered.", "gauge"),
+    (SNMP_UPTIME, "sysUpTime of the device.", "gauge"),
+    # sysDescr stays out: free text (often several lines and a firmware build) would make
+    # a new series at every upgrade; /api/v1/devices shows it.
+    (SNMP_INFO, "The device's SNMP system group.", "gauge"),
+)
+_IFACES = tuple((fam, text, "counter" if counter else "gauge")
+                for fam, text, counter in INTERFACE_FAMILIES.values())
+_SLOT = {sample: i for i, sample in enumerate(INTERFACE_FAMILIES)}
+_IFACE_SAMPLES = tuple(f"{fam}_total" if kind == "counter" else fam for fam, _, kind in _IFACES)
+_N = len(_HEAD) + len(_SNMP) + len(_IFACES)
+
+
+def _value(value: float) -> str:
+    """A sample value as prometheus_client writes it ("1.0", "1e+06", "NaN")."""
+    return str(floatToGoString(value))  # type: ignore[no-untyped-call]  # untyped library
+
+
+def _escape(value: str) -> str:
+    if "\\" not in value and "\n" not in value and '"' not in value:
+        return value
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def labels(pairs: Iterable[tuple[str, str]]) -> str:
+    """`a="1",b="2"`, escaped as the text format wants."""
+    return ",".join(f'{k}="{_escape(v)}"' for k, v in pairs)
+
+
+def family(name: str, text: str, kind: str, lines: Iterable[str]) -> str:
+    """A family's HELP and TYPE lines, then its samples."""
+    doc = text.replace("\\", "\\\\").replace("\n", "\\n")
+    return f"# HELP {name} {doc}\n# TYPE {name} {kind}\n{''.join(lines)}"
+
+
+def tickets_text(snap: Snapshot) -> str:
+    """The open tickets' families: per step and owner, each step's SLA, the time left."""
+    counts: dict[tuple[str, str], int] = {}
+    urgent: dict[tuple[str, str, str], float] = {}
+    for t in snap.tickets:
+        step = str(t.step)
+        counts[(step, t.owner)] = counts.get((step, t.owner), 0) + 1
+        if t.remaining_seconds is not None:
+            key = (t.device, t.owner, step)
+            urgent[key] = min(urgent.get(key, t.remaining_seconds), t.remaining_seconds)
+    return "".join((
+        family(TICKETS_OPEN, "Open tickets waiting in each step.", "gauge",
+               (_sample(TICKETS_OPEN, (("step", st), ("owner", o)), n)
+                for (st, o), n in sorted(counts.items()))),
+        family(STEP_SLA, "Each SOP step's SLA (nominal).", "gauge",
+               (_sample(STEP_SLA, (("step", str(no)),), sec)
+                for no, sec in sorted(snap.step_sla_seconds.items()))),
+        family(STEP_REMAINING, "Time left before the open step of the device's ticket "
+               "breaches (negative once breached; the most urgent when a device has several).",
+               "gauge", (_sample(STEP_REMAINING, (("device", d), ("owner", o), ("step", st)), sec)
+                         for (d, o, st), sec in sorted(urgent.items()))),
+    ))
+
+
+def _sample(name: str, pairs: Iterable[tuple[str, str]], value: float) -> str:
+    return f"{name}{{{labels(pairs)}}} {_value(value)}\n"
+
+
+def device_text(view: DeviceView) -> tuple[str, ...]:
+    """One device's lines of each per-device family (in `_HEAD`, `_SNMP`, `_IFACES` order)."""
+    out = [""] * _N
+    name = view.device.name
+    dev = (("device", name),)
+    out[0] = _sample(DEVICE_UP, (*dev, ("owner", view.device.owner)),
+                     1.0 if view.state is DeviceState.UP else 0.0)
+    out[1] = "".join(_sample(DEVICE_STATE, (*dev, ("state", s.value)),
+                             1.0 if view.state is s else 0.0) for s in STATES)
+    results: Mapping[str, CheckResult] = view.results
+    checks = sorted(results.items())
+    out[4] = "".join(_sample(CHECK_UP, (*dev, ("check", c)), 1.0 if r.status.answered else 0.0)
+                     for c, r in checks)
+    out[5] = "".join(_sample(CHECK_DURATION, (*dev, ("check", c)), r.duration_seconds)
+                     for c, r in checks)
+    icmp = results.get("icmp")
+    if icmp is not None:
+        rtt, loss = icmp.sample("icmp_rtt_seconds"), icmp.sample("icmp_packet_loss_ratio")
+        out[2] = "" if rtt is None else _sample(ICMP_RTT, dev, rtt)
+        out[3] = "" if loss is None else _sample(ICMP_LOSS, dev, loss)
+    snmp = results.get("snmp")
+    if snmp is None:
+        return tuple(out)
+    base = len(_HEAD)
+    out[base] = _sample(SNMP_UP, dev, 1.0 if snmp.status.answered else 0.0)
+    if not snmp.status.answered:
+        return tuple(out)  # stale interface data would lie: their series vanish while down
+    facts = dict(snmp.info)
+    if facts:
+        out[base + 2] = _sample(SNMP_INFO, (*dev, ("sys_name", facts.get("sysName", "")),
+                                            ("sys_object_id", facts.get("sysObjectID", ""))), 1.0)
+    parts: list[list[str]] = [[] for _ in _IFACES]
+    first = base + len(_SNMP)
+    device_label = labels(dev)
+    for s in snmp.samples:
+        if not s.labels:
+            if s.name == "snmp_uptime_seconds":
+                out[base + 1] = _sample(SNMP_UPTIME, dev, s.value)
+            continue
+        slot = _SLOT.get(s.name)
+        if slot is not None:  # the bulk of the exposition: one f-string per line
+            parts[slot].append(f'{_IFACE_SAMPLES[slot]}{{{device_label},interface='
+                               f'"{_escape(s.labels[0][1])}"}} {_value(s.value)}\n')
+    for slot, lines in enumerate(parts):
+        out[first + slot] = "".join(lines)
+    return tuple(out)
+
+
+@dataclass(slots=True)
+class _Cached:
+    view: DeviceView
+    text: tuple[str, ...]
+
+
+class DeviceTexts:
+    """Per-device text, kept while the device's view is the same: same device, state and
+    results mapping (the pipeline replaces a device's mapping whenever a result arrives).
+    Not thread-safe: one renderer at a time (`Metrics.render` holds its lock)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, _Cached] = {}
+        self.rendered = 0  # devices rendered anew: the work counter the tests read
+
+    def text(self, snap: Snapshot) -> str:
+        """The exposition of every snapshot family (devices, SNMP, interfaces, tickets)."""
+        cache = self._cache
+        texts: list[tuple[str, ...]] = []
+        for view in snap.devices:
+            hit = cache.get(view.device.name)
+            if (hit is None or hit.view.results is not view.results
+                    or hit.view.state is not view.state
+                    or (hit.view.device is not view.device and hit.view.device != view.device)):
+                hit = cache[view.device.name] = _Cached(view, device_text(view))
+                self.rendered += 1
+            texts.append(hit.text)
+        if len(cache) > len(texts):  # removed devices: their series (and text) go
+            names = {v.device.name for v in snap.devices}
+            for gone in [n for n in cache if n not in names]:
+                del cache[gone]
+        head = len(_HEAD)
+        parts = [family(n, h, t, (x[i] for x in texts)) for i, (n, h, t) in enumerate(_HEAD)]
+        parts.append(family(f"{STATE_TRANSITIONS}", "Hard state changes, by check and new state.",
+                            "counter", (_sample(f"{STATE_TRANSITIONS}_total",
+                                                (("check", c), ("state", s)), n)
+                                        for (c, s), n in sorted(snap.transitions.items()))))
+        parts.append(family(DEVICES_CONFIGURED, "Devices in the inventory.", "gauge",
+                            [f"{DEVICES_CONFIGURED} {_value(len(snap.devices))}\n"]))
+        parts.append(family(SCHEDULER_IN_FLIGHT, "Checks running right now.", "gauge",
+                            [f"{SCHEDULER_IN_FLIGHT} {_value(snap.in_flight)}\n"]))
+        parts += [family(n, h, t, (x[head + i] for x in texts))
+                  for i, (n, h, t) in enumerate(_SNMP)]
+        parts.append(family(DEVICE_REBOOTS, "Reboots seen (sysUpTime went back).", "counter",
+                            (_sample(f"{DEVICE_REBOOTS}_total", (("device", d),), n)
+                             for d, n in sorted(snap.reboots.items()))))
+        first = head + len(_SNMP)
+        parts += [family(n, h, t, (x[first + i] for x in texts))
+                  for i, (n, h, t) in enumerate(_IFACES)]
+        parts.append(tickets_text(snap))
+        return "".join(parts)
+
+
+class Exposition:
+    """The /metrics body as scrapes read it, cached and rendered off the event loop.
+
+    A scrape within `max_age_seconds` of the last render gets the cached bytes. Otherwise it
+    takes a snapshot on the loop (O(devices) references): unchanged since the last render,
+    the cached bytes again; changed, it starts a render in a thread (one at a time, shared by
+    every scrape that comes meanwhile) and waits for it at most `wait_seconds`, else gets the
+    cached bytes. The first scrape waits for the first render.
+    """
+
+    def __init__(self, metrics: Metrics, snapshot: Callable[[], Snapshot], clock: Clock,
+                 *, max_age_seconds: float = 0.0, wait_seconds: float = 0.3) -> None:
+        self._metrics = metrics
+        self._snapshot = snapshot
+        self._clock = clock
+        self.max_age_seconds = max_age_seconds
+        self.wait_seconds = wait_seconds
+        self._body: bytes | None = None
+        self._snap: Snapshot | None = None
+        self._at = 0.0
+        self._task: asyncio.Task[bytes] | None = None
+        self.renders = 0
+
+    async def body(self) -> bytes:
+        now = self._clock.monotonic()
+        if self._body is not None and now - self._at < self.max_age_seconds:
+            return self._body
+        task = self._task
+        if task is None:
+            snap = self._snapshot()  # on the loop: the detector is not thread-safe
+            if self._body is not None and snap == self._snap:
+                self._at = now
+                return self._body  # identical views compare by identity: O(devices)
+            task = self._task = asyncio.get_running_loop().create_task(self._render(snap, now))
+        if self._body is None:
+            return await asyncio.shield(task)
+        done, _ = await asyncio.wait({task}, timeout=self.wait_seconds)
+        return task.result() if done else self._body
+
+    async def _render(self, snap: Snapshot, started: float) -> bytes:
+        try:
+            body = await asyncio.to_thread(self._metrics.render, snap)
+            self._body, self._snap, self._at = body, snap, started
+            self.renders += 1
+            return body
+        finally:
+            self._task = None
