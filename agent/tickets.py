@@ -13,7 +13,7 @@ from typing import Any
 from agent.core import topology
 from agent.core.clock import Clock
 from agent.core.errors import BackendUnavailable
-from agent.core.model import CheckResult, Device, DeviceState
+from agent.core.model import Device, DeviceState
 from agent.detect import INTERFACE_CHECK, Transition
 from ticketing.models import Fault
 from ticketing.payloads import Evidence
@@ -163,18 +163,3 @@ class TicketFeed:
                 log.exception("ticket observation failed", extra={"device": obs.device})
                 return
 
-
-def last_results_of(results: Mapping[tuple[str, str], CheckResult],
-                    result_json: Callable[[CheckResult], dict[str, Any]]
-                    ) -> Callable[[str], Mapping[str, Mapping[str, Any]]]:
-    """The last results of a device by check (its last ICMP and SNMP results), as the API
-    shows them, for the evidence."""
-
-    def of(device: str) -> Mapping[str, Mapping[str, Any]]:
-        checks = {check: result_json(r) for (d, check), r in sorted(results.items())
-                  if d == device}
-        for c in checks.values():
-            c.pop("interfaces", None)  # the whole IF-MIB is too much for a letter
-        return checks
-
-    return of
