@@ -126,6 +126,9 @@ EXPOSED_NAMES = EXPOSED_NAMES | frozenset(
 )
 
 
+CHECKED = ("icmp", "snmp")  # the kinds of check the scheduler runs
+
+
 class LatenessInstruments:
     """The scheduler's overruns and the loop's lag, on the app's registry."""
 
@@ -143,6 +146,11 @@ class LatenessInstruments:
             CHECKS_SKIPPED, "Check slots skipped because the previous check overran a whole "
             "interval.", ["check"], registry=registry,
         )
+        for check in CHECKED:
+            # a zero series from the start, so rate() and the dashboard panel have data
+            # before the first overrun, not "no data"
+            self.late.labels(check)
+            self.skipped.labels(check)
 
     def overrun(self, check: str, kind: str) -> None:
         """Count one overrun of `check`: kind "late" or "skipped"."""

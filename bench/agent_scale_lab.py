@@ -127,7 +127,7 @@ def peak_rss_bytes(pid: int) -> int:
 
 # --- the agent's log -----------------------------------------------------------------------
 
-_CHANGE = re.compile(r" INFO agent\.detector: (device|check) state changed (.*)$")
+_CHANGE = re.compile(r" INFO agent\.detect\.detector: (device|check) state changed (.*)$")
 _FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
 _MODE = re.compile(r"agent started .*icmp_mode=(\S+)")
 
