@@ -163,7 +163,11 @@ def device_text(view: DeviceView) -> tuple[str, ...]:
 @dataclass(slots=True)
 class _Cached:
     view: DeviceView
-    text: tuple[str, ...]
+    text: tuple[bytes, ...]  # encoded once, so a render joins bytes and copies the body once
+
+
+def _head(name: str, text: str, kind: str) -> bytes:
+    return family(name, text, kind, ()).encode()
 
 
 class DeviceTexts:
@@ -177,40 +181,49 @@ class DeviceTexts:
 
     def text(self, snap: Snapshot) -> str:
         """The exposition of every snapshot family (devices, SNMP, interfaces, tickets)."""
+        return b"".join(self.chunks(snap)).decode()
+
+    def chunks(self, snap: Snapshot) -> list[bytes]:
+        """`text(snap)` as encoded pieces, in order (mostly each device's cached lines)."""
         cache = self._cache
-        texts: list[tuple[str, ...]] = []
+        texts: list[tuple[bytes, ...]] = []
         for view in snap.devices:
             hit = cache.get(view.device.name)
             if (hit is None or hit.view.results is not view.results
                     or hit.view.state is not view.state
                     or (hit.view.device is not view.device and hit.view.device != view.device)):
-                hit = cache[view.device.name] = _Cached(view, device_text(view))
+                text = tuple(t.encode() for t in device_text(view))
+                hit = cache[view.device.name] = _Cached(view, text)
                 self.rendered += 1
             texts.append(hit.text)
         if len(cache) > len(texts):  # removed devices: their series (and text) go
             names = {v.device.name for v in snap.devices}
             for gone in [n for n in cache if n not in names]:
                 del cache[gone]
-        head = len(_HEAD)
-        parts = [family(n, h, t, (x[i] for x in texts)) for i, (n, h, t) in enumerate(_HEAD)]
-        parts.append(family(f"{STATE_TRANSITIONS}", "Hard state changes, by check and new state.",
-                            "counter", (_sample(f"{STATE_TRANSITIONS}_total",
-                                                (("check", c), ("state", s)), n)
-                                        for (c, s), n in sorted(snap.transitions.items()))))
-        parts.append(family(DEVICES_CONFIGURED, "Devices in the inventory.", "gauge",
-                            [f"{DEVICES_CONFIGURED} {_value(len(snap.devices))}\n"]))
-        parts.append(family(SCHEDULER_IN_FLIGHT, "Checks running right now.", "gauge",
-                            [f"{SCHEDULER_IN_FLIGHT} {_value(snap.in_flight)}\n"]))
-        parts += [family(n, h, t, (x[head + i] for x in texts))
-                  for i, (n, h, t) in enumerate(_SNMP)]
-        parts.append(family(DEVICE_REBOOTS, "Reboots seen (sysUpTime went back).", "counter",
-                            (_sample(f"{DEVICE_REBOOTS}_total", (("device", d),), n)
-                             for d, n in sorted(snap.reboots.items()))))
-        first = head + len(_SNMP)
-        parts += [family(n, h, t, (x[first + i] for x in texts))
-                  for i, (n, h, t) in enumerate(_IFACES)]
-        parts.append(tickets_text(snap))
-        return "".join(parts)
+        out: list[bytes] = []
+
+        def per_device(first: int, families: tuple[tuple[str, str, str], ...]) -> None:
+            for i, (name, text, kind) in enumerate(families, first):
+                out.append(_head(name, text, kind))
+                out.extend([x[i] for x in texts])
+
+        per_device(0, _HEAD)
+        out.append("".join((
+            family(f"{STATE_TRANSITIONS}", "Hard state changes, by check and new state.",
+                   "counter", (_sample(f"{STATE_TRANSITIONS}_total", (("check", c), ("state", s)),
+                                       n) for (c, s), n in sorted(snap.transitions.items()))),
+            family(DEVICES_CONFIGURED, "Devices in the inventory.", "gauge",
+                   [f"{DEVICES_CONFIGURED} {_value(len(snap.devices))}\n"]),
+            family(SCHEDULER_IN_FLIGHT, "Checks running right now.", "gauge",
+                   [f"{SCHEDULER_IN_FLIGHT} {_value(snap.in_flight)}\n"]),
+        )).encode())
+        per_device(len(_HEAD), _SNMP)
+        out.append(family(DEVICE_REBOOTS, "Reboots seen (sysUpTime went back).", "counter",
+                          (_sample(f"{DEVICE_REBOOTS}_total", (("device", d),), n)
+                           for d, n in sorted(snap.reboots.items()))).encode())
+        per_device(len(_HEAD) + len(_SNMP), _IFACES)
+        out.append(tickets_text(snap).encode())
+        return out
 
 
 @dataclass(frozen=True, slots=True)
