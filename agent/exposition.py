@@ -228,7 +228,7 @@ class DeviceTexts:
 
 @dataclass(frozen=True, slots=True)
 class Body:
-    """One render's bytes: the text, and its gzip when scrapes asked for gzip."""
+    """One render's bytes: the text, and its gzip (unless the exposition was made without)."""
 
     plain: bytes
     gzipped: bytes | None = None
@@ -256,7 +256,8 @@ class Exposition:
     def __init__(self, metrics: Metrics, snapshot: Callable[[], Snapshot], clock: Clock,
                  *, max_age_seconds: float = 0.0, wait_seconds: float = 0.3,
                  render_share: float = 0.05, max_period_seconds: float = 10.0,
-                 idle_seconds: float = 300.0, idle_period_seconds: float = 60.0) -> None:
+                 idle_seconds: float = 300.0, idle_period_seconds: float = 60.0,
+                 gzip: bool = True) -> None:
         self._metrics = metrics
         self._snapshot = snapshot
         self._clock = clock
@@ -271,7 +272,7 @@ class Exposition:
         self._at = 0.0  # when the snapshot of `_body` was taken (or found unchanged)
         self._render_seconds = 0.0  # how long the last render took
         self._scraped: float | None = None
-        self._gzip = False  # a scrape accepted gzip: renders compress too
+        self.gzip = gzip  # renders compress too: Prometheus asks for gzip
         self._task: asyncio.Task[Body] | None = None
         self.renders = 0
 
@@ -283,13 +284,11 @@ class Exposition:
 
     async def body(self) -> bytes:
         """The exposition text (see `scrape`)."""
-        return (await self.scrape(gzip=False)).plain
+        return (await self.scrape()).plain
 
-    async def scrape(self, *, gzip: bool) -> Body:
-        """The body for one scrape. With `gzip` (the client accepts it), renders from now on
-        compress too: `gzipped` is set once one did."""
+    async def scrape(self) -> Body:
+        """The body for one scrape (see the class)."""
         now = self._scraped = self._clock.monotonic()
-        self._gzip = self._gzip or gzip
         body = self._body
         if body is not None and now - self._at < self.period:
             return body
@@ -317,7 +316,7 @@ class Exposition:
 
     async def _render(self, snap: Snapshot, started: float) -> Body:
         try:
-            body = await asyncio.to_thread(_encode, self._metrics, snap, self._gzip)
+            body = await asyncio.to_thread(_encode, self._metrics, snap, self.gzip)
             self._body, self._snap, self._at = body, snap, started
             self._render_seconds = self._clock.monotonic() - started
             self.renders += 1

@@ -55,9 +55,8 @@ def build_app(
                             max_age_seconds=METRICS_MAX_AGE_S, wait_seconds=METRICS_WAIT_S)
 
     async def get_metrics(request: Request) -> Response:
-        gzip = accepts_gzip(request.headers.get("accept-encoding"))
-        body = await exposition.scrape(gzip=gzip)
-        if gzip and body.gzipped is not None:
+        body = await exposition.scrape()
+        if body.gzipped is not None and accepts_gzip(request.headers.get("accept-encoding")):
             return Response(body.gzipped, media_type=CONTENT_TYPE_LATEST,
                             headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
         return Response(body.plain, media_type=CONTENT_TYPE_LATEST,
