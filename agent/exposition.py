@@ -337,11 +337,10 @@ class Exposition:
             if self._body is not None and delay > 0:
                 await clock.sleep(delay)
                 continue
-            task = self._start(clock.monotonic())
-            if task is None:
-                continue
             try:
-                await task
-            except Exception:  # a scrape that joins it reports it too; retry a period on
+                task = self._start(clock.monotonic())
+                if task is not None:
+                    await task
+            except Exception:  # a scrape meeting it reports it too; the agent runs on
                 log.exception("rendering /metrics failed")
                 await clock.sleep(period)

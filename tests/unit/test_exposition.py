@@ -232,6 +232,29 @@ class TestFreshInBackground:
         assert expo.renders == 1
 
 
+    async def test_a_failing_snapshot_is_retried_each_period(self) -> None:
+        clock, metrics = FakeClock(), CountingMetrics()
+        failing = [True]
+
+        def snapshot() -> Snapshot:
+            if failing[0]:
+                raise RuntimeError("snapshot failed (test)")
+            return Snapshot(devices=(view("a", 0.1),))
+
+        expo = Exposition(metrics, snapshot, clock, max_age_seconds=5.0, idle_period_seconds=60)
+        async with running(expo) as task:
+            for _ in range(3):
+                await clock.wait_sleepers(1)
+                clock.advance(60.0)
+            await clock.wait_sleepers(1)
+            assert not task.done()  # the agent runs on
+            failing[0] = False
+            clock.advance(60.0)
+            await settle(clock, metrics, lambda: expo.renders)
+            assert expo.renders == 1
+            assert b'device="a"' in await expo.body()
+
+
 class TestGzip:
     """Scrapes that accept gzip get the bytes compressed once per render."""
 
