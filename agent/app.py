@@ -167,8 +167,9 @@ class Agent:
                              alert_token=cfg.alertmanager.token)
             web = WebContext(service=service, users=cfg.users, devices=cfg.devices,
                              devices_json=views.devices_json, web=cfg.web, tz=cfg.sla.timezone)
-            server = make_server(build_app(self.metrics, views.snapshot, views.devices_json,
-                                           self.ready.is_set, api, web, clock=self.clock))
+            http_app = build_app(self.metrics, views.snapshot, views.devices_json,
+                                 self.ready.is_set, api, web, clock=self.clock)
+            server = make_server(http_app)
             log.info(
                 "agent started",
                 extra={
@@ -188,6 +189,7 @@ class Agent:
                 sweeping = tg.create_task(run_periodically(
                     cfg.tickets.sla_sweep_seconds, self.clock, service.sweep), name="sla")
                 serving = tg.create_task(server.serve(sockets=[sock]), name="http")
+                exposing = tg.create_task(http_app.state.exposition.run(), name="metrics")
                 self.ready.set()
                 stopping = tg.create_task(stop.wait(), name="stop")
                 await asyncio.wait({stopping, serving}, return_when=asyncio.FIRST_COMPLETED)
@@ -201,6 +203,7 @@ class Agent:
                     await asyncio.wait_for(feed.queue.join(), DRAIN_SECONDS)
                 feeding.cancel()
                 sweeping.cancel()
+                exposing.cancel()
                 server.should_exit = True
                 stopping.cancel()
             log.info("agent stopped")

@@ -301,10 +301,10 @@ class Metrics:
             if self._texts is None:
                 self._texts = DeviceTexts()
             self.snapshots.snapshot = snapshot
-            text = self._texts.text(snapshot)
+            chunks = self._texts.chunks(snapshot)
             self.snapshots.silent = True
             try:
-                health = generate_latest(self.registry)
+                chunks.append(generate_latest(self.registry))
             finally:
                 self.snapshots.silent = False
-            return text.encode() + health
+            return b"".join(chunks)  # the one copy of the body

@@ -1,7 +1,8 @@
 """The agent's one HTTP server: an ASGI app (Starlette) on the agent's own event loop.
 
-Serves `/metrics` (cached, rendered off the loop), `/healthz`, the JSON API of `agent.api` under
-`/api/v1` with its OpenAPI document at `/openapi.json`, and the pages of `agent.web`.
+Serves `/metrics` (the last render, kept fresh off the loop; gzip), `/healthz`, the JSON API of
+`agent.api` under `/api/v1` with its OpenAPI document at `/openapi.json`, and the pages of
+`agent.web`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ from agent.web.pages import install as install_pages
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE_LATEST = "text/plain; version=0.0.4; charset=utf-8"
+# /metrics: a body is re-rendered after 1 s (longer when renders are slow, at most 10 s; see
+# Exposition); a scrape waits up to 0.1 s for a render only when the last one was that quick.
+METRICS_MAX_AGE_S = 1.0
+METRICS_WAIT_S = 0.1
 
 
 def build_app(
@@ -46,10 +51,16 @@ def build_app(
     With `api`, the authenticated /api/v1 routes; without (no ticket service), only an
     unauthenticated /api/v1/devices. With `web`, the pages (sign-in, boards, tickets)."""
 
-    exposition = Exposition(metrics, snapshot, clock or SystemClock())
+    exposition = Exposition(metrics, snapshot, clock or SystemClock(),
+                            max_age_seconds=METRICS_MAX_AGE_S, wait_seconds=METRICS_WAIT_S)
 
     async def get_metrics(request: Request) -> Response:
-        return Response(await exposition.body(), media_type=CONTENT_TYPE_LATEST)
+        body = await exposition.scrape()
+        if body.gzipped is not None and accepts_gzip(request.headers.get("accept-encoding")):
+            return Response(body.gzipped, media_type=CONTENT_TYPE_LATEST,
+                            headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
+        return Response(body.plain, media_type=CONTENT_TYPE_LATEST,
+                        headers={"Vary": "Accept-Encoding"})
 
     async def get_healthz(request: Request) -> Response:
         if healthy():
@@ -72,7 +83,21 @@ def build_app(
         app.add_route("/api/v1/devices", get_devices, include_in_schema=False)
     if web is not None:
         install_pages(app, web)
+    app.state.exposition = exposition  # the app runs `exposition.run()` beside the server
     return app
+
+
+def accepts_gzip(header: str | None) -> bool:
+    """Whether an Accept-Encoding header takes gzip (`gzip` or `*`, with q > 0)."""
+    for part in (header or "").split(","):
+        coding, *params = (p.strip().lower() for p in part.split(";"))
+        if coding in ("gzip", "*"):
+            q = next((p[2:] for p in params if p.startswith("q=")), "1")
+            try:
+                return float(q) > 0
+            except ValueError:
+                return False
+    return False
 
 
 class EmbeddedServer(uvicorn.Server):

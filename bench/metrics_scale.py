@@ -1,15 +1,22 @@
 """/metrics at city scale, in-process: 10,000 ICMP devices + 1,000 SNMP devices with 50
 interfaces each (about 50,000 interface subjects) fed through the real pipeline and detector;
 times the snapshot on the loop and the render, and the cached exposition when there is one.
+With --http, also GETs over loopback: the real app served by uvicorn while a stream of results
+(a 30 s interval's worth) changes the views, each GET from a child process (httpx, as the
+agent-scale benchmark does), with and without gzip.
 
     PYTHONPATH=. python -m bench.metrics_scale [--icmp 10000] [--snmp 1000] [--interfaces 50]
+        [--http]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
+import sys
 import time
+import zlib
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
@@ -80,6 +87,7 @@ async def main() -> None:
     parser.add_argument("--icmp", type=int, default=10_000)
     parser.add_argument("--snmp", type=int, default=1_000)
     parser.add_argument("--interfaces", type=int, default=50)
+    parser.add_argument("--http", action="store_true", help="GETs over loopback too")
     args = parser.parse_args()
     pipeline, views = timed("build state", lambda: build(args.icmp, args.snmp, args.interfaces))
     metrics = Metrics()
@@ -94,6 +102,15 @@ async def main() -> None:
         pipeline.on_result(snmp(f"d{i}", T0 + timedelta(seconds=31), args.interfaces))
     snap = timed("snapshot after 1/6 of SNMP devices polled", views.snapshot)
     timed("render after 1/6 of SNMP devices polled", lambda: metrics.render(snap))
+    for i in range(0, args.icmp, 3):  # 10 s of a 30 s interval: a third of every check
+        at = T0 + timedelta(seconds=40)
+        pipeline.on_result(icmp(f"d{i}", at, ok=i % 20 != 0))
+        if i < args.snmp:
+            pipeline.on_result(snmp(f"d{i}", at, args.interfaces))
+    snap = timed("snapshot after 10 s of results (1/3 of all)", views.snapshot)
+    body = timed("render after 10 s of results (1/3 of all)", lambda: metrics.render(snap))
+    zipped = timed("gzip level 1 of the body", lambda: zlib.compress(body, 1, wbits=31))
+    print(f"{'gzipped size':<44} {len(zipped) / 1e6:8.1f} MB")
     try:
         from agent.exposition import Exposition
     except ImportError:
@@ -103,7 +120,70 @@ async def main() -> None:
     start = time.perf_counter()
     await exposition.body()
     print(f"{'scrape, cached':<44} {time.perf_counter() - start:8.3f} s")
+    if args.http:
+        await http(pipeline, views, args)
+
+
+async def results(pipeline: ResultPipeline, args: argparse.Namespace) -> None:
+    """A 30 s interval's results, in 20 ms ticks, until cancelled."""
+    per_tick = max(1, args.icmp * 20 // 30_000)
+    sent = 0
+    while True:
+        at = T0 + timedelta(seconds=60 + sent * 30 / args.icmp)
+        for _ in range(per_tick):
+            i = sent % args.icmp
+            pipeline.on_result(icmp(f"d{i}", at, ok=i % 20 != 0))
+            if i < args.snmp:
+                pipeline.on_result(snmp(f"d{i}", at, args.interfaces))
+            sent += 1
+        await asyncio.sleep(0.02)
+
+
+async def http(pipeline: ResultPipeline, views: StatusViews, args: argparse.Namespace) -> None:
+    from agent.server import bind, build_app, make_server
+
+    app = build_app(Metrics(), views.snapshot, views.devices_json, lambda: True)
+    sock = bind("127.0.0.1", 0)
+    server = make_server(app)
+    tasks = [asyncio.create_task(server.serve(sockets=[sock])),
+             asyncio.create_task(results(pipeline, args))]
+    exposition = getattr(app.state, "exposition", None)
+    if exposition is not None and hasattr(exposition, "run"):
+        tasks.append(asyncio.create_task(exposition.run()))
+    await asyncio.sleep(20)  # the first render, then a while of results
+    port = str(sock.getsockname()[1])
+    for encoding in ("gzip", "identity"):
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.metrics_scale", "--get", port, encoding)
+        await child.wait()
+    server.should_exit = True
+    for task in tasks[1:]:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def get(port: str, encoding: str, times: int = 6) -> None:
+    """GET /metrics `times` times, 2 s apart, as the agent-scale benchmark does (httpx)."""
+    import httpx
+
+    seconds = []
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
+                      headers={"Accept-Encoding": encoding}) as client:
+        for _ in range(times):
+            start = time.perf_counter()
+            resp = client.get("/metrics")
+            seconds.append(time.perf_counter() - start)
+            time.sleep(2.0)
+    print(f"{'GET, Accept-Encoding: ' + encoding:<44} median {statistics.median(seconds):.3f} s, "
+          f"max {max(seconds):.3f} s ({' '.join(f'{t:.2f}' for t in seconds)}); "
+          f"{resp.headers.get('content-encoding', 'identity')}, "
+          f"{len(resp.content) / 1e6:.1f} MB "
+          f"({int(resp.headers['content-length']) / 1e6:.1f} MB sent)",
+          flush=True)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    if sys.argv[1:2] == ["--get"]:
+        get(sys.argv[2], sys.argv[3])
+    else:
+        asyncio.run(main())

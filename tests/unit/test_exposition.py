@@ -1,16 +1,23 @@
 """The /metrics body: per-device text reused while a device is unchanged, and a cached body
-rendered off the event loop at most once per max age."""
+rendered off the event loop at most once per period, served at once while a render runs."""
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
+import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent.core.model import CheckResult, Device, DeviceState, Sample, Status
 from agent.exposition import DeviceTexts, Exposition
 from agent.metrics import DeviceView, Metrics, Snapshot
+from agent.server import accepts_gzip, build_app
 from tests.fakes import FakeClock
 
 T0 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
@@ -85,7 +92,8 @@ class TestExposition:
     async def test_unchanged_snapshot_is_not_rendered_again(self) -> None:
         clock, metrics = FakeClock(), CountingMetrics()
         views = [view(f"d{i}", 0.1) for i in range(50)]
-        expo = Exposition(metrics, lambda: Snapshot(devices=tuple(views)), clock)
+        expo = Exposition(metrics, lambda: Snapshot(devices=tuple(views)), clock,
+                          wait_seconds=10.0)
         first = await expo.body()
         clock.advance(60)
         assert await expo.body() is first
@@ -110,3 +118,175 @@ class TestExposition:
         assert await expo.body() is not first  # waits for the running render
         assert expo.renders == 2
         assert len(metrics.threads) == 2
+
+
+@asynccontextmanager
+async def running(expo: Exposition) -> AsyncIterator[asyncio.Task[None]]:
+    """`expo.run()` as a task, cancelled on exit."""
+    task = asyncio.create_task(expo.run())
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def until(cond: Callable[[], bool]) -> None:
+    """Yield to the loop and the render thread until `cond()` holds (at most ~5 s)."""
+    for _ in range(5000):
+        if cond():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("the condition never held")
+
+
+async def settle(clock: FakeClock, metrics: CountingMetrics, renders: Callable[[], int]) -> None:
+    """Wait until `run()` sleeps again on the clock (its render, if any, is done)."""
+    await clock.wait_sleepers(1)
+    assert renders() == len(metrics.threads)  # no render left running
+
+
+class TestFreshInBackground:
+    """`run()` keeps the body fresh: a scrape never waits for a slow render, and a stream of
+    changes is rendered at most once per period."""
+
+    async def test_scrape_during_a_long_render_gets_the_previous_body_at_once(self) -> None:
+        clock, metrics = FakeClock(), CountingMetrics()
+        views = [view("a", 0.1)]
+        expo = Exposition(metrics, lambda: Snapshot(devices=tuple(views)), clock,
+                          max_age_seconds=1.0, wait_seconds=5.0)
+        metrics.gate.clear()
+        scraping = asyncio.create_task(expo.body())  # the first body is waited for...
+        await until(lambda: len(metrics.threads) == 1)
+        clock.advance(8.0)  # ...and takes 8 s of (fake) time: longer than `wait_seconds`
+        metrics.gate.set()
+        first = await scraping
+        assert expo.period == 10.0  # slow renders: the period grows, up to its maximum
+        views[0] = view("a", 0.2)
+        clock.advance(10.0)
+        metrics.gate.clear()  # the next render blocks (for up to 10 s of real time)
+        assert await expo.body() is first  # a waiting scrape would get the new body
+        await until(lambda: len(metrics.threads) == 2)  # it started the render, not waited
+        assert await expo.body() is first  # the render is shared, not started again
+        metrics.gate.set()
+        await until(lambda: expo.renders == 2)
+        assert b"0.2" in await expo.body()
+        assert len(metrics.threads) == 2
+
+    async def test_a_stream_of_changes_is_rendered_once_per_period(self) -> None:
+        clock, metrics = FakeClock(), CountingMetrics()
+        views = [view(f"d{i}", 0.1) for i in range(20)]
+        expo = Exposition(metrics, lambda: Snapshot(devices=tuple(views)), clock,
+                          max_age_seconds=5.0, wait_seconds=5.0)
+        async with running(expo):
+            await settle(clock, metrics, lambda: expo.renders)
+            assert expo.renders == 1  # the first body is there before the first scrape
+            first = await expo.body()
+            assert expo.renders == 1
+            seen = []
+            for second in range(1, 61):  # a change every 0.5 s, a scrape every 1 s, 60 s
+                views[second % 20] = view(f"d{second % 20}", second / 1000)
+                clock.advance(0.5)
+                views[(second + 7) % 20] = view(f"d{(second + 7) % 20}", second / 1000)
+                clock.advance(0.5)
+                await settle(clock, metrics, lambda: expo.renders)
+                seen.append(await expo.body())
+                await settle(clock, metrics, lambda: expo.renders)
+            assert 1 + 60 / 5 - 1 <= expo.renders <= 1 + 60 / 5
+            assert len(set(map(id, seen))) == expo.renders  # each body was served
+            assert seen[-1] is not first
+            last = f'pantau_icmp_rtt_seconds{{device="d{60 % 20}"}} 0.06'.encode()
+            assert last in seen[-1]  # at most one period old
+
+    async def test_unscraped_it_renders_each_idle_period(self) -> None:
+        clock, metrics = FakeClock(), CountingMetrics()
+        views = [view("a", 0.1)]
+        expo = Exposition(metrics, lambda: Snapshot(devices=tuple(views)), clock,
+                          max_age_seconds=5.0, idle_period_seconds=60.0)
+        async with running(expo):
+            await settle(clock, metrics, lambda: expo.renders)
+            for second in range(1, 601):  # 10 minutes of changes, no scrape
+                views[0] = view("a", second / 1000)
+                clock.advance(1.0)
+                await settle(clock, metrics, lambda: expo.renders)
+            assert expo.renders == 1 + 600 / 60
+            body = await expo.body()  # at once: at most an idle period old
+            assert b"0.6" in body
+            for _ in range(5):  # scraped again: back to each max age
+                views[0] = view("a", 0.777)
+                clock.advance(5.0)
+                await settle(clock, metrics, lambda: expo.renders)
+            assert b"0.777" in await expo.body()
+
+    async def test_unchanged_views_are_not_rendered(self) -> None:
+        clock, metrics = FakeClock(), CountingMetrics()
+        views = [view("a", 0.1)]
+        expo = Exposition(metrics, lambda: Snapshot(devices=tuple(views)), clock,
+                          max_age_seconds=1.0)
+        async with running(expo):
+            for _ in range(30):
+                clock.advance(1.0)
+                await expo.body()
+                await settle(clock, metrics, lambda: expo.renders)
+        assert expo.renders == 1
+
+
+    async def test_a_failing_snapshot_is_retried_each_period(self) -> None:
+        clock, metrics = FakeClock(), CountingMetrics()
+        failing = [True]
+
+        def snapshot() -> Snapshot:
+            if failing[0]:
+                raise RuntimeError("snapshot failed (test)")
+            return Snapshot(devices=(view("a", 0.1),))
+
+        expo = Exposition(metrics, snapshot, clock, max_age_seconds=5.0, idle_period_seconds=60)
+        async with running(expo) as task:
+            for _ in range(3):
+                await clock.wait_sleepers(1)
+                clock.advance(60.0)
+            await clock.wait_sleepers(1)
+            assert not task.done()  # the agent runs on
+            failing[0] = False
+            clock.advance(60.0)
+            await settle(clock, metrics, lambda: expo.renders)
+            assert expo.renders == 1
+            assert b'device="a"' in await expo.body()
+
+
+class TestGzip:
+    """Scrapes that accept gzip get the bytes compressed once per render."""
+
+    async def test_gzip_once_per_render(self) -> None:
+        clock, metrics = FakeClock(), CountingMetrics()
+        views = [view(f"d{i}", 0.1) for i in range(30)]
+        expo = Exposition(metrics, lambda: Snapshot(devices=tuple(views)), clock)
+        body = await expo.scrape()
+        assert body.gzipped is not None
+        assert gzip.decompress(body.gzipped) == body.plain
+        assert len(body.gzipped) * 5 < len(body.plain)
+        assert await expo.scrape() is body  # the same bytes, not compressed again
+        plain = Exposition(metrics, lambda: Snapshot(devices=tuple(views)), clock, gzip=False)
+        assert (await plain.scrape()).gzipped is None
+
+    @pytest.mark.parametrize(("header", "ok"), [
+        ("gzip", True), ("identity", False), (None, False), ("deflate, gzip;q=0.5", True),
+        ("gzip;q=0", False), ("GZIP ; q=1.0", True), ("*", True), ("br, gzip;q=0.000", False),
+        ("gzip;q=x", False)])
+    def test_accept_encoding(self, header: str | None, ok: bool) -> None:
+        assert accepts_gzip(header) is ok
+
+    async def test_served_gzipped(self) -> None:
+        views = [view(f"d{i}", 0.1) for i in range(30)]
+        app = build_app(Metrics(), lambda: Snapshot(devices=tuple(views)), list, lambda: True,
+                        clock=FakeClock())
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://pantau.test") as c:
+            zipped = await c.get("/metrics", headers={"Accept-Encoding": "gzip"})
+            plain = await c.get("/metrics", headers={"Accept-Encoding": "identity"})
+        assert zipped.headers["content-encoding"] == "gzip"
+        assert "content-encoding" not in plain.headers
+        assert zipped.text == plain.text
+        assert 'pantau_device_up{device="d7"' in plain.text
+        assert int(zipped.headers["content-length"]) * 5 < len(plain.content)
