@@ -114,7 +114,12 @@ def _sample(name: str, pairs: Iterable[tuple[str, str]], value: float) -> str:
 
 def device_text(view: DeviceView) -> tuple[str, ...]:
     """One device's lines of each per-device family (in `_HEAD`, `_SNMP`, `_IFACES` order)."""
-    out = [""] * _N
+    return head_text(view) + snmp_text(view.device.name, view.results.get("snmp"))
+
+
+def head_text(view: DeviceView) -> tuple[str, ...]:
+    """The device's lines of the `_HEAD` families (state, ICMP, each check's status)."""
+    out = [""] * len(_HEAD)
     name = view.device.name
     dev = (("device", name),)
     out[0] = _sample(DEVICE_UP, (*dev, ("owner", view.device.owner)),
@@ -132,24 +137,30 @@ def device_text(view: DeviceView) -> tuple[str, ...]:
         rtt, loss = icmp.sample("icmp_rtt_seconds"), icmp.sample("icmp_packet_loss_ratio")
         out[2] = "" if rtt is None else _sample(ICMP_RTT, dev, rtt)
         out[3] = "" if loss is None else _sample(ICMP_LOSS, dev, loss)
-    snmp = results.get("snmp")
+    return tuple(out)
+
+
+def snmp_text(name: str, snmp: CheckResult | None) -> tuple[str, ...]:
+    """Device `name`'s lines of the `_SNMP` and `_IFACES` families, from its last SNMP result
+    only (the bulk of the exposition: kept while that result is the same)."""
+    out = [""] * (len(_SNMP) + len(_IFACES))
     if snmp is None:
         return tuple(out)
-    base = len(_HEAD)
-    out[base] = _sample(SNMP_UP, dev, 1.0 if snmp.status.answered else 0.0)
+    dev = (("device", name),)
+    out[0] = _sample(SNMP_UP, dev, 1.0 if snmp.status.answered else 0.0)
     if not snmp.status.answered:
         return tuple(out)  # stale interface data would lie: their series vanish while down
     facts = dict(snmp.info)
     if facts:
-        out[base + 2] = _sample(SNMP_INFO, (*dev, ("sys_name", facts.get("sysName", "")),
-                                            ("sys_object_id", facts.get("sysObjectID", ""))), 1.0)
+        out[2] = _sample(SNMP_INFO, (*dev, ("sys_name", facts.get("sysName", "")),
+                                     ("sys_object_id", facts.get("sysObjectID", ""))), 1.0)
     parts: list[list[str]] = [[] for _ in _IFACES]
-    first = base + len(_SNMP)
+    first = len(_SNMP)
     device_label = labels(dev)
     for s in snmp.samples:
         if not s.labels:
             if s.name == "snmp_uptime_seconds":
-                out[base + 1] = _sample(SNMP_UPTIME, dev, s.value)
+                out[1] = _sample(SNMP_UPTIME, dev, s.value)
             continue
         slot = _SLOT.get(s.name)
         if slot is not None:  # the bulk of the exposition: one f-string per line
@@ -178,6 +189,7 @@ class DeviceTexts:
     def __init__(self) -> None:
         self._cache: dict[str, _Cached] = {}
         self.rendered = 0  # devices rendered anew: the work counter the tests read
+        self.snmp_rendered = 0  # of which with their SNMP and interface lines
 
     def text(self, snap: Snapshot) -> str:
         """The exposition of every snapshot family (devices, SNMP, interfaces, tickets)."""
@@ -189,10 +201,20 @@ class DeviceTexts:
         texts: list[tuple[bytes, ...]] = []
         for view in snap.devices:
             hit = cache.get(view.device.name)
-            if (hit is None or hit.view.results is not view.results
-                    or hit.view.state is not view.state
-                    or (hit.view.device is not view.device and hit.view.device != view.device)):
+            if hit is None or (hit.view.device is not view.device
+                               and hit.view.device != view.device):
                 text = tuple(t.encode() for t in device_text(view))
+                hit = cache[view.device.name] = _Cached(view, text)
+                self.rendered += 1
+                self.snmp_rendered += "snmp" in view.results
+            elif hit.view.results is not view.results or hit.view.state is not view.state:
+                snmp = view.results.get("snmp")
+                if snmp is hit.view.results.get("snmp"):  # e.g. an ICMP result: keep the SNMP part
+                    tail = hit.text[len(_HEAD):]
+                else:
+                    tail = tuple(t.encode() for t in snmp_text(view.device.name, snmp))
+                    self.snmp_rendered += snmp is not None
+                text = tuple(t.encode() for t in head_text(view)) + tail
                 hit = cache[view.device.name] = _Cached(view, text)
                 self.rendered += 1
             texts.append(hit.text)

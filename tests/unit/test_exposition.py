@@ -8,6 +8,7 @@ import gzip
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import httpx
@@ -46,6 +47,30 @@ class TestDeviceTexts:
                    for f in text_string_to_metric_families(text) for s in f.samples}
         assert samples[("pantau_icmp_rtt_seconds", (("device", "d7"),))] == 0.5
         assert samples[("pantau_device_up", (("device", "d7"), ("owner", 'Dinas "A"\\B')))] == 0
+
+    def test_an_icmp_result_keeps_the_interface_lines(self) -> None:
+        """An SNMP device's interface lines are rendered again only for a new SNMP result."""
+        ifaces = tuple(Sample(n, float(i), (("interface", f"ge-{i}"),))
+                       for i in range(3) for n in ("interface_oper_up", "interface_admin_up"))
+        snmp = CheckResult("s", "snmp", Status.OK, T0, 0.2,
+                           (Sample("snmp_uptime_seconds", 5.0), *ifaces))
+        first = view("s", 0.001)
+        texts = DeviceTexts()
+        texts.text(Snapshot(devices=(replace(first, results={**first.results, "snmp": snmp}),)))
+        assert (texts.rendered, texts.snmp_rendered) == (1, 1)
+        later = view("s", 0.002, DeviceState.DOWN)
+        snap = Snapshot(devices=(replace(later, results={**later.results, "snmp": snmp}),))
+        text = texts.text(snap)
+        assert (texts.rendered, texts.snmp_rendered) == (2, 1)
+        assert text == DeviceTexts().text(snap)
+        assert 'pantau_interface_up{device="s",interface="ge-2"} 2.0' in text
+        assert 'pantau_icmp_rtt_seconds{device="s"} 0.002' in text
+        newer = replace(snmp, samples=(Sample("snmp_uptime_seconds", 6.0),))
+        snap = Snapshot(devices=(replace(later, results={**later.results, "snmp": newer}),))
+        text = texts.text(snap)
+        assert (texts.rendered, texts.snmp_rendered) == (3, 2)
+        assert "ge-2" not in text
+        assert text == DeviceTexts().text(snap)
 
     def test_removed_device_vanishes(self) -> None:
         texts = DeviceTexts()
