@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 
 BATCH_WINDOW_SECONDS = 0.05  # jobs due this close together start in the same tick (one sweep)
 LATE_AFTER_SECONDS = 0.25  # the agent stalled longer than this during a check: not the device
+# A sweep's collector fits its sends and its wait into the check's timeout itself, so the
+# scheduler's deadline on a sweep is only a backstop against a bug: this much past the
+# timeout. A loop stalled past the timeout then still lets the sweep judge what its reply
+# table holds (replies are drained with kernel times), instead of cancelling every device.
+SWEEP_BACKSTOP_SECONDS = 10.0
 _AWAKE = float("-inf")  # the dispatcher is running: it reads the heap before it sleeps again
 
 
@@ -48,6 +53,7 @@ class Job:
     version: int = 0  # bumped when `due` moves: older heap entries are stale
     running: bool = False
     demanded: bool = False  # request_check() while running: run again at once after
+    late: bool = False  # the latest result was "pantau was late" (UNKNOWN)
 
 
 @dataclass(slots=True)
@@ -91,6 +97,7 @@ class Scheduler:
         lag: LagMonitor | None = None,
         batch_window: float = BATCH_WINDOW_SECONDS,
         late_after: float = LATE_AFTER_SECONDS,
+        sweep_backstop: float = SWEEP_BACKSTOP_SECONDS,
     ) -> None:
         self._clock = clock
         self._sink = sink
@@ -102,6 +109,7 @@ class Scheduler:
         self._lag = lag
         self._window = batch_window
         self._late_after = late_after
+        self._backstop = sweep_backstop
         self._jobs: dict[tuple[str, str], Job] = {}
         self._batch_kinds: dict[int, bool] = {}  # id(collector) -> offers check_many
         self._heap: list[tuple[float, int, int, Job]] = []  # (due, version, order, job)
@@ -224,9 +232,15 @@ class Scheduler:
             self._push(job, now)
         else:
             spec = job.spec
+            # The first "pantau was late" result of a streak is re-checked as quickly as a
+            # soft failure: the device was not judged, so its state should not wait a whole
+            # interval for news. A second one in a row waits the interval, so an overloaded
+            # agent does not add re-checks to its load.
+            late, was_late = result.error == "late", job.late
+            job.late = late
             step = (
                 spec.retry_interval_seconds
-                if self._retrying(job.device.name, spec.check)
+                if (late and not was_late) or self._retrying(job.device.name, spec.check)
                 else spec.interval_seconds
             )
             due = job.due + step
@@ -262,7 +276,11 @@ class Scheduler:
 
     async def run_batch(self, jobs: Sequence[Job]) -> list[CheckResult]:
         """One sweep of a batching collector for `jobs` (same collector and spec), as one
-        unit of the concurrency bound, under the spec's deadline; a result per job."""
+        unit of the concurrency bound; a result per job.
+
+        The collector keeps the sweep within the spec's timeout; the scheduler cuts it only
+        at a backstop well past it (`sweep_backstop` seconds more), and a sweep cut there is the
+        agent's fault, never the devices': UNKNOWN ("pantau was late")."""
         collector = jobs[0].collector
         spec = jobs[0].spec
         if not isinstance(collector, BatchCollector):
@@ -272,17 +290,26 @@ class Scheduler:
             self.stats.in_flight += len(jobs)
             self.stats.sweeps += 1
             started = self._clock.monotonic()
+            overran = False
             try:
-                async with asyncio.timeout(spec.timeout_seconds):
+                async with asyncio.timeout(spec.timeout_seconds + self._backstop):
                     outcomes = await collector.check_many([j.device for j in jobs], spec)
             except TimeoutError as exc:
+                overran = True
                 outcomes = [exc] * len(jobs)
+                log.warning("sweep overran its backstop", extra={
+                    "devices": len(jobs), "check": spec.check,
+                    "seconds": round(self._clock.monotonic() - started, 1)})
             except Exception as exc:
                 log.exception("sweep crashed", extra={"devices": len(jobs), "check": spec.check})
                 outcomes = [exc] * len(jobs)
             finally:
                 self.stats.in_flight -= len(jobs)
-            results = [self._judge(j, started, o) for j, o in zip(jobs, outcomes, strict=True)]
+            if overran:
+                results = [self._late(j, started) for j in jobs]
+            else:
+                results = [self._judge(j, started, o)
+                           for j, o in zip(jobs, outcomes, strict=True)]
         for result in results:
             self._done(result)
         return results
@@ -309,15 +336,7 @@ class Scheduler:
             if self._lag is not None:
                 late = max(late, self._lag.lateness(started, ended))
             if late > self._late_after:
-                self.stats.late += 1
-                self._observe_overrun(spec.check, "late")
-                return self._failed(
-                    job, started, Status.UNKNOWN,
-                    f"{spec.check} {device.name}: pantau was late by {late:.1f}s during the "
-                    f"check ({elapsed:.1f}s, deadline {spec.timeout_seconds:g}s): "
-                    "the agent stalled, not the device",
-                    "late",
-                )
+                return self._late(job, started, late)
         if isinstance(outcome, CollectorError):
             return self._failed(job, started, outcome.status, str(outcome), outcome.kind)
         if isinstance(outcome, TimeoutError):
@@ -330,6 +349,22 @@ class Scheduler:
             )
         # A bug, not a device problem (logged with its traceback where it was caught).
         return self._failed(job, started, Status.UNKNOWN, "internal", "internal")
+
+    def _late(self, job: Job, started: float, late: float | None = None) -> CheckResult:
+        """UNKNOWN: the check's deadline passed while the agent itself was late (`late`
+        seconds; None: the agent overran a sweep's backstop)."""
+        spec = job.spec
+        elapsed = self._clock.monotonic() - started
+        self.stats.late += 1
+        self._observe_overrun(spec.check, "late")
+        how = f"late by {late:.1f}s" if late is not None else "late (the sweep overran)"
+        return self._failed(
+            job, started, Status.UNKNOWN,
+            f"{spec.check} {job.device.name}: pantau was {how} during the check "
+            f"({elapsed:.1f}s, deadline {spec.timeout_seconds:g}s): "
+            "the agent stalled, not the device",
+            "late",
+        )
 
     def _failed(
         self, job: Job, started: float, status: Status, reason: str, kind: str

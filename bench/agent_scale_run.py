@@ -57,14 +57,19 @@ class Scrapes:
                    if n == name and all(labels.get(k) == w for k, w in match.items()))
 
     def lateness(self) -> str:
-        """Checks the agent itself says were late, and its scheduler lag, as far as exposed."""
+        """Checks the agent itself says were late or cut by their deadline, per check, and
+        its scheduler lag, as far as exposed."""
         parts = []
-        late = [(n, labels, v) for n, labels, v in self.samples
-                if ("late" in n and n.endswith("_total")) or "late" in labels.get("kind", "")]
-        if late:
-            parts.append(f"late checks {sum(v for _, _, v in late):.0f}")
-        deadline = self.total("pantau_collector_errors_total", kind="deadline")
-        parts.append(f"deadline-cancelled {deadline:.0f}")
+        for what, name, match in (("late checks", "pantau_checks_late_total", {}),
+                                  ("deadline-cancelled", "pantau_collector_errors_total",
+                                   {"kind": "deadline"})):
+            per_check: dict[str, float] = {}
+            for n, labels, v in self.samples:
+                if n == name and all(labels.get(k) == w for k, w in match.items()):
+                    check = labels.get("check") or labels.get("collector", "?")
+                    per_check[check] = per_check.get(check, 0.0) + v
+            split = ", ".join(f"{c} {v:.0f}" for c, v in sorted(per_check.items()) if v)
+            parts.append(f"{what} {sum(per_check.values()):.0f}" + (f" ({split})" if split else ""))
         count = self.total("pantau_scheduler_lag_seconds_count")
         if count:
             over_1s = count - self.total("pantau_scheduler_lag_seconds_bucket", le="1.0")

@@ -4,6 +4,7 @@ joining the next burst, and the agent's own lateness reported UNKNOWN, never DOW
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Sequence
 
 import pytest
@@ -132,7 +133,7 @@ class TestLateness:
             Scheduler, list[tuple[str, str]]]:
         overruns: list[tuple[str, str]] = []
         s = Scheduler(clock=clock, sink=lambda r: None, retrying=lambda d, c: False,
-                      max_in_flight=10, lag=lag,
+                      max_in_flight=10, lag=lag, sweep_backstop=0.05,
                       observe_overrun=lambda c, k: overruns.append((c, k)))
         return s, overruns
 
@@ -194,6 +195,58 @@ class TestLateness:
         jobs = [Job(device(n), spec, FrozenSweep(clock)) for n in ("a", "b")]
         got = await s.run_batch(jobs)
         assert [(r.status, r.error) for r in got] == [(Status.UNKNOWN, "late")] * 2
+
+    async def test_sweep_past_its_timeout_keeps_what_it_judged(self) -> None:
+        """A loop stalled past a sweep's timeout does not cancel the sweep: its devices get
+        what the collector judged from its reply table (here OK), not a deadline DOWN."""
+        clock = FakeClock()
+        s, overruns = self.scheduler(clock)
+        spec = CheckSpec("icmp", 10.0, 0.01, 3.0)
+
+        class SlowSweep(SweepingCollector):
+            async def check_many(self, devices: Sequence[Device], spec: CheckSpec
+                                 ) -> list[CheckResult | CollectorError]:
+                await asyncio.sleep(0.03)  # real loop time, three times the timeout
+                return await super().check_many(devices, spec)
+
+        jobs = [Job(device(n), spec, SlowSweep(clock)) for n in ("a", "b")]
+        got = await s.run_batch(jobs)
+        assert [(r.status, r.error) for r in got] == [(Status.OK, "")] * 2
+        assert overruns == []
+
+
+class TestLateRecheck:
+    """The first "pantau was late" result of a streak is re-checked at the retry interval;
+    a second one in a row waits the whole interval (no extra load on a busy agent)."""
+
+    async def test_late_then_late_then_on_time(self) -> None:
+        clock = FakeClock()
+        calls: list[float] = []
+        errors = ["late", "late", "", ""]
+
+        class Scripted:
+            async def check(self, device: Device, spec: CheckSpec) -> CheckResult:
+                calls.append(clock.monotonic())
+                error = errors.pop(0)
+                status = Status.UNKNOWN if error else Status.OK
+                return CheckResult(device.name, spec.check, status, clock.now(), 0.0,
+                                   error=error)
+
+        h = Harness(clock)
+        h.start([Job(device("a"), SPEC, Scripted())])
+        for _ in range(4):
+            while len(calls) < 4 and h.results.empty():
+                await clock.wait_sleepers(1)
+                clock.advance(0.5)
+                await asyncio.sleep(0)
+            if h.results.empty():
+                break
+            await h.next_result()
+        await h.stop()
+        gaps = [round(b - a, 1) for a, b in itertools.pairwise(calls)]
+        # after the 1st late: the retry interval; after the 2nd late and after OK: the interval
+        assert gaps == [SPEC.retry_interval_seconds, SPEC.interval_seconds,
+                        SPEC.interval_seconds]
 
 
 class TestLagMonitor:
