@@ -75,20 +75,19 @@ class TestTwoThousandDevices:
         figure(f"start-up: {len(inv.dead)} dead DOWN, {len(inv.live)} live UP in "
                f"{converged:.1f}s (bound {3 * interval:g}s), 0 false DOWN")
 
-        mark = len(log.changes)
+        mark, cut = len(log.changes), deadline_cuts(run)
         os.kill(run.pid, signal.SIGSTOP)
         try:
             time.sleep(self.STOP_S)
         finally:
             os.kill(run.pid, signal.SIGCONT)
         run.watch(2 * interval + 2)
-        false = log.false_downs(inv, mark)
-        assert not false, f"after a {self.STOP_S:g}s SIGSTOP: " + evidence(run, false)
-        assert log.converged(inv), "after the SIGSTOP the states no longer match the lab"
-        figure(f"{self.STOP_S:g}s SIGSTOP, 2 intervals watched: 0 false DOWN; "
+        steady(run, inv, mark, f"after a {self.STOP_S:g}s SIGSTOP")
+        figure(f"{self.STOP_S:g}s SIGSTOP, 2 intervals watched: 0 false DOWN, "
+               f"{deadline_cuts(run) - cut:.0f} checks cut by their deadline; "
                f"{run.scrape_metrics(1).lateness()}")
 
-        mark = len(log.changes)
+        mark, cut = len(log.changes), deadline_cuts(run)
         hogs = Hogs(os.cpu_count() or 2, HOG_NICE)
         cpu0 = cpu_seconds(run.pid)
         try:
@@ -97,12 +96,27 @@ class TestTwoThousandDevices:
             hogs.stop()
         cpu = cpu_seconds(run.pid) - cpu0
         run.watch(interval + 2)  # what the hogs delayed is judged after them
-        false = log.false_downs(inv, mark)
-        assert not false, f"under {os.cpu_count()} CPU hogs: " + evidence(run, false)
-        assert log.converged(inv), "after the hogs the states no longer match the lab"
+        steady(run, inv, mark, f"under {os.cpu_count()} CPU hogs")
         assert not log.missed(inv)
         figure(f"{os.cpu_count()} hogs at nice {HOG_NICE} for {self.HOG_S:g}s: 0 false DOWN, "
-               f"agent CPU {cpu / self.HOG_S:.2f} core; {run.scrape_metrics(1).lateness()}")
+               f"agent CPU {cpu / self.HOG_S:.2f} core, {deadline_cuts(run) - cut:.0f} checks "
+               f"cut by their deadline; {run.scrape_metrics(1).lateness()}")
+
+
+def steady(run: AgentRun, inv: Inventory, mark: int, when: str) -> None:
+    """Nothing changed in the lab since change `mark`, so no device changed state: a live
+    device never DOWN or UNREACHABLE, and no dead child flipped because its live parent was
+    judged failing."""
+    false = run.log.false_downs(inv, mark)
+    assert not false, f"{when}: " + evidence(run, false)
+    changed = run.log.changes[mark:]
+    assert not changed, f"{when}, state changes in a steady lab: " + evidence(run, changed)
+    assert run.log.converged(inv), f"{when}: the states no longer match the lab"
+
+
+def deadline_cuts(run: AgentRun) -> float:
+    """Checks the scheduler cut at their deadline so far (a cut check is a failure)."""
+    return run.scrape_metrics(1).total("pantau_collector_errors_total", kind="deadline")
 
 
 @pytest.mark.xdist_group("city-core")
