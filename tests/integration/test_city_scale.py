@@ -53,10 +53,11 @@ class TestTwoThousandDevices:
         inv = inventory(lab, self.DEVICES)
         lab.blackhole(*sorted(inv.dead_addresses))
         try:
-            # a soft state is re-checked every 5 s, so a dead device's 3 failures fit in 3
-            # intervals whatever its jitter (convergence is timed from the agent's start)
+            # a soft state is re-checked at a third of the interval (the defaults' ratio,
+            # 10 s of 30 s), so a dead device's 3 failures fit in 3 intervals whatever its
+            # jitter: at most 10 + 3 x 2 s timeout + 2 x 3.3 s = 23 s after the agent starts
             with AgentRun(lab, tmp_path, inv.icmp_only(), self.INTERVAL,
-                          {"retry_interval_seconds": 5.0}) as run:
+                          {"retry_interval_seconds": round(self.INTERVAL / 3, 2)}) as run:
                 self.scenario(run, inv, figure)
         finally:
             lab.restore(*sorted(inv.dead_addresses))
