@@ -55,9 +55,12 @@ class TestTwoThousandDevices:
         try:
             # a soft state is re-checked at a third of the interval (the defaults' ratio,
             # 10 s of 30 s), so a dead device's 3 failures fit in 3 intervals whatever its
-            # jitter: at most 10 + 3 x 2 s timeout + 2 x 3.3 s = 23 s after the agent starts
+            # jitter: at most 10 + 3 x 2 s timeout + 2 x 3.3 s = 23 s after the agent is
+            # ready (its /healthz answers; start-up before that is imports and the store)
             with AgentRun(lab, tmp_path, inv.icmp_only(), self.INTERVAL,
                           {"retry_interval_seconds": round(self.INTERVAL / 3, 2)}) as run:
+                spawned, run.started = run.started, time.monotonic()
+                figure(f"agent ready {run.started - spawned:.1f}s after it was spawned")
                 self.scenario(run, inv, figure)
         finally:
             lab.restore(*sorted(inv.dead_addresses))
@@ -72,7 +75,9 @@ class TestTwoThousandDevices:
             f"devices with a state, missed dead {sorted(log.missed(inv))[:5]}, live not up "
             f"{sorted(d for d in inv.live if log.states.get(d) != 'up')[:5]}; "
             f"{run.scrape_metrics(1).lateness()}")
-        run.watch(interval)  # settle: one interval in steady state
+        mark = len(log.changes)
+        run.watch(interval)  # one interval in steady state
+        steady(run, inv, mark, "the interval after start-up")
         figure(f"start-up: {len(inv.dead)} dead DOWN, {len(inv.live)} live UP in "
                f"{converged:.1f}s (bound {3 * interval:g}s), 0 false DOWN")
 
