@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from agent import heap
 from agent.api import ApiContext
 from agent.config import Config
 from agent.core.clock import Clock, SystemClock
@@ -179,6 +180,7 @@ class Agent:
             )
             async with asyncio.TaskGroup() as tg:
                 jobs = collectors.jobs(cfg, cfg.devices)
+                heap.settle()  # the inventory's state lives as long as the agent
                 polling = tg.create_task(scheduler.run(jobs), name="scheduler")
                 lagging = tg.create_task(lag.run(), name="lag monitor")
                 ticker = tg.create_task(self._ticker(), name="ticker")

@@ -257,12 +257,24 @@ class Metrics:
         self._render_lock = threading.Lock()
         self.lateness = LatenessInstruments(self.registry)
         self._texts: DeviceTexts | None = None
+        self._check_children: dict[tuple[str, Status, str], tuple[Any, Any, Any]] = {}
 
     def observe_check(self, collector: str, seconds: float, status: Status, error: str) -> None:
-        self.collector_duration.labels(collector).observe(seconds)
-        self.collector_checks.labels(collector, status.value).inc()
-        if error:
-            self.collector_errors.labels(collector, error).inc()
+        """One check's duration, status and error kind (called for every result: the
+        labelled children are looked up once per label set, not per call)."""
+        key = (collector, status, error)
+        children = self._check_children.get(key)
+        if children is None:
+            children = self._check_children[key] = (
+                self.collector_duration.labels(collector),
+                self.collector_checks.labels(collector, status.value),
+                self.collector_errors.labels(collector, error) if error else None,
+            )
+        duration, checks, errors = children
+        duration.observe(seconds)
+        checks.inc()
+        if errors is not None:
+            errors.inc()
 
     # -- ticketing.service.TicketObserver ----------------------------------------------------
 

@@ -25,7 +25,12 @@ from collectors.base import BatchCollector, Collector
 
 log = logging.getLogger(__name__)
 
-BATCH_WINDOW_SECONDS = 0.05  # jobs due this close together start in the same tick (one sweep)
+# Jobs due within this window of the earliest one start together, in one tick (one sweep
+# per batching collector); none starts later than its slot, some up to this much earlier.
+# Each sweep has a fixed cost (timers, wake-ups, a reply table): measured with real ICMP on
+# loopback, sweeps of 17 devices (a 0.05 s window at 10,000 devices per 30 s) cost 32 µs
+# of CPU per echo, sweeps of 340 (1 s) 13 µs.
+BATCH_WINDOW_SECONDS = 1.0
 LATE_AFTER_SECONDS = 0.25  # the agent stalled longer than this during a check: not the device
 # A sweep's collector fits its sends and its wait into the check's timeout itself, so the
 # scheduler's deadline on a sweep is only a backstop against a bug: this much past the
@@ -316,10 +321,9 @@ class Scheduler:
 
     def _done(self, result: CheckResult) -> None:
         self._observe_duration(result.check, result.duration_seconds, result.status, result.error)
-        log.debug(
-            "check done",
-            extra={"device": result.device, "check": result.check, "status": str(result.status)},
-        )
+        if log.isEnabledFor(logging.DEBUG):  # once per result: skip building the record
+            log.debug("check done", extra={
+                "device": result.device, "check": result.check, "status": str(result.status)})
 
     def _judge(self, job: Job, started: float, outcome: CheckResult | BaseException) -> CheckResult:
         """The result of one check: errors mapped to statuses, and a failure that fell while

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from agent.core.errors import BackendRejected, BackendUnavailable, TicketNotFound
@@ -207,6 +207,11 @@ class InMemoryBackend:
         found = [t for t in map(self._load, self._tickets)
                  if status is None or t.status.value == status]
         return tuple(sorted(found, key=lambda t: (t.opened_at, t.id), reverse=True))
+
+    async def open_versions(self) -> Mapping[str, int]:
+        self._usable()
+        return {t.id: t.seq for t in map(self._load, self._tickets)
+                if t.status is TicketStatus.OPEN}
 
     async def page(self, query: TicketQuery) -> TicketPage:
         self._usable()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -121,6 +121,11 @@ class TicketBackend(Protocol):
 
     async def list(self, status: str | None = None) -> Sequence[Ticket]:
         """Tickets, newest first; `status` "open", "closed" or None for all."""
+        ...
+
+    async def open_versions(self) -> Mapping[str, int]:
+        """Each open ticket's id and seq (of its latest event), without reading the bodies:
+        what a reader needs to see which tickets changed since it last read them."""
         ...
 
     async def page(self, query: TicketQuery) -> TicketPage:

@@ -207,18 +207,21 @@ class TicketService:
                 self.observer.breached(step.no)
 
     async def refresh(self) -> None:
-        """Re-read the open tickets; count changes made elsewhere since the last read."""
-        current = {t.id: t for t in await self.backend.list("open")}
+        """Re-read the open tickets that changed elsewhere since the last read (by their
+        seq, without reading the others' bodies), and count those changes."""
         if not self._seeded:
             # start-up: what happened before this agent ran is history, not new events
-            self._known = dict(current)
+            self._known = {t.id: t for t in await self.backend.list("open")}
             self._seeded = True
             self.open_tickets = tuple(self._known.values())
             return
-        for gone in [i for i in self._known if i not in current]:
+        versions = await self.backend.open_versions()
+        for gone in [i for i in self._known if i not in versions]:
             self._track(await self.backend.get(gone))  # closed elsewhere: count its last steps
-        for ticket in current.values():
-            self._track(ticket)
+        for ticket_id, seq in versions.items():
+            known = self._known.get(ticket_id)
+            if known is None or known.seq != seq:
+                self._track(await self.backend.get(ticket_id))
 
     async def _open(self, draft: TicketDraft) -> Ticket:
         def build(ticket_id: str) -> tuple[Sequence[TicketEvent], Ticket]:

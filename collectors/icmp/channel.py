@@ -34,6 +34,10 @@ _ICMP6_FILTER = 1  # linux/icmpv6.h: same for ICMPv6, 256 bits
 YIELD_EVERY = 256
 _BUFFER_PER_REPLY = 830
 _DRAIN_LIMIT = 1 << 16  # packets per readiness callback, so a flood cannot starve the loop
+# With kernel receive times, a reply read late keeps its true RTT: the reader then waits
+# this long after a socket turns readable and reads everything queued in one go, instead of
+# waking the loop for each reply (at 10,000 devices that is ~1,700 wake-ups a second).
+COALESCE_SECONDS = 0.02
 class IcmpSocket(Protocol):
     """What Pinger uses of a non-blocking ICMP socket (socket.socket, or a test double)."""
 
@@ -64,18 +68,30 @@ class Channel:
         self.stamped = isinstance(sock, socket.socket) and bool(
             sock.getsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS)
         )
+        self._pending: asyncio.TimerHandle | None = None  # a coalesced read to come
         loop.add_reader(sock.fileno(), self._on_readable)
 
     def _on_readable(self) -> None:
-        if self.stamped:
+        if not self.stamped:
+            self._drain()  # no kernel times: read at once, the read time is the RTT's end
+        elif self._pending is None:
+            self._loop.remove_reader(self.sock.fileno())
+            self._pending = self._loop.call_later(COALESCE_SECONDS, self._read_coalesced)
+
+    def _read_coalesced(self) -> None:
+        self._pending = None
+        fd = self.sock.fileno()
+        if fd >= 0:
             self._drain_stamped()
-        else:
-            self._drain()
+            self._loop.add_reader(fd, self._on_readable)
 
     def drain(self) -> None:
         """Read every reply already queued on the socket (before judging any timeout)."""
         if self.sock.fileno() >= 0:
-            self._on_readable()
+            if self.stamped:
+                self._drain_stamped()
+            else:
+                self._drain()
 
     def _drain(self) -> None:
         recvfrom = self.sock.recvfrom
@@ -150,6 +166,9 @@ class Channel:
             sleeper.cancel()
 
     def close(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
         self._loop.remove_reader(self.sock.fileno())
         self._loop.remove_writer(self.sock.fileno())
         if self._writable is not None and not self._writable.done():

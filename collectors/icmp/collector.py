@@ -169,22 +169,16 @@ class IcmpCollector:
                 f"no echo request could be sent to {target} in {duration:.1f}s: "
                 f"{reply.error or 'unknown error'}",
             )
-        samples = [
+        samples: tuple[Sample, ...] = (
             Sample("icmp_packet_loss_ratio", reply.loss_ratio),
             Sample("icmp_packets_sent", float(reply.sent)),
             Sample("icmp_packets_received", float(reply.received)),
-        ]
-        if reply.rtts:
-            samples.insert(0, Sample("icmp_rtt_seconds", sum(reply.rtts) / len(reply.rtts)))
-        log.debug(
-            "icmp check",
-            extra={
-                "device": device.name,
-                "address": address,
-                "sent": reply.sent,
-                "received": reply.received,
-            },
         )
+        if reply.rtts:
+            samples = (Sample("icmp_rtt_seconds", sum(reply.rtts) / len(reply.rtts)), *samples)
+        if log.isEnabledFor(logging.DEBUG):  # once per device and cycle: skip the record
+            log.debug("icmp check", extra={"device": device.name, "address": address,
+                                            "sent": reply.sent, "received": reply.received})
         if reply.received == 0:
             return CheckResult(
                 device=device.name,
@@ -192,7 +186,7 @@ class IcmpCollector:
                 status=Status.DOWN,
                 observed_at=self._clock.now(),
                 duration_seconds=duration,
-                samples=tuple(samples),
+                samples=samples,
                 reason=f"no reply to {reply.sent} echo requests to {target} in {duration:.1f}s",
                 error="timeout",
             )
@@ -202,7 +196,7 @@ class IcmpCollector:
             status=Status.OK,
             observed_at=self._clock.now(),
             duration_seconds=duration,
-            samples=tuple(samples),
+            samples=samples,
         )
 
     async def _address(self, device: Device) -> str:

@@ -20,6 +20,7 @@ from collectors.icmp.packets import EchoBatch, EchoTable, PingReply, canonical_a
 log = logging.getLogger(__name__)
 
 _MAX_IN_FLIGHT_PER_CALL = 1 << 15  # a sweep larger than this runs in chunks
+_CANONICAL_CACHE = 1 << 17  # addresses whose parsed form is kept (the inventory's, in practice)
 _SEND_ATTEMPTS = 5  # for EAGAIN / ENOBUFS, with a growing wait in between
 _SEND_RETRY_SECONDS = 0.002
 _SEND_HINTS = {
@@ -82,6 +83,7 @@ class Pinger:
         self._missing = dict(missing or {})  # family -> why it has no socket
         self._closed = False
         self._batches: set[EchoBatch] = set()  # running calls, ended early by aclose()
+        self._canonical: dict[str, tuple[int, str]] = {}  # address -> (family, canonical)
         self._sends_per_yield = min(
             (c.sends_per_yield for c in self._channels.values()), default=YIELD_EVERY
         )
@@ -164,7 +166,12 @@ class Pinger:
                 batch.done.set_result(None)
 
     def _target(self, address: str) -> _Target:
-        family, canonical = canonical_address(address)
+        known = self._canonical.get(address)
+        if known is None:
+            if len(self._canonical) >= _CANONICAL_CACHE:
+                self._canonical.clear()
+            known = self._canonical[address] = canonical_address(address)
+        family, canonical = known
         channel = self._channels.get(family)
         missing = "" if channel else self._missing.get(family, "the pinger is closed")
         return channel, canonical, (canonical, 0), missing
@@ -216,7 +223,9 @@ class Pinger:
                     since_yield += 1
                     if since_yield >= self._sends_per_yield:
                         since_yield = 0
-                        await self._clock.sleep(0)  # let the reader drain replies
+                        for each in self._channels.values():
+                            each.drain()  # the replies so far, before the buffer fills
+                        await self._clock.sleep(0)
             batch.sending = False
             batch.check_done()
             if batch.outstanding > 0 and batch.done is not None:

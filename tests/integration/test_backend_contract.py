@@ -137,6 +137,15 @@ class TestOpen:
         assert len(await backend.events(first.id)) == 2
         assert await backend.find_open(first.dedup_key) == first
 
+    async def test_open_versions_name_each_open_ticket_and_its_seq(
+            self, backend: TicketBackend) -> None:
+        first = await open_one(backend)
+        port = await open_one(backend, fault=Fault.INTERFACE_DOWN, item="ge-0/0/1")
+        assert await backend.open_versions() == {first.id: first.seq, port.id: port.seq}
+        closed = await backend.append(first.id, *close(first, T0 + timedelta(hours=2)))
+        assert closed.status is TicketStatus.CLOSED
+        assert await backend.open_versions() == {port.id: port.seq}
+
     async def test_other_faults_of_one_device_get_their_own_tickets(
             self, backend: TicketBackend) -> None:
         down = await open_one(backend)

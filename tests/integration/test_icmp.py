@@ -12,6 +12,7 @@ from agent.core.clock import SystemClock
 from agent.core.errors import ProbeError
 from agent.core.model import CheckResult, CheckSpec, Device, Status
 from collectors.icmp import IcmpCollector, Pinger
+from collectors.icmp.channel import COALESCE_SECONDS, Channel
 from lab.lab import Lab
 
 pytestmark = pytest.mark.lab
@@ -82,6 +83,30 @@ class TestLive:
     async def test_localhost_is_resolved_and_pinged(self, pinger: Pinger) -> None:
         result, _ = await check(pinger, "localhost")
         assert result.status is Status.OK
+
+
+class TestCoalescedReads:
+    """With kernel receive times, replies are read in batches (one wake-up per
+    COALESCE_SECONDS, not one per reply) and keep their true round-trip times."""
+
+    async def test_rounds_are_read_together_with_true_rtts(
+        self, pinger: Pinger, in_lab: Lab, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        reads: list[int] = []
+        original = Channel._read_coalesced
+
+        def counted(channel: Channel) -> None:
+            reads.append(len(channel.table))
+            original(channel)
+
+        monkeypatch.setattr(Channel, "_read_coalesced", counted)
+        addresses = [in_lab.address(i) for i in range(20)]
+        spacing = COALESCE_SECONDS / 4  # four rounds fall in one coalescing window
+        replies = await pinger.sweep(addresses, count=4, spacing_seconds=spacing,
+                                     timeout_seconds=1.0)
+        assert [(r.sent, r.received) for r in replies] == [(4, 4)] * len(addresses)
+        assert all(rtt < spacing for r in replies for rtt in r.rtts), "read time, not kernel's"
+        assert 1 <= len(reads) <= 2, reads  # not one wake-up per round (4) or per reply (80)
 
 
 class TestDead:

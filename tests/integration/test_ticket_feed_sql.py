@@ -31,7 +31,7 @@ class TestCoreWithChildren:
 
     async def test_one_ticket_lists_the_two_thousand_children(self, store: CountingBackend
                                                                ) -> None:
-        service, clock, _, _ = make(backend=store)  # type: ignore[arg-type]
+        service, clock, _, _ = make(backend=store)
         feed = TicketFeed(service, clock)
         batch = [obs(clock, FAILING, device="core-1")] + [
             obs(clock, AFFECTED, device="core-1", affected=(f"leaf-{i:04d}",))
@@ -52,7 +52,7 @@ class TestManyDevicesFailing:
 
     async def test_each_gets_its_ticket_at_a_cost_that_does_not_grow(
             self, store: CountingBackend) -> None:
-        service, clock, _, _ = make(backend=store)  # type: ignore[arg-type]
+        service, clock, _, _ = make(backend=store)
         feed = TicketFeed(service, clock)
 
         async def drain(prefix: str, n: int) -> tuple[float, int]:

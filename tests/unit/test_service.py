@@ -12,9 +12,10 @@ import pytest
 
 from agent.core.errors import InvalidTransition
 from tests.fakes import FakeClock, InMemoryBackend
+from tests.ticket_feed_support import CountingBackend
 from tests.workflow_support import valid_output
 from ticketing import workflow
-from ticketing.backend import Builder
+from ticketing.backend import Builder, TicketBackend
 from ticketing.calendar import CalendarTime
 from ticketing.models import EventKind, Fault, Ticket, TicketDraft, TicketEvent, TicketStatus
 from ticketing.payloads import Evidence, Verification
@@ -72,7 +73,7 @@ class Counting:
         self.restorations += 1
 
 
-def make(clock: FakeClock | None = None, backend: InMemoryBackend | None = None
+def make(clock: FakeClock | None = None, backend: TicketBackend | None = None
          ) -> tuple[TicketService, FakeClock, ScriptedVerifier, Counting]:
     clock = clock or FakeClock()
     verifier = ScriptedVerifier(clock)
@@ -234,6 +235,27 @@ class TestMetricsFromDiffs:
         await agent.refresh()
         assert counting.completed == [1, 2, 3]  # step 1 is completed at filing
         assert [x.current_step for x in agent.open_tickets] == [4]
+
+    async def test_refresh_reads_only_the_bodies_that_changed(self) -> None:
+        """A refresh reads each open ticket's seq; it loads a body only when that changed."""
+        clock = FakeClock()
+        backend = CountingBackend(InMemoryBackend())
+        agent, _, _, _ = make(clock, backend)
+        cli, _, _, _ = make(clock, backend)
+        await agent.refresh()
+        tickets = [await agent.observe(obs(clock, device=f"sw-{i}")) for i in range(5)]
+        assert all(t is not None for t in tickets)
+        backend.calls.clear()
+        await agent.refresh()
+        assert (backend.calls["open_versions"], backend.calls["get"],
+                backend.calls["list"]) == (1, 0, 0)
+        first = tickets[0]
+        assert first is not None
+        await walk_to(cli, first, 3)  # changed elsewhere
+        backend.calls.clear()
+        await agent.refresh()
+        assert (backend.calls["get"], backend.calls["list"]) == (1, 0)
+        assert {t.id: t.current_step for t in agent.open_tickets}[first.id] == 3
 
     async def test_breach_counted_once(self) -> None:
         service, clock, _, counting = make()

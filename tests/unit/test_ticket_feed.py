@@ -64,7 +64,7 @@ class TestMassEvents:
 
     async def test_two_thousand_children_make_one_ticket_and_one_event(self) -> None:
         backend = CountingBackend(InMemoryBackend())
-        service, clock, _, _ = make(backend=backend)  # type: ignore[arg-type]
+        service, clock, _, _ = make(backend=backend)
         feed = TicketFeed(service, clock)
         await feed.apply([obs(clock, FAILING, device="core-1"), *children(clock, 2000)])
         [ticket] = await backend.list("open")
@@ -76,7 +76,7 @@ class TestMassEvents:
 
     async def test_five_hundred_failing_devices_get_five_hundred_tickets(self) -> None:
         backend = CountingBackend(InMemoryBackend())
-        service, clock, _, _ = make(backend=backend)  # type: ignore[arg-type]
+        service, clock, _, _ = make(backend=backend)
         feed = TicketFeed(service, clock)
         batch = [obs(clock, FAILING, device=f"sw-{i:03d}") for i in range(500)]
         await feed.apply(batch + batch[:50])  # repeated: appended, never a second ticket

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, tzinfo
@@ -152,6 +152,9 @@ class SqlBackend:
             raise BackendRejected(f"unknown ticket status {status!r} (open, closed or None)")
         return await self._run(lambda: self._list(status))
 
+    async def open_versions(self) -> Mapping[str, int]:
+        return await self._run(self._open_versions)
+
     async def page(self, query: TicketQuery) -> TicketPage:
         checked(query)
         return await self._run(lambda: self._page(query))
@@ -282,6 +285,12 @@ class SqlBackend:
         with self._translated("listing tickets"), self._engine.begin() as conn:
             found = conn.execute(query).all()
         return tuple(rows.decode(r.id, r.body) for r in found)
+
+    def _open_versions(self) -> Mapping[str, int]:
+        query = select(tickets.c.id, tickets.c.seq).where(
+            tickets.c.status == TicketStatus.OPEN.value)
+        with self._translated("listing open tickets"), self._engine.begin() as conn:
+            return {r.id: r.seq for r in conn.execute(query)}
 
     def _page(self, q: TicketQuery) -> TicketPage:
         found, after = self._page_rows(q, tickets.c.body)
