@@ -7,7 +7,7 @@ import os
 import re
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -80,14 +80,14 @@ class Scrapes:
 
 class AgentRun:
     """`with AgentRun(lab, workdir, devices, interval) as run:` the agent, started at
-    `run.started` (monotonic), its log watched in `run.log`. Stopped (SIGCONT, then SIGTERM,
-    then SIGKILL, by PID) on exit."""
+    `run.started` (monotonic), its log watched in `run.log`; `polling` adds [polling] keys.
+    Stopped (SIGCONT, then SIGTERM, then SIGKILL, by PID) on exit."""
 
     def __init__(self, lab: Lab, workdir: Path, devices: Sequence[LabDevice],
-                 interval_s: float) -> None:
+                 interval_s: float, polling: Mapping[str, TomlValue] | None = None) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         sections: dict[str, dict[str, TomlValue]] = {
-            "polling": {"interval_seconds": interval_s}}
+            "polling": {"interval_seconds": interval_s, **(polling or {})}}
         if any(d.snmp_auth for d in devices):
             sections[f"snmp.auth.{AUTH}"] = {"version": "2c", "community": {"env": "LAB_COMM"}}
         self.lab = lab
