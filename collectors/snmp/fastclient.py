@@ -293,10 +293,10 @@ def take_encoded_rows(
     varbinds: Sequence[tuple[EncodedOid, Value]],
     indexes: dict[bytes, Oid],
 ) -> list[Column[EncodedOid]]:
-    """`calls.take_rows` for encoded OIDs, without decoding an OID per varbind.
+    """`calls.take_rows` for encoded OIDs, decoding each index suffix once (into `indexes`).
 
-    The decoder accepts canonical OIDs only, whose encodings order as their arcs do, so the
-    "OIDs increase" check compares bytes; each index suffix is decoded once into `indexes`.
+    The "OIDs increase" check compares the decoded indexes, not the encodings: base-128 bytes
+    do not order as their arcs do once an arc takes more bytes (16384 encodes below 256).
     """
     width = len(open_cols)
     for c, col in enumerate(open_cols):
@@ -304,17 +304,20 @@ def take_encoded_rows(
         cut = len(prefix)
         append = col.rows.append
         last = col.last
+        last_index = col.last_index
         for oid, value in varbinds[c::width]:
             if value.__class__ is Absent or not oid.startswith(prefix):
                 col.done = True
                 break
-            if oid <= last:
-                raise call.protocol_error(f"OID not increasing: {ber.format_oid(oid)}")
             suffix = oid[cut:]
             index = indexes.get(suffix)
             if index is None:
                 index = indexes[suffix] = ber.decode_arcs(suffix)
+            if index <= last_index:
+                raise call.protocol_error(f"OID not increasing: {ber.format_oid(oid)}")
             append((index, value))
             last = oid
+            last_index = index
         col.last = last
+        col.last_index = last_index
     return [c for c in open_cols if not c.done]

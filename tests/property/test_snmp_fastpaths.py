@@ -77,6 +77,17 @@ def test_encoded_rows_reject_an_oid_that_does_not_increase() -> None:
         take_encoded_rows(CALL, [col], [(ber.encode_oid((*PREFIXES[0], 127)), 1)], {})
 
 
+def test_encoded_rows_order_by_arcs_not_bytes() -> None:
+    """ifIndex 256 then 16384 increases, though 16384's encoding sorts below 256's."""
+    col = Column(ber.encode_oid(PREFIXES[0]), ber.encode_oid(PREFIXES[0]))
+    rows = [(ber.encode_oid((*PREFIXES[0], i)), i) for i in (256, 16384)]
+    assert ber.encode_oid((*PREFIXES[0], 16384)) < ber.encode_oid((*PREFIXES[0], 256))
+    take_encoded_rows(CALL, [col], rows, {})
+    assert col.rows == [((256,), 256), ((16384,), 16384)]
+    with pytest.raises(ProtocolError, match="OID not increasing"):
+        take_encoded_rows(CALL, [col], [(ber.encode_oid((*PREFIXES[0], 300)), 1)], {})
+
+
 def _table(octets: int, oper: int, names: list[bytes]) -> dict[str, list[tuple[Any, Any]]]:
     rows = range(1, len(names) + 1)
     return {
