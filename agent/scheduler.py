@@ -290,18 +290,16 @@ class Scheduler:
         spec = jobs[0].spec
         if not isinstance(collector, BatchCollector):
             return [await self.run_check(j) for j in jobs]
-        outcomes: Sequence[CheckResult | BaseException]
+        outcomes: Sequence[CheckResult | BaseException] | None  # None: cut at the backstop
         async with self._semaphore:
             self.stats.in_flight += len(jobs)
             self.stats.sweeps += 1
             started = self._clock.monotonic()
-            overran = False
             try:
                 async with asyncio.timeout(spec.timeout_seconds + self._backstop):
                     outcomes = await collector.check_many([j.device for j in jobs], spec)
-            except TimeoutError as exc:
-                overran = True
-                outcomes = [exc] * len(jobs)
+            except TimeoutError:
+                outcomes = None
                 log.warning("sweep overran its backstop", extra={
                     "devices": len(jobs), "check": spec.check,
                     "seconds": round(self._clock.monotonic() - started, 1)})
@@ -310,7 +308,7 @@ class Scheduler:
                 outcomes = [exc] * len(jobs)
             finally:
                 self.stats.in_flight -= len(jobs)
-            if overran:
+            if outcomes is None:
                 results = [self._late(j, started) for j in jobs]
             else:
                 results = [self._judge(j, started, o)
