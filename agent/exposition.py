@@ -262,6 +262,9 @@ def _encode(metrics: Metrics, snap: Snapshot, gzip: bool) -> Body:
     return Body(plain, zlib.compress(plain, 1, wbits=31) if gzip else None)
 
 
+MAX_PERIOD_SECONDS = 10.0  # a served body is at most this old (plus one render) while scraped
+
+
 class Exposition:
     """The /metrics body as scrapes read it: the last complete render, kept fresh off the loop.
 
@@ -277,7 +280,7 @@ class Exposition:
 
     def __init__(self, metrics: Metrics, snapshot: Callable[[], Snapshot], clock: Clock,
                  *, max_age_seconds: float = 0.0, wait_seconds: float = 0.3,
-                 render_share: float = 0.05, max_period_seconds: float = 10.0,
+                 render_share: float = 0.05, max_period_seconds: float = MAX_PERIOD_SECONDS,
                  idle_seconds: float = 300.0, idle_period_seconds: float = 60.0,
                  gzip: bool = True) -> None:
         self._metrics = metrics
