@@ -26,4 +26,5 @@ def test_settle_freezes_what_lives_now_and_raises_the_young_threshold(
     heap.settle()
     assert gc.get_freeze_count() >= before + len(built_at_startup)
     assert gc.get_threshold()[0] == heap.YOUNG_THRESHOLD
-    assert not any(gc.is_tracked(o) and o in gc.get_objects(0) for o in built_at_startup[:3])
+    in_oldest = {id(o) for o in gc.get_objects(2)}  # where a collection would have put them
+    assert not any(id(o) in in_oldest for o in built_at_startup)
