@@ -222,15 +222,18 @@ def reasons(changes: Iterable[Change], top: int = 3) -> list[str]:
 # --- CPU hogs --------------------------------------------------------------------------------
 
 class Hogs:
-    """`n` busy-loop processes at `nice` (below 0: a higher priority than the agent's)."""
+    """`n` busy-loop processes at `nice` (below 0: a higher priority than the agent's), on
+    the CPUs `cpus` only when given."""
 
-    def __init__(self, n: int, nice: int) -> None:
+    def __init__(self, n: int, nice: int, cpus: set[int] | None = None) -> None:
         self.procs: list[subprocess.Popen[bytes]] = []
         for _ in range(n):
             proc = subprocess.Popen([sys.executable, "-c", "while True: pass"],
                                     stdin=subprocess.DEVNULL)
             self.procs.append(proc)
             os.setpriority(os.PRIO_PROCESS, proc.pid, nice)
+            if cpus is not None:
+                os.sched_setaffinity(proc.pid, cpus)
 
     def stop(self) -> None:
         for proc in self.procs:

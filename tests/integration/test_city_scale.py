@@ -21,6 +21,7 @@ from tests.conftest import Figure
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 HOG_NICE = -5  # the hogs run at a higher priority than the agent, as in the benchmark
+HOGS = 2  # on the agent's one core: it gets a third of it at best
 
 
 def evidence(run: AgentRun, wrong: Sequence[Change]) -> str:
@@ -43,7 +44,7 @@ def watch_until(run: AgentRun, cond: Callable[[], bool], limit_s: float) -> floa
 @pytest.mark.xdist_group("city-2000")
 class TestTwoThousandDevices:
     """2,000 ICMP devices, 100 of them blackholed, at a 10 s interval: start-up converges in
-    3 intervals; a 5 s SIGSTOP and CPU hogs on every core bring no live device DOWN."""
+    3 intervals; a 5 s SIGSTOP and two CPU hogs on the agent's core bring no live device DOWN."""
 
     DEVICES, INTERVAL = 2000, 10.0
     STOP_S, HOG_S = 5.0, 15.0
@@ -93,20 +94,34 @@ class TestTwoThousandDevices:
                f"{deadline_cuts(run) - cut:.0f} checks cut by their deadline; "
                f"{run.scrape_metrics(1).lateness()}")
 
+        # The agent and its hogs share one core, so the rest of the suite, running beside this
+        # scenario on the other worker, keeps the other one (hogs on every core starved the
+        # kernel's loopback processing for the suite's timing tests).
         mark, cut = len(log.changes), deadline_cuts(run)
-        hogs = Hogs(os.cpu_count() or 2, HOG_NICE)
+        core = {max(os.sched_getaffinity(0))}
+        everywhere = os.sched_getaffinity(run.pid)
+        pin(run.pid, core)
+        hogs = Hogs(HOGS, HOG_NICE, core)
         cpu0 = cpu_seconds(run.pid)
         try:
             run.watch(self.HOG_S)
         finally:
             hogs.stop()
+            pin(run.pid, everywhere)
         cpu = cpu_seconds(run.pid) - cpu0
         run.watch(interval + 2)  # what the hogs delayed is judged after them
-        steady(run, inv, mark, f"under {os.cpu_count()} CPU hogs")
+        steady(run, inv, mark, f"under {HOGS} CPU hogs")
         assert not log.missed(inv)
-        figure(f"{os.cpu_count()} hogs at nice {HOG_NICE} for {self.HOG_S:g}s: 0 false DOWN, "
+        figure(f"{HOGS} hogs at nice {HOG_NICE} on the agent's core for {self.HOG_S:g}s: "
+               "0 false DOWN, "
                f"agent CPU {cpu / self.HOG_S:.2f} core, {deadline_cuts(run) - cut:.0f} checks "
                f"cut by their deadline; {run.scrape_metrics(1).lateness()}")
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Run every thread of process `pid` on `cpus` only."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), cpus)
 
 
 def steady(run: AgentRun, inv: Inventory, mark: int, when: str) -> None:
