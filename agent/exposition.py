@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from prometheus_client.utils import floatToGoString
 
 from agent.core.clock import Clock
-from agent.core.model import CheckResult, DeviceState
+from agent.core.model import CheckResult, Device, DeviceState
 from agent.metrics import (
     CHECK_DURATION,
     CHECK_UP,
@@ -60,10 +61,13 @@ _IFACES = tuple((fam, text, "counter" if counter else "gauge")
 _SLOT = {sample: i for i, sample in enumerate(INTERFACE_FAMILIES)}
 _IFACE_SAMPLES = tuple(f"{fam}_total" if kind == "counter" else fam for fam, _, kind in _IFACES)
 _N = len(_HEAD) + len(_SNMP) + len(_IFACES)
+_INF = math.inf
 
 
 def _value(value: float) -> str:
     """A sample value as prometheus_client writes it ("1.0", "1e+06", "NaN")."""
+    if value.__class__ is float and -_INF < value < 1e6:
+        return repr(value)  # what floatToGoString writes for these, at a third of its cost
     return str(floatToGoString(value))  # type: ignore[no-untyped-call]  # untyped library
 
 
@@ -112,32 +116,60 @@ def _sample(name: str, pairs: Iterable[tuple[str, str]], value: float) -> str:
     return f"{name}{{{labels(pairs)}}} {_value(value)}\n"
 
 
-def device_text(view: DeviceView) -> tuple[str, ...]:
-    """One device's lines of each per-device family (in `_HEAD`, `_SNMP`, `_IFACES` order)."""
-    return head_text(view) + snmp_text(view.device.name, view.results.get("snmp"))
+class HeadLines:
+    """Writes one device's lines of the `_HEAD` families. What depends only on the device
+    (label sets), its state, or a check's status is made once and kept, so a render of a
+    device with a new result formats just its values (duration, RTT, loss)."""
+
+    __slots__ = ("_checks", "_dev", "_loss", "_rtt", "_state", "_state_lines", "_up", "device")
+
+    def __init__(self, device: Device) -> None:
+        self.device = device
+        self._dev = dev = (("device", device.name),)
+        self._up = _prefix(DEVICE_UP, (*dev, ("owner", device.owner)))
+        self._rtt = _prefix(ICMP_RTT, dev)
+        self._loss = _prefix(ICMP_LOSS, dev)
+        self._state: DeviceState | None = None
+        self._state_lines = ("", "")
+        self._checks: dict[str, tuple[str, str, str]] = {}  # check -> up 1, up 0, duration
+
+    def lines(self, view: DeviceView) -> tuple[str, ...]:
+        state = view.state
+        if state is not self._state:
+            dev = self._dev
+            self._state = state
+            self._state_lines = (
+                f"{self._up}{'1.0' if state is DeviceState.UP else '0.0'}\n",
+                "".join(_sample(DEVICE_STATE, (*dev, ("state", s.value)),
+                                1.0 if state is s else 0.0) for s in STATES))
+        results: Mapping[str, CheckResult] = view.results
+        ups: list[str] = []
+        durations: list[str] = []
+        for check in sorted(results) if len(results) > 1 else results:
+            result = results[check]
+            prefixes = self._checks.get(check)
+            if prefixes is None:
+                prefixes = self._checks[check] = self._check_prefixes(check)
+            ups.append(prefixes[0] if result.status.answered else prefixes[1])
+            durations.append(f"{prefixes[2]}{_value(result.duration_seconds)}\n")
+        rtt = loss = ""
+        icmp = results.get("icmp")
+        if icmp is not None:
+            value = icmp.sample("icmp_rtt_seconds")
+            rtt = "" if value is None else f"{self._rtt}{_value(value)}\n"
+            value = icmp.sample("icmp_packet_loss_ratio")
+            loss = "" if value is None else f"{self._loss}{_value(value)}\n"
+        return (*self._state_lines, rtt, loss, "".join(ups), "".join(durations))
+
+    def _check_prefixes(self, check: str) -> tuple[str, str, str]:
+        pairs = (*self._dev, ("check", check))
+        up = _prefix(CHECK_UP, pairs)
+        return f"{up}1.0\n", f"{up}0.0\n", _prefix(CHECK_DURATION, pairs)
 
 
-def head_text(view: DeviceView) -> tuple[str, ...]:
-    """The device's lines of the `_HEAD` families (state, ICMP, each check's status)."""
-    out = [""] * len(_HEAD)
-    name = view.device.name
-    dev = (("device", name),)
-    out[0] = _sample(DEVICE_UP, (*dev, ("owner", view.device.owner)),
-                     1.0 if view.state is DeviceState.UP else 0.0)
-    out[1] = "".join(_sample(DEVICE_STATE, (*dev, ("state", s.value)),
-                             1.0 if view.state is s else 0.0) for s in STATES)
-    results: Mapping[str, CheckResult] = view.results
-    checks = sorted(results.items())
-    out[4] = "".join(_sample(CHECK_UP, (*dev, ("check", c)), 1.0 if r.status.answered else 0.0)
-                     for c, r in checks)
-    out[5] = "".join(_sample(CHECK_DURATION, (*dev, ("check", c)), r.duration_seconds)
-                     for c, r in checks)
-    icmp = results.get("icmp")
-    if icmp is not None:
-        rtt, loss = icmp.sample("icmp_rtt_seconds"), icmp.sample("icmp_packet_loss_ratio")
-        out[2] = "" if rtt is None else _sample(ICMP_RTT, dev, rtt)
-        out[3] = "" if loss is None else _sample(ICMP_LOSS, dev, loss)
-    return tuple(out)
+def _prefix(name: str, pairs: Iterable[tuple[str, str]]) -> str:
+    """`name{labels} `: a sample line without its value."""
+    return f"{name}{{{labels(pairs)}}} "
 
 
 def snmp_text(name: str, snmp: CheckResult | None) -> tuple[str, ...]:
@@ -174,6 +206,7 @@ def snmp_text(name: str, snmp: CheckResult | None) -> tuple[str, ...]:
 @dataclass(slots=True)
 class _Cached:
     view: DeviceView
+    head: HeadLines
     text: tuple[bytes, ...]  # encoded once, so a render joins bytes and copies the body once
 
 
@@ -203,10 +236,13 @@ class DeviceTexts:
             hit = cache.get(view.device.name)
             if hit is None or (hit.view.device is not view.device
                                and hit.view.device != view.device):
-                text = tuple(t.encode() for t in device_text(view))
-                hit = cache[view.device.name] = _Cached(view, text)
+                head = HeadLines(view.device)
+                snmp = view.results.get("snmp")
+                text = tuple(t.encode() for t in (
+                    *head.lines(view), *snmp_text(view.device.name, snmp)))
+                hit = cache[view.device.name] = _Cached(view, head, text)
                 self.rendered += 1
-                self.snmp_rendered += "snmp" in view.results
+                self.snmp_rendered += snmp is not None
             elif hit.view.results is not view.results or hit.view.state is not view.state:
                 snmp = view.results.get("snmp")
                 if snmp is hit.view.results.get("snmp"):  # e.g. an ICMP result: keep the SNMP part
@@ -214,8 +250,8 @@ class DeviceTexts:
                 else:
                     tail = tuple(t.encode() for t in snmp_text(view.device.name, snmp))
                     self.snmp_rendered += snmp is not None
-                text = tuple(t.encode() for t in head_text(view)) + tail
-                hit = cache[view.device.name] = _Cached(view, text)
+                text = tuple(t.encode() for t in hit.head.lines(view)) + tail
+                hit.view, hit.text = view, text
                 self.rendered += 1
             texts.append(hit.text)
         if len(cache) > len(texts):  # removed devices: their series (and text) go

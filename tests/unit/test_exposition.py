@@ -72,6 +72,31 @@ class TestDeviceTexts:
         assert "ge-2" not in text
         assert text == DeviceTexts().text(snap)
 
+    def test_kept_head_lines_follow_state_and_status(self) -> None:
+        """A device's kept state and status lines change with its state and check status:
+        each render equals a first render of the same view, and shows the new values."""
+        texts = DeviceTexts()
+        steps = [(DeviceState.UP, Status.OK), (DeviceState.DOWN, Status.DOWN),
+                 (DeviceState.UNREACHABLE, Status.DOWN), (DeviceState.UP, Status.OK)]
+        for i, (state, status) in enumerate(steps):
+            base = view("d", 0.001 * (i + 1), state)
+            result = replace(base.results["icmp"], status=status, duration_seconds=0.5 + i)
+            snap = Snapshot(devices=(replace(base, results={"icmp": result}),))
+            text = texts.text(snap)
+            assert text == DeviceTexts().text(snap)
+            samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                       for f in text_string_to_metric_families(text) for s in f.samples}
+            dev = (("device", "d"),)
+            assert samples[("pantau_device_up", (*dev, ("owner", 'Dinas "A"\\B')))] == (
+                1.0 if state is DeviceState.UP else 0.0)
+            for s in DeviceState:
+                assert samples[("pantau_device_state", (*dev, ("state", s.value)))] == (
+                    1.0 if s is state else 0.0)
+            assert samples[("pantau_check_up", (("check", "icmp"), *dev))] == (
+                1.0 if status is Status.OK else 0.0)
+            assert samples[("pantau_check_duration_seconds", (("check", "icmp"), *dev))] == 0.5 + i
+        assert texts.rendered == len(steps)
+
     def test_removed_device_vanishes(self) -> None:
         texts = DeviceTexts()
         texts.text(Snapshot(devices=(view("a", 0.1), view("b", 0.1))))
