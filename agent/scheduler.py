@@ -201,12 +201,14 @@ class Scheduler:
     def _start(self, due: list[Job], now: float) -> None:
         assert self._tasks is not None
         batches: dict[tuple[int, CheckSpec], list[Job]] = {}
+        stats, observe_lag = self.stats, self._observe_lag
         for job in due:
             job.running = True
-            lag = max(0.0, now - job.due)
-            self.stats.lag_seconds_last = lag
-            self.stats.lag_seconds_max = max(self.stats.lag_seconds_max, lag)
-            self._observe_lag(lag)
+            lag = now - job.due if now > job.due else 0.0
+            stats.lag_seconds_last = lag
+            if lag > stats.lag_seconds_max:
+                stats.lag_seconds_max = lag
+            observe_lag(lag)
             if self._batching(job.collector):
                 batches.setdefault((id(job.collector), job.spec), []).append(job)
             else:
@@ -310,8 +312,8 @@ class Scheduler:
                 self.stats.in_flight -= len(jobs)
             if outcomes is None:
                 results = [self._late(j, started) for j in jobs]
-            else:
-                results = [self._judge(j, started, o)
+            else:  # most outcomes are results the collector judged itself
+                results = [o if o.__class__ is CheckResult else self._judge(j, started, o)
                            for j, o in zip(jobs, outcomes, strict=True)]
         for result in results:
             self._done(result)

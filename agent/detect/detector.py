@@ -97,7 +97,9 @@ class Detector:
             return []
         at = result.observed_at
         events: list[Event] = []
-        events += self._sync_maintenance(record, at, close=False)
+        windowed = bool(record.windows)
+        if windowed:
+            events += self._sync_maintenance(record, at, close=False)
         subject = self._subject(record, (result.device, result.check, item))
         subject.state, _ = step(subject.state, result, self._settings)
         subject.recheck_until = None  # any fresh result answers a pending re-check
@@ -109,9 +111,13 @@ class Detector:
         # very answer a held child waits for (its parent's re-check arriving at the deadline).
         subtree = [subject, *self._descendants(subject)]
         expired = self._holds.expired(at, exclude=subtree)
-        events += self._reevaluate([*(s for _, _, s in expired), *subtree], at)
-        self._holds.requeue(expired)
-        events += self._sync_maintenance(record, at)
+        if expired:
+            events += self._reevaluate([*(s for _, _, s in expired), *subtree], at)
+            self._holds.requeue(expired)
+        else:
+            events += self._reevaluate(subtree, at)
+        if windowed:
+            events += self._sync_maintenance(record, at)
         if result.status is Status.DOWN and subject.shown in (_UP, _UNKNOWN):
             parent = subject.parent
             if (
@@ -242,6 +248,9 @@ class Detector:
         devices behind it and the failing others of each (the rest show their own state)."""
         if not subject.is_device:
             return []
+        record = self._devices[subject.device]
+        if not record.children and not record.failing:
+            return []  # a leaf device with nothing failing besides "icmp": the usual case
         out: list[Subject] = []
         queue = [subject.device]
         i = 0
@@ -281,7 +290,8 @@ class Detector:
         return raw, "", []
 
     def _unhold(self, subject: Subject) -> None:
-        self._holds.release(subject)
+        if subject.hold_until is not None:
+            self._holds.release(subject)
 
     def _request_recheck(self, parent: Subject, by: Subject, at: datetime) -> list[Recheck]:
         if parent.recheck_until is not None and at < parent.recheck_until:

@@ -71,6 +71,8 @@ def flap_percent(history: Sequence[bool], window: int) -> float:
     if slots < 1:
         return 0.0
     recent = list(history)[-window:]
+    if recent.count(True) in (0, len(recent)):
+        return 0.0  # the steady case: no change in the window
     total = 0.0
     for i in range(1, len(recent)):
         if recent[i] != recent[i - 1]:

@@ -119,6 +119,8 @@ class Channel:
         # kernel times are wall-clock: map them onto the monotonic clock once per drain
         offset = self._clock.now().timestamp() - now
         before = len(self.table)
+        stamp = (socket.SOL_SOCKET, _SO_TIMESTAMPNS)
+        unpack = _TIMESPEC.unpack_from
         for _ in range(_DRAIN_LIMIT):
             try:
                 data, ancillary, _, source = recvmsg(2048, _ANCILLARY_BYTES)
@@ -128,10 +130,12 @@ class Channel:
                 log.debug("icmp receive error", extra={"error": exc.strerror})
                 break
             received = now
-            for level, kind, payload in ancillary:
-                if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
-                    sec, nsec = _TIMESPEC.unpack_from(payload)
-                    received = min(now, sec + nsec * 1e-9 - offset)
+            for level, kind, payload in ancillary:  # the one we asked for, in practice
+                if (level, kind) == stamp:
+                    sec, nsec = unpack(payload)
+                    at = sec + nsec * 1e-9 - offset
+                    if at < now:
+                        received = at
             on_packet(source[0], data, received)
         if self.slot_freed is not None and len(self.table) < before:
             self.wake_slot_waiters()

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from agent.core.clock import Clock
@@ -15,6 +16,8 @@ from agent.core.model import CheckResult, CheckSpec, Device, Sample, Status
 from collectors.icmp.packets import PingReply, canonical_address
 
 log = logging.getLogger(__name__)
+
+_COUNT_SAMPLES_KEPT = 1024  # (sent, received) pairs: at most (count + 1) ** 2 in use
 
 class EchoPinger(Protocol):
     """What IcmpCollector needs of a Pinger (tests substitute a fake)."""
@@ -73,6 +76,7 @@ class IcmpCollector:
         self._count = count
         self._spacing = max(0.0, spacing_seconds)
         self._resolve = resolve
+        self._counts: dict[tuple[int, int], tuple[Sample, ...]] = {}
 
     async def check(self, device: Device, spec: CheckSpec) -> CheckResult:
         started = self._clock.monotonic()
@@ -119,8 +123,9 @@ class IcmpCollector:
                 count=count, spacing_seconds=spacing, timeout_seconds=wait,
             )
             duration = self._clock.monotonic() - started
+            at = self._clock.now()  # one instant for the sweep: every device is judged now
             for (i, device, address), reply in zip(targets, replies, strict=True):
-                out[i] = self._judge_one(device, address, reply, duration, count, spacing)
+                out[i] = self._judge_one(device, address, reply, duration, count, spacing, at)
         return [r for r in out if r is not None]
 
     def _no_time(self, device: Device, address: str, started: float) -> ProbeError:
@@ -146,7 +151,7 @@ class IcmpCollector:
 
     def _judge_one(
         self, device: Device, address: str, reply: PingReply, sweep_seconds: float,
-        count: int, spacing: float,
+        count: int, spacing: float, at: datetime,
     ) -> CheckResult | CollectorError:
         # In a sweep a device that answered every echo request was done at its last reply,
         # not when the slowest device of the sweep was.
@@ -154,26 +159,22 @@ class IcmpCollector:
         if reply.sent and reply.received >= reply.sent and reply.rtts:
             duration = min(sweep_seconds, (count - 1) * spacing + reply.rtts[-1])
         try:
-            return self._judge(device, address, reply, duration)
+            return self._judge(device, address, reply, duration, at)
         except ProbeError as exc:
             return exc
 
     def _judge(
-        self, device: Device, address: str, reply: PingReply, duration: float
+        self, device: Device, address: str, reply: PingReply, duration: float,
+        at: datetime | None = None,
     ) -> CheckResult:
-        target = address if address == device.address else f"{address} ({device.address})"
         if reply.sent == 0:
             raise ProbeError(
                 device.name,
                 "icmp",
-                f"no echo request could be sent to {target} in {duration:.1f}s: "
-                f"{reply.error or 'unknown error'}",
+                f"no echo request could be sent to {_target(device, address)} in "
+                f"{duration:.1f}s: {reply.error or 'unknown error'}",
             )
-        samples: tuple[Sample, ...] = (
-            Sample("icmp_packet_loss_ratio", reply.loss_ratio),
-            Sample("icmp_packets_sent", float(reply.sent)),
-            Sample("icmp_packets_received", float(reply.received)),
-        )
+        samples = self._count_samples(reply.sent, reply.received, reply.loss_ratio)
         if reply.rtts:
             samples = (Sample("icmp_rtt_seconds", sum(reply.rtts) / len(reply.rtts)), *samples)
         if log.isEnabledFor(logging.DEBUG):  # once per device and cycle: skip the record
@@ -184,20 +185,34 @@ class IcmpCollector:
                 device=device.name,
                 check="icmp",
                 status=Status.DOWN,
-                observed_at=self._clock.now(),
+                observed_at=self._clock.now() if at is None else at,
                 duration_seconds=duration,
                 samples=samples,
-                reason=f"no reply to {reply.sent} echo requests to {target} in {duration:.1f}s",
+                reason=f"no reply to {reply.sent} echo requests to "
+                       f"{_target(device, address)} in {duration:.1f}s",
                 error="timeout",
             )
         return CheckResult(
             device=device.name,
             check="icmp",
             status=Status.OK,
-            observed_at=self._clock.now(),
+            observed_at=self._clock.now() if at is None else at,
             duration_seconds=duration,
             samples=samples,
         )
+
+    def _count_samples(self, sent: int, received: int, loss: float) -> tuple[Sample, ...]:
+        """(loss ratio, sent, received): a handful of combinations, made once each and
+        shared (samples are immutable)."""
+        key = (sent, received)
+        samples = self._counts.get(key)
+        if samples is None:
+            samples = (Sample("icmp_packet_loss_ratio", loss),
+                       Sample("icmp_packets_sent", float(sent)),
+                       Sample("icmp_packets_received", float(received)))
+            if len(self._counts) < _COUNT_SAMPLES_KEPT:
+                self._counts[key] = samples
+        return samples
 
     async def _address(self, device: Device) -> str:
         if _literal(device.address):
@@ -212,6 +227,11 @@ class IcmpCollector:
                 f"cannot resolve {device.address} after "
                 f"{self._clock.monotonic() - started:.1f}s: {exc.strerror or exc}",
             ) from exc
+
+
+def _target(device: Device, address: str) -> str:
+    """The address pinged, and the name it came from when it was resolved."""
+    return address if address == device.address else f"{address} ({device.address})"
 
 
 def _literal(address: str) -> bool:

@@ -87,6 +87,7 @@ class EchoTable:
     __slots__ = (
         "_base",
         "_checksum",
+        "_ident_out",
         "_inflight",
         "_next_seq",
         "_offset_ip",
@@ -99,6 +100,7 @@ class EchoTable:
 
     def __init__(self, *, family: int, raw: bool, ident: int, token: int) -> None:
         self.ident: int | None = ident if raw else None
+        self._ident_out = ident if raw else 0  # a ping socket writes its own
         self.token = token
         self._request = _ECHO_REQUEST[family]
         self._reply = _ECHO_REPLY[family]
@@ -131,17 +133,14 @@ class EchoTable:
         self._next_seq = (seq + 1) & 0xFFFF
         serial = self._serial = (self._serial + 1) & 0xFFFFFFFF
         inflight[seq] = (address, serial, batch, index, sent_at)
-        return seq, self._packet(seq, serial)
-
-    def _packet(self, seq: int, serial: int) -> bytes:
         checksum = 0
         if self._checksum:
             total = self._base + seq + (serial >> 16) + (serial & 0xFFFF)
             total = (total >> 16) + (total & 0xFFFF)
             total += total >> 16
             checksum = ~total & 0xFFFF
-        ident = self.ident if self.ident is not None else 0
-        return _ECHO.pack(self._request, 0, checksum, ident, seq, self.token, serial)
+        return seq, _ECHO.pack(self._request, 0, checksum, self._ident_out, seq, self.token,
+                               serial)
 
     def release(self, seq: int, batch: EchoBatch) -> bool:
         """Forget `seq` if it is still in flight for `batch` (unanswered, or the send failed)."""

@@ -190,6 +190,7 @@ class Pinger:
         registered: list[tuple[EchoTable, int]] = []
         monotonic = self._clock.monotonic
         self._batches.add(batch)
+        per_yield = self._sends_per_yield
         try:
             since_yield = 0
             for round_no in range(count):
@@ -221,7 +222,7 @@ class Pinger:
                             continue
                     sent[index] += 1
                     since_yield += 1
-                    if since_yield >= self._sends_per_yield:
+                    if since_yield >= per_yield:
                         since_yield = 0
                         for each in self._channels.values():
                             each.drain()  # the replies so far, before the buffer fills
@@ -248,14 +249,10 @@ class Pinger:
             if freed:
                 for channel in self._channels.values():
                     channel.wake_slot_waiters()
+        received, rtts = batch.received, batch.rtts
         return [
-            PingReply(
-                address=address,
-                sent=sent[i],
-                received=min(batch.received[i], sent[i]),
-                rtts=tuple(batch.rtts[i]),
-                error=errors.get(i, ""),
-            )
+            PingReply(address, sent[i], min(received[i], sent[i]), tuple(rtts[i]),
+                      errors.get(i, "") if errors else "")
             for i, (_, address, _, _) in enumerate(targets)
         ]
 
