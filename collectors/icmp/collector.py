@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 _COUNT_SAMPLES_KEPT = 1024  # (sent, received) pairs: at most (count + 1) ** 2 in use
 
+
 class EchoPinger(Protocol):
     """What IcmpCollector needs of a Pinger (tests substitute a fake)."""
 

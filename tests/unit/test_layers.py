@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-OURS = ("agent", "collectors", "ticketing", "lab", "bench", "tests")
+OURS = ("agent", "collectors", "ticketing", "notify", "lab", "bench", "tests")
 # Concrete parts that only the wiring may import (their Protocols live beside them).
 CONCRETE = ("collectors.icmp", "collectors.snmp", "ticketing.store")
+LEAVES = ("collectors", "ticketing", "notify")  # each sees only agent.core, never another
 WIRING = {"agent/app.py"}
 # Pure packages: of pantau they import only agent.core and themselves.
 PURE = ("agent.detect",)
@@ -76,12 +77,12 @@ def violations(path: Path) -> list[str]:
         where = f"{rel}:{line} imports {name}"
         if under(me, "agent.core") and not under(name, "agent.core"):
             found.append(f"{where}: agent.core imports nothing else of pantau")
-        if under(me, "collectors", "ticketing"):
+        if under(me, *LEAVES):
             own = me.split(".")[0]
             if under(name, "agent") and not under(name, "agent.core"):
                 found.append(f"{where}: {own} may import only agent.core of agent")
-            if under(name, "collectors", "ticketing") and not under(name, own):
-                found.append(f"{where}: collectors and ticketing do not import each other")
+            if under(name, *LEAVES) and not under(name, own):
+                found.append(f"{where}: collectors, ticketing and notify do not import each other")
             if under(name, "lab", "bench", "tests"):
                 found.append(f"{where}: {own} does not import the lab, benchmarks or tests")
         pure = next((p for p in PURE if under(me, p)), None)
@@ -97,7 +98,7 @@ def sources(*packages: str) -> list[Path]:
 
 
 def test_the_layers_hold() -> None:
-    problems = [v for path in sources("agent", "collectors", "ticketing") for v in violations(path)]
+    problems = [v for path in sources("agent", *LEAVES) for v in violations(path)]
     assert problems == []
 
 
@@ -114,6 +115,9 @@ def test_core_exists_with_its_four_parts() -> None:
         ("collectors/x.py", "import ticketing.sop\n", "do not import each other"),
         ("ticketing/x.py", "from agent import api\n", "only agent.core"),
         ("ticketing/x.py", "def f():\n    from collectors.base import Collector\n", "each other"),
+        ("notify/x.py", "from ticketing.models import Ticket\n", "each other"),
+        ("notify/channels/x.py", "from agent.config import Config\n", "only agent.core"),
+        ("notify/channels/x.py", "from ..channel import Message\n", None),
         ("agent/x.py", "from ticketing.store.sql import SqlBackend\n", "wires concrete parts"),
         ("agent/detect/x.py", "from agent.config import Config\n", "imports only agent.core"),
         ("agent/detect/x.py", "from agent.metrics import Metrics\n", "imports only agent.core"),

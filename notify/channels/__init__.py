@@ -1,0 +1,1 @@
+"""The concrete channels: Telegram Bot API, e-mail over SMTP, signed JSON webhooks."""
