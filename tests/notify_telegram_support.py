@@ -73,6 +73,7 @@ class BotApi:
     blocked: set[str] = field(default_factory=set)
     penalty: int = 5
     outage: int | None = None  # answer every request with this 5xx and an HTML page
+    echo_path: bool = False  # a 401 names the path it was asked for, token and all
     received: list[dict[str, Any]] = field(default_factory=list)  # every request's JSON body
     delivered: list[dict[str, Any]] = field(default_factory=list)
     _held: dict[str, float] = field(default_factory=dict)
@@ -87,7 +88,8 @@ class BotApi:
         if self.outage is not None:
             return self.outage, {}
         if path != f"/bot{self.token}/sendMessage":
-            return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
+            why = f"Unauthorized: {path}" if self.echo_path else "Unauthorized"
+            return 401, {"ok": False, "error_code": 401, "description": why}
         chat = str(body.get("chat_id", ""))
         if chat in self.blocked:
             return _error(403, "Forbidden: bot was blocked by the user")

@@ -25,8 +25,9 @@ ELLIPSIS = "…"
 NETWORK_RETRY_SECONDS = 5.0  # a 5xx, timeout or refused connection: try again in a while
 _PLACEHOLDER = "TOKEN"  # what httpx sees in the URL; the transport puts the token in
 _CHAT_ID = re.compile(r"-?\d{1,20}|@[A-Za-z]\w{4,31}")
-_TOKEN = re.compile(r"<[^<>]*>|&(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z]+);")
+_TOKENS = re.compile(r"(</?[A-Za-z][^<>]*>|&(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z]+);)")
 _NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}  # the only named ones Telegram knows
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +42,7 @@ class TelegramSettings:
 def escape(text: str) -> str:
     """`text` as Telegram HTML: &, <, > as entities, and quotes too, so the result is also
     safe inside an attribute value (`<a href="...">`)."""
-    return (
-        text.replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace('"', "&quot;")
-        .replace("'", "&#39;")
-    )
+    return text.translate(_ESCAPES)
 
 
 def utf16_len(text: str) -> int:
@@ -58,28 +53,21 @@ def utf16_len(text: str) -> int:
 def _visible(token: str) -> str:
     """The text one token of Telegram HTML shows: nothing for a tag, a character for an
     entity, itself for anything else."""
-    if token.startswith("<") and token.endswith(">"):
+    if len(token) > 1 and token.startswith("<"):
         return ""
-    if token.startswith("&") and token.endswith(";"):
+    if len(token) > 1 and token.startswith("&"):
         body = token[1:-1]
-        if body.startswith(("#x", "#X")):
-            return chr(int(body[2:], 16)) if int(body[2:], 16) <= 0x10FFFF else "?"
         if body.startswith("#"):
-            return chr(int(body[1:])) if int(body[1:]) <= 0x10FFFF else "?"
-        return _NAMED.get(body, token)
+            code = int(body[2:], 16) if body[1] in "xX" else int(body[1:])
+            return chr(code) if code <= 0x10FFFF else "?"
+        return _NAMED.get(body, token)  # an unknown name counts long: a safe overestimate
     return token
 
 
 def _tokens(html: str) -> list[str]:
     """Tags and entities as single tokens, every other character on its own."""
-    out: list[str] = []
-    pos = 0
-    for m in _TOKEN.finditer(html):
-        out.extend(html[pos : m.start()])
-        out.append(m.group())
-        pos = m.end()
-    out.extend(html[pos:])
-    return out
+    parts = _TOKENS.split(html)  # text, token, text, ..., text
+    return [t for i, part in enumerate(parts) for t in ((part,) if i % 2 else part)]
 
 
 def cut_html(html: str, limit: int = MAX_TEXT) -> str:
@@ -98,11 +86,11 @@ def cut_html(html: str, limit: int = MAX_TEXT) -> str:
         if used + shown > budget:
             break
         used += shown
-        if token.startswith("</"):
+        if token.startswith("</") and len(token) > 2:
             name = token[2:-1].strip().lower()
             while stack and stack.pop()[0] != name:
                 pass
-        elif token.startswith("<") and token.endswith(">") and not token.endswith("/>"):
+        elif len(token) > 1 and token.startswith("<") and not token.endswith("/>"):
             stack.append((token[1:-1].split(None, 1)[0].lower(), len(kept)))
         kept.append(token)
     # Opening tags with nothing after them would make empty entities: drop them.
@@ -153,19 +141,16 @@ class RateLimiter:
         now = self._clock.monotonic()
         self._forget(now)
         group = self._groups.get(chat, deque()) if chat.startswith("-") else deque()
+        per_group, overall = self._group_per_minute, self._global_per_second
         waits = [
             (self._held_all - now, "flood control holds every chat"),
             (self._held.get(chat, -math.inf) - now, "flood control holds this chat"),
             (self._last.get(chat, -math.inf) + self._chat_interval - now, "1 message/s per chat"),
         ]
-        if len(group) >= self._group_per_minute:
-            waits.append(
-                (group[0] + 60.0 - now, f"{self._group_per_minute} messages/min per group")
-            )
-        if len(self._all) >= self._global_per_second:
-            waits.append(
-                (self._all[0] + 1.0 - now, f"{self._global_per_second} messages/s overall")
-            )
+        if len(group) >= per_group:
+            waits.append((group[0] + 60.0 - now, f"{per_group} messages/min per group"))
+        if len(self._all) >= overall:
+            waits.append((self._all[0] + 1.0 - now, f"{overall} messages/s overall"))
         wait, why = max(waits, key=lambda w: w[0])  # the first, broadest, among equals
         if wait > 0:
             return wait, why
@@ -193,11 +178,11 @@ class RateLimiter:
             self._last = {c: t for c, t in self._last.items() if t > now - 60.0}
             self._before = {c: t for c, t in self._before.items() if c in self._last}
             self._held = {c: t for c, t in self._held.items() if t > now}
-        for chat in [c for c, times in self._groups.items() if times and times[-1] <= now - 60]:
-            del self._groups[chat]
-        for times in self._groups.values():
+        for chat, times in list(self._groups.items()):
             while times and times[0] <= now - 60.0:
                 times.popleft()
+            if not times:
+                del self._groups[chat]
 
 
 class _TokenTransport(httpx.AsyncBaseTransport):
@@ -263,11 +248,11 @@ class TelegramChannel:
         html = cut_html(message.html if message.html is not None else escape(message.text))
         status, body = await self._post(chat, {"text": html, "parse_mode": "HTML"})
         if status == 400 and "can't parse entities" in _description(body).lower():
+            first = self._scrub(_description(body))
             log.warning(
                 "telegram refused the HTML, sending plain text",
-                extra={"key": message.key, "description": self._scrub(_description(body))},
+                extra={"key": message.key, "description": first},
             )
-            first = self._scrub(_description(body))
             status, body = await self._post(chat, {"text": cut_text(message.text)})
             outcome = self._outcome(chat, status, body)
             if isinstance(outcome, Failed):

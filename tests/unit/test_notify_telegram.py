@@ -119,6 +119,13 @@ class TestCut:
             assert shown.endswith(ELLIPSIS)
             assert original.startswith(shown[: -len(ELLIPSIS)])
 
+    @settings(max_examples=300, deadline=None)
+    @given(st.text("<>&#x;/ab1 ", max_size=30), st.integers(min_value=1, max_value=20))
+    def test_malformed_html_never_raises(self, html: str, limit: int) -> None:
+        """HTML we got wrong (Telegram will refuse it) still cuts without an exception."""
+        out = cut_html(html, limit)
+        assert out == html or out.count(ELLIPSIS) == 1
+
     def test_plain_text_is_cut_between_characters(self) -> None:
         """cut_text never splits a surrogate pair and keeps the limit."""
         out = cut_text("a" + "😀" * 3000)
@@ -346,6 +353,22 @@ class TestSend:
         finally:
             await ch.aclose()
         assert outcome == Failed("telegram: HTTP 401 (Unauthorized); check bot_token and api_url")
+
+    async def test_a_description_naming_the_token_is_scrubbed(
+        self, url: str, api: BotApi, clock: FakeClock
+    ) -> None:
+        """A server that echoes the requested path into its error: the reason hides it."""
+        api.echo_path = True
+        api.token = "another:token"
+        ch = TelegramChannel(TelegramSettings(Secret(TOKEN), api_url=url), clock)
+        try:
+            outcome = await ch.send(message())
+        finally:
+            await ch.aclose()
+        assert outcome == Failed(
+            "telegram: HTTP 401 (Unauthorized: /bot<secret>/sendMessage); "
+            "check bot_token and api_url"
+        )
 
     async def test_unreachable_server_never_shows_the_token(
         self, clock: FakeClock, caplog: pytest.LogCaptureFixture
