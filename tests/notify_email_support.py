@@ -130,9 +130,11 @@ class Received:
 
 @dataclass
 class Recorder:
-    """The aiosmtpd handler: `refuse` maps a recipient to the reply RCPT gets for it."""
+    """The aiosmtpd handler: `refuse` maps a recipient to the reply RCPT gets for it;
+    `data_reply`, when set, answers the end of DATA instead of accepting the mail."""
 
     refuse: Mapping[str, str] = field(default_factory=dict)
+    data_reply: str | None = None
     received: list[Received] = field(default_factory=list)
 
     async def handle_RCPT(
@@ -144,6 +146,8 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.data_reply is not None:
+            return self.data_reply
         raw = envelope.original_content or b""
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
@@ -165,11 +169,13 @@ class Recorder:
 @dataclass
 class Authenticator:
     """Accepts one login; `echo` makes the refusal repeat the password it got, as a careless
-    server might, so the tests can see the channel blank it out."""
+    server might, so the tests can see the channel blank it out; `refusal` replaces the
+    default 535 reply (a 454 temporary failure, say)."""
 
     login: str
     password: str
     echo: bool = False
+    refusal: str | None = None
     mechanisms: list[str] = field(default_factory=list)
 
     def __call__(
@@ -184,7 +190,7 @@ class Authenticator:
                 return AuthResult(
                     success=False, handled=False, message=f"535 5.7.8 bad password {password}"
                 )
-        return AuthResult(success=False, handled=False)
+        return AuthResult(success=False, handled=False, message=self.refusal)
 
 
 @asynccontextmanager
@@ -224,8 +230,8 @@ async def smtp_server(
 
 @asynccontextmanager
 async def raw_server(script: bytes | None) -> AsyncIterator[int]:
-    """A broken "SMTP server": writes `script` (None: nothing at all) and hangs up after the
-    client's first line; or, with None, holds the connection silent until the test ends."""
+    """A broken "SMTP server": writes `script` and hangs up after the client's next line;
+    with None it says nothing and holds the connection until the client gives up."""
     writers: list[asyncio.StreamWriter] = []
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -7,6 +7,7 @@ alternative; a Message-ID derived from the message key, so a resend is recognisa
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import ssl
 from collections.abc import Callable
@@ -130,23 +131,24 @@ class EmailChannel:
             timeout=s.timeout_seconds,
         )
         try:
-            await smtp.connect()
-            if s.username is not None and s.password is not None:
-                await smtp.login(s.username, s.password.reveal())
-            refused, _ = await smtp.send_message(mail, sender=self._sender, recipients=[address])
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            smtp.close()
-            return self._outcome(exc)
-        if refused:  # not reached with one recipient (all refused raises), kept for safety
-            reply = next(iter(refused.values()))
-            return self._by_code(reply.code, reply.message, "recipient refused")
-        try:
-            await smtp.quit()
-        except (aiosmtplib.SMTPException, OSError):
-            pass  # the server has accepted the message: a failed QUIT changes nothing
+            try:
+                await smtp.connect()
+                if s.username is not None and s.password is not None:
+                    await smtp.login(s.username, s.password.reveal())
+                refused, _ = await smtp.send_message(
+                    mail, sender=self._sender, recipients=[address]
+                )
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                return self._outcome(exc)
+            if refused:  # not reached with one recipient (all refused raises), kept for safety
+                reply = next(iter(refused.values()))
+                return self._by_code(reply.code, reply.message, "recipient refused")
+            # The server has accepted the message: a failed QUIT changes nothing.
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await smtp.quit()
+            return Sent()
         finally:
             smtp.close()
-        return Sent()
 
     async def aclose(self) -> None:
         """Nothing to release: no connection outlives a send."""

@@ -253,6 +253,26 @@ class TestAuth:
         assert ("<secret>" in outcome.reason) == echo
         assert rec.received == []
 
+    async def test_temporary_auth_failure_retries(self, pki: Pki) -> None:
+        """454 (the server's credential store is down) is Retry, not Failed."""
+        auth = Authenticator(
+            "pantau", PASSWORD, refusal="454 4.7.0 Temporary authentication failure"
+        )
+        async with smtp_server(
+            Recorder(), starttls=pki.server_context(), authenticator=auth
+        ) as port:
+            s = settings(
+                port,
+                security="starttls",
+                tls_context=pki.client_context,
+                username="pantau",
+                password=Secret("not-" + PASSWORD),
+            )
+            outcome = await send(s)
+        assert isinstance(outcome, Retry)
+        assert "454" in outcome.reason
+        assert_clean(outcome)
+
     async def test_plain_relay_auth(self) -> None:
         """A relay without TLS may still take AUTH when it allows it (security = "none")."""
         rec, auth = Recorder(), Authenticator("pantau", PASSWORD)
@@ -282,6 +302,17 @@ class TestRefusals:
         assert busy.after_seconds == 30.0
         assert "451" in busy.reason
         assert rec.received == []
+
+    @pytest.mark.parametrize(
+        ("reply", "kind"),
+        [("552 5.3.4 Message too big", Failed), ("451 4.3.0 Queue full", Retry)],
+    )
+    async def test_refused_data(self, reply: str, kind: type[Failed | Retry]) -> None:
+        """A refusal at the end of DATA follows the same rule."""
+        async with smtp_server(Recorder(data_reply=reply)) as port:
+            outcome = await send(settings(port))
+        assert isinstance(outcome, kind)
+        assert reply in outcome.reason
 
     async def test_bad_address_fails_without_a_connection(self) -> None:
         """An address that is not one plain address (or smuggles a line) is Failed at once."""
