@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
+from agent.core.outbox import Message
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One message for one address on one channel.
-
-    `key` is the message's idempotency key (event × recipient × channel): a receiver that can
-    deduplicate (a webhook) gets it. `address` is what the channel needs to reach the
-    recipient: a Telegram chat id, an e-mail address; unused by a webhook, which has one URL.
-    `text` is plain text and always set; `html` is the same message as HTML where the channel
-    can show it (Telegram's HTML subset, an e-mail alternative part). `document` is the
-    machine-readable form a webhook posts (kind, ticket, step, due time, link...).
-    """
-
-    key: str
-    address: str
-    subject: str
-    text: str
-    html: str | None = None
-    document: Mapping[str, Any] = field(default_factory=dict)
+__all__ = ["Channel", "Failed", "Message", "Outcome", "Retry", "Sent"]
 
 
 @dataclass(frozen=True, slots=True)
