@@ -7,8 +7,11 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from agent.core.errors import BackendRejected, BackendUnavailable, TicketNotFound
+from agent.core.outbox import Delivery, Envelope, OutboxStats, Queued
+from tests.outbox_memory import MemoryOutbox
 from ticketing.backend import (
     Builder,
+    Notices,
     SummaryPage,
     TicketPage,
     TicketQuery,
@@ -88,6 +91,7 @@ class InMemoryBackend:
         self._keyed: dict[str, list[str]] = {}  # dedup key -> every ticket with it
         self._closed = False
         self.unavailable = False
+        self._outbox = MemoryOutbox()
 
     def _usable(self) -> None:
         if self._closed:
@@ -133,7 +137,8 @@ class InMemoryBackend:
             raise BackendRejected(f"ticket {ticket_id}: ticket seq {ticket.seq} is not its "
                                   f"last event's {events[-1].seq}")
 
-    async def open(self, draft: TicketDraft, build: Builder) -> tuple[Ticket, bool]:
+    async def open(self, draft: TicketDraft, build: Builder, notices: Notices | None = None
+                   ) -> tuple[Ticket, bool]:
         self._usable()
         key = draft.dedup_key
         if key and (existing := self._open_with(key)) is not None:
@@ -154,6 +159,8 @@ class InMemoryBackend:
         self._events[ticket_id] = rows
         self._keyed.setdefault(key, []).append(ticket_id)
         self._index(ticket)
+        if notices is not None:
+            self._outbox.enqueue(notices(ticket, events))
         return ticket, True
 
     async def find_open(self, dedup_key: str) -> Ticket | None:
@@ -166,8 +173,8 @@ class InMemoryBackend:
                   if dedup_key and t.status is TicketStatus.CLOSED]
         return max(closed, key=lambda t: (t.closed_at or t.opened_at, t.id), default=None)
 
-    async def append(self, ticket_id: str, events: Sequence[TicketEvent], ticket: Ticket
-                     ) -> Ticket:
+    async def append(self, ticket_id: str, events: Sequence[TicketEvent], ticket: Ticket,
+                     notices: Sequence[Envelope] = ()) -> Ticket:
         self._usable()
         if ticket_id not in self._tickets:
             raise TicketNotFound(f"no ticket {ticket_id}")
@@ -186,7 +193,45 @@ class InMemoryBackend:
         self._tickets[ticket_id] = body
         self._events[ticket_id].extend(rows)
         self._index(ticket)
+        self._outbox.enqueue(notices)
         return ticket
+
+    # -- the outbox (notify.outbox.Outbox) ----------------------------------------------
+
+    async def enqueue(self, envelopes: Sequence[Envelope]) -> int:
+        self._usable()
+        return self._outbox.enqueue(envelopes)
+
+    async def due(self, now: datetime, limit: int) -> Sequence[Queued]:
+        self._usable()
+        return self._outbox.due(now, limit)
+
+    async def mark_sent(self, message_id: int, at: datetime) -> None:
+        self._usable()
+        self._outbox.mark(message_id, status=Delivery.SENT, next_at=None, done_at=at,
+                          reason=None)
+
+    async def mark_retry(self, message_id: int, next_at: datetime, reason: str) -> None:
+        self._usable()
+        self._outbox.mark(message_id, status=Delivery.WAITING, next_at=next_at, done_at=None,
+                          reason=reason)
+
+    async def mark_failed(self, message_id: int, at: datetime, reason: str) -> None:
+        self._usable()
+        self._outbox.mark(message_id, status=Delivery.FAILED, next_at=None, done_at=at,
+                          reason=reason)
+
+    async def requeue(self, message_id: int, at: datetime) -> bool:
+        self._usable()
+        return self._outbox.requeue(message_id, at)
+
+    async def messages(self, status: Delivery | None, limit: int) -> Sequence[Queued]:
+        self._usable()
+        return self._outbox.messages(status, limit)
+
+    async def stats(self) -> OutboxStats:
+        self._usable()
+        return self._outbox.stats()
 
     async def get(self, ticket_id: str) -> Ticket:
         self._usable()

@@ -8,10 +8,13 @@ from datetime import datetime
 from typing import Protocol
 
 from agent.core.errors import BackendRejected
+from agent.core.outbox import Envelope
 from ticketing.models import Fault, Ticket, TicketDraft, TicketEvent, TicketStatus
 
 #: Given the allocated ticket id: the first events and the ticket folded from them.
 Builder = Callable[[str], tuple[Sequence[TicketEvent], Ticket]]
+#: Given a new ticket and its first events: the messages they cause (queued with them).
+Notices = Callable[[Ticket, Sequence[TicketEvent]], Sequence[Envelope]]
 
 
 #: The most tickets one page holds.
@@ -87,13 +90,16 @@ class TicketBackend(Protocol):
     """Tickets and their events. Every backend behaves the same (tests/integration/
     test_backend_contract.py); errors are agent.core.errors.BackendError subclasses."""
 
-    async def open(self, draft: TicketDraft, build: Builder) -> tuple[Ticket, bool]:
+    async def open(self, draft: TicketDraft, build: Builder, notices: Notices | None = None
+                   ) -> tuple[Ticket, bool]:
         """Allocate an id ("SOP006-<year of opened_at>-<6 digits>", numbered per year), call
         `build(id)` for the first events (OPENED, and e.g. step 1 completed) and the ticket
         folded from them, and store both atomically. Idempotent on `draft.dedup_key` (when
         not empty): if an open ticket with that key exists (another agent, a retry, a
         restart), nothing is written and that ticket is returned. The database enforces it
-        (a unique index over open tickets), not a Python check. Returns (ticket, created)."""
+        (a unique index over open tickets), not a Python check. Returns (ticket, created).
+        With `notices`, the messages `notices(ticket, events)` names are queued in the same
+        transaction (a key already queued is skipped)."""
         ...
 
     async def find_open(self, dedup_key: str) -> Ticket | None:
@@ -104,11 +110,17 @@ class TicketBackend(Protocol):
         """The most recently closed ticket with that key, if any (for reopening)."""
         ...
 
-    async def append(self, ticket_id: str, events: Sequence[TicketEvent], ticket: Ticket
-                     ) -> Ticket:
-        """Append `events` and store `ticket` (their fold) atomically. The first event's seq
-        must follow the stored ticket's last one (optimistic concurrency): otherwise
-        BackendRejected and nothing is written. TicketNotFound for an unknown id."""
+    async def append(self, ticket_id: str, events: Sequence[TicketEvent], ticket: Ticket,
+                     notices: Sequence[Envelope] = ()) -> Ticket:
+        """Append `events`, store `ticket` (their fold) and queue `notices` atomically. The
+        first event's seq must follow the stored ticket's last one (optimistic concurrency):
+        otherwise BackendRejected and nothing is written. TicketNotFound for an unknown id.
+        A notice whose key is already queued is skipped."""
+        ...
+
+    async def enqueue(self, envelopes: Sequence[Envelope]) -> int:
+        """Queue messages no ticket event causes (an SLA warning, a breach); a key already
+        queued is skipped. Returns how many were queued."""
         ...
 
     async def get(self, ticket_id: str) -> Ticket:

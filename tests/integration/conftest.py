@@ -1,4 +1,5 @@
-"""Fixtures shared by the integration tests of FastSnmpClient."""
+"""Fixtures shared by the integration tests: FastSnmpClient, and the ticket store's
+(`store`, `backend`: tests/backend_fixtures.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 from agent.core.clock import SystemClock
 from collectors.snmp.fastclient import FastSnmpClient
+from tests.backend_fixtures import backend, store  # noqa: F401  (the store contract suites')
 
 
 @pytest.fixture

@@ -8,94 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from multiprocessing.synchronize import Barrier
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from agent.core.errors import BackendRejected, BackendUnavailable, InvalidTransition, TicketNotFound
-from tests.fakes import FakeClock, InMemoryBackend
-from tests.postgres_fixtures import postgres_url
+from tests.backend_fixtures import SQL_KINDS, Store, open_one, sql_url
+from tests.fakes import FakeClock
 from tests.store_samples import T0, builder, close, draft, follow
 from ticketing.backend import TicketBackend, TicketQuery, TicketSummary
 from ticketing.models import EventKind, Fault, Ticket, TicketEvent, TicketStatus, Trigger
 from ticketing.payloads import Verification
-from ticketing.store.engine import database_url
 from ticketing.store.sql import SqlBackend
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
-
-
-def reset_postgres(url: str) -> None:
-    """Drop the store's tables so each test starts from an empty database."""
-    engine = create_engine(database_url(url))
-    try:
-        with engine.begin() as conn:
-            for table in ("ticket_events", "tickets", "alembic_version"):
-                conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
-    finally:
-        engine.dispose()
-
-
-def sql_url(kind: str, tmp_path: Any) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{tmp_path / 'pantau.db'}"
-    url = postgres_url()
-    reset_postgres(url)
-    return url
-
-
-@dataclass
-class Store:
-    """One backend's storage; `connect()` opens it (again, for the SQL ones)."""
-
-    kind: str
-    url: str
-    clock: FakeClock = field(default_factory=FakeClock)
-    opened: list[TicketBackend] = field(default_factory=list)
-    memory: InMemoryBackend | None = None
-
-    async def connect(self, **kwargs: Any) -> TicketBackend:
-        backend: TicketBackend
-        if self.kind == "memory":
-            if kwargs or self.memory is None:
-                self.memory = InMemoryBackend(**kwargs)
-            backend = self.memory
-        else:
-            backend = await SqlBackend.connect(self.url, clock=self.clock, **kwargs)
-        self.opened.append(backend)
-        return backend
-
-
-KINDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-SQL_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-
-
-@pytest.fixture(params=KINDS)
-async def store(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Store]:
-    kind = request.param
-    s = Store(kind, "" if kind == "memory" else sql_url(kind, tmp_path))
-    yield s
-    for backend in s.opened:
-        await backend.aclose()
-
-
-@pytest.fixture
-async def backend(store: Store) -> TicketBackend:
-    return await store.connect()
-
-
-async def open_one(backend: TicketBackend, device: str = "sw-dinkes-01", **kwargs: Any
-                   ) -> Ticket:
-    d = draft(device, **kwargs)
-    ticket, created = await backend.open(d, builder(d))
-    assert created
-    return ticket
 
 
 class TestOpen:

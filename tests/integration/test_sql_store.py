@@ -22,8 +22,8 @@ from sqlalchemy import Engine, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from agent.core.errors import BackendRejected, BackendUnavailable
+from tests.backend_fixtures import SQL_KINDS, open_one, sql_url
 from tests.fakes import FakeClock
-from tests.integration.test_backend_contract import SQL_KINDS, open_one, sql_url
 from tests.store_samples import builder, draft
 from ticketing.store.engine import create_store_engine, database_url, upgrade
 from ticketing.store.schema import metadata, ticket_events, tickets
@@ -32,7 +32,7 @@ from ticketing.store.sql import SqlBackend
 NOW = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
 
 #: The newest revision under ticketing/store/migrations/versions.
-HEAD = "0002"
+HEAD = "0003"
 
 
 @pytest.fixture(params=SQL_KINDS)

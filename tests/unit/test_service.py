@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from agent.core.errors import InvalidTransition
+from agent.core.outbox import Envelope
 from tests.fakes import FakeClock, InMemoryBackend
 from tests.ticket_feed_support import CountingBackend
 from tests.workflow_support import valid_output
 from ticketing import workflow
-from ticketing.backend import Builder, TicketBackend
+from ticketing.backend import Builder, Notices, TicketBackend
 from ticketing.calendar import CalendarTime
 from ticketing.models import EventKind, Fault, Ticket, TicketDraft, TicketEvent, TicketStatus
 from ticketing.payloads import Evidence, Verification
@@ -301,18 +302,19 @@ class YieldingBackend(InMemoryBackend):
     """The in-memory store, but every read and write lets other tasks run first, as a real
     store's round trip does: concurrent callers interleave at each call."""
 
-    async def open(self, draft: TicketDraft, build: Builder) -> tuple[Ticket, bool]:
+    async def open(self, draft: TicketDraft, build: Builder, notices: Notices | None = None
+                   ) -> tuple[Ticket, bool]:
         await asyncio.sleep(0)
-        return await super().open(draft, build)
+        return await super().open(draft, build, notices)
 
     async def find_open(self, dedup_key: str) -> Ticket | None:
         await asyncio.sleep(0)
         return await super().find_open(dedup_key)
 
-    async def append(self, ticket_id: str, events: Sequence[TicketEvent], ticket: Ticket
-                     ) -> Ticket:
+    async def append(self, ticket_id: str, events: Sequence[TicketEvent], ticket: Ticket,
+                     notices: Sequence[Envelope] = ()) -> Ticket:
         await asyncio.sleep(0)
-        return await super().append(ticket_id, events, ticket)
+        return await super().append(ticket_id, events, ticket, notices)
 
     async def events(self, ticket_id: str) -> Sequence[TicketEvent]:
         await asyncio.sleep(0)

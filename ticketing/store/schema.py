@@ -132,3 +132,36 @@ ticket_events = Table(
     PrimaryKeyConstraint("ticket_id", "seq", name="pk_ticket_events"),
     CheckConstraint("seq >= 1", name="ck_ticket_events_seq"),
 )
+
+#: Messages to people (issue 12), each written in the same transaction as the ticket event
+#: that causes it; `key` (event × recipient × channel) is unique, so a retried event queues
+#: nothing twice. The delivery loop reads the oldest waiting one per (channel, address).
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, nullable=False, autoincrement=True),
+    Column("key", Text, nullable=False),
+    Column("channel", String(80), nullable=False),
+    Column("address", Text, nullable=False),
+    Column("recipient", Text, nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("ticket_id", String(40), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("html", Text, nullable=True),
+    Column("document", JsonType, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("tries", Integer, nullable=False),
+    Column("next_at", UtcDateTime, nullable=False),
+    Column("last_error", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("not_before", UtcDateTime, nullable=False),
+    Column("done_at", UtcDateTime, nullable=True),
+    PrimaryKeyConstraint("id", name="pk_outbox"),
+    UniqueConstraint("key", name="uq_outbox_key"),
+    CheckConstraint("status IN ('waiting', 'sent', 'failed')", name="ck_outbox_status"),
+    CheckConstraint("tries >= 0", name="ck_outbox_tries"),
+    # due(): the oldest waiting message of each (channel, address); listings by status
+    Index("ix_outbox_status_channel_address_id", "status", "channel", "address", "id"),
+    Index("ix_outbox_status_id", "status", "id"),
+)

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import UTC, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any, TypeVar
 
 from alembic.util.exc import CommandError
@@ -32,8 +32,10 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from agent.core.clock import Clock
 from agent.core.errors import BackendRejected, BackendUnavailable, TicketNotFound
+from agent.core.outbox import Delivery, Envelope, OutboxStats, Queued
 from ticketing.backend import (
     Builder,
+    Notices,
     SummaryPage,
     TicketPage,
     TicketQuery,
@@ -41,7 +43,7 @@ from ticketing.backend import (
     checked,
 )
 from ticketing.models import EventKind, Fault, Ticket, TicketDraft, TicketEvent, TicketStatus
-from ticketing.store import rows
+from ticketing.store import outbox, rows
 from ticketing.store.engine import WRITE, create_store_engine, database_url, upgrade
 from ticketing.store.schema import ticket_events, tickets
 
@@ -118,8 +120,9 @@ class SqlBackend:
 
     # -- the TicketBackend protocol -------------------------------------------------------
 
-    async def open(self, draft: TicketDraft, build: Builder) -> tuple[Ticket, bool]:
-        return await self._run(lambda: self._open(draft, build))
+    async def open(self, draft: TicketDraft, build: Builder, notices: Notices | None = None
+                   ) -> tuple[Ticket, bool]:
+        return await self._run(lambda: self._open(draft, build, notices))
 
     async def find_open(self, dedup_key: str) -> Ticket | None:
         if not dedup_key:
@@ -134,9 +137,9 @@ class SqlBackend:
             tickets.c.dedup_key == dedup_key, tickets.c.status == TicketStatus.CLOSED.value,
             newest=tickets.c.closed_at))
 
-    async def append(self, ticket_id: str, events: Sequence[TicketEvent], ticket: Ticket
-                     ) -> Ticket:
-        return await self._run(lambda: self._append(ticket_id, events, ticket))
+    async def append(self, ticket_id: str, events: Sequence[TicketEvent], ticket: Ticket,
+                     notices: Sequence[Envelope] = ()) -> Ticket:
+        return await self._run(lambda: self._append(ticket_id, events, ticket, notices))
 
     async def get(self, ticket_id: str) -> Ticket:
         found = await self._run(lambda: self._read_one(tickets.c.id == ticket_id))
@@ -162,6 +165,43 @@ class SqlBackend:
     async def summaries(self, query: TicketQuery) -> SummaryPage:
         checked(query)
         return await self._run(lambda: self._summaries(query))
+
+    # -- the outbox (notify.outbox.Outbox) -------------------------------------------------
+
+    async def enqueue(self, envelopes: Sequence[Envelope]) -> int:
+        return await self._run(lambda: self._write("queuing messages", outbox.enqueue,
+                                                   envelopes))
+
+    async def due(self, now: datetime, limit: int) -> Sequence[Queued]:
+        return await self._run(lambda: self._read("reading due messages", outbox.due,
+                                                  now, limit))
+
+    async def mark_sent(self, message_id: int, at: datetime) -> None:
+        await self._run(lambda: self._write("marking a message sent", outbox.mark, message_id,
+                                            status=Delivery.SENT, next_at=None, done_at=at,
+                                            reason=None, add_try=True))
+
+    async def mark_retry(self, message_id: int, next_at: datetime, reason: str) -> None:
+        await self._run(lambda: self._write("marking a message for retry", outbox.mark,
+                                            message_id, status=Delivery.WAITING,
+                                            next_at=next_at, done_at=None, reason=reason,
+                                            add_try=True))
+
+    async def mark_failed(self, message_id: int, at: datetime, reason: str) -> None:
+        await self._run(lambda: self._write("marking a message failed", outbox.mark,
+                                            message_id, status=Delivery.FAILED, next_at=None,
+                                            done_at=at, reason=reason, add_try=True))
+
+    async def requeue(self, message_id: int, at: datetime) -> bool:
+        return await self._run(lambda: self._write("retrying a message", outbox.requeue,
+                                                   message_id, at))
+
+    async def messages(self, status: Delivery | None, limit: int) -> Sequence[Queued]:
+        return await self._run(lambda: self._read("listing messages", outbox.messages,
+                                                  status, limit))
+
+    async def stats(self) -> OutboxStats:
+        return await self._run(lambda: self._read("counting messages", outbox.stats))
 
     async def aclose(self) -> None:
         """Close every connection; later calls raise BackendUnavailable."""
@@ -190,7 +230,16 @@ class SqlBackend:
                     f"{self._scrub(str(exc))} (was it migrated by a newer pantau?)"
                 ) from exc
 
-    def _open(self, draft: TicketDraft, build: Builder) -> tuple[Ticket, bool]:
+    def _write(self, doing: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        with self._translated(doing), self._writer.begin() as conn:
+            return call(conn, *args, **kwargs)
+
+    def _read(self, doing: str, call: Callable[..., T], *args: Any) -> T:
+        with self._translated(doing), self._engine.begin() as conn:
+            return call(conn, *args)
+
+    def _open(self, draft: TicketDraft, build: Builder, notices: Notices | None
+              ) -> tuple[Ticket, bool]:
         key = draft.dedup_key
         year = rows.year(draft, self._year_tz)
         for attempt in range(1, OPEN_ATTEMPTS + 1):
@@ -211,6 +260,8 @@ class SqlBackend:
                     row = rows.ticket_row(ticket, self._clock.now())
                     conn.execute(insert(tickets).values(year=year, number=number, **row))
                     conn.execute(insert(ticket_events), [rows.event_row(e) for e in events])
+                    if notices is not None:
+                        outbox.enqueue(conn, notices(ticket, events))
             except IntegrityError as exc:
                 conflict = rows.conflict(exc)
                 if key and conflict in ("dedup", "number"):
@@ -230,8 +281,8 @@ class SqlBackend:
             f"database {self._name}: no free ticket number for {year} after {OPEN_ATTEMPTS} "
             "attempts (other agents opening tickets at the same time)")
 
-    def _append(self, ticket_id: str, events: Sequence[TicketEvent], ticket: Ticket
-                ) -> Ticket:
+    def _append(self, ticket_id: str, events: Sequence[TicketEvent], ticket: Ticket,
+                notices: Sequence[Envelope]) -> Ticket:
         rows.check_appended(ticket_id, events, ticket)
         expected = events[0].seq - 1
         row = rows.ticket_row(ticket, self._clock.now())
@@ -252,6 +303,7 @@ class SqlBackend:
                     raise BackendRejected(
                         f"ticket {ticket_id} changed since seq {expected} (now at seq {current})")
                 conn.execute(insert(ticket_events), [rows.event_row(e) for e in events])
+                outbox.enqueue(conn, notices)
         except IntegrityError as exc:
             conflict = rows.conflict(exc)
             if conflict == "dedup":

@@ -1,0 +1,72 @@
+"""An outbox in memory that behaves as the SQL store's (the contract suite runs on both):
+keys unique, the oldest waiting message per (channel, address) offered first, outcomes
+recorded only on waiting messages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from agent.core.outbox import Delivery, Envelope, OutboxStats, Queued
+
+
+class MemoryOutbox:
+    """The outbox half of `tests.fakes.InMemoryBackend` (see notify.outbox.Outbox)."""
+
+    def __init__(self) -> None:
+        self._rows: dict[int, Queued] = {}  # id -> message, in id order
+        self._keys: set[str] = set()
+
+    def enqueue(self, envelopes: Sequence[Envelope]) -> int:
+        queued = 0
+        for e in envelopes:
+            if e.message.key in self._keys:
+                continue
+            self._keys.add(e.message.key)
+            new_id = len(self._rows) + 1
+            self._rows[new_id] = Queued(new_id, e, Delivery.WAITING, 0,
+                                        max(e.not_before, e.created_at), "", None)
+            queued += 1
+        return queued
+
+    def due(self, now: datetime, limit: int) -> list[Queued]:
+        seen: set[tuple[str, str]] = set()
+        out: list[Queued] = []
+        for q in self._rows.values():
+            if q.status is not Delivery.WAITING:
+                continue
+            queue = (q.envelope.channel, q.envelope.message.address)
+            if queue in seen:
+                continue
+            seen.add(queue)
+            if q.next_at <= now:
+                out.append(q)
+        return out[:limit]
+
+    def mark(self, message_id: int, *, status: Delivery, next_at: datetime | None,
+             done_at: datetime | None, reason: str | None) -> None:
+        q = self._rows.get(message_id)
+        if q is None or q.status is not Delivery.WAITING:
+            return
+        self._rows[message_id] = replace(
+            q, status=status, tries=q.tries + 1, done_at=done_at,
+            next_at=q.next_at if next_at is None else next_at,
+            last_error=q.last_error if reason is None else reason)
+
+    def requeue(self, message_id: int, at: datetime) -> bool:
+        q = self._rows.get(message_id)
+        if q is None or q.status is not Delivery.FAILED:
+            return False
+        self._rows[message_id] = replace(q, status=Delivery.WAITING, tries=0, next_at=at,
+                                         done_at=None)
+        return True
+
+    def messages(self, status: Delivery | None, limit: int) -> list[Queued]:
+        found = [q for q in reversed(self._rows.values()) if status in (None, q.status)]
+        return found[:limit]
+
+    def stats(self) -> OutboxStats:
+        waiting = [q for q in self._rows.values() if q.status is Delivery.WAITING]
+        return OutboxStats(len(waiting), min((q.envelope.created_at for q in waiting),
+                                             default=None))
