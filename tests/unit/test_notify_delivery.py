@@ -5,108 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from agent.core.errors import BackendUnavailable
 from agent.core.model import Secret
-from agent.core.outbox import Delivery, Envelope, Message
+from agent.core.outbox import Delivery, Message
 from notify.channel import Failed, Outcome, Retry, Sent
-from notify.delivery import MAX_AFTER_SECONDS, Deliverer, DeliverySettings, backoff_seconds
-from tests.fakes import FakeClock
-from tests.notify_outbox_fake import FakeOutbox
-
-Script = Outcome | Exception
-
-
-class ScriptedChannel:
-    """A channel answering its `script` in turn, then `answer(message)` (Sent by default);
-    an Exception in the script is raised. Records what it was asked and what it accepted."""
-
-    def __init__(self, name: str = "telegram", script: Sequence[Script] = (),
-                 answer: Callable[[Message], Outcome] | None = None) -> None:
-        self.name = name
-        self.script = list(script)
-        self.answer = answer or (lambda m: Sent())
-        self.asked: list[str] = []  # message keys
-        self.accepted: list[str] = []
-        self._changed = asyncio.Event()
-
-    async def send(self, message: Message) -> Outcome:
-        self.asked.append(message.key)
-        self._changed.set()
-        step = self.script.pop(0) if self.script else self.answer(message)
-        if isinstance(step, Exception):
-            raise step
-        if isinstance(step, Sent):
-            self.accepted.append(message.key)
-        return step
-
-    async def wait_asked(self, count: int) -> None:
-        """Wait (in real time, at most 5 s) until `count` sends have been asked for."""
-        async with asyncio.timeout(5.0):
-            while len(self.asked) < count:
-                self._changed.clear()
-                await self._changed.wait()
-
-    async def aclose(self) -> None:
-        return None
-
-
-class Hooks:
-    """Records the metrics hooks' calls."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-        self.failed: list[tuple[str, str]] = []
-
-    def on_sent(self, channel: str, kind: str) -> None:
-        self.sent.append((channel, kind))
-
-    def on_failed(self, channel: str, kind: str) -> None:
-        self.failed.append((channel, kind))
-
-
-def envelope(key: str, address: str = "a", *, channel: str = "telegram", at: datetime,
-             kind: str = "step_ready", not_before: datetime | None = None,
-             recipient: str = "") -> Envelope:
-    return Envelope(channel=channel, recipient=recipient or f"user-{address}", kind=kind,
-                    ticket_id="T-2026-0001",
-                    message=Message(key=key, address=address, subject="s", text=f"text {key}"),
-                    created_at=at, not_before=not_before or at)
-
-
-class Rig:
-    """A Deliverer over a FakeOutbox, scripted channels and a FakeClock."""
-
-    def __init__(self, *channels: ScriptedChannel, **settings: float) -> None:
-        self.clock = FakeClock()
-        self.outbox = FakeOutbox()
-        self.hooks = Hooks()
-        self.channels = channels or (ScriptedChannel(),)
-        self.settings = DeliverySettings(**settings)  # type: ignore[arg-type]
-        self.deliverer = Deliverer(self.outbox, {c.name: c for c in self.channels}, self.clock,
-                                   self.settings, on_sent=self.hooks.on_sent,
-                                   on_failed=self.hooks.on_failed)
-        self._created = 0
-
-    @property
-    def channel(self) -> ScriptedChannel:
-        return self.channels[0]
-
-    def put(self, key: str, address: str = "a", **kw: object) -> int:
-        # Distinct created_at per message (a microsecond back each), so queue order is plain.
-        self._created += 1
-        at = self.clock.now() - timedelta(seconds=1) + timedelta(microseconds=self._created)
-        return self.outbox.put(envelope(key, address, at=at, **kw))  # type: ignore[arg-type]
-
-    def status(self, message_id: int) -> Delivery:
-        return self.outbox.get(message_id).status
-
-    def wait_of(self, message_id: int) -> float:
-        return (self.outbox.get(message_id).next_at - self.clock.now()).total_seconds()
+from notify.delivery import MAX_AFTER_SECONDS, DeliverySettings, backoff_seconds
+from tests.notify_delivery_support import Rig, ScriptedChannel
 
 
 class TestOrderPerRecipient:
@@ -279,7 +187,9 @@ class TestOutboxOutage:
             await rig.deliverer.deliver_once()
         assert rig.channel.asked == []
 
-    async def test_run_survives_an_outage_and_delivers_everything_once(self) -> None:
+    async def test_run_survives_an_outage_and_delivers_everything_once(
+            self, caplog: pytest.LogCaptureFixture) -> None:
+        caplog.set_level(logging.WARNING, logger="notify.delivery")
         rig = Rig()
         keys = [f"{r}{n}" for r in "abc" for n in range(3)]
         for key in keys:
@@ -299,6 +209,9 @@ class TestOutboxOutage:
             await task
         assert sorted(rig.channel.accepted) == keys
         assert rig.outbox.calls["due"] >= 7
+        # A degraded backend is a WARNING, not a bug's ERROR with a traceback.
+        assert [(r.levelname, r.getMessage(), r.exc_info) for r in caplog.records] == [
+            ("WARNING", "outbox unavailable", None)] * 4
 
     async def test_a_lost_mark_resends_only_that_message(self) -> None:
         rig = Rig()
@@ -418,3 +331,4 @@ class TestSettings:
             DeliverySettings(batch=0, backoff_first_seconds=10, backoff_max_seconds=5)
         with pytest.raises(ValueError, match="poll_seconds > 0"):
             DeliverySettings(poll_seconds=0)
+
