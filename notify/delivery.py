@@ -93,7 +93,7 @@ class Deliverer:
     `run()` survives an outbox that raises (a database outage): it logs, waits
     `poll_seconds`, and tries again; nothing is lost, since the messages stay queued.
     `on_sent` / `on_failed` are called with (channel, kind) for each message sent or given up
-    (the agent's Metrics counts them).
+    (the agent's Metrics counts them). The channels stay the caller's to close.
     """
 
     def __init__(
