@@ -15,12 +15,12 @@ from agent.core.outbox import Delivery, Envelope, OutboxStats, Queued
 class FakeOutbox:
     """Queued messages in a dict, in queue order.
 
-    `put(envelope)` queues as the ticket store does in the event's transaction: a key already
-    queued keeps the first (its id is returned), and the message waits until
-    `envelope.not_before`. "Oldest" is queue order (created_at, then id).
-
-    Each mark counts one try (the try that led to it). Marking an unknown id or a message
-    that is no longer waiting raises LookupError / ValueError: the delivery loop never should.
+    As the ticket store (ticketing/store/outbox.py) does: `put(envelope)` queues in the
+    event's transaction, a key already queued keeps the first (its id is returned), and the
+    message waits until `max(not_before, created_at)`. "Oldest" is queue (id) order. Each
+    mark counts one try. A mark on an unknown id or on a message no longer waiting is left
+    as is (an admin's retry got there first) and listed in `stale_marks`, so a test can show
+    the delivery loop never marks a message twice.
 
     `fail_next(n)` makes the next `n` calls (of any method but `put` and `get`; of `method`
     only, when named) raise BackendUnavailable, as a database that went away would; `calls`
@@ -33,6 +33,7 @@ class FakeOutbox:
         self._failing = 0
         self._failing_method: str | None = None
         self.calls: dict[str, int] = {}
+        self.stale_marks: list[tuple[str, int]] = []
 
     def put(self, envelope: Envelope) -> int:
         known = self._keys.get(envelope.message.key)
@@ -41,7 +42,7 @@ class FakeOutbox:
         message_id = len(self._rows) + 1
         self._rows[message_id] = Queued(
             id=message_id, envelope=envelope, status=Delivery.WAITING, tries=0,
-            next_at=envelope.not_before, last_error="", done_at=None)
+            next_at=max(envelope.not_before, envelope.created_at), last_error="", done_at=None)
         self._keys[envelope.message.key] = message_id
         return message_id
 
@@ -60,14 +61,13 @@ class FakeOutbox:
 
     def _in_order(self, rows: Sequence[Queued] | None = None) -> list[Queued]:
         chosen = self._rows.values() if rows is None else rows
-        return sorted(chosen, key=lambda q: (q.envelope.created_at, q.id))
+        return sorted(chosen, key=lambda q: q.id)
 
-    def _waiting(self, message_id: int) -> Queued:
+    def _waiting(self, method: str, message_id: int) -> Queued | None:
         queued = self._rows.get(message_id)
-        if queued is None:
-            raise LookupError(f"no queued message {message_id}")
-        if queued.status is not Delivery.WAITING:
-            raise ValueError(f"message {message_id} is {queued.status}, not waiting")
+        if queued is None or queued.status is not Delivery.WAITING:
+            self.stale_marks.append((method, message_id))
+            return None
         return queued
 
     async def due(self, now: datetime, limit: int) -> Sequence[Queued]:
@@ -82,19 +82,25 @@ class FakeOutbox:
 
     async def mark_sent(self, message_id: int, at: datetime) -> None:
         self._call("mark_sent")
-        queued = self._waiting(message_id)
+        queued = self._waiting("mark_sent", message_id)
+        if queued is None:
+            return
         self._rows[message_id] = replace(queued, status=Delivery.SENT, tries=queued.tries + 1,
                                          done_at=at)
 
     async def mark_retry(self, message_id: int, next_at: datetime, reason: str) -> None:
         self._call("mark_retry")
-        queued = self._waiting(message_id)
+        queued = self._waiting("mark_retry", message_id)
+        if queued is None:
+            return
         self._rows[message_id] = replace(queued, tries=queued.tries + 1, next_at=next_at,
                                          last_error=reason)
 
     async def mark_failed(self, message_id: int, at: datetime, reason: str) -> None:
         self._call("mark_failed")
-        queued = self._waiting(message_id)
+        queued = self._waiting("mark_failed", message_id)
+        if queued is None:
+            return
         self._rows[message_id] = replace(queued, status=Delivery.FAILED,
                                          tries=queued.tries + 1, last_error=reason, done_at=at)
 

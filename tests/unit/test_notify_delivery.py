@@ -37,6 +37,7 @@ class TestOrderPerRecipient:
         assert rig.channel.asked == ["a1", "b1", "b2", "a1", "a2"]
         assert rig.channel.accepted == ["b1", "b2", "a1", "a2"]
         assert all(rig.status(i) is Delivery.SENT for i in (a1, a2, b1, b2))
+        assert rig.outbox.stale_marks == []
 
     async def test_sends_of_one_round_run_concurrently(self) -> None:
         both = asyncio.Event()
@@ -225,6 +226,7 @@ class TestOutboxOutage:
         await rig.deliverer.deliver_once()
         assert rig.channel.accepted == ["a1", "b1", "a1"]  # at least once
         assert rig.status(a1) is Delivery.SENT
+        assert rig.outbox.stale_marks == []
 
 
 class TestChannelOutage:
@@ -245,6 +247,7 @@ class TestChannelOutage:
         assert all(rig.status(i) is Delivery.SENT for i in ids)
         assert rig.clock.now() <= back_at + timedelta(seconds=300 + 3 * 2 + 2)
         assert sorted(rig.channel.accepted) == sorted(keys)  # each once
+        assert rig.outbox.stale_marks == []
         for r in "abc":
             assert [k for k in rig.channel.accepted if k[0] == r] == [f"{r}{n}" for n in range(4)]
             # During the outage only each recipient's first message was tried.

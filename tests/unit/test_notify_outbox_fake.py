@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from agent.core.outbox import Delivery
 from tests.fakes import FakeClock
 from tests.notify_delivery_support import envelope
@@ -22,10 +20,10 @@ class TestFakeOutbox:
         box = FakeOutbox()
         b1 = box.put(envelope("b1", "b", at=t - timedelta(seconds=9)))
         a1 = box.put(envelope("a1", "a", at=t - timedelta(seconds=5)))
-        box.put(envelope("a0", "a", at=t - timedelta(seconds=1)))  # later, despite its id
+        box.put(envelope("a2", "a", at=t - timedelta(seconds=7)))  # queued after a1: behind it
         m1 = box.put(envelope("m1", "a", channel="email", at=t - timedelta(seconds=7)))
-        assert [q.id for q in await box.due(t, 10)] == [b1, m1, a1]
-        assert [q.id for q in await box.due(t, 2)] == [b1, m1]
+        assert [q.id for q in await box.due(t, 10)] == [b1, a1, m1]
+        assert [q.id for q in await box.due(t, 2)] == [b1, a1]
 
     async def test_a_head_not_yet_due_holds_its_key(self) -> None:
         clock = FakeClock()
@@ -39,6 +37,8 @@ class TestFakeOutbox:
         await box.mark_retry(held, next_at=later + timedelta(seconds=10), reason="busy")
         assert await box.due(later + timedelta(seconds=9), 10) == []
         assert box.get(held).tries == 1
+        early = box.put(envelope("x1", "x", at=t, not_before=t - timedelta(hours=1)))
+        assert box.get(early).next_at == t  # never before it was queued
 
     async def test_a_key_queued_twice_keeps_the_first(self) -> None:
         t = FakeClock().now()
@@ -76,5 +76,7 @@ class TestFakeOutbox:
         await box.mark_sent(ids[1], at=t)
         await box.mark_sent(ids[2], at=t)
         assert (await box.stats()).oldest_waiting_at is None
-        with pytest.raises(ValueError, match="not waiting"):
-            await box.mark_sent(ids[2], at=t)
+        await box.mark_failed(ids[2], at=t, reason="late")  # no longer waiting: left as is
+        await box.mark_retry(99, next_at=t, reason="unknown")
+        assert box.get(ids[2]).status is Delivery.SENT
+        assert box.stale_marks == [("mark_failed", ids[2]), ("mark_retry", 99)]
