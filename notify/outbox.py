@@ -12,7 +12,9 @@ from agent.core.outbox import Delivery, OutboxStats, Queued
 
 class Outbox(Protocol):
     """Queued messages. `due` keeps each (channel, address) in order: it offers only the
-    oldest waiting message of each, and only once its `next_at` has come."""
+    oldest waiting message of each, and only once its `next_at` has come. A message held
+    until its `not_before` (never tried yet) is not in its queue until then: it does not hold
+    back an urgent one queued after it."""
 
     async def due(self, now: datetime, limit: int) -> Sequence[Queued]:
         """Up to `limit` messages to try now, oldest first, at most one per (channel,

@@ -1,6 +1,6 @@
 """An outbox in memory that behaves as the SQL store's (the contract suite runs on both):
-keys unique, the oldest waiting message per (channel, address) offered first, outcomes
-recorded only on waiting messages."""
+keys unique, each (channel, address) served in queue order, outcomes recorded only on
+waiting messages."""
 
 from __future__ import annotations
 
@@ -16,43 +16,51 @@ class MemoryOutbox:
 
     def __init__(self) -> None:
         self._rows: dict[int, Queued] = {}  # id -> message, in id order
-        self._keys: set[str] = set()
+        self._keys: dict[str, int] = {}
+
+    def put(self, e: Envelope) -> tuple[int, bool]:
+        """Queue one envelope: (its id, True), or (the id queued with that key, False)."""
+        known = self._keys.get(e.message.key)
+        if known is not None:
+            return known, False
+        new_id = self._keys[e.message.key] = len(self._rows) + 1
+        self._rows[new_id] = Queued(new_id, e, Delivery.WAITING, 0,
+                                    max(e.not_before, e.created_at), "", None)
+        return new_id, True
+
+    def get(self, message_id: int) -> Queued:
+        return self._rows[message_id]
 
     def enqueue(self, envelopes: Sequence[Envelope]) -> int:
-        queued = 0
-        for e in envelopes:
-            if e.message.key in self._keys:
-                continue
-            self._keys.add(e.message.key)
-            new_id = len(self._rows) + 1
-            self._rows[new_id] = Queued(new_id, e, Delivery.WAITING, 0,
-                                        max(e.not_before, e.created_at), "", None)
-            queued += 1
-        return queued
+        return sum(self.put(e)[1] for e in envelopes)
 
     def due(self, now: datetime, limit: int) -> list[Queued]:
-        seen: set[tuple[str, str]] = set()
+        blocked: set[tuple[str, str]] = set()
         out: list[Queued] = []
         for q in self._rows.values():
             if q.status is not Delivery.WAITING:
                 continue
+            if q.tries == 0 and q.next_at > now:
+                continue  # held until its time (working hours): it blocks no one
             queue = (q.envelope.channel, q.envelope.message.address)
-            if queue in seen:
+            if queue in blocked:
                 continue
-            seen.add(queue)
+            blocked.add(queue)
             if q.next_at <= now:
                 out.append(q)
         return out[:limit]
 
     def mark(self, message_id: int, *, status: Delivery, next_at: datetime | None,
-             done_at: datetime | None, reason: str | None) -> None:
+             done_at: datetime | None, reason: str | None) -> bool:
+        """Record an outcome; False (nothing changed) for a message not waiting."""
         q = self._rows.get(message_id)
         if q is None or q.status is not Delivery.WAITING:
-            return
+            return False
         self._rows[message_id] = replace(
             q, status=status, tries=q.tries + 1, done_at=done_at,
             next_at=q.next_at if next_at is None else next_at,
             last_error=q.last_error if reason is None else reason)
+        return True
 
     def requeue(self, message_id: int, at: datetime) -> bool:
         q = self._rows.get(message_id)

@@ -112,6 +112,19 @@ class TestDelivery:
         [q] = await ob.due(morning, 10)
         assert q.envelope == envelope("night", not_before=morning)
 
+    async def test_a_held_message_does_not_hold_back_an_urgent_one(
+            self, backend: TicketBackend) -> None:
+        morning = T0 + timedelta(hours=8)
+        await backend.enqueue([envelope("routine", "A", not_before=morning),
+                               envelope("breach", "A"), envelope("later", "A")])
+        ob = outbox(backend)
+        [urgent] = await ob.due(T0, 10)
+        assert urgent.envelope.message.key == "breach"
+        await ob.mark_sent(urgent.id, T0)
+        assert [q.envelope.message.key for q in await ob.due(T0, 10)] == ["later"]
+        # in the morning the held one is first in its queue again
+        assert [q.envelope.message.key for q in await ob.due(morning, 10)] == ["routine"]
+
     async def test_sent_and_failed_are_kept_and_counted(self, backend: TicketBackend) -> None:
         ob = outbox(backend)
         await backend.enqueue([envelope("s", "A"), envelope("f", "B"),

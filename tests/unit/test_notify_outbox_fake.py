@@ -1,5 +1,6 @@
-"""The in-memory Outbox (tests/notify_outbox_fake.py) against the Outbox protocol's documented
-behaviour, so the delivery loop's tests stand on a faithful fake."""
+"""The delivery loop's Outbox fake (tests/notify_outbox_fake.py) against the Outbox protocol's
+documented behaviour, and its own additions (put, stale marks); the store's behaviour itself is
+the contract suite's (tests/integration/test_outbox_contract.py)."""
 
 from __future__ import annotations
 
@@ -25,18 +26,23 @@ class TestFakeOutbox:
         assert [q.id for q in await box.due(t, 10)] == [b1, a1, m1]
         assert [q.id for q in await box.due(t, 2)] == [b1, a1]
 
-    async def test_a_head_not_yet_due_holds_its_key(self) -> None:
+    async def test_a_held_message_waits_without_holding_its_key(self) -> None:
+        """Held until its time it is not in its queue yet; once tried, it holds the queue."""
         clock = FakeClock()
         t = clock.now()
         box = FakeOutbox()
         later = t + timedelta(hours=8)
         held = box.put(envelope("a1", "a", at=t, not_before=later))
-        box.put(envelope("a2", "a", at=t + timedelta(seconds=1), not_before=t))
-        assert await box.due(t + timedelta(seconds=1), 10) == []
+        urgent = box.put(envelope("a2", "a", at=t + timedelta(seconds=1), not_before=t))
+        assert [q.id for q in await box.due(t + timedelta(seconds=1), 10)] == [urgent]
+        await box.mark_sent(urgent, at=t + timedelta(seconds=1))
         assert [q.id for q in await box.due(later, 10)] == [held]
+        behind = box.put(envelope("a3", "a", at=later, not_before=later))
         await box.mark_retry(held, next_at=later + timedelta(seconds=10), reason="busy")
-        assert await box.due(later + timedelta(seconds=9), 10) == []
+        assert await box.due(later + timedelta(seconds=9), 10) == []  # a3 waits behind it
         assert box.get(held).tries == 1
+        assert [q.id for q in await box.due(later + timedelta(seconds=10), 10)] == [held]
+        assert box.get(behind).tries == 0
         early = box.put(envelope("x1", "x", at=t, not_before=t - timedelta(hours=1)))
         assert box.get(early).next_at == t  # never before it was queued
 
