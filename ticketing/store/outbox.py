@@ -24,10 +24,11 @@ def enqueue(conn: Connection, envelopes: Sequence[Envelope]) -> int:
     if not envelopes:
         return 0
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(outbox).on_conflict_do_nothing(index_elements=["key"])
+    statement = (dialect.insert(outbox).on_conflict_do_nothing(index_elements=["key"])
+                 .returning(outbox.c.id))
     queued = 0
-    for envelope in envelopes:  # rowcount per row: executemany's is not reliable everywhere
-        queued += conn.execute(statement, _row(envelope)).rowcount
+    for envelope in envelopes:  # a row comes back only when it was inserted (no rowcount:
+        queued += len(conn.execute(statement, _row(envelope)).all())  # psycopg says -1)
     return queued
 
 
