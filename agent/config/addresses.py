@@ -65,9 +65,10 @@ def email_problem(value: str, *, display_name: bool) -> str | None:
         want += ' or "Pantau <pantau@kotabogor.example>"'
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         return f"{want}, got a string with control characters"
-    name, addr = parseaddr(value)
+    _name, addr = parseaddr(value)
     local, at, domain = addr.rpartition("@")
-    ok = bool(addr) and (display_name or (not name and addr == value))
+    # Exactly the address, or "Name <address>": nothing after it (a second address).
+    ok = bool(addr) and (addr == value or (display_name and value.endswith(f"<{addr}>")))
     if not (ok and at and _LOCAL_PART_RE.fullmatch(local) and "." in domain.strip(".")
             and is_host(domain)):
         return f"{want}, got {quote(value)}"

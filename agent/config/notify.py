@@ -212,7 +212,7 @@ def _email_key(message: str) -> Loc:
     for field_name, key in (("security", "security"), ("port", "port"), ("username", "password"),
                             ("from_address", "from"), ("ca_file", "ca_file"),
                             ("timeout_seconds", "timeout_seconds")):
-        if message.startswith(field_name):
+        if field_name in message.split():
             return (*loc, key)
     return loc
 
