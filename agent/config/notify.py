@@ -151,7 +151,9 @@ class _NotifyBuilder:
                                  username=model.username, password=password, ca_file=ca_file,
                                  **kw)
         except ValueError as exc:  # a rule of EmailSettings' that the checks above missed
-            self.issues.append(Issue(_email_key(str(exc)), str(exc)))
+            # Said in the file's words: the TOML key is `from`.
+            self.issues.append(Issue(_email_key(str(exc)), str(exc).replace("from_address",
+                                                                            "from")))
             return None
 
     def ca_file(self, name: str) -> str | None:
@@ -164,8 +166,12 @@ class _NotifyBuilder:
             return None
         try:  # read it now, so that a bad file is a problem here and not at the first send
             ssl.create_default_context(cafile=str(path))
-        except (ssl.SSLError, OSError, ValueError):
+        except (ssl.SSLError, ValueError):
             self.issues.append(Issue(loc, f"CA file {shown} holds no PEM certificate"))
+            return None
+        except OSError as exc:
+            self.issues.append(Issue(loc, f"cannot read CA file {shown}: "
+                                          f"{exc.strerror or type(exc).__name__}"))
             return None
         return str(path)
 

@@ -366,7 +366,7 @@ class TestEmailSettingsErrors:
 
         monkeypatch.setattr(EmailSettings, "__post_init__", refuse)
         assert rendered(EMAIL) == [
-            "t.toml:3: notify.email.from: from_address is not an e-mail address"]
+            "t.toml:3: notify.email.from: from is not an e-mail address"]
 
     def test_the_error_of_each_field_lands_on_its_key(self) -> None:
         from agent.config.notify import _email_key
