@@ -3,9 +3,9 @@
 `load()` reads the file with tomllib, validates it with the pydantic models in
 `agent/config/schema.py` (unknown keys are errors), builds the frozen values and checks the
 rules that span keys in `agent/config/build.py` (the [sla] and [sop] sections in
-`agent/config/sla.py`), collects every problem with its dotted key
-path and line, and raises one ConfigError, or returns a Config. `pantau check-config` runs
-exactly this path.
+`agent/config/sla.py`, [notify] in `agent/config/notify.py`), collects every problem with
+its dotted key path and line, and raises one ConfigError, or returns a Config.
+`pantau check-config` runs exactly this path.
 
 The settings classes of `agent.core.settings` are re-exported here, so that code that reads
 the configuration imports it all from `agent.config`.
@@ -23,6 +23,7 @@ from agent.config.lines import BARE_KEY_RE, KeyLines
 from agent.config.problems import Loc, quote, syntax_problem
 from agent.config.schema import validate_document
 from agent.config.values import Config as Config
+from agent.config.values import NotifySettings as NotifySettings
 from agent.core.errors import ConfigError, ConfigProblem
 from agent.core.settings import (
     AgentSettings as AgentSettings,

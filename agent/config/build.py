@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from agent.config.fields import WEEKDAYS, SecretRef, split_listen
+from agent.config.notify import notify_settings
 from agent.config.problems import Issue, Loc, number, quote, suggest
 from agent.config.rules import (
     duplicate_names,
@@ -30,7 +31,7 @@ from agent.config.rules import (
 from agent.config.schema import Parsed, SnmpAuthModel
 from agent.config.secret_sources import resolve_secret
 from agent.config.sla import effective_sop, sla_settings
-from agent.config.values import Config
+from agent.config.values import Config, NotifySettings
 from agent.core.model import Device, Secret
 from agent.core.settings import (
     AgentSettings,
@@ -46,6 +47,7 @@ from agent.core.settings import (
     User,
     WebSettings,
 )
+from agent.web.i18n import DEFAULT_LANG
 from agent.web.passwords import FORMAT_HINT, is_password_hash
 from ticketing.sop import Sop
 
@@ -97,6 +99,7 @@ class Builder:
             web=self._web(),
             sla=self._sla(agent),
             sop=self._sop(),
+            notify=self._notify(),
         )
 
     def _agent(self) -> AgentSettings:
@@ -156,6 +159,12 @@ class Builder:
         sop, issues = effective_sop(self.p.sop, ok=self._ok)
         self.issues.extend(issues)
         return sop
+
+    def _notify(self) -> NotifySettings:
+        notify, issues = notify_settings(self.p.notify, secret=self._secret, ok=self._ok,
+                                         base_dir=self.base_dir)
+        self.issues.extend(issues)
+        return notify
 
     def _snmp(self, polling: PollingSettings) -> SnmpSettings:
         kw = _given(self.p.snmp)
@@ -305,8 +314,8 @@ class Builder:
                     (*loc, "owner"),
                     f'only used with role "perangkat_daerah", not {quote(model.role)}',
                 )
-            if model.token is None and model.password_hash is None:
-                continue  # reported by the schema
+            if not (model.token or model.password_hash or model.telegram_chat_id or model.email):
+                continue  # reported by the schema, or a channel key was rejected
             token = self._secret(model.token, (*loc, "token"))
             password = self._secret(model.password_hash, (*loc, "password_hash"))
             if password is not None and not is_password_hash(password.reveal()):
@@ -322,7 +331,9 @@ class Builder:
                     self._issue((*loc, "token"),
                                 f"the same token as users[{same}]; give each user their own")
             users.append(User(name=model.name, role=model.role, token=token, owner=model.owner,
-                              password_hash=password))
+                              password_hash=password, full_name=model.full_name,
+                              telegram_chat_id=model.telegram_chat_id, email=model.email,
+                              language=model.language or DEFAULT_LANG))
         return tuple(users)
 
     def _web(self) -> WebSettings:
@@ -333,6 +344,8 @@ class Builder:
         kw.pop("session_key", None)
         if "kop" in kw:
             kw["kop"] = tuple(kw["kop"])
+        if "base_url" in kw:
+            kw["base_url"] = kw["base_url"].rstrip("/")
         key = self._secret(model.session_key, ("web", "session_key"), min_length=32)
         return WebSettings(session_key=key, **kw)
 

@@ -25,7 +25,7 @@ Loc = tuple[str | int, ...]
 
 # Keys whose values are credentials: an error at or under one never shows the value.
 SECRET_KEYS = frozenset({"community", "auth_key", "priv_key", "token", "password_hash",
-                         "session_key"})
+                         "session_key", "bot_token", "password", "secret"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +164,8 @@ def translate(exc: ValidationError, prefix: Loc, root: type[BaseModel]) -> Itera
             message = str(ctx["m"])
         elif kind == "extra_forbidden":
             owner = _model_at(root, rel[:-1])
-            known = owner.model_fields if owner is not None else ()
+            known = [info.alias or key for key, info in owner.model_fields.items()] if (
+                owner is not None) else []
             message = "unknown key" + suggest(str(rel[-1]), known)
         elif kind == "missing":
             message = "missing required key"

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agent.config.addresses import ChatId, EmailAddress, HttpUrl, Language
 from agent.config.fields import (
     Address,
     AtLeastOne,
@@ -33,6 +34,7 @@ from agent.config.fields import (
     Weekday,
     Zone,
 )
+from agent.config.notify import NotifyModel, NotifyParsed, validate_notify
 from agent.config.problems import Issue, Loc, suggest, translate, typed
 
 # ---------------------------------------------------------------------------------------------
@@ -158,6 +160,10 @@ class UserModel(_Table):
     owner: Text | None = None
     token: SecretField | None = None  # for the API (bearer); kept only as a hash in memory
     password_hash: SecretField | None = None  # for the pages' sign-in: `pantau hash-password`
+    full_name: Text | None = None
+    telegram_chat_id: ChatId | None = None
+    email: EmailAddress | None = None
+    language: Language | None = None
 
 
 class WebModel(_Table):
@@ -168,6 +174,7 @@ class WebModel(_Table):
     city: Text | None = None
     letter_code: Text | None = None
     letter_unit: Text | None = None
+    base_url: HttpUrl | None = None
 
 
 SECTIONS: Mapping[str, type[BaseModel]] = {
@@ -185,6 +192,7 @@ SECTIONS: Mapping[str, type[BaseModel]] = {
     "web": WebModel,
     "sla": SlaModel,
     "sop": SopModel,
+    "notify": NotifyModel,  # its tables are validated one by one (agent/config/notify.py)
 }
 _TABLE_OF_TABLES = ("sites",)
 _ARRAYS = ("devices", "maintenance", "users")
@@ -223,6 +231,7 @@ class Parsed:
     web: WebModel | None = None
     sla: SlaModel | None = None
     sop: SopModel | None = None
+    notify: NotifyParsed | None = None
 
 
 def validate_document(doc: Mapping[str, Any]) -> tuple[Parsed, list[Issue]]:
@@ -252,6 +261,10 @@ def validate_document(doc: Mapping[str, Any]) -> tuple[Parsed, list[Issue]]:
                 "sop"):
         if key in doc:
             setattr(parsed, key, one(SECTIONS[key], doc[key], (key,)))
+
+    if "notify" in doc:
+        parsed.notify, found = validate_notify(doc["notify"], one)
+        issues.extend(found)
 
     snmp = doc.get("snmp")
     if snmp is not None:
@@ -290,10 +303,11 @@ def validate_document(doc: Mapping[str, Any]) -> tuple[Parsed, list[Issue]]:
         for index, item in enumerate(items):
             if names is not None and isinstance(item, dict) and isinstance(item.get("name"), str):
                 names.append((index, item["name"]))
-            if key == "users" and isinstance(item, dict) and not (
-                    "token" in item or "password_hash" in item):
-                issues.append(Issue((key, index), "missing: a token (for the API) or a "
-                                                  "password_hash (for the pages), or both"))
+            if key == "users" and isinstance(item, dict) and not any(
+                    k in item for k in ("token", "password_hash", "telegram_chat_id", "email")):
+                issues.append(Issue((key, index), "missing: a token (for the API), a "
+                                                  "password_hash (for the pages) or a "
+                                                  "telegram_chat_id or email (for messages)"))
             model = one(SECTIONS[key], item, (key, index))
             if model is not None:
                 getattr(parsed, key).append((index, model))

@@ -1,8 +1,14 @@
-"""The frozen Config: the configuration the rest of pantau sees, section by section."""
+"""The frozen Config: the configuration the rest of pantau sees, section by section.
+
+`NotifySettings` lives here, not in `agent.core.settings`: it holds the channels' own
+settings values from `notify.channels`, which agent.core may not import.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from agent.core.model import Device
 from agent.core.settings import (
@@ -18,7 +24,38 @@ from agent.core.settings import (
     User,
     WebSettings,
 )
-from ticketing.sop import SOP_006, Sop
+from notify.channels.email import EmailSettings
+from notify.channels.telegram import TelegramSettings
+from notify.channels.webhook import WebhookSettings
+from ticketing.sop import SOP_006, Role, Sop
+
+#: Whom a breach reaches beyond the step's role: the next role up this chain.
+DEFAULT_ESCALATION: tuple[str, ...] = (
+    Role.TEKNISI.value, Role.KASI.value, Role.KABID.value, Role.KEPALA_DINAS.value)
+
+
+@dataclass(frozen=True, slots=True)
+class NotifySettings:
+    """`[notify]`: the channels that are configured (None or empty: not configured), the
+    roles whose messages each webhook receives too, and the rules' two numbers.
+
+    `warn_at_percent`: a step's role is told when this share of its SLA has passed.
+    `escalation`: a breached step also reaches the role after its own in this chain.
+    """
+
+    telegram: TelegramSettings | None = None
+    email: EmailSettings | None = None
+    webhooks: tuple[WebhookSettings, ...] = ()
+    webhook_roles: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: MappingProxyType({}))  # webhook name -> roles
+    warn_at_percent: int = 80
+    escalation: tuple[str, ...] = DEFAULT_ESCALATION
+
+    def webhook(self, name: str) -> WebhookSettings:
+        for hook in self.webhooks:
+            if hook.name == name:
+                return hook
+        raise KeyError(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +74,7 @@ class Config:
     web: WebSettings = field(default_factory=WebSettings)
     sla: SlaSettings = field(default_factory=SlaSettings)
     sop: Sop = SOP_006  # the effective SOP: the built-in one with [sop] overrides applied
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
     def device(self, name: str) -> Device:
         for d in self.devices:

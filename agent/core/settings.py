@@ -101,6 +101,10 @@ class User:
     token: Secret | None = None  # the API's bearer token (at least one of token and password)
     owner: str | None = None  # only for perangkat_daerah
     password_hash: Secret | None = None  # the pages' sign-in, from `pantau hash-password`
+    full_name: str | None = None  # as messages and letters address the person
+    telegram_chat_id: str | None = None  # digits, "-digits" (a group) or "@channelname"
+    email: str | None = None  # a bare address: local@domain
+    language: str = "id"  # of the messages sent to this user: "id" | "en"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +123,9 @@ class WebSettings:
     city: str = "Bogor"  # the place in "Bogor, 24 November 2026"
     letter_code: str = "555"  # kode klasifikasi arsip (telecommunications)
     letter_unit: str = "Diskominfostandi"  # the office's short name in nomor surat
+    # The pages' public address, without a trailing "/": links in notifications are made
+    # from it. None: messages carry no link.
+    base_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
