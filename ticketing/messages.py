@@ -43,9 +43,10 @@ _FAULTS_EN = {Fault.DEVICE_DOWN: "Device unreachable",
               Fault.INTERFACE_DOWN: "Interface {item} down",
               Fault.SNMP_DOWN: "SNMP agent not answering", Fault.MANUAL: "Request"}
 
-#: kind -> (Indonesian headline, English headline); {no} is the step's number.
+#: kind -> (Indonesian headline, English headline); {no} is the step's number, {fault} the
+#: ticket's fault.
 HEADLINES = {
-    "ticket_opened": ("Tiket baru", "New ticket"),
+    "ticket_opened": ("Tiket baru: {fault}", "New ticket: {fault}"),
     "step_ready": ("Langkah {no} menunggu tindakan", "Step {no} is waiting for action"),
     "sla_warning": ("Batas waktu langkah {no} hampir habis", "Step {no} is nearly due"),
     "sla_breached": ("Langkah {no} melewati batas waktu", "Step {no} is past its due time"),
@@ -54,8 +55,7 @@ HEADLINES = {
     "verification_passed": ("Verifikasi langsung berhasil", "Live verification passed"),
     "verification_failed": ("Verifikasi langsung gagal", "Live verification failed"),
     "ticket_closed": ("Tiket selesai", "Ticket closed"),
-    "ticket_reopened": ("Tiket dibuka kembali: gangguan terulang",
-                        "Ticket reopened: the fault is back"),
+    "ticket_reopened": ("Tiket dibuka kembali: {fault}", "Ticket reopened: {fault}"),
 }
 #: label -> (Indonesian, English)
 _LABELS = {
@@ -67,6 +67,7 @@ _LABELS = {
     "due": ("Batas waktu", "Due"),
     "link": ("Buka tiket", "Open the ticket"),
     "ticket": ("Tiket", "Ticket"),
+    "subject": ("Perihal", "Subject"),
 }
 
 
@@ -138,15 +139,20 @@ def render(notice: Notice, lang: str, tz: str, base_url: str) -> Text:
     t = notice.ticket
     step = notice.step
     no = step.no if step is not None else 0
-    headline = _pick(HEADLINES[notice.kind], lang).format(no=no)
-    link = ticket_link(base_url, t.id)
     fault = fault_title(t, lang)
+    headline = _pick(HEADLINES[notice.kind], lang).format(no=no, fault=fault)
+    link = ticket_link(base_url, t.id)
     rows: list[tuple[str, str]] = [
         (_pick(_LABELS["ticket"], lang), t.id),
         (_pick(_LABELS["fault"], lang), fault),
         (_pick(_LABELS["device"], lang), t.device),
         (_pick(_LABELS["owner"], lang), t.owner),
     ]
+    request = t.step_record(1)
+    if t.trigger is Trigger.MANUAL and request is not None and request.output.text("subject"):
+        # the agency's own words (a manual request's Perihal); an automatic request's
+        # subject is built from the evidence, which may hold a collector's English reason
+        rows.append((_pick(_LABELS["subject"], lang), request.output.text("subject")))
     if step is not None:
         rows.append((_pick(_LABELS["step"], lang).format(no=step.no),
                      step.title_en if lang == "en" else step.title_id))
@@ -154,13 +160,19 @@ def render(notice: Notice, lang: str, tz: str, base_url: str) -> Text:
     if step is not None and notice.due_at is not None:
         rows.append((_pick(_LABELS["due"], lang), local_time(notice.due_at, tz, lang)))
     link_label = _pick(_LABELS["link"], lang)
-    subject = f"[{t.id}] {headline}: {t.device}"
+    subject = f"[{t.id}] {headline} \u2014 {t.device}"
     text = "\n".join([headline, "", *(f"{k}: {v}" for k, v in rows), "",
                       f"{link_label}: {link}"])
     html = "\n".join([f"<b>{escape(headline)}</b>", "",
                       *(f"{escape(k)}: {escape(v)}" for k, v in rows), "",
                       f'<a href="{escape(link, quote=True)}">{escape(link_label)}</a>'])
     return Text(subject=subject, text=text, html=html, document=_document(notice, link))
+
+
+def html_for(channel: str, html: str) -> str:
+    """`html` as `channel` shows it: Telegram keeps the line breaks of its HTML subset (which
+    has no <br>); an e-mail client folds them, so e-mail gets a <br> at each."""
+    return html.replace("\n", "<br>\n") if channel == "email" else html
 
 
 def _document(notice: Notice, link: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from types import MappingProxyType
 from agent.core.outbox import Envelope, Message
 from ticketing import workflow
 from ticketing.calendar import Calendar
-from ticketing.messages import Notice, Text, render
+from ticketing.messages import Notice, Text, html_for, render
 from ticketing.models import EventKind, Ticket, TicketEvent, Trigger
 from ticketing.sop import Role, Sla, Sop, StepSpec
 
@@ -243,7 +243,8 @@ class NoticeRules:
                                      self.base_url)
             text = texts[lang]
             message = Message(key=f"{prefix}/{name}/{channel}", address=address,
-                              subject=text.subject, text=text.text, html=text.html,
+                              subject=text.subject, text=text.text,
+                              html=html_for(channel, text.html),
                               document=text.document)
             return Envelope(channel=channel, recipient=name, kind=audience.kind,
                             ticket_id=ticket.id, message=message, created_at=at,

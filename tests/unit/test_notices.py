@@ -92,6 +92,16 @@ class TestOpened:
         assert by["wa-gateway", "webhook:wa-gateway"].address == ""
         assert by["ahmad", "email"].document["step"] == 2  # the Kepala Dinas's disposition
 
+    def test_email_html_breaks_lines_telegram_html_cannot(self) -> None:
+        _, out = opened()
+        by = {(e.recipient, e.channel): e.message for e in out}
+        mail, chat = by["ahmad", "email"].html, by["ahmad", "telegram"].html
+        assert mail is not None
+        assert chat is not None
+        assert "<br>" not in chat
+        assert mail == chat.replace("\n", "<br>\n")
+        assert by["siti", "email"].text.startswith("New ticket: Device unreachable\n")
+
     def test_device_down_ticket_is_urgent_at_night(self) -> None:
         night = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # 22:00 WIB
         _, out = opened(night, WorkingCalendar())
