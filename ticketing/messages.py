@@ -68,6 +68,7 @@ _LABELS = {
     "link": ("Buka tiket", "Open the ticket"),
     "ticket": ("Tiket", "Ticket"),
     "subject": ("Perihal", "Subject"),
+    "escalated": ("Dieskalasi kepada", "Escalated to"),
 }
 
 
@@ -80,6 +81,7 @@ class Notice:
     ticket: Ticket
     step: StepSpec | None
     due_at: datetime | None
+    escalated_to: str = ""  # a breach: the role above the step's, told too ("" for none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +161,8 @@ def render(notice: Notice, lang: str, tz: str, base_url: str) -> Text:
         rows.append((_pick(_LABELS["role"], lang), role_label(step.role.value, lang)))
     if step is not None and notice.due_at is not None:
         rows.append((_pick(_LABELS["due"], lang), local_time(notice.due_at, tz, lang)))
+    if notice.escalated_to:
+        rows.append((_pick(_LABELS["escalated"], lang), role_label(notice.escalated_to, lang)))
     link_label = _pick(_LABELS["link"], lang)
     subject = f"[{t.id}] {headline} \u2014 {t.device}"
     text = "\n".join([headline, "", *(f"{k}: {v}" for k, v in rows), "",

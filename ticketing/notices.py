@@ -93,6 +93,7 @@ class _Audience:
     roles: frozenset[str]
     people: tuple[Recipient, ...]
     urgent: bool = False
+    escalated_to: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,10 +185,11 @@ class NoticeRules:
             spec, record = self.sop.find(event.step), after.step_record(event.step)
             if spec is None or record is None or record.completed_at is not None:
                 return []
-            roles = [spec.role.value, *self._above(spec.role.value)]
+            above = self._above(spec.role.value)
+            roles = [spec.role.value, *above]
             people = tuple(p for role in roles for p in self._people(role, after))
             return [_Audience("sla_breached", spec, record.due_at, frozenset(roles), people,
-                              urgent=True)]
+                              urgent=True, escalated_to="".join(above))]
         plain = {EventKind.RESTORATION_OBSERVED: "restoration_observed",
                  EventKind.CLOSED: "ticket_closed", EventKind.REOPENED: "ticket_reopened"}
         if kind is EventKind.VERIFICATION:
@@ -233,7 +235,8 @@ class NoticeRules:
 
     def _envelopes(self, audience: _Audience, ticket: Ticket, prefix: str, at: datetime
                    ) -> list[Envelope]:
-        notice = Notice(audience.kind, ticket, audience.step, audience.due_at)
+        notice = Notice(audience.kind, ticket, audience.step, audience.due_at,
+                        audience.escalated_to)
         not_before = at if audience.urgent else max(at, self.calendar.add(at, _NOW))
         texts: dict[str, Text] = {}
 

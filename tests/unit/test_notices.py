@@ -180,6 +180,7 @@ class TestBreach:
         out = self.breach(5)
         assert who(out) == {"joko", "budi", "noc"}
         assert {e.kind for e in out} == {"sla_breached"}
+        assert all("Dieskalasi kepada: Kepala Seksi" in e.message.text for e in out)
 
     def test_kabid_step_escalates_to_kepala_dinas_group_gets_one_copy(self) -> None:
         out = self.breach(3)
@@ -187,7 +188,9 @@ class TestBreach:
         assert sum(e.recipient == "wa-gateway" for e in out) == 1
 
     def test_top_of_the_chain_has_no_one_above(self) -> None:
-        assert who(self.breach(2)) == {"ahmad", "wa-gateway"}
+        out = self.breach(2)
+        assert who(out) == {"ahmad", "wa-gateway"}
+        assert not any("Dieskalasi" in e.message.text for e in out)
 
     def test_chain_is_configurable(self) -> None:
         out = self.breach(5, escalation=("teknisi", "kabid"))
