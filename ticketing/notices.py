@@ -22,7 +22,10 @@ from ticketing.models import EventKind, Ticket, TicketEvent, Trigger
 from ticketing.sop import Role, Sla, Sop, StepSpec
 
 AGENCY, KASI, TEKNISI = Role.PERANGKAT_DAERAH.value, Role.KASI.value, Role.TEKNISI.value
-ESCALATION = ("teknisi", "kasi", "kabid", "kepala_dinas")
+#: Whom a breach reaches beyond the step's role: the next role up this chain (the default of
+#: `[notify] escalation`).
+ESCALATION: tuple[str, ...] = (
+    Role.TEKNISI.value, Role.KASI.value, Role.KABID.value, Role.KEPALA_DINAS.value)
 _NOW = Sla(0, "minute")  # calendar.add(t, _NOW): the next working moment at or after t
 
 

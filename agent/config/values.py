@@ -27,11 +27,10 @@ from agent.core.settings import (
 from notify.channels.email import EmailSettings
 from notify.channels.telegram import TelegramSettings
 from notify.channels.webhook import WebhookSettings
-from ticketing.sop import SOP_006, Role, Sop
+from ticketing.notices import ESCALATION
+from ticketing.sop import SOP_006, Sop
 
-#: Whom a breach reaches beyond the step's role: the next role up this chain.
-DEFAULT_ESCALATION: tuple[str, ...] = (
-    Role.TEKNISI.value, Role.KASI.value, Role.KABID.value, Role.KEPALA_DINAS.value)
+DEFAULT_ESCALATION = ESCALATION  # whom a breach reaches (ticketing.notices owns the rule)
 
 
 @dataclass(frozen=True, slots=True)
