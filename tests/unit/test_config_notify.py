@@ -300,7 +300,7 @@ class TestBadValues:
             '[notify.email]\nhost = "smtp.example"\nfrom = "pantau@"\n'  # 7
             '[[notify.webhook]]\nname = "noc"\nurl = "gw.example/hook?token=LEAK-url"\n'  # 10
             'secret = "LEAK-webhook-secret-0123456789"\nroles = ["kabid", "bupati"]\n'  # 12
-            '[[users]]\nname = "u"\nrole = "kasi"\nemail = "u@10.0.0.1"\n'  # 16
+            '[[users]]\nname = "u"\nrole = "kasi"\nemail = "u@127.0.0.9"\n'  # 16
         )
         roles = ('"perangkat_daerah", "kepala_dinas", "kabid", "kasi", "teknisi" or '
                  '"admin"')
@@ -314,7 +314,7 @@ class TestBadValues:
             f't.toml:12: notify.webhook[0].roles[1]: expected one of {roles}, got the string '
             '"bupati"',
             't.toml:16: users[0].email: expected an e-mail address such as '
-            '"pantau@kotabogor.example", got "u@10.0.0.1" (the domain must be a name, not an '
+            '"pantau@kotabogor.example", got "u@127.0.0.9" (the domain must be a name, not an '
             "IP address)",
         ]
 
