@@ -22,6 +22,7 @@ from agent.core.errors import (
     TicketNotFound,
 )
 from agent.core.model import Device, Secret
+from agent.core.outbox import NotificationDesk
 from ticketing.service import TicketService
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class ApiContext:
     tz: str = "Asia/Jakarta"
     alert_device_label: str = "device"
     alert_token: Secret | None = None  # [alertmanager] token: accepted by the webhook only
+    notifications: NotificationDesk | None = None  # None: no [notify] channel configured
 
 
 def install(app: FastAPI, ctx: ApiContext) -> None:

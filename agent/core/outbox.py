@@ -3,11 +3,11 @@ transaction as the ticket event) and notify (which delivers them): values only."
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +76,38 @@ class OutboxStats:
 
     waiting: int
     oldest_waiting_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class TrialOutcome:
+    """One test message ("kirim pesan uji"): on `channel` to `address`, sent or why not
+    (`detail` is a reason a person can act on; never a secret)."""
+
+    channel: str
+    address: str
+    sent: bool
+    detail: str = ""
+
+
+class NotificationDesk(Protocol):
+    """What the admin page, `GET /api/v1/notifications` and a user's own page see of
+    notifications. agent/app.py builds it over the outbox, the channels and the deliverer."""
+
+    async def messages(self, status: Delivery | None, limit: int) -> Sequence[Queued]:
+        """Stored messages, newest first; only those of `status` when given."""
+        ...
+
+    async def stats(self) -> OutboxStats: ...
+
+    async def retry(self, message_id: int) -> bool:
+        """Queue a failed (or waiting) message again, due now, and wake delivery. False when
+        there is no such message or it was sent."""
+        ...
+
+    def channels(self, user: str) -> Sequence[tuple[str, str]]:
+        """The (channel, address) pairs `user` is reached on (empty for an unknown user)."""
+        ...
+
+    async def send_test(self, user: str) -> Sequence[TrialOutcome]:
+        """Send a test message to each of `user`'s channels now (not through the outbox)."""
+        ...

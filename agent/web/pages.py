@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 
 from agent.config import User, WebSettings
 from agent.core.model import Device
+from agent.core.outbox import NotificationDesk
 from agent.web import boards, filing, signin, ticket
 from agent.web.render import (
     CsrfRejected,
@@ -41,6 +42,7 @@ class WebContext:
     devices_json: Callable[[], list[dict[str, Any]]]
     web: WebSettings = field(default_factory=WebSettings)
     tz: str = "Asia/Jakarta"
+    notifications: NotificationDesk | None = None  # None: no [notify] channel configured
 
 
 def install(app: FastAPI, ctx: WebContext) -> None:
