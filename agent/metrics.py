@@ -7,7 +7,6 @@ agent/exposition.py; the agent's own health uses ordinary instruments on the app
 from __future__ import annotations
 
 import platform
-import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -254,7 +253,6 @@ class Metrics:
         )
         build = Info(BUILD_INFO, "pantau build information.", registry=self.registry)
         build.info({"version": __version__, "python": platform.python_version()})
-        self._render_lock = threading.Lock()
         self.lateness = LatenessInstruments(self.registry)
         self._texts: DeviceTexts | None = None
         self._check_children: dict[tuple[str, Status, str], tuple[Any, Any, Any]] = {}
@@ -290,21 +288,30 @@ class Metrics:
     def restoration_verified(self, seconds: float) -> None:
         self.restoration.observe(max(0.0, seconds))
 
+    @property
+    def device_texts(self) -> DeviceTexts:
+        """The per-device text cache of the renders (one renderer at a time: the app's
+        Exposition runs one render at a time; tests and benches call `render`)."""
+        if self._texts is None:
+            from agent.exposition import DeviceTexts  # it renders the families named here
+
+            self._texts = DeviceTexts()
+        return self._texts
+
+    def own_text(self, snapshot: Snapshot) -> bytes:
+        """The registry's own instruments (the agent's health), without the snapshot's
+        per-device families, which `device_texts` renders."""
+        self.snapshots.snapshot = snapshot
+        self.snapshots.silent = True
+        try:
+            return generate_latest(self.registry)
+        finally:
+            self.snapshots.silent = False
+
     def render(self, snapshot: Snapshot) -> bytes:
-        """The exposition for `snapshot`; thread-safe, meant for `asyncio.to_thread`.
-
-        The snapshot's families are rendered per device and a device's text is reused while
-        its view is unchanged; the agent's own instruments are rendered by the registry."""
-        from agent.exposition import DeviceTexts  # it renders the families named here
-
-        with self._render_lock:
-            if self._texts is None:
-                self._texts = DeviceTexts()
-            self.snapshots.snapshot = snapshot
-            chunks = self._texts.chunks(snapshot)
-            self.snapshots.silent = True
-            try:
-                chunks.append(generate_latest(self.registry))
-            finally:
-                self.snapshots.silent = False
-            return b"".join(chunks)  # the one copy of the body
+        """The whole exposition for `snapshot` at once (the app renders in slices on the loop:
+        agent.exposition.render_parts). A device's text is reused while its view is
+        unchanged."""
+        chunks = self.device_texts.chunks(snapshot)
+        chunks.append(self.own_text(snapshot))
+        return b"".join(chunks)  # the one copy of the body

@@ -45,8 +45,9 @@ def build_app(
     web: WebContext | None = None,
     clock: Clock | None = None,
 ) -> FastAPI:
-    """The ASGI app. `snapshot()` is called on the loop; rendering happens in a thread when
-    the snapshot changed (see `Exposition`; `clock` times its cache).
+    """The ASGI app. `snapshot()` is called on the loop; the body is rendered again when the
+    snapshot changed, on the loop in short slices, joined and gzipped in a thread (see
+    `Exposition`; `clock` times its cache).
 
     With `api`, the authenticated /api/v1 routes; without (no ticket service), only an
     unauthenticated /api/v1/devices. With `web`, the pages (sign-in, boards, tickets)."""

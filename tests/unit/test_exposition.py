@@ -16,7 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent.core.model import CheckResult, Device, DeviceState, Sample, Status
-from agent.exposition import DeviceTexts, Exposition
+from agent.exposition import Body, DeviceTexts, Exposition, pack_body, render_parts
 from agent.metrics import DeviceView, Metrics, Snapshot
 from agent.server import accepts_gzip, build_app
 from tests.fakes import FakeClock
@@ -105,28 +105,63 @@ class TestDeviceTexts:
         assert 'device="a"' in text
 
 
-class CountingMetrics(Metrics):
-    """Metrics that record each render's thread and can block it."""
+class Gate:
+    """The part of a render that runs in a thread (`pack_body`): records its thread, and can
+    be held closed."""
 
     def __init__(self) -> None:
-        super().__init__()
         self.threads: list[int] = []
-        self.gate = threading.Event()
-        self.gate.set()
+        self.open = threading.Event()
+        self.open.set()
 
-    def render(self, snapshot: Snapshot) -> bytes:
+    def __call__(self, chunks: list[bytes], gzip: bool) -> Body:
         self.threads.append(threading.get_ident())
-        self.gate.wait(10)
-        return super().render(snapshot)
+        self.open.wait(10)
+        return pack_body(chunks, gzip)
+
+
+class TestRenderSlices:
+    """A render refreshes device text on the loop, letting the loop run between slices
+    (a render in a thread would make each of the loop's syscalls wait for the GIL)."""
+
+    @staticmethod
+    async def render_beside_a_ticker(snap: Snapshot, slice_seconds: float
+                                     ) -> tuple[list[bytes], int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        start = ticks
+        parts = await render_parts(Metrics(), snap, FakeClock(), slice_seconds=slice_seconds)
+        task.cancel()
+        return parts, ticks - start
+
+    async def test_the_loop_runs_between_slices(self) -> None:
+        snap = Snapshot(devices=tuple(view(f"d{i}", 0.001 * i) for i in range(1000)))
+        parts, ticks = await self.render_beside_a_ticker(snap, slice_seconds=0.0)
+        assert ticks >= 1000 // 64  # a pause after each slice (the fake clock says it was slow)
+        assert b"".join(parts[:-1]) == b"".join(DeviceTexts().chunks(snap))  # same text
+        assert b"pantau_build_info" in parts[-1]  # then the agent's own instruments
+
+    async def test_quick_slices_run_on(self) -> None:
+        snap = Snapshot(devices=tuple(view(f"d{i}", 0.001 * i) for i in range(1000)))
+        _, ticks = await self.render_beside_a_ticker(snap, slice_seconds=10.0)
+        assert ticks == 0
 
 
 class TestExposition:
-    """Scrapes read a cached body; a render runs in a thread, at most once per max age."""
+    """Scrapes read a cached body; a render is packed in a thread, at most once per max age."""
 
     async def test_cached_between_renders(self) -> None:
-        clock, metrics = FakeClock(), CountingMetrics()
+        clock, gate = FakeClock(), Gate()
         views = [view("a", 0.1)]
-        expo = Exposition(metrics, lambda: Snapshot(devices=tuple(views)), clock,
+        expo = Exposition(Metrics(), lambda: Snapshot(devices=tuple(views)), clock, pack=gate,
                           max_age_seconds=5.0)
         first = await expo.body()
         views[0] = view("a", 0.2)
@@ -137,12 +172,12 @@ class TestExposition:
         second = await expo.body()
         assert b"0.2" in second
         assert expo.renders == 2
-        assert threading.get_ident() not in metrics.threads
+        assert threading.get_ident() not in gate.threads
 
     async def test_unchanged_snapshot_is_not_rendered_again(self) -> None:
-        clock, metrics = FakeClock(), CountingMetrics()
+        clock, gate = FakeClock(), Gate()
         views = [view(f"d{i}", 0.1) for i in range(50)]
-        expo = Exposition(metrics, lambda: Snapshot(devices=tuple(views)), clock,
+        expo = Exposition(Metrics(), lambda: Snapshot(devices=tuple(views)), clock, pack=gate,
                           wait_seconds=10.0)
         first = await expo.body()
         clock.advance(60)
@@ -153,21 +188,21 @@ class TestExposition:
         assert expo.renders == 2
 
     async def test_slow_render_serves_the_cached_body(self) -> None:
-        clock, metrics = FakeClock(), CountingMetrics()
+        clock, gate = FakeClock(), Gate()
         views = [view("a", 0.1)]
-        expo = Exposition(metrics, lambda: Snapshot(devices=tuple(views)), clock,
+        expo = Exposition(Metrics(), lambda: Snapshot(devices=tuple(views)), clock, pack=gate,
                           max_age_seconds=5.0, wait_seconds=0.01)
         first = await expo.body()
         clock.advance(10)
         views[0] = view("a", 0.2)
-        metrics.gate.clear()
+        gate.open.clear()
         assert await expo.body() is first  # the render is still running
         assert await expo.body() is first  # ...and shared, not started again
-        metrics.gate.set()
+        gate.open.set()
         expo.wait_seconds = 10.0
         assert await expo.body() is not first  # waits for the running render
         assert expo.renders == 2
-        assert len(metrics.threads) == 2
+        assert len(gate.threads) == 2
 
 
 @asynccontextmanager
@@ -191,10 +226,10 @@ async def until(cond: Callable[[], bool]) -> None:
     raise AssertionError("the condition never held")
 
 
-async def settle(clock: FakeClock, metrics: CountingMetrics, renders: Callable[[], int]) -> None:
+async def settle(clock: FakeClock, gate: Gate, renders: Callable[[], int]) -> None:
     """Wait until `run()` sleeps again on the clock (its render, if any, is done)."""
     await clock.wait_sleepers(1)
-    assert renders() == len(metrics.threads)  # no render left running
+    assert renders() == len(gate.threads)  # no render left running
 
 
 class TestFreshInBackground:
@@ -202,35 +237,35 @@ class TestFreshInBackground:
     changes is rendered at most once per period."""
 
     async def test_scrape_during_a_long_render_gets_the_previous_body_at_once(self) -> None:
-        clock, metrics = FakeClock(), CountingMetrics()
+        clock, gate = FakeClock(), Gate()
         views = [view("a", 0.1)]
-        expo = Exposition(metrics, lambda: Snapshot(devices=tuple(views)), clock,
+        expo = Exposition(Metrics(), lambda: Snapshot(devices=tuple(views)), clock, pack=gate,
                           max_age_seconds=1.0, wait_seconds=5.0)
-        metrics.gate.clear()
+        gate.open.clear()
         scraping = asyncio.create_task(expo.body())  # the first body is waited for...
-        await until(lambda: len(metrics.threads) == 1)
+        await until(lambda: len(gate.threads) == 1)
         clock.advance(8.0)  # ...and takes 8 s of (fake) time: longer than `wait_seconds`
-        metrics.gate.set()
+        gate.open.set()
         first = await scraping
         assert expo.period == 10.0  # slow renders: the period grows, up to its maximum
         views[0] = view("a", 0.2)
         clock.advance(10.0)
-        metrics.gate.clear()  # the next render blocks (for up to 10 s of real time)
+        gate.open.clear()  # the next render blocks (for up to 10 s of real time)
         assert await expo.body() is first  # a waiting scrape would get the new body
-        await until(lambda: len(metrics.threads) == 2)  # it started the render, not waited
+        await until(lambda: len(gate.threads) == 2)  # it started the render, not waited
         assert await expo.body() is first  # the render is shared, not started again
-        metrics.gate.set()
+        gate.open.set()
         await until(lambda: expo.renders == 2)
         assert b"0.2" in await expo.body()
-        assert len(metrics.threads) == 2
+        assert len(gate.threads) == 2
 
     async def test_a_stream_of_changes_is_rendered_once_per_period(self) -> None:
-        clock, metrics = FakeClock(), CountingMetrics()
+        clock, gate = FakeClock(), Gate()
         views = [view(f"d{i}", 0.1) for i in range(20)]
-        expo = Exposition(metrics, lambda: Snapshot(devices=tuple(views)), clock,
+        expo = Exposition(Metrics(), lambda: Snapshot(devices=tuple(views)), clock, pack=gate,
                           max_age_seconds=5.0, wait_seconds=5.0)
         async with running(expo):
-            await settle(clock, metrics, lambda: expo.renders)
+            await settle(clock, gate, lambda: expo.renders)
             assert expo.renders == 1  # the first body is there before the first scrape
             first = await expo.body()
             assert expo.renders == 1
@@ -240,9 +275,9 @@ class TestFreshInBackground:
                 clock.advance(0.5)
                 views[(second + 7) % 20] = view(f"d{(second + 7) % 20}", second / 1000)
                 clock.advance(0.5)
-                await settle(clock, metrics, lambda: expo.renders)
+                await settle(clock, gate, lambda: expo.renders)
                 seen.append(await expo.body())
-                await settle(clock, metrics, lambda: expo.renders)
+                await settle(clock, gate, lambda: expo.renders)
             assert 1 + 60 / 5 - 1 <= expo.renders <= 1 + 60 / 5
             assert len(set(map(id, seen))) == expo.renders  # each body was served
             assert seen[-1] is not first
@@ -250,40 +285,40 @@ class TestFreshInBackground:
             assert last in seen[-1]  # at most one period old
 
     async def test_unscraped_it_renders_each_idle_period(self) -> None:
-        clock, metrics = FakeClock(), CountingMetrics()
+        clock, gate = FakeClock(), Gate()
         views = [view("a", 0.1)]
-        expo = Exposition(metrics, lambda: Snapshot(devices=tuple(views)), clock,
+        expo = Exposition(Metrics(), lambda: Snapshot(devices=tuple(views)), clock, pack=gate,
                           max_age_seconds=5.0, idle_period_seconds=60.0)
         async with running(expo):
-            await settle(clock, metrics, lambda: expo.renders)
+            await settle(clock, gate, lambda: expo.renders)
             for second in range(1, 601):  # 10 minutes of changes, no scrape
                 views[0] = view("a", second / 1000)
                 clock.advance(1.0)
-                await settle(clock, metrics, lambda: expo.renders)
+                await settle(clock, gate, lambda: expo.renders)
             assert expo.renders == 1 + 600 / 60
             body = await expo.body()  # at once: at most an idle period old
             assert b"0.6" in body
             for _ in range(5):  # scraped again: back to each max age
                 views[0] = view("a", 0.777)
                 clock.advance(5.0)
-                await settle(clock, metrics, lambda: expo.renders)
+                await settle(clock, gate, lambda: expo.renders)
             assert b"0.777" in await expo.body()
 
     async def test_unchanged_views_are_not_rendered(self) -> None:
-        clock, metrics = FakeClock(), CountingMetrics()
+        clock, gate = FakeClock(), Gate()
         views = [view("a", 0.1)]
-        expo = Exposition(metrics, lambda: Snapshot(devices=tuple(views)), clock,
+        expo = Exposition(Metrics(), lambda: Snapshot(devices=tuple(views)), clock, pack=gate,
                           max_age_seconds=1.0)
         async with running(expo):
             for _ in range(30):
                 clock.advance(1.0)
                 await expo.body()
-                await settle(clock, metrics, lambda: expo.renders)
+                await settle(clock, gate, lambda: expo.renders)
         assert expo.renders == 1
 
 
     async def test_a_failing_snapshot_is_retried_each_period(self) -> None:
-        clock, metrics = FakeClock(), CountingMetrics()
+        clock, gate = FakeClock(), Gate()
         failing = [True]
 
         def snapshot() -> Snapshot:
@@ -291,7 +326,8 @@ class TestFreshInBackground:
                 raise RuntimeError("snapshot failed (test)")
             return Snapshot(devices=(view("a", 0.1),))
 
-        expo = Exposition(metrics, snapshot, clock, max_age_seconds=5.0, idle_period_seconds=60)
+        expo = Exposition(Metrics(), snapshot, clock, pack=gate, max_age_seconds=5.0,
+                          idle_period_seconds=60)
         async with running(expo) as task:
             for _ in range(3):
                 await clock.wait_sleepers(1)
@@ -300,7 +336,7 @@ class TestFreshInBackground:
             assert not task.done()  # the agent runs on
             failing[0] = False
             clock.advance(60.0)
-            await settle(clock, metrics, lambda: expo.renders)
+            await settle(clock, gate, lambda: expo.renders)
             assert expo.renders == 1
             assert b'device="a"' in await expo.body()
 
@@ -309,15 +345,16 @@ class TestGzip:
     """Scrapes that accept gzip get the bytes compressed once per render."""
 
     async def test_gzip_once_per_render(self) -> None:
-        clock, metrics = FakeClock(), CountingMetrics()
+        clock, gate = FakeClock(), Gate()
         views = [view(f"d{i}", 0.1) for i in range(30)]
-        expo = Exposition(metrics, lambda: Snapshot(devices=tuple(views)), clock)
+        expo = Exposition(Metrics(), lambda: Snapshot(devices=tuple(views)), clock, pack=gate)
         body = await expo.scrape()
         assert body.gzipped is not None
         assert gzip.decompress(body.gzipped) == body.plain
         assert len(body.gzipped) * 5 < len(body.plain)
         assert await expo.scrape() is body  # the same bytes, not compressed again
-        plain = Exposition(metrics, lambda: Snapshot(devices=tuple(views)), clock, gzip=False)
+        plain = Exposition(Metrics(), lambda: Snapshot(devices=tuple(views)), clock, pack=gate,
+                           gzip=False)
         assert (await plain.scrape()).gzipped is None
 
     @pytest.mark.parametrize(("header", "ok"), [
