@@ -30,8 +30,9 @@ class Outbox(Protocol):
     async def mark_failed(self, message_id: int, at: datetime, reason: str) -> None: ...
 
     async def requeue(self, message_id: int, at: datetime) -> bool:
-        """A failed message waits again from `at` with its tries reset (the admin's retry);
-        False when there is no failed message with that id."""
+        """The admin's retry: a failed message waits again from `at` with its tries reset; a
+        waiting one is due at `at` if it was due later (its tries kept). False when there is
+        no such message, or it was sent."""
         ...
 
     async def messages(self, status: Delivery | None, limit: int) -> Sequence[Queued]:

@@ -64,10 +64,11 @@ class MemoryOutbox:
 
     def requeue(self, message_id: int, at: datetime) -> bool:
         q = self._rows.get(message_id)
-        if q is None or q.status is not Delivery.FAILED:
+        if q is None or q.status is Delivery.SENT:
             return False
-        self._rows[message_id] = replace(q, status=Delivery.WAITING, tries=0, next_at=at,
-                                         done_at=None)
+        if q.status is Delivery.FAILED:
+            q = replace(q, status=Delivery.WAITING, tries=0, done_at=None)
+        self._rows[message_id] = replace(q, next_at=min(q.next_at, at))
         return True
 
     def messages(self, status: Delivery | None, limit: int) -> list[Queued]:

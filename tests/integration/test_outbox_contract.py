@@ -150,13 +150,29 @@ class TestDelivery:
         ob = outbox(backend)
         await backend.enqueue([envelope("x")])
         [q] = await ob.due(T0, 10)
-        assert not await ob.requeue(q.id, T0)  # only a failed message is retried
         await ob.mark_failed(q.id, T0, "gave up after 50 tries")
         later = T0 + timedelta(hours=2)
         assert await ob.requeue(q.id, later)
         [again] = await ob.due(later, 10)
         assert (again.id, again.status, again.tries, again.done_at) == (
             q.id, Delivery.WAITING, 0, None)
+
+    async def test_an_admin_retry_brings_a_waiting_message_forward(
+            self, backend: TicketBackend) -> None:
+        ob = outbox(backend)
+        await backend.enqueue([envelope("x")])
+        [q] = await ob.due(T0, 10)
+        await ob.mark_retry(q.id, T0 + timedelta(hours=1), "429 Too Many Requests")
+        assert await ob.due(T0, 10) == []
+        assert await ob.requeue(q.id, T0)
+        [again] = await ob.due(T0, 10)
+        assert (again.id, again.status, again.tries, again.next_at) == (
+            q.id, Delivery.WAITING, 1, T0)
+        assert await ob.requeue(q.id, T0 + timedelta(hours=2))  # never pushed later
+        assert (await ob.due(T0, 10))[0].next_at == T0
+        await ob.mark_sent(q.id, T0)
+        assert not await ob.requeue(q.id, T0)  # a sent message is not sent again
+        assert not await ob.requeue(q.id + 1000, T0)
 
     async def test_survives_a_reconnect(self, store: Store) -> None:
         first = await store.connect()

@@ -71,7 +71,11 @@ def requeue(conn: Connection, message_id: int, at: datetime) -> bool:
         update(outbox)
         .where(outbox.c.id == message_id, outbox.c.status == Delivery.FAILED.value)
         .values(status=_WAITING, tries=0, next_at=at, done_at=None))
-    return bool(result.rowcount)
+    if result.rowcount:
+        return True
+    waiting = outbox.c.id == message_id, outbox.c.status == _WAITING
+    conn.execute(update(outbox).where(*waiting, outbox.c.next_at > at).values(next_at=at))
+    return conn.execute(select(outbox.c.id).where(*waiting)).first() is not None
 
 
 def messages(conn: Connection, status: Delivery | None, limit: int) -> list[Queued]:
