@@ -137,6 +137,39 @@ class TestContract:
         assert check_config(path, out, environ=ENV) == 0, out.getvalue()
 
 
+class TestCheckConfigSummary:
+    """check-config's summary names the configured channels, never a secret or a URL."""
+
+    def summary(self, tmp_path: Path, text: str) -> str:
+        path = tmp_path / "pantau.toml"
+        path.write_text(text, encoding="utf-8")
+        out = io.StringIO()
+        assert check_config(path, out, environ=ENV) == 0, out.getvalue()
+        return out.getvalue()
+
+    def test_every_channel(self, tmp_path: Path) -> None:
+        text = self.summary(tmp_path, CONTRACT)
+        assert text.endswith("; notify: telegram, email, 1 webhook (wa-gateway)\n"), text
+        for value in (*ENV.values(), "wa-gateway.example", "/hook", "smtp.kotabogor",
+                      "api.telegram.org", "kadis@"):
+            assert value not in text
+
+    def test_webhooks_only_named(self, tmp_path: Path) -> None:
+        hooks = (HOOK.format(s=HOOK_SECRET)
+                 + HOOK.format(s=HOOK_SECRET).replace('"noc"', '"wa-gateway"').replace(
+                     "/x", "/y?token=LEAK-url-token"))
+        text = self.summary(tmp_path, hooks)
+        assert text.endswith("; notify: 2 webhooks (noc, wa-gateway)\n"), text
+        for value in (HOOK_SECRET, "LEAK-url-token", "hook.example"):
+            assert value not in text
+
+    def test_email_only(self, tmp_path: Path) -> None:
+        assert self.summary(tmp_path, EMAIL).endswith("; notify: email\n")
+
+    def test_none(self, tmp_path: Path) -> None:
+        assert self.summary(tmp_path, "").endswith("; notify: none\n")
+
+
 class TestDefaults:
     """What is not written takes its documented default."""
 
