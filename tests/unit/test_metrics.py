@@ -280,3 +280,38 @@ class TestNotificationFamilies:
             "pantau_notifications_queued", "pantau_notifications_oldest_queued_seconds",
             "pantau_notifications_oldest_due_seconds"}
         assert notify <= EXPOSED_NAMES
+
+    async def test_fed_by_the_delivery_loop(self) -> None:
+        """The Deliverer's hooks and the outbox's stats, as `pantau run` wires them."""
+        from datetime import timedelta
+
+        from notify.channel import Failed
+        from notify.delivery import Deliverer, DeliverySettings
+        from tests.fakes import FakeClock
+        from tests.notify_delivery_support import ScriptedChannel, envelope
+        from tests.notify_outbox_fake import FakeOutbox
+
+        clock = FakeClock()
+        now = clock.now()
+        box = FakeOutbox()
+        hook = ScriptedChannel("webhook:wa-gateway")
+        telegram = ScriptedChannel("telegram", script=[Failed("403 bot was blocked")])
+        m = Metrics()
+        loop = Deliverer(box, {c.name: c for c in (hook, telegram)}, clock, DeliverySettings(),
+                         on_sent=m.notifications.sent, on_failed=m.notifications.failed)
+        box.put(envelope("k1", channel="webhook:wa-gateway", kind="sla_breached",
+                         at=now - timedelta(minutes=2)))
+        box.put(envelope("k2", channel="telegram", kind="ticket_opened", at=now))
+        box.put(envelope("k3", "b", channel="telegram", kind="step_ready",
+                         at=now - timedelta(hours=1), not_before=now + timedelta(hours=14)))
+        await loop.deliver_once()
+        m.notifications.outbox(await box.stats(), clock.now())
+        r = m.registry
+        assert r.get_sample_value("pantau_notifications_sent_total",
+                                  {"channel": "webhook", "kind": "sla_breached"}) == 1.0
+        assert r.get_sample_value("pantau_notifications_failed_total",
+                                  {"channel": "telegram", "kind": "ticket_opened"}) == 1.0
+        # the held step_ready waits: an hour old, but not due
+        assert r.get_sample_value("pantau_notifications_queued") == 1.0
+        assert r.get_sample_value("pantau_notifications_oldest_queued_seconds") == 3600.0
+        assert r.get_sample_value("pantau_notifications_oldest_due_seconds") == 0.0
