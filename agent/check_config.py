@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import TextIO
 
-from agent.config import load
+from agent.config import Config, load
 from agent.core.errors import ConfigError
 
 
@@ -20,7 +20,8 @@ def check_config(
     """Validate the file at `path` and write the result to `out`.
 
     Invalid: every problem as `FILE:LINE: PATH: MESSAGE`, one per line, then
-    "N problems found in FILE"; returns 2. Valid: one summary line; returns 0.
+    "N problems found in FILE"; returns 2. Valid: one summary line (what is configured, and
+    the notification channels); returns 0.
     Secrets are resolved (so a missing variable is reported) but never printed.
     """
     try:
@@ -36,5 +37,17 @@ def check_config(
         _count(len(config.users), "user"),
         _count(len(config.maintenance), "maintenance window"),
     ]
-    out.write(f"{config.source}: valid: {', '.join(parts)}\n")
+    out.write(f"{config.source}: valid: {', '.join(parts)}; notify: {_channels(config)}\n")
     return 0
+
+
+def _channels(config: Config) -> str:
+    """The configured channels, e.g. "telegram, email, 1 webhook (wa-gateway)", or "none".
+    Names only: a webhook's URL may carry a token, and no secret is ever shown."""
+    notify = config.notify
+    found = [name for name, on in (("telegram", notify.telegram is not None),
+                                   ("email", notify.email is not None)) if on]
+    if notify.webhooks:
+        names = ", ".join(hook.name for hook in notify.webhooks)
+        found.append(f"{_count(len(notify.webhooks), 'webhook')} ({names})")
+    return ", ".join(found) or "none"

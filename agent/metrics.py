@@ -22,6 +22,7 @@ from agent.core.model import CheckResult, Device, DeviceState, Status
 
 if TYPE_CHECKING:
     from agent.exposition import DeviceTexts
+    from agent.metrics_notify import NotificationInstruments
 
 NAMESPACE = "pantau"
 
@@ -124,7 +125,19 @@ EXPOSED_NAMES = EXPOSED_NAMES | frozenset(
                  for suffix in ("total", "created"))}
 )
 
-
+# -- Notifications (issue 12): what the delivery loop sent or gave up, and what still waits.
+NOTIFY_SENT = "pantau_notifications_sent"  # counter {channel,kind}
+NOTIFY_FAILED = "pantau_notifications_failed"  # counter {channel,kind}: given up for good
+NOTIFY_QUEUED = "pantau_notifications_queued"  # gauge: messages waiting (held ones too)
+NOTIFY_OLDEST = "pantau_notifications_oldest_queued_seconds"  # gauge: the oldest's age
+NOTIFY_OLDEST_DUE = "pantau_notifications_oldest_due_seconds"  # gauge: not held, still waiting
+EXPOSED_NAMES = EXPOSED_NAMES | frozenset(
+    {NOTIFY_QUEUED, NOTIFY_OLDEST, NOTIFY_OLDEST_DUE,
+     *(f"{n}_{suffix}" for n in (NOTIFY_SENT, NOTIFY_FAILED) for suffix in ("total", "created"))}
+)
+#: The channel label's values: every `[[notify.webhook]]` counts as "webhook" (its name is
+#: on the admin page, not in a label); anything else as "other" (agent/metrics_notify.py).
+NOTIFY_CHANNELS = ("telegram", "email", "webhook")
 CHECKED = ("icmp", "snmp")  # the kinds of check the scheduler runs
 
 
@@ -254,6 +267,9 @@ class Metrics:
         build = Info(BUILD_INFO, "pantau build information.", registry=self.registry)
         build.info({"version": __version__, "python": platform.python_version()})
         self.lateness = LatenessInstruments(self.registry)
+        from agent.metrics_notify import NotificationInstruments  # its names are here
+
+        self.notifications: NotificationInstruments = NotificationInstruments(self.registry)
         self._texts: DeviceTexts | None = None
         self._check_children: dict[tuple[str, Status, str], tuple[Any, Any, Any]] = {}
 

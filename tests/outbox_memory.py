@@ -78,4 +78,5 @@ class MemoryOutbox:
     def stats(self) -> OutboxStats:
         waiting = [q for q in self._rows.values() if q.status is Delivery.WAITING]
         return OutboxStats(len(waiting), min((q.envelope.created_at for q in waiting),
-                                             default=None))
+                                             default=None),
+                           min((q.envelope.not_before for q in waiting), default=None))

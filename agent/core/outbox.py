@@ -72,10 +72,14 @@ class Queued:
 
 @dataclass(frozen=True, slots=True)
 class OutboxStats:
-    """What the metrics show: messages waiting, and when the oldest of them was queued."""
+    """What the metrics show: messages waiting, when the oldest of them was queued, and the
+    earliest `not_before` among them (when the longest-sendable one became sendable: in the
+    future when every waiting message is held for the working morning). None when nothing
+    waits; `oldest_due_at` None also from an outbox that does not tell."""
 
     waiting: int
     oldest_waiting_at: datetime | None
+    oldest_due_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from typing import cast
 import pytest
 
 from agent.core.errors import BackendRejected
-from agent.core.outbox import Delivery, Envelope, Message
+from agent.core.outbox import Delivery, Envelope, Message, OutboxStats
 from notify.outbox import Outbox
 from tests.backend_fixtures import Store, open_one
 from tests.store_samples import T0, builder, draft, follow
@@ -124,6 +124,24 @@ class TestDelivery:
         assert [q.envelope.message.key for q in await ob.due(T0, 10)] == ["later"]
         # in the morning the held one is first in its queue again
         assert [q.envelope.message.key for q in await ob.due(morning, 10)] == ["routine"]
+
+    async def test_stats_tell_when_the_longest_sendable_message_became_sendable(
+            self, backend: TicketBackend) -> None:
+        morning = T0 + timedelta(hours=8)
+        ob = outbox(backend)
+        await backend.enqueue([envelope("routine", "A", not_before=morning),
+                               envelope("breach", "B", at=T0 + timedelta(minutes=1))])
+        stats = await ob.stats()
+        assert (stats.waiting, stats.oldest_waiting_at, stats.oldest_due_at) == (
+            2, T0, T0 + timedelta(minutes=1))
+        [urgent] = await ob.due(T0 + timedelta(minutes=1), 10)
+        await ob.mark_sent(urgent.id, T0 + timedelta(minutes=1))
+        # only a held message waits: it becomes sendable in the morning
+        stats = await ob.stats()
+        assert (stats.waiting, stats.oldest_waiting_at, stats.oldest_due_at) == (1, T0, morning)
+        [held] = await ob.due(morning, 10)
+        await ob.mark_sent(held.id, morning)
+        assert await ob.stats() == OutboxStats(0, None, None)
 
     async def test_sent_and_failed_are_kept_and_counted(self, backend: TicketBackend) -> None:
         ob = outbox(backend)

@@ -765,7 +765,7 @@ class TestExample:
         assert check_config("examples/pantau.example.toml", out, environ=EXAMPLE_ENV) == 0
         assert out.getvalue() == (
             "examples/pantau.example.toml: valid: 4 devices, 2 SNMP credential sets, 3 users, "
-            "2 maintenance windows\n"
+            "2 maintenance windows; notify: none\n"
         )
 
     def test_demo_users_sign_in(self, tmp_path: Path) -> None:
@@ -800,5 +800,6 @@ class TestExample:
         out = io.StringIO()
         assert check_config(path, out) == 0
         assert out.getvalue() == (
-            f"{path}: valid: 1 device, 1 SNMP credential set, 1 user, 1 maintenance window\n"
+            f"{path}: valid: 1 device, 1 SNMP credential set, 1 user, 1 maintenance window; "
+            "notify: none\n"
         )

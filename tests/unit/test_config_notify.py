@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 import shutil
 from pathlib import Path
 
@@ -135,6 +136,39 @@ class TestContract:
         path.write_text(CONTRACT, encoding="utf-8")
         out = io.StringIO()
         assert check_config(path, out, environ=ENV) == 0, out.getvalue()
+
+
+class TestCheckConfigSummary:
+    """check-config's summary names the configured channels, never a secret or a URL."""
+
+    def summary(self, tmp_path: Path, text: str) -> str:
+        path = tmp_path / "pantau.toml"
+        path.write_text(text, encoding="utf-8")
+        out = io.StringIO()
+        assert check_config(path, out, environ=ENV) == 0, out.getvalue()
+        return out.getvalue()
+
+    def test_every_channel(self, tmp_path: Path) -> None:
+        text = self.summary(tmp_path, CONTRACT)
+        assert text.endswith("; notify: telegram, email, 1 webhook (wa-gateway)\n"), text
+        for value in (*ENV.values(), "wa-gateway.example", "/hook", "smtp.kotabogor",
+                      "api.telegram.org", "kadis@"):
+            assert value not in text
+
+    def test_webhooks_only_named(self, tmp_path: Path) -> None:
+        hooks = (HOOK.format(s=HOOK_SECRET)
+                 + HOOK.format(s=HOOK_SECRET).replace('"noc"', '"wa-gateway"').replace(
+                     "/x", "/y?token=LEAK-url-token"))
+        text = self.summary(tmp_path, hooks)
+        assert text.endswith("; notify: 2 webhooks (noc, wa-gateway)\n"), text
+        for value in (HOOK_SECRET, "LEAK-url-token", "hook.example"):
+            assert value not in text
+
+    def test_email_only(self, tmp_path: Path) -> None:
+        assert self.summary(tmp_path, EMAIL).endswith("; notify: email\n")
+
+    def test_none(self, tmp_path: Path) -> None:
+        assert self.summary(tmp_path, "").endswith("; notify: none\n")
 
 
 class TestDefaults:
@@ -421,3 +455,64 @@ class TestNoSecretLeak:
                                               "notify.email.password", "notify.webhook[0].secret"}
         report = "\n".join(p.render("t") for p in problems)
         assert "98765432" not in report
+
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "notifications.example.toml"
+EXAMPLE_ENV = {
+    "PANTAU_TELEGRAM_TOKEN": TOKEN,
+    "PANTAU_WEBHOOK_SECRET": HOOK_SECRET,
+    "PANTAU_TOKEN_ADMIN": "LEAK-admin-token-0001",
+}
+
+
+def readme_section(title: str) -> str:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    start = text.index(f"\n### {title}\n")
+    return text[start:text.index("\n### ", start + 1)]
+
+
+class TestNotificationsExample:
+    """The README's notifications example is examples/notifications.example.toml, and checks
+    clean."""
+
+    def test_checks_clean(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.chdir(REPO)
+        out = io.StringIO()
+        path = "examples/notifications.example.toml"
+        assert check_config(path, out, environ=EXAMPLE_ENV) == 0, out.getvalue()
+        assert out.getvalue() == (
+            f"{path}: valid: 1 device, 0 SNMP credential sets, 7 users, 0 maintenance windows;"
+            " notify: telegram, email, 1 webhook (wa-gateway)\n")
+        for value in EXAMPLE_ENV.values():
+            assert value not in out.getvalue()
+
+    def test_every_channel_and_role_is_there(self) -> None:
+        config = loads(EXAMPLE.read_text(encoding="utf-8"), environ=EXAMPLE_ENV)
+        notify = config.notify
+        assert notify.telegram is not None
+        assert notify.email is not None
+        assert [hook.name for hook in notify.webhooks] == ["wa-gateway"]
+        assert {u.role for u in config.users} >= {r.value for r in Role}
+        assert config.web.base_url == "https://pantau.kotabogor.example"
+
+    def test_hosts_are_loopback(self) -> None:
+        config = loads(EXAMPLE.read_text(encoding="utf-8"), environ=EXAMPLE_ENV)
+        assert config.notify.email is not None
+        assert config.notify.email.host == "127.0.0.1"
+        assert all(hook.url.startswith("http://127.0.0.1:") for hook in config.notify.webhooks)
+        assert all(d.address.startswith("127.") for d in config.devices)
+
+    def test_the_readme_shows_the_file(self) -> None:
+        section = readme_section("Notifications")
+        start = section.index("```toml\n") + len("```toml\n")
+        block = section[start:section.index("```\n", start)]
+        assert block == EXAMPLE.read_text(encoding="utf-8")
+
+    def test_the_readme_names_every_kind(self) -> None:
+        from ticketing.messages import HEADLINES
+
+        section = readme_section("Notifications")
+        rows = [line for line in section.splitlines() if line.startswith("| `")]
+        kinds = {k for line in rows for k in re.findall(r"`([a-z_]+)`", line.split("|")[1])}
+        assert set(HEADLINES) <= kinds

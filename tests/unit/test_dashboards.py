@@ -113,6 +113,27 @@ class TestNames:
             assert name.startswith("pantau:"), name
 
 
+class TestNotifications:
+    """The NOC overview and the alerts watch the outbox (issue 12)."""
+
+    def test_the_noc_overview_shows_every_notification_family(self) -> None:
+        used = {(q.panel, n) for q in queries(GRAFANA / "noc-overview.json")
+                for n in names_used(q.expr)[0] if n.startswith("pantau_notifications_")}
+        assert {n for _, n in used} == {
+            "pantau_notifications_queued", "pantau_notifications_oldest_queued_seconds",
+            "pantau_notifications_oldest_due_seconds", "pantau_notifications_sent_total",
+            "pantau_notifications_failed_total"}
+        assert {p for p, _ in used} == {"Notifications waiting",
+                                        "Notifications sent and failed"}
+
+    def test_the_stuck_alert_ignores_held_messages(self) -> None:
+        by_name = {str(r.get("alert")): str(r["expr"]) for r in rules() if "alert" in r}
+        # oldest_queued_seconds grows every night (messages held for the working morning)
+        assert "pantau_notifications_oldest_due_seconds" in by_name["PantauNotificationsStuck"]
+        assert "oldest_queued" not in by_name["PantauNotificationsStuck"]
+        assert "pantau_notifications_failed_total" in by_name["PantauNotificationsFailed"]
+
+
 class TestVariables:
     """Variable substitution replaces every variable a dashboard uses."""
 
@@ -171,7 +192,7 @@ class TestPromtool:
             for case in test.get("alert_rule_test", []):
                 (firing if case["exp_alerts"] else quiet).add(case["alertname"])
         assert alerts == firing == quiet
-        assert len(alerts) == 8  # PantauChecksLate added with issue 11
+        assert len(alerts) == 10  # PantauChecksLate (issue 11); two notification alerts (12)
 
     def test_every_recording_rule_is_tested(self) -> None:
         doc = yaml.safe_load((PROMETHEUS / "tests/rules_test.yml").read_text())

@@ -188,3 +188,130 @@ class TestTicketFamilies:
         names = {s.name for f in text_string_to_metric_families(
             m.render(m.snapshots.snapshot).decode()) for s in f.samples}
         assert names - EXPOSED_NAMES == set()
+
+
+class TestNotificationFamilies:
+    """Messages sent and given up per channel and kind, and the outbox's waiting messages."""
+
+    def test_sent_and_failed_by_channel_family_and_kind(self) -> None:
+        m = Metrics()
+        n = m.notifications
+        n.sent("telegram", "ticket_opened")
+        n.sent("telegram", "ticket_opened")
+        n.sent("webhook:wa-gateway", "sla_breached")
+        n.sent("webhook:noc-chat", "sla_breached")
+        n.failed("email", "step_ready")
+        r = m.registry
+        assert r.get_sample_value("pantau_notifications_sent_total",
+                                  {"channel": "telegram", "kind": "ticket_opened"}) == 2.0
+        # every webhook counts as channel="webhook": its name is config, not a label value
+        assert r.get_sample_value("pantau_notifications_sent_total",
+                                  {"channel": "webhook", "kind": "sla_breached"}) == 2.0
+        assert r.get_sample_value("pantau_notifications_failed_total",
+                                  {"channel": "email", "kind": "step_ready"}) == 1.0
+        # a pair seen once has both counters, so its first failure is an increase
+        assert r.get_sample_value("pantau_notifications_failed_total",
+                                  {"channel": "telegram", "kind": "ticket_opened"}) == 0.0
+        assert r.get_sample_value("pantau_notifications_sent_total",
+                                  {"channel": "email", "kind": "step_ready"}) == 0.0
+
+    def test_labels_come_from_closed_sets(self) -> None:
+        m = Metrics()
+        m.notifications.sent("webhook:wa-gateway", "ticket_opened")
+        m.notifications.sent("sms", "ticket_opened")  # a channel pantau does not know
+        m.notifications.failed("telegram", "Tiket SOP006-2026-000001 untuk kadis@x.example")
+        m.notifications.failed("email", "step_ready ")
+        text = m.render(Snapshot()).decode()
+        for word in ("wa-gateway", "sms", "kadis", "SOP006"):
+            assert word not in text
+        r = m.registry
+        assert r.get_sample_value("pantau_notifications_sent_total",
+                                  {"channel": "other", "kind": "ticket_opened"}) == 1.0
+        assert r.get_sample_value("pantau_notifications_failed_total",
+                                  {"channel": "telegram", "kind": "other"}) == 1.0
+        assert r.get_sample_value("pantau_notifications_failed_total",
+                                  {"channel": "email", "kind": "other"}) == 1.0
+
+    def test_outbox_gauges(self) -> None:
+        from datetime import timedelta
+
+        from agent.core.outbox import OutboxStats
+
+        m = Metrics()
+        r = m.registry
+        n = m.notifications
+        assert r.get_sample_value("pantau_notifications_queued") == 0.0
+        assert r.get_sample_value("pantau_notifications_oldest_queued_seconds") == 0.0
+        # three waiting since 17:00; one became sendable at 17:10, the rest wait for 08:00
+        n.outbox(OutboxStats(3, T0 - timedelta(minutes=20), T0 - timedelta(minutes=10)), T0)
+        assert r.get_sample_value("pantau_notifications_queued") == 3.0
+        assert r.get_sample_value("pantau_notifications_oldest_queued_seconds") == 1200.0
+        assert r.get_sample_value("pantau_notifications_oldest_due_seconds") == 600.0
+        # only held messages: they age, but none is due
+        n.outbox(OutboxStats(2, T0 - timedelta(hours=3), T0 + timedelta(hours=12)), T0)
+        assert r.get_sample_value("pantau_notifications_oldest_queued_seconds") == 10800.0
+        assert r.get_sample_value("pantau_notifications_oldest_due_seconds") == 0.0
+        # an outbox that does not tell when messages became sendable: the oldest's age
+        n.outbox(OutboxStats(1, T0 - timedelta(minutes=30)), T0)
+        assert r.get_sample_value("pantau_notifications_oldest_due_seconds") == 1800.0
+        # nothing waits: zero, not the last age
+        n.outbox(OutboxStats(0, None, None), T0)
+        assert r.get_sample_value("pantau_notifications_queued") == 0.0
+        assert r.get_sample_value("pantau_notifications_oldest_queued_seconds") == 0.0
+        assert r.get_sample_value("pantau_notifications_oldest_due_seconds") == 0.0
+        # a clock a little behind the store's timestamps gives 0, never a negative age
+        n.outbox(OutboxStats(1, T0 + timedelta(seconds=2), T0 + timedelta(seconds=2)), T0)
+        assert r.get_sample_value("pantau_notifications_oldest_queued_seconds") == 0.0
+
+    def test_every_notification_name_is_declared(self) -> None:
+        from notify.delivery import Hook
+
+        m = Metrics()
+        hooks: tuple[Hook, Hook] = (m.notifications.sent, m.notifications.failed)  # mypy
+        assert all(callable(h) for h in hooks)
+        m.notifications.sent("telegram", "ticket_opened")
+        m.notifications.failed("webhook:wa-gateway", "sla_breached")
+        text = m.render(Snapshot()).decode()
+        names = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
+        notify = {n for n in names if n.startswith("pantau_notifications_")}
+        assert notify == {
+            "pantau_notifications_sent_total", "pantau_notifications_sent_created",
+            "pantau_notifications_failed_total", "pantau_notifications_failed_created",
+            "pantau_notifications_queued", "pantau_notifications_oldest_queued_seconds",
+            "pantau_notifications_oldest_due_seconds"}
+        assert notify <= EXPOSED_NAMES
+
+    async def test_fed_by_the_delivery_loop(self) -> None:
+        """The Deliverer's hooks and the outbox's stats, as `pantau run` wires them."""
+        from datetime import timedelta
+
+        from notify.channel import Failed
+        from notify.delivery import Deliverer, DeliverySettings
+        from tests.fakes import FakeClock
+        from tests.notify_delivery_support import ScriptedChannel, envelope
+        from tests.notify_outbox_fake import FakeOutbox
+
+        clock = FakeClock()
+        now = clock.now()
+        box = FakeOutbox()
+        hook = ScriptedChannel("webhook:wa-gateway")
+        telegram = ScriptedChannel("telegram", script=[Failed("403 bot was blocked")])
+        m = Metrics()
+        loop = Deliverer(box, {c.name: c for c in (hook, telegram)}, clock, DeliverySettings(),
+                         on_sent=m.notifications.sent, on_failed=m.notifications.failed)
+        box.put(envelope("k1", channel="webhook:wa-gateway", kind="sla_breached",
+                         at=now - timedelta(minutes=2)))
+        box.put(envelope("k2", channel="telegram", kind="ticket_opened", at=now))
+        box.put(envelope("k3", "b", channel="telegram", kind="step_ready",
+                         at=now - timedelta(hours=1), not_before=now + timedelta(hours=14)))
+        await loop.deliver_once()
+        m.notifications.outbox(await box.stats(), clock.now())
+        r = m.registry
+        assert r.get_sample_value("pantau_notifications_sent_total",
+                                  {"channel": "webhook", "kind": "sla_breached"}) == 1.0
+        assert r.get_sample_value("pantau_notifications_failed_total",
+                                  {"channel": "telegram", "kind": "ticket_opened"}) == 1.0
+        # the held step_ready waits: an hour old, but not due
+        assert r.get_sample_value("pantau_notifications_queued") == 1.0
+        assert r.get_sample_value("pantau_notifications_oldest_queued_seconds") == 3600.0
+        assert r.get_sample_value("pantau_notifications_oldest_due_seconds") == 0.0

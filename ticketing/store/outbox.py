@@ -87,10 +87,10 @@ def messages(conn: Connection, status: Delivery | None, limit: int) -> list[Queu
 
 def stats(conn: Connection) -> OutboxStats:
     row = conn.execute(
-        select(func.count(), func.min(outbox.c.created_at)).where(
-            and_(outbox.c.status == _WAITING))
+        select(func.count(), func.min(outbox.c.created_at), func.min(outbox.c.not_before))
+        .where(and_(outbox.c.status == _WAITING))
     ).one()
-    return OutboxStats(waiting=int(row[0]), oldest_waiting_at=row[1])
+    return OutboxStats(waiting=int(row[0]), oldest_waiting_at=row[1], oldest_due_at=row[2])
 
 
 def _row(e: Envelope) -> dict[str, Any]:
