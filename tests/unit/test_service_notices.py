@@ -3,6 +3,7 @@ when a write is retried, queues SLA warnings, and wakes delivery after queuing."
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -186,10 +187,8 @@ async def test_a_rejected_write_queues_nothing_and_wakes_no_one() -> None:
     service, backend, clock, wakes = make(rec, Refusing())
     ticket = await service.observe(obs(clock))
     assert ticket is not None
-    try:
+    with contextlib.suppress(BackendRejected):
         await service.note(ticket.id, KADIS, "x")
-    except BackendRejected:
-        pass
     assert wakes.count == 1  # the opening only
     assert len(await queued_keys(backend)) == len(await backend.events(ticket.id))
 
@@ -207,7 +206,9 @@ async def test_warnings_are_queued_once_per_step_and_wake_delivery() -> None:
     ticket = await service.observe(obs(clock, fault=Fault.DEVICE_DOWN))
     assert ticket is not None
     record = workflow.open_step(ticket)
-    assert record is not None and record.due_at is not None and record.started_at
+    assert record is not None
+    assert record.due_at is not None
+    assert record.started_at
     wakes.count = 0
     assert await service.warn() == 0  # too early
     span = (record.due_at - record.started_at).total_seconds()
