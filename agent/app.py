@@ -20,7 +20,7 @@ from agent.core.model import CheckSpec, Device
 from agent.detect import Detector
 from agent.lag import LagMonitor
 from agent.metrics import Metrics
-from agent.notifications import build_rules, open_notifications
+from agent.notifications import Notifications, build_rules, open_notifications
 from agent.pipeline import ResultPipeline
 from agent.scheduler import Job, Scheduler
 from agent.server import bind, build_app, make_server
@@ -113,6 +113,7 @@ class Agent:
         # who is told what; None with no channel configured (then nothing is queued)
         self.notices: NoticeRules | None = build_rules(config, self.calendar)
         self.listening: tuple[str, int] | None = None
+        self.notifications: Notifications | None = None  # while running
         self.ready = asyncio.Event()
 
     async def _ticker(self) -> None:
@@ -165,6 +166,7 @@ class Agent:
             )
             notify = await stack.enter_async_context(
                 open_notifications(cfg, self.clock, backend, self.metrics))
+            self.notifications = notify
             service = self.build_service(backend, collectors, scheduler, notify.wake)
             await service.refresh()
             feed = TicketFeed(service, self.clock)
