@@ -9,7 +9,7 @@ deliverer and nothing queued.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,17 +85,16 @@ def build_rules(config: Config, calendar: Calendar) -> NoticeRules | None:
         zones={d.name: d.timezone for d in config.devices})
 
 
-def build_channels(config: Config, clock: Clock) -> dict[str, Channel]:
-    """The configured channels by the names envelopes use (not yet opened: each owns a
-    client to close with `aclose`)."""
+def build_channels(config: Config, clock: Clock) -> Iterator[Channel]:
+    """The configured channels, one at a time (each owns a client to close with `aclose`;
+    the caller takes each before the next is built, so none is lost to a failing one)."""
     n = config.notify
-    channels: list[Channel] = []
     if n.telegram is not None:
-        channels.append(TelegramChannel(n.telegram, clock))
+        yield TelegramChannel(n.telegram, clock)
     if n.email is not None:
-        channels.append(EmailChannel(n.email, clock))
-    channels += [WebhookChannel(w, version=__version__, clock=clock) for w in n.webhooks]
-    return {c.name: c for c in channels}
+        yield EmailChannel(n.email, clock)
+    for hook in n.webhooks:
+        yield WebhookChannel(hook, version=__version__, clock=clock)
 
 
 @dataclass(slots=True)
@@ -142,9 +141,10 @@ async def open_notifications(config: Config, clock: Clock, store: Store, metrics
     """The channels and the deliverer over `store` (the ticket store, which implements the
     Outbox); the channels are closed on exit."""
     async with contextlib.AsyncExitStack() as stack:
-        channels = build_channels(config, clock)
-        for channel in channels.values():
+        channels: dict[str, Channel] = {}  # by the names envelopes use
+        for channel in build_channels(config, clock):
             stack.push_async_callback(channel.aclose)
+            channels[channel.name] = channel
         deliverer = None
         if channels:
             deliverer = Deliverer(store, channels, clock, settings or DeliverySettings(),
