@@ -254,3 +254,16 @@ async def test_a_channel_that_raises_is_reported_not_sent() -> None:
     [outcome] = await made.send_test("joe")
     assert (outcome.sent, outcome.detail) == (False, "internal error")
     assert TOKEN not in outcome.detail
+
+
+async def test_the_deliverer_counts_into_the_metrics_and_runs_with_the_jobs(
+        config: Config) -> None:
+    metrics = Metrics()
+    recorder = Recorder()
+    metrics.notifications = recorder  # type: ignore[assignment]
+    async with open_notifications(config, FakeClock(), InMemoryBackend(), metrics) as n:
+        assert n.deliverer is not None
+        assert n.deliverer._on_sent == recorder.sent
+        assert n.deliverer._on_failed == recorder.failed
+        assert [name for name, _ in n.jobs(None)] == [  # type: ignore[arg-type]
+            "delivery", "sla warnings", "outbox stats"]
