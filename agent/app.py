@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from agent import heap
@@ -19,6 +20,7 @@ from agent.core.model import CheckSpec, Device
 from agent.detect import Detector
 from agent.lag import LagMonitor
 from agent.metrics import Metrics
+from agent.notifications import Notifications, build_rules, open_notifications
 from agent.pipeline import ResultPipeline
 from agent.scheduler import Job, Scheduler
 from agent.server import bind, build_app, make_server
@@ -30,8 +32,10 @@ from collectors.icmp import IcmpCollector, Pinger
 from collectors.snmp.client import PysnmpClient
 from collectors.snmp.collector import SnmpCollector
 from collectors.snmp.fastclient import FastSnmpClient
+from notify.outbox import Outbox
 from ticketing.backend import TicketBackend
 from ticketing.calendar import Calendar, build_calendar
+from ticketing.notices import NoticeRules
 from ticketing.service import TicketService, TicketSettingsView, run_periodically
 from ticketing.store.sql import SqlBackend
 
@@ -88,6 +92,10 @@ async def open_collectors(config: Config, clock: Clock) -> AsyncIterator[Collect
         )
 
 
+class TicketStore(TicketBackend, Outbox, Protocol):
+    """The store the agent opens: tickets, and the outbox their events' messages wait in."""
+
+
 class Agent:
     """One running agent. `run(stop)` returns after `stop` is set and everything is closed."""
 
@@ -102,7 +110,10 @@ class Agent:
             maintenance=config.maintenance,
         ))
         self.calendar: Calendar = build_calendar(config.sla)
+        # who is told what; None with no channel configured (then nothing is queued)
+        self.notices: NoticeRules | None = build_rules(config, self.calendar)
         self.listening: tuple[str, int] | None = None
+        self.notifications: Notifications | None = None  # while running
         self.ready = asyncio.Event()
 
     async def _ticker(self) -> None:
@@ -110,13 +121,16 @@ class Agent:
             await self.clock.sleep(TICK_SECONDS)
             self.pipeline.tick(self.clock.now())
 
-    async def open_store(self) -> TicketBackend:
+    async def open_store(self) -> TicketStore:
         # ticket numbers run per year in the agency's zone (SOP006-2027-... from 1 January WIB)
         return await SqlBackend.connect(self.config.agent.database, clock=self.clock,
                                         year_tz=ZoneInfo(self.config.sla.timezone))
 
     def build_service(self, backend: TicketBackend, collectors: Collectors,
-                      scheduler: Scheduler) -> TicketService:
+                      scheduler: Scheduler, on_queued: Callable[[], None] | None = None
+                      ) -> TicketService:
+        """The ticket service; its writes queue the messages they cause (`self.notices`),
+        also from the CLI, whose messages the running agent's delivery loop picks up."""
         t = self.config.tickets
         verifier = LiveVerifier(
             devices=self.pipeline.devices, jobs=lambda ds: collectors.jobs(self.config, ds),
@@ -125,7 +139,8 @@ class Agent:
         )
         return TicketService(
             backend=backend, sop=self.config.sop, calendar=self.calendar, clock=self.clock,
-            verifier=verifier, observer=self.metrics,
+            verifier=verifier, observer=self.metrics, notices=self.notices,
+            on_queued=on_queued,
             settings=TicketSettingsView(
                 reopen_window_seconds=t.reopen_window_minutes * 60,
                 verification_max_age_seconds=t.verification_max_age_seconds,
@@ -149,7 +164,10 @@ class Agent:
                 observe_overrun=self.metrics.lateness.overrun,
                 lag=lag,
             )
-            service = self.build_service(backend, collectors, scheduler)
+            notify = await stack.enter_async_context(
+                open_notifications(cfg, self.clock, backend, self.metrics))
+            self.notifications = notify
+            service = self.build_service(backend, collectors, scheduler, notify.wake)
             await service.refresh()
             feed = TicketFeed(service, self.clock)
             self.pipeline.connect(recheck=scheduler.request_check, observe=feed.put)
@@ -164,9 +182,10 @@ class Agent:
             api = ApiContext(service=service, users=cfg.users, devices=cfg.devices,
                              devices_json=views.devices_json, tz=cfg.sla.timezone,
                              alert_device_label=cfg.alertmanager.device_label,
-                             alert_token=cfg.alertmanager.token)
+                             alert_token=cfg.alertmanager.token, notifications=notify.desk)
             web = WebContext(service=service, users=cfg.users, devices=cfg.devices,
-                             devices_json=views.devices_json, web=cfg.web, tz=cfg.sla.timezone)
+                             devices_json=views.devices_json, web=cfg.web, tz=cfg.sla.timezone,
+                             notifications=notify.desk)
             http_app = build_app(self.metrics, views.snapshot, views.devices_json,
                                  self.ready.is_set, api, web, clock=self.clock)
             server = make_server(http_app)
@@ -190,6 +209,8 @@ class Agent:
                     cfg.tickets.sla_sweep_seconds, self.clock, service.sweep), name="sla")
                 serving = tg.create_task(server.serve(sockets=[sock]), name="http")
                 exposing = tg.create_task(http_app.state.exposition.run(), name="metrics")
+                notifying = [tg.create_task(job(), name=name)
+                             for name, job in notify.jobs(service)]
                 self.ready.set()
                 stopping = tg.create_task(stop.wait(), name="stop")
                 await asyncio.wait({stopping, serving}, return_when=asyncio.FIRST_COMPLETED)
@@ -203,6 +224,8 @@ class Agent:
                     await asyncio.wait_for(feed.queue.join(), DRAIN_SECONDS)
                 feeding.cancel()
                 sweeping.cancel()
+                for task in notifying:
+                    task.cancel()
                 exposing.cancel()
                 server.should_exit = True
                 stopping.cancel()

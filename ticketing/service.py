@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from agent.core.clock import Clock
 from agent.core.errors import BackendError, BackendRejected, InvalidTransition
+from agent.core.outbox import Envelope
 from ticketing import gates, workflow
 from ticketing.backend import PAGE_MAX, SummaryPage, TicketBackend, TicketPage, TicketQuery
 from ticketing.calendar import Calendar
@@ -111,7 +112,23 @@ class NullObserver:
         pass
 
 
+class NoticeSource(Protocol):
+    """Who is told what (ticketing.notices.NoticeRules): the messages a new ticket, a batch
+    of events and an SLA timer cause, queued by the backend with the write."""
+
+    def for_new(self, ticket: Ticket, events: Sequence[TicketEvent]) -> Sequence[Envelope]: ...
+
+    def for_events(self, before: Ticket | None, events: Sequence[TicketEvent], after: Ticket
+                   ) -> Sequence[Envelope]: ...
+
+    def warnings(self, ticket: Ticket, now: datetime) -> Sequence[Envelope]: ...
+
+
 class TicketService:
+    """Every write passes the messages it causes to the backend (`notices`; none without),
+    which queues them in the same transaction; `on_queued` is called after a write that
+    queued some (the agent wakes its delivery loop)."""
+
     def __init__(
         self,
         *,
@@ -122,6 +139,8 @@ class TicketService:
         verifier: Verifier,
         settings: TicketSettingsView,
         observer: TicketObserver | None = None,
+        notices: NoticeSource | None = None,
+        on_queued: Callable[[], None] | None = None,
     ) -> None:
         self.backend = backend
         self.sop = sop
@@ -130,6 +149,8 @@ class TicketService:
         self.verifier = verifier
         self.settings = settings
         self.observer: TicketObserver = observer or NullObserver()
+        self.notices = notices
+        self._on_queued = on_queued
         self._locks = KeyedLocks()  # only keys being written or waited on
         self._known: dict[str, Ticket] = {}  # open tickets, last version seen
         self._seeded = False
@@ -158,15 +179,23 @@ class TicketService:
             folded = ticket
             for e in events:
                 folded = workflow.apply(folded, e, self.sop, self.calendar)
+            notices = (() if self.notices is None
+                       else self.notices.for_events(ticket, events, folded))
             try:
-                stored = await self.backend.append(ticket.id, events, folded)
+                stored = await self.backend.append(ticket.id, events, folded, notices=notices)
             except BackendRejected:
                 ticket = await self.backend.get(ticket.id)
                 continue
             self._after_events(ticket, events, stored)
+            if notices:
+                self._queued()
             return stored
         raise BackendRejected(f"ticket {ticket.id} kept changing; gave up after "
                               f"{APPEND_RETRIES} tries")
+
+    def _queued(self) -> None:
+        if self._on_queued is not None:
+            self._on_queued()
 
     def _after_events(self, before: Ticket, events: Sequence[TicketEvent], after: Ticket
                       ) -> None:
@@ -228,7 +257,10 @@ class TicketService:
             events = workflow.new_ticket_events(ticket_id, draft, self.sop, draft.opened_at)
             return events, workflow.fold(events, self.sop, self.calendar)
 
-        ticket, created = await self.backend.open(draft, build)
+        notices = None if self.notices is None else self.notices.for_new
+        ticket, created = await self.backend.open(draft, build, notices=notices)
+        if created and notices is not None:
+            self._queued()
         if created:
             log.info("ticket opened", extra={"ticket": ticket.id, "device": ticket.device,
                                               "fault": ticket.fault.value,
@@ -406,6 +438,20 @@ class TicketService:
                         t, now, self.sop, self.calendar))
                 count += len(events)
         return count
+
+    async def warn(self) -> int:
+        """Queue the SLA warnings due now for the open tickets (a step at its warning share
+        of its SLA); returns how many were queued. Each warning's key names its step run, so
+        calling this every minute queues each once; breaches come with the sweep's events."""
+        if self.notices is None:
+            return 0
+        await self.refresh()
+        now = self.clock.now()
+        envelopes = [e for t in self.open_tickets for e in self.notices.warnings(t, now)]
+        queued = await self.backend.enqueue(envelopes) if envelopes else 0
+        if queued:
+            self._queued()
+        return queued
 
 
 async def run_periodically(seconds: float, clock: Clock, job: Callable[[], Awaitable[object]]
