@@ -49,8 +49,8 @@ class Desk:
         return await self._store.stats()
 
     async def retry(self, message_id: int) -> bool:
-        """A failed message waits again, due now, and delivery wakes. The store requeues
-        only failed messages: a waiting one is already queued (False, as for a sent one)."""
+        """A failed message waits again, due now (a waiting one is brought forward to now),
+        and delivery wakes. False for a sent or unknown message."""
         requeued = await self._store.requeue(message_id, self._clock.now())
         if requeued:
             log.info("notification requeued", extra={"message_id": message_id})

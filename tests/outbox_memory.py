@@ -67,8 +67,10 @@ class MemoryOutbox:
         if q is None or q.status is Delivery.SENT:
             return False
         if q.status is Delivery.FAILED:
-            q = replace(q, status=Delivery.WAITING, tries=0, done_at=None)
-        self._rows[message_id] = replace(q, next_at=min(q.next_at, at))
+            self._rows[message_id] = replace(q, status=Delivery.WAITING, tries=0, next_at=at,
+                                             done_at=None)
+        else:
+            self._rows[message_id] = replace(q, next_at=min(q.next_at, at))
         return True
 
     def messages(self, status: Delivery | None, limit: int) -> list[Queued]:
