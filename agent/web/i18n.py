@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from ticketing.indonesian import MONTHS_SHORT, MONTHS_SHORT_EN, ROLE_LABELS
 from ticketing.models import Fault
 
 LANGS = ("id", "en")
@@ -168,11 +169,8 @@ CATALOG: Mapping[str, tuple[str, str]] = {
     "event.note": ("Catatan", "Note"),
     "event.closed": ("Tiket selesai", "Ticket closed"),
     # roles
-    "role.perangkat_daerah": ("Perangkat Daerah", "Agency"),
-    "role.kepala_dinas": ("Kepala Dinas", "Head of department"),
-    "role.kabid": ("Kepala Bidang TI", "Head of IT division"),
-    "role.kasi": ("Kepala Seksi", "Head of section"),
-    "role.teknisi": ("Staf/Teknisi", "Technician"),
+    # the SOP roles' labels have one home: ticketing.indonesian.ROLE_LABELS
+    **{f"role.{role}": pair for role, pair in ROLE_LABELS.items()},
     "role.admin": ("Administrator", "Administrator"),
     "role.system": ("Sistem pantau", "pantau system"),
     "role.alertmanager": ("Alertmanager", "Alertmanager"),
@@ -186,10 +184,7 @@ CATALOG: Mapping[str, tuple[str, str]] = {
     "sla.unit.minute": ("menit", "minute(s)"),
 }
 
-_MONTHS = {
-    "id": ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des"),
-    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
-}
+_MONTHS = {"id": MONTHS_SHORT, "en": MONTHS_SHORT_EN}
 
 
 def pick_lang(value: object) -> str:
