@@ -87,7 +87,7 @@ async def retry(request: Request,
     except BackendUnavailable:
         return error_page(request, 503, words("error.unavailable"), who)
     if queued:
-        log.info("notification retried", extra={"message": message_id, "user": who.name})
+        log.info("notification retried", extra={"message_id": message_id, "user": who.name})
         flash(request, "ok", words("notify.retried", id=message_id))
     else:
         flash(request, "error", words("notify.not_retried", id=message_id))

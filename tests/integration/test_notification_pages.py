@@ -5,6 +5,7 @@ with "Kirim ulang", and a user's own channels with "Kirim pesan uji"."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -123,7 +124,9 @@ class TestAdminPage:
         assert 'href="/notifications"' not in board
         assert 'href="/me/notifications"' in board
 
-    async def test_retry_queues_again(self, site: Site) -> None:
+    async def test_retry_queues_again(self, site: Site, caplog: pytest.LogCaptureFixture
+                                      ) -> None:
+        caplog.set_level(logging.INFO, "agent.web.notifications")
         await site.sign_in("admin")
         answer = await site.post("/notifications/1/retry")
         assert answer.status_code == 303
@@ -134,6 +137,8 @@ class TestAdminPage:
         assert [q.status for q in await site.backend.messages(None, 10)] == [
             Delivery.WAITING, Delivery.SENT, Delivery.WAITING]
         assert "2 pesan menunggu dikirim" in text_of(page.text)
+        assert [(r.message, r.message_id, r.user) for r in caplog.records  # type: ignore[attr-defined]
+                ] == [("notification retried", 1, "admin")]
 
     async def test_retry_of_a_sent_message_refused(self, site: Site) -> None:
         await site.sign_in("admin")
@@ -195,7 +200,9 @@ class TestOwnPage:
         assert "Kirim pesan uji" in text
         assert 'action="/me/notifications/test"' in page.text
 
-    async def test_send_test_shows_each_outcome(self, site: Site) -> None:
+    async def test_send_test_shows_each_outcome(self, site: Site,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+        caplog.set_level(logging.INFO, "agent.web.notifications")
         site.desk.failing["email"] = "SMTP 550: mailbox unavailable"
         await site.sign_in("kadis")
         answer = await site.post("/me/notifications/test")
@@ -206,6 +213,8 @@ class TestOwnPage:
         assert "Telegram 123456789 Terkirim" in outcomes
         assert "Surel (e-mail) kadis@kotabogor.example Gagal: SMTP 550: mailbox unavailable" \
             in outcomes
+        assert [(r.message, r.sent, r.channels) for r in caplog.records  # type: ignore[attr-defined]
+                ] == [("test notification sent", 1, 2)]
 
     async def test_one_test_per_interval(self, site: Site) -> None:
         await site.sign_in("kasi")
