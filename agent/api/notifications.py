@@ -3,6 +3,7 @@ the outbox with its stats, and a retry of one message, through the app's Notific
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -20,6 +21,8 @@ from agent.api.schemas import (
 )
 from agent.core.outbox import Delivery, NotificationDesk, Queued
 from ticketing.policy import ADMIN
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix=PREFIX, responses=ERRORS)
 
@@ -97,4 +100,5 @@ async def retry_notification(
     desk = desk_for(state, who)
     if not await desk.retry(message_id):
         raise HTTPException(404, f"no message {message_id} to retry (unknown, or sent)")
+    log.info("notification retried", extra={"message_id": message_id, "user": who.name})
     return {"id": message_id, "status": Delivery.WAITING.value}

@@ -5,6 +5,7 @@ ASGI app in-process over a fake NotificationDesk (tests/notify_desk_fake.py): ad
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -134,7 +135,9 @@ class TestList:
 class TestRetry:
     """A retry queues a failed message again, due now; a sent or unknown one is a 404."""
 
-    async def test_failed_message_waits_again(self, api: Served) -> None:
+    async def test_failed_message_waits_again(self, api: Served,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+        caplog.set_level(logging.INFO, "agent.api.notifications")
         answer = await api.post(f"{LIST}/1/retry")
         assert answer.status_code == 200
         assert answer.json() == {"id": 1, "status": "waiting"}
@@ -143,6 +146,8 @@ class TestRetry:
         assert (again["tries"], again["next_at"], again["done_at"]) == (
             0, "2026-11-24T08:00:00+07:00", None)
         assert (await api.get(LIST)).json()["stats"]["waiting"] == 2
+        assert [(r.message, r.message_id, r.user) for r in caplog.records  # type: ignore[attr-defined]
+                ] == [("notification retried", 1, "admin")]
 
     @pytest.mark.parametrize("message_id", [2, 99])
     async def test_sent_or_unknown_is_404(self, api: Served, message_id: int) -> None:

@@ -268,6 +268,17 @@ class TestWords:
         english = text_of(pages[0].text)
         assert ("Undelivered notifications" if lang == "en" else "Kirim ulang") in english
 
+    async def test_no_secret_on_the_pages(self, site: Site) -> None:
+        for user in ("admin", "kadis"):
+            await site.sign_in(user)
+            for page in (await site.client.get("/notifications"),
+                         await site.client.get("/me/notifications"),
+                         await site.post("/me/notifications/test")):
+                assert "scrypt$" not in page.text
+                assert "s3cr3t" not in page.text  # every test token ends so
+                assert SESSION_KEY not in page.text
+            site.clock.advance(TEST_EVERY_SECONDS)
+
     def test_run_time_keys_exist(self) -> None:
         for status in Delivery:
             assert f"delivery.{status.value}" in i18n.CATALOG
