@@ -1,9 +1,8 @@
 """The words of the workflow's messages: one Notice (what happened to a ticket) becomes a
 subject, plain text, Telegram-safe HTML and a webhook document, in Indonesian or English.
 
-Pure. Times are written in the device's local zone ("Senin, 7 Desember 2026 09.00 WIB").
-The pages' helpers (agent/web/indonesian.py, i18n.py) may not be imported from ticketing, so
-the few words needed here are kept here.
+Pure. Times are written in the device's local zone ("Senin, 7 Desember 2026 09.00 WIB");
+the month, day, zone and role names are ticketing/indonesian.py's (the pages use them too).
 """
 
 from __future__ import annotations
@@ -15,30 +14,13 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from ticketing.indonesian import DAYS, DAYS_EN, MONTHS, MONTHS_EN, ROLE_LABELS, zone_name
 from ticketing.models import Fault, Ticket, Trigger
 from ticketing.sop import StepSpec
 
 LANGS = ("id", "en")
-_MONTHS = {
-    "id": ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
-           "September", "Oktober", "November", "Desember"),
-    "en": ("January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December"),
-}
-_DAYS = {
-    "id": ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu"),
-    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-}
-#: Indonesia's zones by name; any other zone is written as its UTC offset.
-_ZONE_NAMES = {"Asia/Jakarta": "WIB", "Asia/Pontianak": "WIB", "Asia/Makassar": "WITA",
-               "Asia/Jayapura": "WIT"}
-_ROLES = {
-    "perangkat_daerah": ("Perangkat Daerah", "Agency"),
-    "kepala_dinas": ("Kepala Dinas", "Head of department"),
-    "kabid": ("Kepala Bidang TI", "Head of IT division"),
-    "kasi": ("Kepala Seksi", "Head of section"),
-    "teknisi": ("Staf/Teknisi", "Technician"),
-}
+_MONTHS = {"id": MONTHS, "en": MONTHS_EN}
+_DAYS = {"id": DAYS, "en": DAYS_EN}
 _FAULTS_EN = {Fault.DEVICE_DOWN: "Device unreachable",
               Fault.INTERFACE_DOWN: "Interface {item} down",
               Fault.SNMP_DOWN: "SNMP agent not answering", Fault.MANUAL: "Request"}
@@ -98,15 +80,6 @@ def _pick(pair: tuple[str, str], lang: str) -> str:
     return pair[1] if lang == "en" else pair[0]
 
 
-def zone_name(moment: datetime, tz: str) -> str:
-    """"WIB", "WITA", "WIT", or "UTC+hh:mm" for a zone outside Indonesia."""
-    name = _ZONE_NAMES.get(tz)
-    if name is not None:
-        return name
-    offset = moment.strftime("%z")
-    return f"UTC{offset[:3]}:{offset[3:]}" if offset else tz
-
-
 def local_time(moment: datetime, tz: str, lang: str = "id") -> str:
     """"Senin, 7 Desember 2026 09.00 WIB" (id) or "Monday, 7 December 2026 09:00 WIB" (en):
     the aware `moment` in the zone `tz`."""
@@ -130,7 +103,7 @@ def fault_title(ticket: Ticket, lang: str) -> str:
 
 
 def role_label(role: str, lang: str) -> str:
-    pair = _ROLES.get(role)
+    pair = ROLE_LABELS.get(role)
     return role if pair is None else _pick(pair, lang)
 
 

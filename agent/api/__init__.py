@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from agent.api import alertmanager, tickets
+from agent.api import alertmanager, notifications, tickets
 from agent.api.auth import ALERT_SOURCE, Authenticator, Principal, TokenGate
 from agent.api.context import ApiState
 from agent.config import User
@@ -49,10 +49,11 @@ def install(app: FastAPI, ctx: ApiContext) -> None:
         alert_auth=Authenticator([] if ctx.alert_token is None else
                                  [(ctx.alert_token, Principal(ALERT_SOURCE, ALERT_SOURCE, None))]),
         devices={d.name: d for d in ctx.devices}, devices_json=ctx.devices_json, tz=ctx.tz,
-        alert_device_label=ctx.alert_device_label)
+        alert_device_label=ctx.alert_device_label, notifications=ctx.notifications)
     app.state.pantau_api = state
     app.include_router(tickets.router)
     app.include_router(alertmanager.router)
+    app.include_router(notifications.router)
     app.add_middleware(TokenGate, auth=state.auth, alert_auth=state.alert_auth)
     app.add_exception_handler(InvalidTransition, _conflict)
     app.add_exception_handler(BackendRejected, _conflict)

@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from agent.api.auth import Authenticator, Principal, bearer, identify
 from agent.core.model import Device
+from agent.core.outbox import NotificationDesk
 from ticketing.service import TicketService
 from ticketing.sop import Sop
 
@@ -27,6 +28,7 @@ class ApiState:
     devices_json: Callable[[], list[dict[str, Any]]]
     tz: str
     alert_device_label: str
+    notifications: NotificationDesk | None = None  # None: no [notify] channel configured
 
     @property
     def sop(self) -> Sop:

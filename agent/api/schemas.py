@@ -176,3 +176,39 @@ UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 #: (and text that is not JSON the usual 422), whoever sends them
 UNREADABLE: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "the body is not UTF-8 text"}}
+
+
+class NotificationOut(BaseModel):
+    """One queued message (times ISO 8601 in the agent's zone, with its offset). `address` is
+    the chat id or e-mail address it goes to ("" for a webhook): shown to admins only."""
+
+    id: int
+    channel: str
+    recipient: str
+    address: str
+    kind: str
+    ticket: str
+    subject: str
+    status: Literal["waiting", "sent", "failed"]
+    tries: int
+    next_at: str
+    last_error: str
+    created_at: str
+    done_at: str | None
+
+
+class OutboxStatsOut(BaseModel):
+    waiting: int
+    oldest_waiting_at: str | None
+
+
+class NotificationListOut(BaseModel):
+    """Messages newest first, and the whole outbox's waiting count and oldest waiting."""
+
+    notifications: list[NotificationOut]
+    stats: OutboxStatsOut
+
+
+class RetryOut(BaseModel):
+    id: int
+    status: Literal["waiting"]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from ticketing.indonesian import MONTHS_SHORT, MONTHS_SHORT_EN, ROLE_LABELS
 from ticketing.models import Fault
 
 LANGS = ("id", "en")
@@ -20,6 +21,8 @@ CATALOG: Mapping[str, tuple[str, str]] = {
     "nav.devices": ("Perangkat", "Devices"),
     "nav.tickets": ("Tiket", "Tickets"),
     "nav.new": ("Ajukan permohonan", "File a request"),
+    "nav.notifications": ("Notifikasi", "Notifications"),
+    "nav.mine": ("Notifikasi saya", "My notifications"),
     "nav.signout": ("Keluar", "Sign out"),
     "nav.lang": ("English", "Bahasa Indonesia"),
     "nav.signed_in": ("Masuk sebagai {name} ({role})", "Signed in as {name} ({role})"),
@@ -71,6 +74,14 @@ CATALOG: Mapping[str, tuple[str, str]] = {
     "col.check": ("Pemeriksaan", "Check"),
     "col.status": ("Status", "Status"),
     "col.reason": ("Alasan", "Reason"),
+    "col.created": ("Dibuat", "Created"),
+    "col.recipient": ("Penerima", "Recipient"),
+    "col.channel": ("Saluran", "Channel"),
+    "col.address": ("Alamat", "Address"),
+    "col.subject": ("Perihal", "Subject"),
+    "col.tries": ("Percobaan", "Tries"),
+    "col.next": ("Dicoba lagi", "Next try"),
+    "col.last_error": ("Galat terakhir", "Last error"),
     "state.up": ("NORMAL", "UP"),
     "state.down": ("MATI", "DOWN"),
     "state.unreachable": ("TAK TERJANGKAU", "UNREACHABLE"),
@@ -155,6 +166,43 @@ CATALOG: Mapping[str, tuple[str, str]] = {
     "new.description": ("Uraian", "Description"),
     "new.submit": ("Ajukan", "Submit"),
     "new.filed": ("Permohonan {id} diajukan.", "Request {id} filed."),
+    # notifications: the admin's outbox page and a user's own channels
+    "notify.title": ("Notifikasi yang belum terkirim", "Undelivered notifications"),
+    "notify.not_configured": ("Notifikasi belum dikonfigurasi (tidak ada saluran [notify]).",
+                              "Notifications are not configured (no [notify] channel)."),
+    "notify.stats": ("{count} pesan menunggu dikirim", "{count} message(s) waiting"),
+    "notify.oldest": ("yang tertua sejak {at}", "the oldest since {at}"),
+    "notify.help": ("Pesan yang gagal dan yang menunggu, terbaru di atas. \u201cKirim ulang\u201d "
+                    "menjadwalkan pesan untuk dikirim sekarang.",
+                    "Failed and waiting messages, newest first. \u201cRetry\u201d queues a "
+                    "message to be sent now."),
+    "notify.none": ("Tidak ada pesan yang gagal atau menunggu.", "No failed or waiting messages."),
+    "notify.retry": ("Kirim ulang", "Retry"),
+    "notify.retried": ("Pesan {id} dijadwalkan untuk dikirim ulang sekarang.",
+                       "Message {id} is queued to be sent again now."),
+    "notify.not_retried": ("Pesan {id} tidak dapat dikirim ulang (tidak ada, atau sudah "
+                           "terkirim).", "Message {id} cannot be retried (unknown, or sent)."),
+    "notify.test_wait": ("Tunggu {seconds} detik sebelum mengirim pesan uji lagi.",
+                         "Wait {seconds} s before sending another test message."),
+    "mine.title": ("Saluran notifikasi saya", "My notification channels"),
+    "mine.help": ("pantau memberi tahu Anda lewat saluran berikut. \u201cKirim pesan uji\u201d "
+                  "mengirim satu pesan ke setiap saluran sekarang.",
+                  "pantau tells you on these channels. \u201cSend a test message\u201d sends one "
+                  "message to each of them now."),
+    "mine.none": ("Belum ada saluran untuk Anda. Minta administrator mengisi telegram_chat_id "
+                  "atau email Anda di konfigurasi.", "No channel reaches you yet. Ask an "
+                  "administrator to set your telegram_chat_id or email in the configuration."),
+    "mine.send_test": ("Kirim pesan uji", "Send a test message"),
+    "mine.sending": ("Mengirim\u2026", "Sending\u2026"),
+    "mine.results": ("Hasil pesan uji", "Test message results"),
+    "mine.sent": ("Terkirim", "Sent"),
+    "mine.failed": ("Gagal: {reason}", "Failed: {reason}"),
+    "channel.telegram": ("Telegram", "Telegram"),
+    "channel.email": ("Surel (e-mail)", "E-mail"),
+    "channel.webhook": ("Webhook {name}", "Webhook {name}"),
+    "delivery.waiting": ("Menunggu", "Waiting"),
+    "delivery.failed": ("Gagal", "Failed"),
+    "delivery.sent": ("Terkirim", "Sent"),
     # timeline events
     "event.opened": ("Tiket dibuka", "Ticket opened"),
     "event.step_completed": ("Langkah {step} selesai", "Step {step} completed"),
@@ -168,11 +216,8 @@ CATALOG: Mapping[str, tuple[str, str]] = {
     "event.note": ("Catatan", "Note"),
     "event.closed": ("Tiket selesai", "Ticket closed"),
     # roles
-    "role.perangkat_daerah": ("Perangkat Daerah", "Agency"),
-    "role.kepala_dinas": ("Kepala Dinas", "Head of department"),
-    "role.kabid": ("Kepala Bidang TI", "Head of IT division"),
-    "role.kasi": ("Kepala Seksi", "Head of section"),
-    "role.teknisi": ("Staf/Teknisi", "Technician"),
+    # the SOP roles' labels have one home: ticketing.indonesian.ROLE_LABELS
+    **{f"role.{role}": pair for role, pair in ROLE_LABELS.items()},
     "role.admin": ("Administrator", "Administrator"),
     "role.system": ("Sistem pantau", "pantau system"),
     "role.alertmanager": ("Alertmanager", "Alertmanager"),
@@ -186,10 +231,7 @@ CATALOG: Mapping[str, tuple[str, str]] = {
     "sla.unit.minute": ("menit", "minute(s)"),
 }
 
-_MONTHS = {
-    "id": ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des"),
-    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
-}
+_MONTHS = {"id": MONTHS_SHORT, "en": MONTHS_SHORT_EN}
 
 
 def pick_lang(value: object) -> str:

@@ -1,5 +1,6 @@
 """Indonesian wording for letters: dates ("24 November 2026 pukul 08.00 WIB"), Roman months,
-numbers with a decimal comma, and title case for office names."""
+numbers with a decimal comma, and title case for office names (the month, day and zone names
+are ticketing/indonesian.py's, shared with the messages)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-MONTHS = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
-          "September", "Oktober", "November", "Desember")
-DAYS = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
+from ticketing.indonesian import MONTHS, zone_name
+
 ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII")
-#: Indonesia's zone names; any other zone is written as its UTC offset.
-ZONE_NAMES = {"Asia/Jakarta": "WIB", "Asia/Pontianak": "WIB", "Asia/Makassar": "WITA",
-              "Asia/Jayapura": "WIT"}
 DASH = "\u2014"
 _SMALL_WORDS = {"dan", "di", "ke", "dari", "untuk", "serta", "atau", "yang", "pada"}
 
@@ -26,15 +23,6 @@ def local(moment: datetime, tz: str) -> datetime:
 def indonesian_date(moment: datetime) -> str:
     """"24 November 2026" (the date of `moment` as it is, in its own zone)."""
     return f"{moment.day} {MONTHS[moment.month - 1]} {moment.year}"
-
-
-def zone_name(moment: datetime, tz: str) -> str:
-    """"WIB", "WITA", "WIT", or "UTC+hh:mm" for a zone outside Indonesia."""
-    name = ZONE_NAMES.get(tz)
-    if name is not None:
-        return name
-    offset = moment.strftime("%z")
-    return f"UTC{offset[:3]}:{offset[3:]}" if offset else tz
 
 
 def clock_time(moment: datetime, seconds: bool = False) -> str:

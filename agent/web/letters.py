@@ -16,14 +16,12 @@ import jinja2
 from agent.config import WebSettings
 from agent.web.indonesian import (
     DASH,
-    DAYS,
     ROMAN,
     clock_time,
     indonesian_date,
     local,
     title_case,
     when,
-    zone_name,
 )
 from agent.web.letter_parts import (
     Measurement,
@@ -38,6 +36,7 @@ from agent.web.letter_parts import (
     measurements,
     verification_rows,
 )
+from ticketing.indonesian import DAYS, zone_name
 from ticketing.models import StepRecord, Ticket, TicketEvent
 from ticketing.payloads import OutputDocument
 from ticketing.sop import Role, Sop, StepSpec

@@ -1,6 +1,6 @@
 """The pages: `install` adds them to the app from a `WebContext` (sign-in, the boards, a
-manual request, a ticket's page with its actions and letters), with the session cookie and
-the answers to a missing sign-in or a rejected CSRF token."""
+manual request, a ticket's page with its actions and letters, the notification pages), with
+the session cookie and the answers to a missing sign-in or a rejected CSRF token."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from starlette.staticfiles import StaticFiles
 from agent.config import User, WebSettings
 from agent.core.model import Device
 from agent.core.outbox import NotificationDesk
-from agent.web import boards, filing, signin, ticket
+from agent.web import boards, filing, notifications, signin, ticket
 from agent.web.render import (
     CsrfRejected,
     PagesState,
@@ -53,13 +53,13 @@ def install(app: FastAPI, ctx: WebContext) -> None:
         service=ctx.service, accounts=Accounts(ctx.users),
         throttle=Throttle(ctx.service.clock.monotonic),
         devices={d.name: d for d in ctx.devices}, devices_json=ctx.devices_json, web=ctx.web,
-        tz=ctx.tz, env=templates())
+        tz=ctx.tz, env=templates(), notifications=ctx.notifications)
     app.add_middleware(SessionMiddleware, secret_key=key, session_cookie=SESSION_COOKIE,
                        max_age=int(ctx.web.session_hours * 3600), same_site="strict",
                        https_only=ctx.web.secure_cookie)
     app.mount("/static", StaticFiles(packages=[("agent.web", "static")]), name="static")
     # in this order: /tickets/new is matched before /tickets/{ticket_id}
-    for pages in (signin, boards, filing, ticket):
+    for pages in (signin, boards, filing, ticket, notifications):
         app.include_router(pages.router)
     app.add_exception_handler(SignInRequired, _to_sign_in)
     app.add_exception_handler(CsrfRejected, _csrf_rejected)

@@ -4,7 +4,7 @@ the CSRF-checked form, and a template rendered with the security headers."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,9 +16,11 @@ from starlette.responses import HTMLResponse
 from agent.api.auth import Principal
 from agent.config import WebSettings
 from agent.core.model import Device
+from agent.core.outbox import NotificationDesk
 from agent.web import views
 from agent.web.i18n import LANGS, Words, pick_lang
 from agent.web.session import CSRF_FIELD, Accounts, Throttle, csrf_ok, csrf_token
+from ticketing.policy import ADMIN
 from ticketing.service import TicketService
 
 SECURITY_HEADERS = {
@@ -44,6 +46,8 @@ class PagesState:
     web: WebSettings
     tz: str
     env: jinja2.Environment
+    notifications: NotificationDesk | None = None  # None: no [notify] channel configured
+    tested: dict[str, float] = field(default_factory=dict)  # user -> last test message (mono)
 
 
 def templates() -> jinja2.Environment:
@@ -107,7 +111,8 @@ def render(request: Request, template: str, *, status: int = 200, who: Principal
         t=words, lang=words.lang, langs=LANGS, user=who, csrf=csrf_token(request),
         csrf_field=CSRF_FIELD, flashes=flashes, here=here, views=views,
         role_label=lambda role: words(f"role.{role}"), sop=state.service.sop,
-        is_agency_or_admin=who is not None and who.may_file, **context)
+        is_agency_or_admin=who is not None and who.may_file,
+        is_admin=who is not None and who.role == ADMIN, **context)
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
 

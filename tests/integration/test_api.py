@@ -433,6 +433,8 @@ class TestOpenApi:
             ("GET", "/api/v1/tickets/{ticket_id}"), ("POST", "/api/v1/tickets"),
             ("POST", "/api/v1/tickets/{ticket_id}/steps/{no}/complete"),
             ("POST", "/api/v1/tickets/{ticket_id}/verify"), ("POST", "/api/v1/alertmanager"),
+            ("GET", "/api/v1/notifications"),
+            ("POST", "/api/v1/notifications/{message_id}/retry"),
         }
         assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
 

@@ -36,6 +36,7 @@ from tests.integration.api_support import (
     make_service,
     payload,
 )
+from tests.notify_desk_fake import FakeDesk, seed_outbox
 from tests.workflow_support import valid_output
 from ticketing import workflow
 from ticketing.models import Fault, Ticket
@@ -53,6 +54,8 @@ ROLES = ("admin", "kasi", "teknisi", "dinkes")
 #: a closed one
 SEEDED = tuple(f"SOP006-2026-{n:06d}" for n in range(1, 6))
 STEP_OF = {SEEDED[0]: 2, SEEDED[1]: 2, SEEDED[2]: 4, SEEDED[3]: 7, SEEDED[4]: 10}
+#: the outbox's messages from `seed_outbox`: 1 failed, 2 sent, 3 waiting
+MESSAGES = (1, 2, 3)
 ROLE_USER = {"kepala_dinas": "kadis", "kabid": "kabid", "kasi": "kasi", "teknisi": "teknisi"}
 # Fuzzing examples per operation and user; the coverage phase adds its own (boundary values,
 # odd strings) on top. 7 operations x 6 users in well under a minute on 2 cores.
@@ -90,7 +93,9 @@ def build() -> tuple[FastAPI, InMemoryBackend]:
     service, _ = make_service(backend, clock)
     ids = asyncio.run(seed(service))
     assert tuple(ids) == SEEDED
-    return make_app(service, alert_token=Secret(ALERT_TOKEN)), backend
+    assert asyncio.run(seed_outbox(backend, clock)) == list(MESSAGES)
+    return make_app(service, alert_token=Secret(ALERT_TOKEN),
+                    notifications=FakeDesk(backend, clock)), backend
 
 
 def with_examples(doc: dict[str, Any]) -> dict[str, Any]:
@@ -100,6 +105,8 @@ def with_examples(doc: dict[str, Any]) -> dict[str, Any]:
         for param in operation.get("parameters", []):
             if param["name"] == "ticket_id":
                 param["examples"] = {f"seeded{i}": {"value": v} for i, v in enumerate(SEEDED)}
+            elif param["name"] == "message_id":
+                param["examples"] = {f"message{m}": {"value": m} for m in MESSAGES}
             elif param["name"] == "no":
                 param["examples"] = {f"step{no}": {"value": no} for no in (2, 4, 7)}
     return doc
@@ -139,6 +146,7 @@ def world(user: str | None, request: pytest.FixtureRequest) -> Iterator[World]:
 
 
 COMPLETE = "POST /api/v1/tickets/{ticket_id}/steps/{no}/complete"
+RETRY = "POST /api/v1/notifications/{message_id}/retry"
 #: (user, operation) -> statuses its run must have produced: proof that the steering below
 #: reaches real tickets and steps (200, 409, 403), not only 404 and 422
 MUST_SEE = {
@@ -149,6 +157,9 @@ MUST_SEE = {
     ("teknisi", "POST /api/v1/tickets/{ticket_id}/verify"): {200, 409},
     ("dinkes", "GET /api/v1/tickets/{ticket_id}"): {200, 403, 404},
     ("dinkes", "POST /api/v1/tickets"): {201, 403},
+    ("admin", "GET /api/v1/notifications"): {200, 422},
+    ("admin", RETRY): {200, 404, 422},
+    ("kasi", RETRY): {403},
 }
 
 
@@ -169,6 +180,9 @@ def flatmap_path_parameters(context: schemathesis.HookContext, params: dict[str,
                             ) -> st.SearchStrategy[dict[str, Any]]:
     """A seeded ticket id most of the time (else the generated one); for a step, mostly the
     step the ticket was seeded at (200 once, 409 after), else the generated number."""
+    if params and "message_id" in params:  # a seeded message most of the time
+        return st.sampled_from([*MESSAGES, params["message_id"]]).map(
+            lambda message_id: {**params, "message_id": message_id})
     if not params or "ticket_id" not in params:
         return st.just(params)
     if "no" not in params:

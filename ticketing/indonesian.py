@@ -1,0 +1,40 @@
+"""The names the messages (ticketing/messages.py) and the pages (agent/web) share, kept once:
+months and weekdays in Indonesian and English, Indonesia's time zones, the SOP roles' labels."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from types import MappingProxyType
+
+MONTHS = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
+          "September", "Oktober", "November", "Desember")
+MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",
+             "September", "October", "November", "December")
+DAYS = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")  # index = weekday()
+DAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+#: "Jan" ... "Des" / "Dec": both languages shorten a month to its first three letters
+MONTHS_SHORT = tuple(m[:3] for m in MONTHS)
+MONTHS_SHORT_EN = tuple(m[:3] for m in MONTHS_EN)
+#: Indonesia's zones by name; any other zone is written as its UTC offset.
+ZONE_NAMES: Mapping[str, str] = MappingProxyType({
+    "Asia/Jakarta": "WIB", "Asia/Pontianak": "WIB", "Asia/Makassar": "WITA",
+    "Asia/Jayapura": "WIT"})
+#: the SOP roles as people read them: role -> (Indonesian, English)
+ROLE_LABELS: Mapping[str, tuple[str, str]] = MappingProxyType({
+    "perangkat_daerah": ("Perangkat Daerah", "Agency"),
+    "kepala_dinas": ("Kepala Dinas", "Head of department"),
+    "kabid": ("Kepala Bidang TI", "Head of IT division"),
+    "kasi": ("Kepala Seksi", "Head of section"),
+    "teknisi": ("Staf/Teknisi", "Technician"),
+})
+
+
+def zone_name(moment: datetime, tz: str) -> str:
+    """"WIB", "WITA", "WIT", or "UTC+hh:mm" for a zone outside Indonesia (from the aware
+    `moment`'s offset)."""
+    name = ZONE_NAMES.get(tz)
+    if name is not None:
+        return name
+    offset = moment.strftime("%z")
+    return f"UTC{offset[:3]}:{offset[3:]}" if offset else tz
