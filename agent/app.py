@@ -36,7 +36,9 @@ from notify.outbox import Outbox
 from ticketing.backend import TicketBackend
 from ticketing.calendar import Calendar, build_calendar
 from ticketing.notices import NoticeRules
-from ticketing.service import TicketService, TicketSettingsView, run_periodically
+from ticketing.periodic import run_periodically
+from ticketing.ports import TicketSettingsView
+from ticketing.service import TicketService
 from ticketing.store.sql import SqlBackend
 
 log = logging.getLogger(__name__)

@@ -290,7 +290,7 @@ class Metrics:
         if errors is not None:
             errors.inc()
 
-    # -- ticketing.service.TicketObserver ----------------------------------------------------
+    # -- ticketing.ports.TicketObserver ------------------------------------------------------
 
     def opened(self, ticket: Any) -> None:
         self.tickets_opened.labels(ticket.trigger.value, ticket.fault.value).inc()

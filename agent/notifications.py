@@ -26,7 +26,8 @@ from notify.channels.webhook import WebhookChannel
 from notify.delivery import Deliverer, DeliverySettings
 from ticketing.calendar import Calendar
 from ticketing.notices import Directory, Group, NoticeRules, Recipient
-from ticketing.service import TicketService, run_periodically
+from ticketing.periodic import run_periodically
+from ticketing.service import TicketService
 
 WARN_SECONDS = 60.0  # how often the SLA warnings are looked for
 STATS_SECONDS = 15.0  # how often the outbox gauges are read

@@ -22,7 +22,7 @@ from agent.detect import (
 )
 from agent.status import result_json
 from agent.tickets import observation
-from ticketing.service import Observation
+from ticketing.observation import Observation
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,9 @@ from agent.core.errors import BackendUnavailable
 from agent.core.model import Device, DeviceState
 from agent.detect import INTERFACE_CHECK, Transition
 from ticketing.models import Fault
+from ticketing.observation import AFFECTED, FAILING, FLAPPING, RESTORED, Observation
 from ticketing.payloads import Evidence
-from ticketing.service import AFFECTED, FAILING, FLAPPING, RESTORED, Observation, TicketService
+from ticketing.service import TicketService
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ PROBE_SAMPLES = ("icmp_rtt_seconds", "icmp_packet_loss_ratio", "snmp_uptime_seco
 
 
 class LiveVerifier:
-    """`verify(ticket)` for ticketing.service.Verifier, built by agent/app.py."""
+    """`verify(ticket)` for ticketing.ports.Verifier, built by agent/app.py."""
 
     def __init__(self, *, devices: Mapping[str, Device], jobs: Callable[[Sequence[Device]],
                  list[Job]], run_check: RunCheck, clock: Clock, probes: int,

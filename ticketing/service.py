@@ -1,133 +1,37 @@
-"""Observations -> tickets: open, append, reopen, mark, verify, complete steps, sweep SLAs.
+"""TicketService, the facade over the ticket store: observations -> tickets (open, append,
+reopen, mark), people's commands (verify, complete steps, notes), the SLA jobs, and the reads
+the API, the pages and the CLI make.
 
-The only place that talks to the backend. Everything it decides comes from the pure
-`workflow` functions; this module gathers facts (verification results, the clock), keeps the
-writes for one ticket in order, and feeds the ticket metrics.
+With its TicketWriter (how a write is made) and TicketTracker (what the metrics see), the
+only place that talks to the backend. Everything it decides comes from the pure `workflow`
+functions; this module gathers facts (verification results, the clock) and says what to
+write. What it is handed lives in ports.py and observation.py.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
 
 from agent.core.clock import Clock
-from agent.core.errors import BackendError, BackendRejected, InvalidTransition
-from agent.core.outbox import Envelope
+from agent.core.errors import InvalidTransition
 from ticketing import gates, workflow
 from ticketing.backend import PAGE_MAX, SummaryPage, TicketBackend, TicketPage, TicketQuery
 from ticketing.calendar import Calendar
-from ticketing.locks import KeyedLocks
-from ticketing.models import (
-    Fault,
-    Ticket,
-    TicketDraft,
-    TicketEvent,
-    TicketStatus,
-    Trigger,
-    fault_key,
-)
-from ticketing.payloads import Evidence, Verification
+from ticketing.models import Fault, Ticket, TicketDraft, TicketEvent, TicketStatus, Trigger
+from ticketing.observation import AFFECTED, FLAPPING, RESTORED, Observation, Outcome, Stale
+from ticketing.payloads import Verification
+from ticketing.ports import NoticeSource, NullObserver, TicketObserver, TicketSettingsView, Verifier
 from ticketing.sop import Sop
-
-log = logging.getLogger(__name__)
-
-FAILING, RESTORED, FLAPPING, AFFECTED = "failing", "restored", "flapping", "affected"
-APPEND_RETRIES = 5
-
-
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """What the detector saw, in ticketing's terms (built by agent/app.py from a Transition).
-
-    `kind`: "failing" (open or append), "restored" (restoration observed, never closure),
-    "flapping" (open if needed and mark), "affected" (`affected` devices are UNREACHABLE
-    behind `device`, whose ticket lists them).
-    """
-
-    device: str
-    owner: str
-    fault: Fault
-    kind: str
-    at: datetime
-    item: str = ""
-    reason: str = ""
-    evidence: Evidence = field(default_factory=Evidence)
-    affected: tuple[str, ...] = ()
-
-    @property
-    def dedup_key(self) -> str:
-        return fault_key(self.device, self.fault, self.item)
-
-
-#: (the open ticket, its events) -> whether an observation about it is a stale replay
-Stale = Callable[[Ticket, Sequence[TicketEvent]], bool]
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What `TicketService.observe_unless` did: the open ticket of the observation's key
-    afterwards (None: there is none) and whether anything was written."""
-
-    ticket: Ticket | None
-    changed: bool
-
-
-class Verifier(Protocol):
-    """Probes a ticket's devices live (ICMP, SNMP, monitored interfaces) over a hold period,
-    and says whether every probe was healthy, with each probe."""
-
-    async def verify(self, ticket: Ticket) -> Verification: ...
-
-
-@dataclass(frozen=True, slots=True)
-class TicketSettingsView:
-    reopen_window_seconds: float = 3600.0
-    verification_max_age_seconds: float = 600.0
-
-
-class TicketObserver(Protocol):
-    """Hooks for the ticket metrics (agent/metrics.py implements them)."""
-
-    def opened(self, ticket: Ticket) -> None: ...
-    def step_completed(self, step: int, seconds: float) -> None: ...
-    def breached(self, step: int) -> None: ...
-    def restoration_verified(self, seconds: float) -> None: ...
-
-
-class NullObserver:
-    def opened(self, ticket: Ticket) -> None:
-        pass
-
-    def step_completed(self, step: int, seconds: float) -> None:
-        pass
-
-    def breached(self, step: int) -> None:
-        pass
-
-    def restoration_verified(self, seconds: float) -> None:
-        pass
-
-
-class NoticeSource(Protocol):
-    """Who is told what (ticketing.notices.NoticeRules): the messages a new ticket, a batch
-    of events and an SLA timer cause, queued by the backend with the write."""
-
-    def for_new(self, ticket: Ticket, events: Sequence[TicketEvent]) -> Sequence[Envelope]: ...
-
-    def for_events(self, before: Ticket | None, events: Sequence[TicketEvent], after: Ticket
-                   ) -> Sequence[Envelope]: ...
-
-    def warnings(self, ticket: Ticket, now: datetime) -> Sequence[Envelope]: ...
+from ticketing.tracker import TicketTracker
+from ticketing.writer import TicketWriter
 
 
 class TicketService:
-    """Every write passes the messages it causes to the backend (`notices`; none without),
-    which queues them in the same transaction; `on_queued` is called after a write that
-    queued some (the agent wakes its delivery loop)."""
+    """Every write goes through its TicketWriter (writer.py): locks, retries, the messages
+    it causes (`notices`; none without), `on_queued`."""
 
     def __init__(
         self,
@@ -148,131 +52,21 @@ class TicketService:
         self.clock = clock
         self.verifier = verifier
         self.settings = settings
-        self.observer: TicketObserver = observer or NullObserver()
         self.notices = notices
-        self._on_queued = on_queued
-        self._locks = KeyedLocks()  # only keys being written or waited on
-        self._known: dict[str, Ticket] = {}  # open tickets, last version seen
-        self._seeded = False
-        self.open_tickets: tuple[Ticket, ...] = ()  # for the gauges
+        self.tracker = TicketTracker(backend, sop, observer or NullObserver())
+        self._writer = TicketWriter(backend=backend, sop=sop, calendar=calendar,
+                                    tracker=self.tracker, notices=notices, on_queued=on_queued)
 
     @property
     def locks_held(self) -> int:
-        """How many keys have a lock now (held or awaited)."""
-        return len(self._locks)
-
-    def _lock(self, key: str) -> AbstractAsyncContextManager[None]:
-        """The write lock of one dedup key (or ticket id)."""
-        return self._locks.hold(key)
-
-    # -- writing ---------------------------------------------------------------------------
-
-    async def _append(
-        self, ticket: Ticket, make: Callable[[Ticket], Sequence[TicketEvent]]
-    ) -> Ticket:
-        """Build events from the current ticket and append them; on a concurrent write
-        (another agent) reload and build again. `make` must be idempotent on state."""
-        for _ in range(APPEND_RETRIES):
-            events = list(make(ticket))
-            if not events:
-                return ticket
-            folded = ticket
-            for e in events:
-                folded = workflow.apply(folded, e, self.sop, self.calendar)
-            notices = (() if self.notices is None
-                       else self.notices.for_events(ticket, events, folded))
-            try:
-                stored = await self.backend.append(ticket.id, events, folded, notices=notices)
-            except BackendRejected:
-                ticket = await self.backend.get(ticket.id)
-                continue
-            self._after_events(ticket, events, stored)
-            if notices:
-                self._queued()
-            return stored
-        raise BackendRejected(f"ticket {ticket.id} kept changing; gave up after "
-                              f"{APPEND_RETRIES} tries")
-
-    def _queued(self) -> None:
-        if self._on_queued is not None:
-            self._on_queued()
-
-    def _after_events(self, before: Ticket, events: Sequence[TicketEvent], after: Ticket
-                      ) -> None:
-        for e in events:
-            log.info("ticket event", extra={"ticket": after.id, "event": e.kind.value,
-                                             "step": e.step, "actor": e.actor})
-        self._track(after)
-
-    # -- what the metrics see: diffs between versions of a ticket, whoever wrote them -------
-
-    def _track(self, ticket: Ticket) -> None:
-        """Count what changed since the last version seen (own writes, the CLI, other
-        agents), and keep the open ones for the gauges."""
-        old = self._known.get(ticket.id)
-        if old is not None and ticket.seq <= old.seq:
-            return
-        self._count(old, ticket)
-        if ticket.status is TicketStatus.OPEN:
-            self._known[ticket.id] = ticket
-        else:
-            self._known.pop(ticket.id, None)
-        self.open_tickets = tuple(self._known.values())
-
-    def _count(self, old: Ticket | None, new: Ticket) -> None:
-        if old is None:
-            self.observer.opened(new)
-        for i, step in enumerate(new.steps):
-            before = old.steps[i] if old is not None and i < len(old.steps) else None
-            if step.completed_at is not None and (before is None or before.completed_at is None
-                                                  or before.completed_at != step.completed_at):
-                if step.started_at is not None:
-                    self.observer.step_completed(
-                        step.no, (step.completed_at - step.started_at).total_seconds())
-                if gates.probed_gate(self.sop.step(step.no)):
-                    self.observer.restoration_verified(
-                        (step.completed_at - new.opened_at).total_seconds())
-            if step.breached and (before is None or not before.breached):
-                self.observer.breached(step.no)
-
-    async def refresh(self) -> None:
-        """Re-read the open tickets that changed elsewhere since the last read (by their
-        seq, without reading the others' bodies), and count those changes."""
-        if not self._seeded:
-            # start-up: what happened before this agent ran is history, not new events
-            self._known = {t.id: t for t in await self.backend.list("open")}
-            self._seeded = True
-            self.open_tickets = tuple(self._known.values())
-            return
-        versions = await self.backend.open_versions()
-        for gone in [i for i in self._known if i not in versions]:
-            self._track(await self.backend.get(gone))  # closed elsewhere: count its last steps
-        for ticket_id, seq in versions.items():
-            known = self._known.get(ticket_id)
-            if known is None or known.seq != seq:
-                self._track(await self.backend.get(ticket_id))
-
-    async def _open(self, draft: TicketDraft) -> Ticket:
-        def build(ticket_id: str) -> tuple[Sequence[TicketEvent], Ticket]:
-            events = workflow.new_ticket_events(ticket_id, draft, self.sop, draft.opened_at)
-            return events, workflow.fold(events, self.sop, self.calendar)
-
-        notices = None if self.notices is None else self.notices.for_new
-        ticket, created = await self.backend.open(draft, build, notices=notices)
-        if created and notices is not None:
-            self._queued()
-        if created:
-            log.info("ticket opened", extra={"ticket": ticket.id, "device": ticket.device,
-                                              "fault": ticket.fault.value,
-                                              "trigger": ticket.trigger.value})
-            self._track(ticket)
-        return ticket
+        """How many keys have a write lock now (held or awaited)."""
+        return self._writer.locks_held
 
     # -- observations from the detector ----------------------------------------------------
 
     async def observe(self, obs: Observation) -> Ticket | None:
         """Apply one observation; returns the ticket it touched (None when nothing applies)."""
-        async with self._lock(obs.dedup_key):
+        async with self._writer.lock(obs.dedup_key):
             return await self._observe(obs, await self.backend.find_open(obs.dedup_key))
 
     async def observe_unless(self, obs: Observation, stale: Stale) -> Outcome:
@@ -280,7 +74,7 @@ class TicketService:
         that would undo a newer state. The decision and the write run under the same
         per-key lock as every other write of that key, so concurrent deliveries of one
         payload are decided one after the other, each on the state the previous one left."""
-        async with self._lock(obs.dedup_key):
+        async with self._writer.lock(obs.dedup_key):
             current = await self.backend.find_open(obs.dedup_key)
             if current is not None and stale(current, await self.backend.events(current.id)):
                 return Outcome(current, changed=False)
@@ -295,25 +89,25 @@ class TicketService:
         if obs.kind == RESTORED:
             if current is None:
                 return None
-            return await self._append(current, lambda t: workflow.observe_restoration(
+            return await self._writer.append(current, lambda t: workflow.observe_restoration(
                 t, now, obs.evidence))
         if obs.kind == AFFECTED:
             if current is None:
                 return None
-            return await self._append(current, lambda t: workflow.add_affected(
+            return await self._writer.append(current, lambda t: workflow.add_affected(
                 t, obs.affected, now))
         if current is None:
             current = await self._reopen_or_open(obs)
             if current is None:
                 return None
         else:
-            current = await self._append(current, lambda t: workflow.observe_failure(
+            current = await self._writer.append(current, lambda t: workflow.observe_failure(
                 t, obs.evidence, now))
         if obs.affected:
-            current = await self._append(current, lambda t: workflow.add_affected(
+            current = await self._writer.append(current, lambda t: workflow.add_affected(
                 t, obs.affected, now))
         if obs.kind == FLAPPING:
-            current = await self._append(current, lambda t: workflow.set_flapping(
+            current = await self._writer.append(current, lambda t: workflow.set_flapping(
                 t, True, now))
         return current
 
@@ -322,7 +116,7 @@ class TicketService:
         window = timedelta(seconds=self.settings.reopen_window_seconds)
         if recent is not None and recent.closed_at is not None and (
                 obs.at - recent.closed_at) <= window:
-            return await self._append(recent, lambda t: workflow.reopen(
+            return await self._writer.append(recent, lambda t: workflow.reopen(
                 t, obs.evidence, obs.at, self.sop)
                 if t.status is TicketStatus.CLOSED else [])
         draft = TicketDraft(
@@ -330,9 +124,7 @@ class TicketService:
             opened_at=obs.at, item=obs.item, evidence=obs.evidence,
             affected=obs.affected, flapping=obs.kind == FLAPPING,
         )
-        return await self._open(draft)
-
-    # -- people ----------------------------------------------------------------------------
+        return await self._writer.open(draft)
 
     # -- reads: the adapters (API, pages, CLI) see tickets only through these --------------
 
@@ -369,6 +161,15 @@ class TicketService:
         """A ticket's audit trail, in order."""
         return await self.backend.events(ticket_id)
 
+    async def refresh(self) -> None:
+        """Catch up with the open tickets changed elsewhere (see TicketTracker.refresh)."""
+        await self.tracker.refresh()
+
+    @property
+    def open_tickets(self) -> tuple[Ticket, ...]:
+        """The open tickets at their last version seen (for the gauges and the SLA jobs)."""
+        return self.tracker.open_tickets
+
     # -- commands ---------------------------------------------------------------------------
 
     async def file_manual(self, actor: workflow.Actor, *, device: str, owner: str, subject: str,
@@ -379,7 +180,7 @@ class TicketService:
             opened_at=self.clock.now(), requested_by=actor.name, requested_role=actor.role,
             subject=subject, description=description,
         )
-        return await self._open(draft)
+        return await self._writer.open(draft)
 
     async def verify(self, ticket_id: str, actor: workflow.Actor
                      ) -> tuple[Ticket, Verification]:
@@ -389,8 +190,8 @@ class TicketService:
             raise InvalidTransition(f"ticket {ticket_id} is closed")
         result = await self.verifier.verify(ticket)
         now = self.clock.now()
-        async with self._lock(ticket.dedup_key or ticket.id):
-            ticket = await self._append(await self.backend.get(ticket_id),
+        async with self._writer.lock(ticket.dedup_key or ticket.id):
+            ticket = await self._writer.append(await self.backend.get(ticket_id),
                                         lambda t: workflow.record_verification(
                                             t, result, now, actor))
         return ticket, result
@@ -407,11 +208,11 @@ class TicketService:
                 and gates.gate_refusal(ticket, spec, self._facts(ticket)) is not None):
             workflow.check_actor(ticket, step, actor, self.sop)  # refuse early, before probing
             ticket, _ = await self.verify(ticket_id, actor)
-        async with self._lock(ticket.dedup_key or ticket.id):
+        async with self._writer.lock(ticket.dedup_key or ticket.id):
             def make(t: Ticket) -> Sequence[TicketEvent]:
                 return workflow.complete_step(t, step, actor, output, self.sop, self._facts(t))
 
-            return await self._append(await self.backend.get(ticket_id), make)
+            return await self._writer.append(await self.backend.get(ticket_id), make)
 
     def _facts(self, ticket: Ticket) -> gates.Facts:
         return gates.Facts(
@@ -420,7 +221,7 @@ class TicketService:
 
     async def note(self, ticket_id: str, actor: workflow.Actor, text: str) -> Ticket:
         ticket = await self.backend.get(ticket_id)
-        return await self._append(ticket, lambda t: workflow.note(t, actor, text,
+        return await self._writer.append(ticket, lambda t: workflow.note(t, actor, text,
                                                                   self.clock.now()))
 
     # -- SLA -------------------------------------------------------------------------------
@@ -433,8 +234,8 @@ class TicketService:
         for ticket in self.open_tickets:
             events = workflow.sweep(ticket, now, self.sop, self.calendar)
             if events:
-                async with self._lock(ticket.dedup_key or ticket.id):
-                    await self._append(ticket, lambda t: workflow.sweep(
+                async with self._writer.lock(ticket.dedup_key or ticket.id):
+                    await self._writer.append(ticket, lambda t: workflow.sweep(
                         t, now, self.sop, self.calendar))
                 count += len(events)
         return count
@@ -448,21 +249,5 @@ class TicketService:
         await self.refresh()
         now = self.clock.now()
         envelopes = [e for t in self.open_tickets for e in self.notices.warnings(t, now)]
-        queued = await self.backend.enqueue(envelopes) if envelopes else 0
-        if queued:
-            self._queued()
-        return queued
+        return await self._writer.enqueue(envelopes)
 
-
-async def run_periodically(seconds: float, clock: Clock, job: Callable[[], Awaitable[object]]
-                           ) -> None:
-    """Call `job` every `seconds` until cancelled; a failing run is logged, not fatal."""
-    while True:
-        await clock.sleep(seconds)
-        try:
-            await job()
-        except (BackendError, InvalidTransition) as exc:
-            log.warning("periodic ticket job failed", extra={"error": str(exc)})
-        except Exception:
-            # A bug: keep the traceback, keep the agent running (one guard per loop).
-            log.exception("periodic ticket job crashed")

@@ -22,9 +22,9 @@ from agent.api.schemas import (
 )
 from agent.core.model import Device
 from ticketing.models import EventKind, Fault, Ticket, TicketEvent
+from ticketing.observation import FAILING, RESTORED, Observation
 from ticketing.payloads import Evidence
 from ticketing.policy import ADMIN
-from ticketing.service import FAILING, RESTORED, Observation
 
 log = logging.getLogger(__name__)
 

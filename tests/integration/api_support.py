@@ -24,7 +24,8 @@ from ticketing.backend import TicketBackend
 from ticketing.calendar import CalendarTime
 from ticketing.models import Ticket
 from ticketing.payloads import Verification
-from ticketing.service import TicketService, TicketSettingsView
+from ticketing.ports import TicketSettingsView
+from ticketing.service import TicketService
 from ticketing.sop import SOP_006
 
 DINKES, DISDIK = "Dinas Kesehatan", "Dinas Pendidikan"

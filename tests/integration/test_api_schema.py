@@ -40,8 +40,9 @@ from tests.notify_desk_fake import FakeDesk, seed_outbox
 from tests.workflow_support import valid_output
 from ticketing import workflow
 from ticketing.models import Fault, Ticket
+from ticketing.observation import FAILING, Observation
 from ticketing.payloads import Evidence
-from ticketing.service import FAILING, Observation, TicketService
+from ticketing.service import TicketService
 from ticketing.sop import SOP_006
 
 ApiCase = schemathesis.Case[Any]

@@ -36,7 +36,8 @@ from tests.integration.test_pages import (
 )
 from tests.notify_desk_fake import FakeDesk, seed_outbox
 from ticketing.calendar import CalendarTime
-from ticketing.service import TicketService, TicketSettingsView
+from ticketing.ports import TicketSettingsView
+from ticketing.service import TicketService
 from ticketing.sop import SOP_006
 
 FORBIDDEN = "Peran Anda tidak boleh melakukan ini."

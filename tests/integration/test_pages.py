@@ -39,7 +39,8 @@ from ticketing import workflow
 from ticketing.calendar import CalendarTime
 from ticketing.models import Ticket
 from ticketing.payloads import Verification
-from ticketing.service import TicketService, TicketSettingsView
+from ticketing.ports import TicketSettingsView
+from ticketing.service import TicketService
 from ticketing.sop import SOP_006
 
 DEVICES = (

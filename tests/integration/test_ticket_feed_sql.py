@@ -15,7 +15,7 @@ from tests.fakes import FakeClock
 from tests.ticket_feed_support import CountingBackend
 from tests.unit.test_service import make, obs
 from ticketing.models import EventKind
-from ticketing.service import AFFECTED, FAILING
+from ticketing.observation import AFFECTED, FAILING
 from ticketing.store.sql import SqlBackend
 
 

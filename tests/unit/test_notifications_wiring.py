@@ -24,7 +24,7 @@ from tests.fakes import FakeClock, InMemoryBackend
 from tests.notify_delivery_support import ScriptedChannel, envelope
 from ticketing.calendar import CalendarTime
 from ticketing.notices import Directory, Group, Recipient
-from ticketing.service import run_periodically
+from ticketing.periodic import run_periodically
 
 TOKEN = "123456789:LEAK-telegram-token"
 CONFIG = f"""\

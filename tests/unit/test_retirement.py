@@ -7,7 +7,7 @@ from agent.core.model import CheckResult, Sample, Status
 from agent.detect import RETIRE_AFTER_POLLS, RETIRED_REASON
 from agent.pipeline import ResultPipeline
 from tests.unit.test_scaling import OK, at, icmp, inventory, pipeline_of
-from ticketing.service import Observation
+from ticketing.observation import Observation
 
 
 def walk(device: str, seconds: float, names: list[str], down: frozenset[str] = frozenset(),

@@ -14,7 +14,7 @@ from agent.pipeline import ResultPipeline
 from agent.status import FAULT_STATES, StatusViews
 from tests.fakes import FakeClock
 from ticketing.calendar import CalendarTime
-from ticketing.service import Observation
+from ticketing.observation import Observation
 from ticketing.sop import SOP_006
 
 T0 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)

@@ -19,17 +19,10 @@ from ticketing import workflow
 from ticketing.backend import Builder, Notices, TicketBackend
 from ticketing.calendar import CalendarTime
 from ticketing.models import EventKind, Fault, Ticket, TicketDraft, TicketEvent, TicketStatus
+from ticketing.observation import AFFECTED, FAILING, FLAPPING, RESTORED, Observation, Outcome
 from ticketing.payloads import Evidence, Verification
-from ticketing.service import (
-    AFFECTED,
-    FAILING,
-    FLAPPING,
-    RESTORED,
-    Observation,
-    Outcome,
-    TicketService,
-    TicketSettingsView,
-)
+from ticketing.ports import TicketSettingsView
+from ticketing.service import TicketService
 from ticketing.sop import SOP_006
 
 

@@ -16,7 +16,9 @@ from ticketing import workflow
 from ticketing.calendar import CalendarTime
 from ticketing.models import EventKind, Fault, Ticket, TicketEvent
 from ticketing.notices import Directory, NoticeRules, Recipient
-from ticketing.service import RESTORED, NoticeSource, TicketService, TicketSettingsView
+from ticketing.observation import RESTORED
+from ticketing.ports import NoticeSource, TicketSettingsView
+from ticketing.service import TicketService
 from ticketing.sop import SOP_006
 
 KADIS = workflow.Actor("kadis", "kepala_dinas")

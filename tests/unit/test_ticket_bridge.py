@@ -9,7 +9,7 @@ from agent.core.model import CheckResult, Device, DeviceState, Status
 from agent.detect import Transition
 from agent.tickets import observation, root_cause
 from ticketing.models import Fault
-from ticketing.service import AFFECTED, FAILING, FLAPPING, RESTORED
+from ticketing.observation import AFFECTED, FAILING, FLAPPING, RESTORED
 
 T0 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
 DEVICES = {d.name: d for d in (

@@ -12,7 +12,7 @@ from tests.fakes import FakeClock, InMemoryBackend
 from tests.ticket_feed_support import CountingBackend
 from tests.unit.test_service import make, obs
 from ticketing.models import EventKind, Fault
-from ticketing.service import AFFECTED, FAILING, RESTORED
+from ticketing.observation import AFFECTED, FAILING, RESTORED
 
 
 def children(clock: FakeClock, n: int, root: str = "core-1") -> list[Any]:
