@@ -36,7 +36,7 @@ class Steps:
         def hook(dbapi_conn: Any, record: Any, proxy: Any) -> None:
             dbapi_conn.set_progress_handler(tick, 10)
 
-        event.listen(backend._engine, "checkout", hook)
+        event.listen(backend._worker.engine, "checkout", hook)
 
     async def of(self, call: Awaitable[Any]) -> int:
         before = self.count
@@ -73,7 +73,7 @@ def fill(url: str, closed: int) -> None:
 
 async def scan(backend: SqlBackend) -> None:
     """What a list without paging reads (the rows, not their bodies)."""
-    with backend._engine.connect() as conn:
+    with backend._worker.engine.connect() as conn:
         conn.execute(select(func.count()).select_from(tickets)
                      .where(tickets.c.status == "closed", tickets.c.device != "")).scalar_one()
 
