@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import sys
 import time
@@ -125,10 +126,30 @@ async def main() -> None:
 
 
 async def results(pipeline: ResultPipeline, args: argparse.Namespace) -> None:
-    """A 30 s interval's results, in 20 ms ticks, until cancelled."""
+    """A 30 s interval's results, in 20 ms ticks, until cancelled. Each tick also sends the
+    datagrams the agent's echoes would (5 per device, to a socket of its own on loopback):
+    the loop's syscalls are what a render in a thread slows down."""
+    import socket
+
     per_tick = max(1, args.icmp * 20 // 30_000)
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    sink.setblocking(False)
+    out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    out.setblocking(False)
+    to = sink.getsockname()
+
+    def drain() -> None:
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                sink.recv(128)
+
+    asyncio.get_running_loop().add_reader(sink, drain)
     sent = 0
     while True:
+        for _ in range(per_tick * 5):
+            with contextlib.suppress(BlockingIOError):
+                out.sendto(b"\0" * 64, to)
         at = T0 + timedelta(seconds=60 + sent * 30 / args.icmp)
         for _ in range(per_tick):
             i = sent % args.icmp
@@ -152,28 +173,48 @@ async def http(pipeline: ResultPipeline, views: StatusViews, args: argparse.Name
         tasks.append(asyncio.create_task(exposition.run()))
     await asyncio.sleep(20)  # the first render, then a while of results
     port = str(sock.getsockname()[1])
+    lags: list[float] = []
+    tasks.append(asyncio.create_task(loop_lag(lags)))
     for encoding in ("gzip", "identity"):
         child = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bench.metrics_scale", "--get", port, encoding)
         await child.wait()
+    lags.sort()
+    print(f"{'loop lag while scraped (10 ms sleeps)':<44} p50 {lags[len(lags) // 2] * 1000:.1f} "
+          f"p99 {lags[len(lags) * 99 // 100] * 1000:.1f} max {lags[-1] * 1000:.1f} ms")
     server.should_exit = True
     for task in tasks[1:]:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def loop_lag(lags: list[float]) -> None:
+    """How late each 10 ms sleep wakes, until cancelled."""
+    while True:
+        start = time.perf_counter()
+        await asyncio.sleep(0.01)
+        lags.append(time.perf_counter() - start - 0.01)
+
+
 def get(port: str, encoding: str, times: int = 6) -> None:
     """GET /metrics `times` times, 2 s apart, as the agent-scale benchmark does (httpx)."""
     import httpx
 
-    seconds = []
+    seconds, raw = [], []
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
                       headers={"Accept-Encoding": encoding}) as client:
         for _ in range(times):
             start = time.perf_counter()
+            with client.stream("GET", "/metrics") as resp:
+                for _chunk in resp.iter_raw():
+                    pass
+            raw.append(time.perf_counter() - start)  # the agent's answer, as bytes sent
+            start = time.perf_counter()
             resp = client.get("/metrics")
-            seconds.append(time.perf_counter() - start)
+            seconds.append(time.perf_counter() - start)  # with the client's decoding
             time.sleep(2.0)
+    print(f"{'GET bytes only, ' + encoding:<44} median {statistics.median(raw):.3f} s, "
+          f"max {max(raw):.3f} s ({' '.join(f'{t:.2f}' for t in raw)})")
     print(f"{'GET, Accept-Encoding: ' + encoding:<44} median {statistics.median(seconds):.3f} s, "
           f"max {max(seconds):.3f} s ({' '.join(f'{t:.2f}' for t in seconds)}); "
           f"{resp.headers.get('content-encoding', 'identity')}, "
