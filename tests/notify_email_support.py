@@ -2,16 +2,19 @@
 
 The server runs on the test's own loop (port 0, so no free-port race and no thread); its
 handler records each accepted mail parsed, refuses chosen recipients, and can demand AUTH.
+`SmtpThread` serves one from a thread instead, for tests that are not async (the lab's).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as dt
 import email
 import email.policy
 import ipaddress
 import ssl
+import threading
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -252,3 +255,69 @@ async def raw_server(script: bytes | None) -> AsyncIterator[int]:
             w.close()
         server.close()
         await server.wait_closed()
+
+
+class SmtpThread:
+    """`Recorder` served by aiosmtpd on 127.0.0.1 from a loop in its own thread, for tests
+    that are not async (the lab's: call `start()` inside the lab namespace so the thread and
+    its sockets live there). `stop()` closes the listener and every open session, and
+    `start()` serves again on the same port: an SMTP outage of any length."""
+
+    def __init__(self, handler: Recorder) -> None:
+        self.handler = handler
+        self.port = 0  # the first start() picks a free port; later ones reuse it
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._sessions: list[SMTP] = []
+        self._server: asyncio.Server | None = None
+
+    def start(self) -> int:
+        """Serve (again); returns the port once the server listens."""
+        loop = asyncio.new_event_loop()
+        ready = concurrent.futures.Future[int]()
+
+        def factory() -> SMTP:
+            session = SMTP(self.handler, hostname="mail.test")
+            self._sessions.append(session)
+            return session
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                self._server = loop.run_until_complete(
+                    loop.create_server(factory, "127.0.0.1", self.port))
+            except OSError as exc:
+                ready.set_exception(exc)
+                loop.close()
+                return
+            ready.set_result(int(self._server.sockets[0].getsockname()[1]))
+            loop.run_forever()
+            loop.close()
+
+        self._loop = loop
+        self._thread = threading.Thread(target=run, name="smtp-server", daemon=True)
+        self._thread.start()
+        self.port = ready.result(timeout=10)
+        return self.port
+
+    def stop(self) -> None:
+        """Stop listening, drop open sessions, and end the thread (idempotent)."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+
+        async def close() -> None:
+            server, self._server = self._server, None
+            if server is not None:
+                server.close()
+            for session in self._sessions:
+                if session.transport is not None:
+                    session.transport.close()
+            self._sessions.clear()
+            if server is not None:
+                await server.wait_closed()
+            loop.stop()
+
+        asyncio.run_coroutine_threadsafe(close(), loop).result(timeout=10)
+        thread.join(10)
+        self._loop = self._thread = None
