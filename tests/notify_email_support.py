@@ -316,8 +316,8 @@ class SmtpThread:
             self._sessions.clear()
             if server is not None:
                 await server.wait_closed()
-            loop.stop()
 
         asyncio.run_coroutine_threadsafe(close(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         self._loop = self._thread = None

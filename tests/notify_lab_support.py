@@ -126,10 +126,11 @@ class Seen:
 
 
 def mail_text(message: EmailMessage) -> tuple[str, str]:
-    plain = message.get_body(preferencelist=("plain",))
-    html = message.get_body(preferencelist=("html",))
-    return (plain.get_content() if plain is not None else "",
-            html.get_content() if html is not None else "")
+    """The plain and HTML parts as a person's client shows them (lines end in \\n)."""
+    parts = [message.get_body(preferencelist=(kind,)) for kind in ("plain", "html")]
+    plain, html = (p.get_content().replace("\r\n", "\n") if p is not None else ""
+                   for p in parts)
+    return plain, html
 
 
 class NotifyLab:
@@ -151,6 +152,7 @@ class NotifyLab:
         self._webhook = webhook
         self._stack = ExitStack()
         self.agent: AgentProcess
+        self.started = 0.0
 
     def __enter__(self) -> NotifyLab:
         try:
@@ -189,6 +191,7 @@ class NotifyLab:
         self.agent.config.write_text(self.agent.config.read_text() + self._users())
         self._stack.callback(self.agent.stop)
         self.agent.start()
+        self.started = time.time()  # the agent answers: its periodic jobs have begun
         names = {d.name for d in self.devices}
         self.wait(lambda: names <= {d for d, s in self.agent.states().items() if s == "up"},
                   30)
