@@ -212,7 +212,8 @@ class Agent:
                 serving = tg.create_task(server.serve(sockets=[sock]), name="http")
                 exposing = tg.create_task(http_app.state.exposition.run(), name="metrics")
                 notifying = [tg.create_task(job(), name=name)
-                             for name, job in notify.jobs(service)]
+                             for name, job in notify.jobs(
+                                 service, warn_seconds=cfg.tickets.sla_sweep_seconds)]
                 self.ready.set()
                 stopping = tg.create_task(stop.wait(), name="stop")
                 await asyncio.wait({stopping, serving}, return_when=asyncio.FIRST_COMPLETED)
