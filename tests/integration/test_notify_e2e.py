@@ -99,8 +99,14 @@ def arrives(n: NotifyLab, person: str, headline: str, after: float, timeout: flo
     def find(inbox: Callable[[str], list[Seen]]) -> Seen | None:
         return next((s for s in inbox(person) if s.headline == headline), None)
 
-    tg = n.wait(lambda: find(n.telegram), timeout)
-    mail = n.wait(lambda: find(n.mails), timeout)
+    deadline = time.monotonic() + timeout
+    while (tg := find(n.telegram)) is None or (mail := find(n.mails)) is None:
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"{person} was not told {headline!r} within {timeout:g}s (Telegram: "
+                f"{[s.headline for s in n.telegram(person)]}, e-mail: "
+                f"{[s.headline for s in n.mails(person)]})\n{n.agent.logs()}")
+        time.sleep(0.2)
     assert tg.at >= after, (headline, tg.at, after)
     assert mail.at >= after, (headline, mail.at, after)
     return tg, mail
