@@ -355,6 +355,8 @@ class TestKillDuringDelivery:
             assert set(tg_twice) <= in_flight, (tg_twice, in_flight)
             assert set(mail_twice) <= mails_in_flight, (mail_twice, mails_in_flight)
             assert all(c == 2 for c in (tg_twice + mail_twice).values())
+            # one message in flight per chat: the outbox offers one per chat at a time
+            assert max(Counter(k.split("|")[0] for k in tg_twice).values(), default=0) <= 1
 
 
 @pytest.mark.xdist_group("notify-outage")
