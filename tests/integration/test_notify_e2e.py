@@ -112,7 +112,11 @@ def arrives(n: NotifyLab, person: str, headline: str, after: float, timeout: flo
     return tg, mail
 
 
-def no_secret(*seen: Seen) -> None:
+def no_secret(n: NotifyLab, *seen: Seen) -> None:
+    """No token or HMAC secret in a message nor anywhere in the agent's log."""
+    log = n.agent.log.read_text(errors="replace")
+    for secret in SECRETS:
+        assert secret not in log, f"a secret ({secret[:6]}...) in the agent's log"
     for s in seen:
         for secret in SECRETS:
             assert secret not in s.raw, (secret[:6], s.headline)
@@ -159,7 +163,7 @@ class TestFiling:
             assert got.rcpt_tos == ("kadis@kotabogor.example",)
             assert tid in str(got.message["Subject"])
             assert dev.name in str(got.message["Subject"])
-            no_secret(*n.telegram(), *n.mails())
+            no_secret(n, *n.telegram(), *n.mails())
 
 
 #: step -> (who completes it, the output document, who is told next, what they read)
@@ -227,7 +231,7 @@ class TestSopWalk:
             every = n.telegram() + n.mails()
             assert all(ticket_of(s) == tid for s in every)
             assert len({s.key for s in every}) == len(every), "a message came twice"
-            no_secret(*every)
+            no_secret(n, *every)
 
             assert n.hook is not None
             hooks = [json.loads(r.body) for r in n.hook.received]
