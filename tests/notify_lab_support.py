@@ -8,19 +8,18 @@ import email.policy
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
-from email.message import EmailMessage
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from lab.agentproc import AgentProcess
 from lab.inventory import LabDevice, TomlValue
 from lab.lab import Lab
-from tests.notify_email_support import Recorder, SmtpThread
-from tests.notify_telegram_support import BotApi, serve
+from tests.notify_email_support import SmtpThread
+from tests.notify_inbox_support import LabBotApi, Seen, TimedRecorder, mail_text
+from tests.notify_telegram_support import serve
 from tests.notify_webhook_support import Receiver
 
 OWNER = "Dinas Kesehatan"
@@ -28,6 +27,7 @@ BASE_URL = "https://pantau.kotabogor.example"
 BOT_TOKEN = "7012345678:AAlabBotTokenThatMustNeverBeShown0123"
 WEBHOOK_SECRET = "lab-webhook-hmac-secret-0123456789"
 MAIL_FROM = "pantau@kotabogor.example"
+SETTLE_SECONDS = 3.0  # after the last expected message: time for a wrong extra one to arrive
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,79 +58,6 @@ PEOPLE = {p.name: p for p in (
     Person("rudi", "teknisi", "1006", "Rudi Hartono"),
 )}
 SECRETS = (BOT_TOKEN, WEBHOOK_SECRET, *(p.token for p in PEOPLE.values()))
-
-
-@dataclass
-class LabBotApi(BotApi):
-    """The fake Bot API, optionally slow (`delay` seconds before each answer), that also
-    knows which requests were in flight at a given moment."""
-
-    delay: float = 0.0
-    pending: dict[int, tuple[float, dict[str, Any]]] = field(default_factory=dict)
-    finished: list[tuple[float, float, dict[str, Any]]] = field(default_factory=list)
-    _count: int = 0
-
-    def answer(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        with self._lock:
-            self._count += 1
-            number = self._count
-            self.pending[number] = (time.time(), body)
-        try:
-            if self.delay:
-                time.sleep(self.delay)
-            return super().answer(path, body)
-        finally:
-            with self._lock:
-                arrived, _ = self.pending.pop(number)
-                self.finished.append((arrived, time.time(), body))
-
-    def in_flight(self, grace: float) -> list[dict[str, Any]]:
-        """Requests not answered now, or answered less than `grace` seconds ago (the agent
-        may not have recorded them as sent yet)."""
-        now = time.time()
-        with self._lock:
-            return [b for _, b in self.pending.values()] + [
-                b for _, done, b in self.finished if now - done < grace]
-
-
-class TimedRecorder(Recorder):
-    """A Recorder that also notes when each mail was accepted (epoch seconds)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.times: list[float] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        before = len(self.received)
-        reply = await super().handle_DATA(server, session, envelope)
-        self.times += [time.time()] * (len(self.received) - before)
-        return reply
-
-
-@dataclass(frozen=True, slots=True)
-class Seen:
-    """One message as its receiver has it: `text` what the person reads (Telegram's parsed
-    HTML, the mail's plain part), `raw` what was sent (the HTML, the whole mail), `key` what a
-    resend repeats (chat and text; the Message-ID), `at` when it was accepted (epoch s)."""
-
-    to: str
-    text: str
-    raw: str
-    key: str
-    at: float
-    html: str = ""
-
-    @property
-    def headline(self) -> str:
-        return self.text.splitlines()[0] if self.text else ""
-
-
-def mail_text(message: EmailMessage) -> tuple[str, str]:
-    """The plain and HTML parts as a person's client shows them (lines end in \\n)."""
-    parts = [message.get_body(preferencelist=(kind,)) for kind in ("plain", "html")]
-    plain, html = (p.get_content().replace("\r\n", "\n") if p is not None else ""
-                   for p in parts)
-    return plain, html
 
 
 class NotifyLab:
@@ -287,3 +214,42 @@ class NotifyLab:
                                  f"{dict(expected)}, got {headlines()}\n"
                                  f"{self.agent.logs()}") from None
         return headlines()
+
+    def settled(self, expected: Mapping[str, Sequence[str]]
+                ) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        """Both inboxes of everyone once `expected` has arrived on both channels and a little
+        more time has passed: (telegram headlines, mail headlines) per person."""
+        self.wait_inboxes(expected, 30, self.telegram)
+        self.wait_inboxes(expected, 30, self.mails)
+        time.sleep(SETTLE_SECONDS)
+        return ({p: [s.headline for s in self.telegram(p)] for p in expected},
+                {p: [s.headline for s in self.mails(p)] for p in expected})
+
+    def arrives(self, person: str, headline: str, after: float, timeout: float = 20.0
+                ) -> tuple[Seen, Seen]:
+        """`person`'s Telegram message and mail with `headline`, both accepted after `after`."""
+
+        def find(inbox: Callable[[str], list[Seen]]) -> Seen | None:
+            return next((s for s in inbox(person) if s.headline == headline), None)
+
+        deadline = time.monotonic() + timeout
+        while (tg := find(self.telegram)) is None or (mail := find(self.mails)) is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{person} was not told {headline!r} within {timeout:g}s (Telegram: "
+                    f"{[s.headline for s in self.telegram(person)]}, e-mail: "
+                    f"{[s.headline for s in self.mails(person)]})\n{self.agent.logs()}")
+            time.sleep(0.2)
+        assert tg.at >= after, (headline, tg.at, after)
+        assert mail.at >= after, (headline, mail.at, after)
+        return tg, mail
+
+    def no_secret(self, *seen: Seen) -> None:
+        """No token or HMAC secret in a message nor anywhere in the agent's log."""
+        log = self.agent.log.read_text(errors="replace")
+        for secret in SECRETS:
+            assert secret not in log, f"a secret ({secret[:6]}...) in the agent's log"
+        for s in seen:
+            for secret in SECRETS:
+                assert secret not in s.raw, (secret[:6], s.headline)
+                assert secret not in s.text, (secret[:6], s.headline)

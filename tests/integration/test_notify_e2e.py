@@ -17,7 +17,7 @@ import re
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,12 +28,12 @@ import pytest
 from lab.inventory import LabDevice, TomlValue
 from lab.lab import Lab
 from tests.conftest import Figure
-from tests.notify_lab_support import BASE_URL, OWNER, SECRETS, WEBHOOK_SECRET, NotifyLab, Seen
+from tests.notify_inbox_support import duplicates, reasons, ticket_of
+from tests.notify_lab_support import BASE_URL, OWNER, SETTLE_SECONDS, WEBHOOK_SECRET, NotifyLab
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 OPENED = "Tiket baru: Perangkat tidak dapat dijangkau"
-OPENED_EN = "New ticket: Device unreachable"
 RESTORED = "Gangguan sudah tidak teramati (pemulihan teramati)"
 VERIFIED = "Verifikasi langsung berhasil"
 CLOSED = "Tiket selesai"
@@ -42,7 +42,6 @@ CLOSED = "Tiket selesai"
 #: minutes, which would take the file past its budget: one minute (tries at 0, 10, 30 fail,
 #: the one at 70 s delivers) keeps the same shape.
 OUTAGE_SECONDS = 60.0
-SETTLE_SECONDS = 3.0  # after the last expected message: time for a wrong extra one to arrive
 #: Words of the collectors' (English) reasons that must never reach an Indonesian message.
 ENGLISH = re.compile(r"\b(timeout|timed out|unreachable|no reply|packet loss|request|"
                      r"failed|error)\b", re.I)
@@ -64,65 +63,6 @@ def epoch(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
 
 
-def ticket_of(seen: Seen) -> str:
-    """The ticket number a message names ("Tiket: ..." or "Ticket: ...")."""
-    found = re.search(r"^(?:Tiket|Ticket): (\S+)$", seen.text, re.M)
-    assert found, seen.text
-    return found.group(1)
-
-
-def reasons(value: Any) -> list[str]:
-    """Every collector reason in a ticket's evidence."""
-    if isinstance(value, dict):
-        return [r for k, v in value.items()
-                for r in ([v] if k == "reason" and isinstance(v, str) and v else reasons(v))]
-    if isinstance(value, list):
-        return [r for v in value for r in reasons(v)]
-    return []
-
-
-def settled(n: NotifyLab, expected: Mapping[str, Sequence[str]]
-            ) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """Both inboxes of everyone once `expected` has arrived on both channels and a little
-    more time has passed: (telegram headlines, mail headlines) per person."""
-    n.wait_inboxes(expected, 30, n.telegram)
-    n.wait_inboxes(expected, 30, n.mails)
-    time.sleep(SETTLE_SECONDS)
-    return ({p: [s.headline for s in n.telegram(p)] for p in expected},
-            {p: [s.headline for s in n.mails(p)] for p in expected})
-
-
-def arrives(n: NotifyLab, person: str, headline: str, after: float, timeout: float = 20.0
-            ) -> tuple[Seen, Seen]:
-    """`person`'s Telegram message and mail with `headline`, both accepted after `after`."""
-
-    def find(inbox: Callable[[str], list[Seen]]) -> Seen | None:
-        return next((s for s in inbox(person) if s.headline == headline), None)
-
-    deadline = time.monotonic() + timeout
-    while (tg := find(n.telegram)) is None or (mail := find(n.mails)) is None:
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"{person} was not told {headline!r} within {timeout:g}s (Telegram: "
-                f"{[s.headline for s in n.telegram(person)]}, e-mail: "
-                f"{[s.headline for s in n.mails(person)]})\n{n.agent.logs()}")
-        time.sleep(0.2)
-    assert tg.at >= after, (headline, tg.at, after)
-    assert mail.at >= after, (headline, mail.at, after)
-    return tg, mail
-
-
-def no_secret(n: NotifyLab, *seen: Seen) -> None:
-    """No token or HMAC secret in a message nor anywhere in the agent's log."""
-    log = n.agent.log.read_text(errors="replace")
-    for secret in SECRETS:
-        assert secret not in log, f"a secret ({secret[:6]}...) in the agent's log"
-    for s in seen:
-        for secret in SECRETS:
-            assert secret not in s.raw, (secret[:6], s.headline)
-            assert secret not in s.text, (secret[:6], s.headline)
-
-
 @pytest.mark.xdist_group("notify-filing")
 class TestFiling:
     """A blackholed device: the Kepala Dinas (and the agency) read it on Telegram and by
@@ -135,7 +75,7 @@ class TestFiling:
             lab.blackhole(dev.address)
             ticket = n.wait(lambda: n.open_ticket(dev.name), 30)
             filed = epoch(ticket["opened_at"])
-            tg, mail = settled(n, {"kadis": [OPENED], "dinkes": [OPENED]})
+            tg, mail = n.settled({"kadis": [OPENED], "dinkes": [OPENED]})
             assert tg == mail == {"kadis": [OPENED], "dinkes": [OPENED]}, (tg, mail)
             assert not n.telegram("kabid") + n.telegram("kasi") + n.telegram("joko")
             (tg_msg,), (mail_msg,) = n.telegram("kadis"), n.mails("kadis")
@@ -163,7 +103,7 @@ class TestFiling:
             assert got.rcpt_tos == ("kadis@kotabogor.example",)
             assert tid in str(got.message["Subject"])
             assert dev.name in str(got.message["Subject"])
-            no_secret(n, *n.telegram(), *n.mails())
+            n.no_secret(*n.telegram(), *n.mails())
 
 
 #: step -> (who completes it, the output document, who is told next, what they read)
@@ -188,7 +128,7 @@ def walk(n: NotifyLab, tid: str, steps: Sequence[int], device_name: str = "sw-no
         fields = {**fields, **({"devices": [device_name]} if no == 5 else {})}
         done_at = time.time()
         n.complete(user, tid, no, fields)
-        arrives(n, told, headline, done_at)
+        n.arrives(told, headline, done_at)
         # A person's next step comes a moment later, not within Telegram's 1 message/s per
         # chat: the delivery would otherwise hold the next message for its 10 s backoff.
         time.sleep(1.0)
@@ -208,15 +148,15 @@ class TestSopWalk:
             lab.blackhole(dev.address)
             ticket = n.wait(lambda: n.open_ticket(dev.name), 30)
             tid = ticket["id"]
-            arrives(n, "kadis", OPENED, epoch(ticket["opened_at"]) - 1)
+            n.arrives("kadis", OPENED, epoch(ticket["opened_at"]) - 1)
             walk(n, tid, range(2, 7))
 
             restored_at = time.time()
             lab.restore(dev.address)
-            arrives(n, "dinkes", RESTORED, restored_at)
-            arrives(n, "kasi", RESTORED, restored_at)
+            n.arrives("dinkes", RESTORED, restored_at)
+            n.arrives("kasi", RESTORED, restored_at)
             walk(n, tid, [7])
-            arrives(n, "dinkes", VERIFIED, restored_at)
+            n.arrives("dinkes", VERIFIED, restored_at)
             walk(n, tid, [8, 9])
             assert n.ticket(tid)["status"] == "closed"
 
@@ -228,13 +168,13 @@ class TestSopWalk:
                 "joko": [ready(5), ready(6), ready(7)],  # named in the disposition
                 "rudi": [],  # a teknisi the disposition did not name
             }
-            tg, mail = settled(n, expected)
+            tg, mail = n.settled(expected)
             assert tg == expected, tg
             assert mail == expected, mail
             every = n.telegram() + n.mails()
             assert all(ticket_of(s) == tid for s in every)
             assert len({s.key for s in every}) == len(every), "a message came twice"
-            no_secret(n, *every)
+            n.no_secret(*every)
 
             assert n.hook is not None
             hooks = [json.loads(r.body) for r in n.hook.received]
@@ -274,7 +214,7 @@ class TestOneMinuteSla:
 
             warn = "Batas waktu langkah 4 hampir habis"
             breach, breach_en = "Langkah 4 melewati batas waktu", "Step 4 is past its due time"
-            w_tg, w_mail = arrives(n, "kasi", warn, started, timeout=75)
+            w_tg, w_mail = n.arrives("kasi", warn, started, timeout=75)
             for seen in (w_tg, w_mail):
                 # not before 80 % of the minute (a second's slack for the clocks' rounding),
                 # and before the step is due
@@ -282,8 +222,8 @@ class TestOneMinuteSla:
                 local = datetime.fromtimestamp(due, ZoneInfo("Asia/Jakarta"))
                 assert any(line.startswith("Batas waktu: ") and line.endswith(
                     f"{local:%H.%M} WIB") for line in seen.text.splitlines()), seen.text
-            b_tg, b_mail = arrives(n, "kasi", breach, due, timeout=30)
-            e_tg, e_mail = arrives(n, "kabid", breach_en, due, timeout=30)
+            b_tg, b_mail = n.arrives("kasi", breach, due, timeout=30)
+            e_tg, e_mail = n.arrives("kabid", breach_en, due, timeout=30)
             for seen in (b_tg, b_mail, e_tg, e_mail):
                 assert seen.at - due <= 15.0, seen.at - due
             assert "Dieskalasi kepada: Kepala Bidang TI" in b_tg.text.splitlines()
@@ -297,15 +237,10 @@ class TestOneMinuteSla:
                 "kasi": [ready(4), warn, breach],
                 "joko": [], "rudi": [],
             }
-            tg, mail = settled(n, expected)
+            tg, mail = n.settled(expected)
             assert tg == expected, tg
             assert mail == expected, mail
             assert n.ticket(tid)["steps"][3]["breached"] is True
-
-
-def duplicates(seen: Sequence[Seen]) -> Counter[str]:
-    counts = Counter(s.key for s in seen)
-    return Counter({k: c for k, c in counts.items() if c > 1})
 
 
 @pytest.mark.xdist_group("notify-kill")
