@@ -3,6 +3,7 @@ sendMessage against a Bot API server on 127.0.0.1 that keeps the documented cont
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -255,17 +256,34 @@ class TestSend:
         assert await channel.send(message(html="<i>" + "&lt;x" * 2500 + "</i>")) == Sent()
         assert utf16_units(api.delivered[0]["shown"]) == MAX_TEXT
 
-    async def test_rate_limit_answers_retry_without_calling(
+    async def test_a_second_message_to_a_chat_waits_its_second(
         self, channel: TelegramChannel, api: BotApi, clock: FakeClock
     ) -> None:
-        """A second message to a chat within a second is Retry, and never reaches the API."""
+        """A second message to a chat within a second waits for it (no try spent), and
+        reaches the API only then; another chat is not held meanwhile."""
         assert await channel.send(message()) == Sent()
-        assert await channel.send(message()) == Retry(
-            1.0, "telegram: rate limit (1 message/s per chat)"
-        )
+        second = asyncio.create_task(channel.send(message()))
+        await clock.wait_sleepers(1)
         assert len(api.received) == 1
+        assert await channel.send(message(address="7")) == Sent()
         clock.advance(1.0)
-        assert await channel.send(message()) == Sent()
+        assert await second == Sent()
+        assert len(api.received) == 3
+
+    async def test_a_longer_limit_answers_retry_without_calling(
+        self, url: str, api: BotApi, clock: FakeClock
+    ) -> None:
+        """A group past 20 messages a minute: Retry for the rest of the minute, no call."""
+        channel = TelegramChannel(TelegramSettings(Secret(TOKEN), api_url=url), clock)
+        try:
+            for _ in range(20):
+                assert await channel.send(message(address="-1001")) == Sent()
+                clock.advance(1.0)
+            outcome = await channel.send(message(address="-1001"))
+            assert outcome == Retry(40.0, "telegram: rate limit (20 messages/min per group)")
+            assert len(api.received) == 20
+        finally:
+            await channel.aclose()
 
     async def test_429_retry_after_is_obeyed(self, url: str, api: BotApi, clock: FakeClock) -> None:
         """Another sender floods chat 42: the 429's retry_after is answered and held."""
