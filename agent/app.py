@@ -202,7 +202,7 @@ class Agent:
             )
             async with asyncio.TaskGroup() as tg:
                 jobs = collectors.jobs(cfg, cfg.devices)
-                heap.settle()  # the inventory's state lives as long as the agent
+                stack.enter_context(heap.settled())  # the inventory lives as long as the agent
                 polling = tg.create_task(scheduler.run(jobs), name="scheduler")
                 lagging = tg.create_task(lag.run(), name="lag monitor")
                 ticker = tg.create_task(self._ticker(), name="ticker")
@@ -211,6 +211,7 @@ class Agent:
                     cfg.tickets.sla_sweep_seconds, self.clock, service.sweep), name="sla")
                 serving = tg.create_task(server.serve(sockets=[sock]), name="http")
                 exposing = tg.create_task(http_app.state.exposition.run(), name="metrics")
+                collecting = tg.create_task(heap.collect_periodically(self.clock), name="gc")
                 notifying = [tg.create_task(job(), name=name)
                              for name, job in notify.jobs(
                                  service, warn_seconds=cfg.tickets.sla_sweep_seconds)]
@@ -230,6 +231,7 @@ class Agent:
                 for task in notifying:
                     task.cancel()
                 exposing.cancel()
+                collecting.cancel()
                 server.should_exit = True
                 stopping.cancel()
             log.info("agent stopped")
