@@ -41,7 +41,7 @@ CLOSED = "Tiket selesai"
 #: tries at 0, 10, 30, 70, 150 s) two minutes end with mail at ~150 s and this test near 3
 #: minutes, which would take the file past its budget: one minute (tries at 0, 10, 30 fail,
 #: the one at 70 s delivers) keeps the same shape.
-OUTAGE_SECONDS = 60.0
+OUTAGE_SECONDS = 120.0  # issue 12: a 2-minute SMTP outage
 #: Words of the collectors' (English) reasons that must never reach an Indonesian message.
 ENGLISH = re.compile(r"\b(timeout|timed out|unreachable|no reply|packet loss|request|"
                      r"failed|error)\b", re.I)
@@ -307,7 +307,7 @@ class TestSmtpOutage:
     then back on the same port: Telegram went on meanwhile, and every mail then arrives
     once, in order per recipient."""
 
-    @pytest.mark.timeout(240)
+    @pytest.mark.timeout(360)
     def test_outage(self, lab: Lab, tmp_path: Path, figure: Figure) -> None:
         dev = device("sw-notify-d", lab, 804)
         with NotifyLab(lab, tmp_path, [dev]) as n:
@@ -331,9 +331,9 @@ class TestSmtpOutage:
             back = time.time()
             with lab.inside():
                 n.smtp.start()  # the same port as before
-            # the retries back off (10 s, doubling); the last wait before the relay returned
-            # is at most 80 s with OUTAGE_SECONDS = 60
-            n.wait_inboxes(expected, 100, n.mails)
+            # the retries back off (10 s, doubling: tries at 0, 10, 30, 70, 150 s); the wait
+            # after the relay returned is at most the last backoff, 80 s
+            n.wait_inboxes(expected, 120, n.mails)
             time.sleep(SETTLE_SECONDS)
             mails = n.mails()
             assert all(s.at >= back for s in mails)
