@@ -53,7 +53,7 @@ class TestFakeOutbox:
         assert box.put(envelope("k", "other", at=t)) == first
         assert [q.envelope.message.address for q in await box.messages(None, 10)] == ["a"]
 
-    async def test_requeue_only_a_failed_message(self) -> None:
+    async def test_requeue_a_failed_or_waiting_message_never_a_sent_one(self) -> None:
         t = FakeClock().now()
         box = FakeOutbox()
         failed, sent = box.put(envelope("f", "a", at=t)), box.put(envelope("s", "b", at=t))
@@ -62,10 +62,11 @@ class TestFakeOutbox:
         await box.mark_sent(sent, at=t)
         later = t + timedelta(minutes=5)
         assert [await box.requeue(i, later) for i in (failed, sent, waiting, 99)] == [
-            True, False, False, False]
+            True, False, True, False]
         again = box.get(failed)
         assert (again.status, again.tries, again.next_at, again.done_at) == (
             Delivery.WAITING, 0, later, None)
+        assert box.get(waiting).next_at == t  # a waiting message is never pushed later
         assert [q.id for q in await box.due(t, 10)] == [waiting]
 
     async def test_messages_newest_first_and_stats(self) -> None:
