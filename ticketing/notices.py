@@ -216,7 +216,7 @@ class NoticeRules:
         rule = self.rules.get(kind, Rule())
         roles = [step_role] if step_role is not None and rule.step_role else []
         roles += DEFAULT_ROLES[kind] if rule.roles is None else rule.roles
-        roles = list(dict.fromkeys([*roles, *above]))
+        roles += above  # a role named twice is harmless: each person is told once
         if rule.wait_for_working_hours is not None:
             urgent = not rule.wait_for_working_hours
         people = tuple(p for role in roles for p in self._people(role, ticket))
