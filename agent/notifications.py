@@ -75,7 +75,8 @@ def base_url(config: Config) -> str:
 
 
 def build_rules(config: Config, calendar: Calendar) -> NoticeRules | None:
-    """The notice rules, or None when no channel is configured (nothing is queued)."""
+    """The notice rules with `[notify.rules]`'s overrides, or None when no channel is
+    configured (nothing is queued)."""
     if not configured_channels(config):
         return None
     n = config.notify
@@ -83,7 +84,7 @@ def build_rules(config: Config, calendar: Calendar) -> NoticeRules | None:
         directory=build_directory(config), sop=config.sop, calendar=calendar,
         base_url=base_url(config), warn_at_percent=float(n.warn_at_percent),
         escalation=n.escalation, tz=config.sla.timezone,
-        zones={d.name: d.timezone for d in config.devices})
+        zones={d.name: d.timezone for d in config.devices}, rules=n.rules)
 
 
 def build_channels(config: Config, clock: Clock) -> Iterator[Channel]:

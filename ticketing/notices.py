@@ -16,12 +16,13 @@ from types import MappingProxyType
 
 from agent.core.outbox import Envelope, Message
 from ticketing import workflow
+from ticketing.audiences import DEFAULT_ROLES, Rule, check_rules
 from ticketing.calendar import Calendar
 from ticketing.messages import Notice, Text, html_for, render
 from ticketing.models import EventKind, Ticket, TicketEvent, Trigger
 from ticketing.sop import Role, Sla, Sop, StepSpec
 
-AGENCY, KASI, TEKNISI = Role.PERANGKAT_DAERAH.value, Role.KASI.value, Role.TEKNISI.value
+AGENCY, TEKNISI = Role.PERANGKAT_DAERAH.value, Role.TEKNISI.value
 #: Whom a breach reaches beyond the step's role: the next role up this chain (the default of
 #: `[notify] escalation`).
 ESCALATION: tuple[str, ...] = (
@@ -101,8 +102,10 @@ class _Audience:
 
 @dataclass(frozen=True, slots=True)
 class NoticeRules:
-    """The default rules of issue 12 (see `for_events` and `warnings`). Times in messages
-    are written in the device's zone (`zones`, device -> zone) or `tz`."""
+    """The default rules of issue 12 (see `for_events` and `warnings`), each kind's audience
+    and urgency overridable by `rules` (kind -> ticketing.audiences.Rule; ValueError for an
+    unknown kind or role). Times in messages are written in the device's zone (`zones`,
+    device -> zone) or `tz`."""
 
     directory: Directory
     sop: Sop
@@ -112,19 +115,22 @@ class NoticeRules:
     escalation: tuple[str, ...] = ESCALATION
     tz: str = "Asia/Jakarta"
     zones: Mapping[str, str] = field(default_factory=dict)
+    rules: Mapping[str, Rule] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 0 < self.warn_at_percent < 100:
             raise ValueError(f"warn_at_percent must be between 0 and 100, "
                              f"got {self.warn_at_percent}")
+        check_rules(self.rules)
         object.__setattr__(self, "zones", MappingProxyType(dict(self.zones)))
+        object.__setattr__(self, "rules", MappingProxyType(dict(self.rules)))
 
     # -- rules -----------------------------------------------------------------------------
 
     def for_events(self, before: Ticket | None, events: Sequence[TicketEvent], after: Ticket
                    ) -> list[Envelope]:
         """The messages `events` cause, `after` being the ticket they fold into (`before`
-        None for a new ticket):
+        None for a new ticket). By default (ticketing.audiences.DEFAULT_ROLES):
 
         - OPENED: the kepala_dinas users and the owning agency's (urgent for an automatic,
           device-down ticket). Step 1 is completed at filing, so it gives no second message.
@@ -135,7 +141,10 @@ class NoticeRules:
         - RESTORATION_OBSERVED, VERIFICATION, CLOSED: the agency and the kasi.
         - REOPENED: the agency, the kasi, and the teknisi, whose check (step 5) it is again.
 
-        Every group whose roles meet the message's roles gets one copy.
+        A kind's Rule in `rules` replaces its roles and its urgency; for a kind about one
+        step (step_ready, sla_warning, sla_breached) the rule's roles are told besides the
+        step's own role (unless its `step_role` is False) and a breach's escalation. Every
+        group whose roles meet the message's roles gets one copy.
         """
         out: list[Envelope] = []
         for event in events:
@@ -149,8 +158,9 @@ class NoticeRules:
 
     def warnings(self, ticket: Ticket, now: datetime) -> list[Envelope]:
         """For the open step at `warn_at_percent` or more of its SLA (counted on the calendar)
-        and not yet due: its role. The key names the step and its start, so a timer may call
-        this every minute and the outbox keeps one warning per step run."""
+        and not yet due: its role (and an sla_warning Rule's roles). The key names the step
+        and its start, so a timer may call this every minute and the outbox keeps one warning
+        per step run."""
         record = workflow.open_step(ticket)
         if (record is None or record.started_at is None or record.due_at is None
                 or record.breached or now > record.due_at):
@@ -162,38 +172,30 @@ class NoticeRules:
         elapsed = total - self.calendar.remaining_seconds(now, record.due_at)
         if elapsed * 100 < self.warn_at_percent * total:
             return []
-        audience = _Audience("sla_warning", spec, record.due_at, frozenset({spec.role.value}),
-                             self._people(spec.role.value, ticket))
+        audience = self._audience("sla_warning", spec, record.due_at, ticket,
+                                  step_role=spec.role.value)
         prefix = f"{ticket.id}/warn/{record.no}/{record.started_at.isoformat()}"
         return self._envelopes(audience, ticket, prefix, now)
 
     def _audiences(self, before: Ticket | None, event: TicketEvent, after: Ticket
                    ) -> list[_Audience]:
         kind = event.kind
-        current = self._current(after)
-        if kind is EventKind.OPENED:
-            people = self.directory.by_role(Role.KEPALA_DINAS.value) + self._people(
-                AGENCY, after)
-            return [_Audience("ticket_opened", *current,
-                              frozenset({Role.KEPALA_DINAS.value, AGENCY}), people,
-                              urgent=after.trigger is Trigger.AUTO)]
         if kind is EventKind.STEP_COMPLETED and event.step is not None:
             nxt = self.sop.find(event.step + 1)
             record = after.step_record(event.step + 1)
             if (before is None and event.step == 1) or nxt is None or record is None:
                 return []
-            return [_Audience("step_ready", nxt, record.due_at, frozenset({nxt.role.value}),
-                              self._people(nxt.role.value, after))]
+            return [self._audience("step_ready", nxt, record.due_at, after,
+                                   step_role=nxt.role.value)]
         if kind is EventKind.STEP_BREACHED and event.step is not None:
             spec, record = self.sop.find(event.step), after.step_record(event.step)
             if spec is None or record is None or record.completed_at is not None:
                 return []
-            above = self._above(spec.role.value)
-            roles = [spec.role.value, *above]
-            people = tuple(p for role in roles for p in self._people(role, after))
-            return [_Audience("sla_breached", spec, record.due_at, frozenset(roles), people,
-                              urgent=True, escalated_to="".join(above))]
-        plain = {EventKind.RESTORATION_OBSERVED: "restoration_observed",
+            return [self._audience("sla_breached", spec, record.due_at, after,
+                                   step_role=spec.role.value, urgent=True,
+                                   above=self._above(spec.role.value))]
+        plain = {EventKind.OPENED: "ticket_opened",
+                 EventKind.RESTORATION_OBSERVED: "restoration_observed",
                  EventKind.CLOSED: "ticket_closed", EventKind.REOPENED: "ticket_reopened"}
         if kind is EventKind.VERIFICATION:
             name = "verification_passed" if event.data.get("passed") is True else (
@@ -202,9 +204,24 @@ class NoticeRules:
             name = plain[kind]
         else:
             return []
-        roles = [AGENCY, KASI] + ([TEKNISI] if kind is EventKind.REOPENED else [])
-        people = tuple(p for role in roles for p in self._people(role, after))
-        return [_Audience(name, *current, frozenset(roles), people)]
+        urgent = kind is EventKind.OPENED and after.trigger is Trigger.AUTO
+        return [self._audience(name, *self._current(after), after, urgent=urgent)]
+
+    def _audience(self, kind: str, step: StepSpec | None, due_at: datetime | None,
+                  ticket: Ticket, *, step_role: str | None = None, urgent: bool = False,
+                  above: tuple[str, ...] = ()) -> _Audience:
+        """Who is told of `kind` and how soon: the rule's roles or the default ones, after
+        the step's own role (`step_role`, unless the rule leaves it out) and before the
+        escalation's (`above`); the rule's `wait_for_working_hours` over `urgent`."""
+        rule = self.rules.get(kind, Rule())
+        roles = [step_role] if step_role is not None and rule.step_role else []
+        roles += DEFAULT_ROLES[kind] if rule.roles is None else rule.roles
+        roles += above  # a role named twice is harmless: each person is told once
+        if rule.wait_for_working_hours is not None:
+            urgent = not rule.wait_for_working_hours
+        people = tuple(p for role in roles for p in self._people(role, ticket))
+        return _Audience(kind, step, due_at, frozenset(roles), people, urgent=urgent,
+                         escalated_to="".join(above))
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 `load()` reads the file with tomllib, validates it with the pydantic models in
 `agent/config/schema.py` (unknown keys are errors), builds the frozen values and checks the
 rules that span keys in `agent/config/build.py` (the [sla] and [sop] sections in
-`agent/config/sla.py`, [notify] in `agent/config/notify.py`), collects every problem with
+`agent/config/sla.py`, [notify] in `agent/config/notify.py` and its [notify.rules] in
+`agent/config/notify_rules.py`), collects every problem with
 its dotted key path and line, and raises one ConfigError, or returns a Config.
 `pantau check-config` runs exactly this path.
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.config.addresses import FromAddress, HttpUrl, Port, Slug, WebhookUrl
 from agent.config.fields import Address, PositiveSeconds, Role, SecretField, Text
+from agent.config.notify_rules import RuleModel, rule_settings, validate_rules
 from agent.config.problems import Issue, Loc, quote, typed
 from agent.config.values import NotifySettings
 from agent.core.model import Secret
@@ -36,6 +37,7 @@ class NotifyModel(_Table):
     webhook: list[Any] | None = None  # each item as WebhookModel
     warn_at_percent: Annotated[int, Field(ge=1, le=99)] | None = None
     escalation: list[Role] | None = None
+    rules: dict[str, Any] | None = None  # each [notify.rules.<kind>] as RuleModel
 
 
 class TelegramModel(_Table):
@@ -72,6 +74,7 @@ class NotifyParsed:
     email: EmailModel | None = None
     webhooks: list[tuple[int, WebhookModel]] = field(default_factory=list)
     webhook_names: list[tuple[int, str]] = field(default_factory=list)  # every string name
+    rules: dict[str, RuleModel] = field(default_factory=dict)  # kind -> its valid table
 
 
 #: `one(model, value, loc)`: validate a table, report its issues, None when unusable
@@ -102,7 +105,8 @@ def validate_notify(value: object, one: Validate) -> tuple[NotifyParsed, list[Is
         model = one(WebhookModel, item, (*loc, "webhook", index))
         if model is not None:
             parsed.webhooks.append((index, model))
-    return parsed, issues
+    parsed.rules, found = validate_rules(value.get("rules"), one)
+    return parsed, issues + found
 
 
 #: `secret(ref, loc, min_length=1)`: the resolved secret, or None (its problem reported)
@@ -240,5 +244,7 @@ def notify_settings(parsed: NotifyParsed | None, *, secret: ResolveSecret, ok: K
     if model.escalation is not None:
         build.issues.extend(_duplicates(("notify", "escalation"), "role", model.escalation))
         kw["escalation"] = tuple(dict.fromkeys(model.escalation))
+    kw["rules"], found = rule_settings(parsed.rules)
+    build.issues.extend(found)
     return NotifySettings(telegram=telegram, email=email, webhooks=hooks,
                           webhook_roles=MappingProxyType(roles), **kw), build.issues

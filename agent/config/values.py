@@ -27,6 +27,7 @@ from agent.core.settings import (
 from notify.channels.email import EmailSettings
 from notify.channels.telegram import TelegramSettings
 from notify.channels.webhook import WebhookSettings
+from ticketing.audiences import Rule
 from ticketing.notices import ESCALATION
 from ticketing.sop import SOP_006, Sop
 
@@ -36,10 +37,11 @@ DEFAULT_ESCALATION = ESCALATION  # whom a breach reaches (ticketing.notices owns
 @dataclass(frozen=True, slots=True)
 class NotifySettings:
     """`[notify]`: the channels that are configured (None or empty: not configured), the
-    roles whose messages each webhook receives too, and the rules' two numbers.
+    roles whose messages each webhook receives too, and the rules' settings.
 
     `warn_at_percent`: a step's role is told when this share of its SLA has passed.
     `escalation`: a breached step also reaches the role after its own in this chain.
+    `rules`: `[notify.rules.<kind>]`, message kind -> its override of who is told and when.
     """
 
     telegram: TelegramSettings | None = None
@@ -49,6 +51,7 @@ class NotifySettings:
         default_factory=lambda: MappingProxyType({}))  # webhook name -> roles
     warn_at_percent: int = 80
     escalation: tuple[str, ...] = DEFAULT_ESCALATION
+    rules: Mapping[str, Rule] = field(default_factory=lambda: MappingProxyType({}))
 
     def webhook(self, name: str) -> WebhookSettings:
         for hook in self.webhooks:
