@@ -306,9 +306,10 @@ class Body:
 
 
 # A render refreshes devices in slices and lets the loop run between slices that took this
-# long: rendering in a thread instead would hold the GIL for whole switch intervals, and each
-# of the loop's syscalls (an echo's sendto, an HTTP write) would then wait up to 5 ms for it
-# (measured: a burst of 333 sendto took 1.5 ms alone, 540 ms beside a rendering thread).
+# long: rendering in a thread instead holds the GIL for whole switch intervals, and the
+# loop's syscalls (an echo's sendto, an HTTP write) can each wait up to 5 ms for it. It comes
+# and goes: bench/gil_convoy.py's bursts of 333 sendto take 1-2 ms alone; beside a rendering
+# thread most runs stay so, some reach 0.1-1.9 s (one run's median was 540 ms).
 SLICE_DEVICES = 64
 SLICE_SECONDS = 0.005
 
