@@ -89,6 +89,17 @@ def closed_port() -> int:
     return port
 
 
+def login(port: int, pki: Pki, security: str, password: str = PASSWORD) -> EmailSettings:
+    """Settings that log in as "pantau" over TLS trusting the test CA."""
+    return settings(
+        port,
+        security=security,
+        tls_context=pki.client_context,
+        username="pantau",
+        password=Secret(password),
+    )
+
+
 def body(mail: EmailMessage, subtype: str) -> str:
     part = mail.get_body((subtype,))
     assert isinstance(part, EmailMessage)
@@ -219,14 +230,7 @@ class TestAuth:
         async with smtp_server(
             rec, starttls=pki.server_context(), authenticator=auth, auth_exclude_mechanism=exclude
         ) as port:
-            s = settings(
-                port,
-                security="starttls",
-                tls_context=pki.client_context,
-                username="pantau",
-                password=Secret(PASSWORD),
-            )
-            assert await send(s) == Sent()
+            assert await send(login(port, pki, "starttls")) == Sent()
         assert auth.mechanisms == [mechanism]
         assert rec.received[0].login == "pantau"
 
@@ -238,14 +242,7 @@ class TestAuth:
         async with smtp_server(
             rec, implicit_tls=pki.server_context(), authenticator=auth, auth_require_tls=False
         ) as port:
-            s = settings(
-                port,
-                security="tls",
-                tls_context=pki.client_context,
-                username="pantau",
-                password=Secret(PASSWORD),
-            )
-            outcome = await send(s)
+            outcome = await send(login(port, pki, "tls"))
         assert isinstance(outcome, Failed)
         assert "authentication failed" in outcome.reason
         assert "535" in outcome.reason
@@ -261,14 +258,7 @@ class TestAuth:
         async with smtp_server(
             Recorder(), starttls=pki.server_context(), authenticator=auth
         ) as port:
-            s = settings(
-                port,
-                security="starttls",
-                tls_context=pki.client_context,
-                username="pantau",
-                password=Secret("not-" + PASSWORD),
-            )
-            outcome = await send(s)
+            outcome = await send(login(port, pki, "starttls", "not-" + PASSWORD))
         assert isinstance(outcome, Retry)
         assert "454" in outcome.reason
         assert_clean(outcome)
