@@ -3,7 +3,6 @@ implicit TLS, AUTH, refusals, and servers that are gone, silent or rude."""
 
 from __future__ import annotations
 
-import socket
 import ssl
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from tests.notify_email_support import (
     raw_server,
     smtp_server,
 )
+from tests.notify_webhook_support import closed_port
 
 PASSWORD = "rahasia-Sandi-42"
 TEXT = (
@@ -80,13 +80,6 @@ def assert_clean(outcome: Outcome) -> None:
     assert isinstance(outcome, Retry | Failed)
     for form in (PASSWORD, "cmFoYXNpYS1TYW5kaS00Mg=="):
         assert form not in outcome.reason
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 def login(port: int, pki: Pki, security: str, password: str = PASSWORD) -> EmailSettings:
