@@ -6,7 +6,6 @@ from __future__ import annotations
 import ssl
 from dataclasses import replace
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from tests.notify_email_support import (
     Authenticator,
     Pki,
     Recorder,
+    mail_text,
     make_pki,
     raw_server,
     smtp_server,
@@ -93,14 +93,6 @@ def login(port: int, pki: Pki, security: str, password: str = PASSWORD) -> Email
     )
 
 
-def body(mail: EmailMessage, subtype: str) -> str:
-    part = mail.get_body((subtype,))
-    assert isinstance(part, EmailMessage)
-    content = part.get_content()
-    assert isinstance(content, str)
-    return content.replace("\r\n", "\n")  # the wire's CRLF, as a mail reader shows it
-
-
 class TestPlainRelay:
     """A local relay without TLS receives the mail as composed."""
 
@@ -122,7 +114,7 @@ class TestPlainRelay:
         assert mail.get_content_type() == "text/plain"
         assert mail.get_content_charset() == "utf-8"
         assert mail["Content-Transfer-Encoding"] == "quoted-printable"
-        assert body(mail, "plain").rstrip("\n") == TEXT
+        assert mail_text(mail)[0].rstrip("\n") == TEXT
 
     async def test_html_alternative(self) -> None:
         """With html set the mail is multipart/alternative: the text, then the HTML."""
@@ -133,8 +125,9 @@ class TestPlainRelay:
         assert mail.get_content_type() == "multipart/alternative"
         types = [p.get_content_type() for p in mail.iter_parts()]
         assert types == ["text/plain", "text/html"]
-        assert body(mail, "plain").rstrip("\n") == TEXT
-        assert body(mail, "html").rstrip("\n") == HTML
+        plain, html = mail_text(mail)
+        assert plain.rstrip("\n") == TEXT
+        assert html.rstrip("\n") == HTML
 
     async def test_message_id_follows_the_key(self) -> None:
         """A resend of one key carries the same Message-ID; another key gets another."""
