@@ -92,7 +92,7 @@ class Rig:
         return self.channels[0]
 
     def put(self, key: str, address: str = "a", **kw: object) -> int:
-        # Distinct created_at per message (a microsecond back each), so queue order is plain.
+        # Distinct created_at per message (a microsecond apart, in put order): queue order is plain.
         self._created += 1
         at = self.clock.now() - timedelta(seconds=1) + timedelta(microseconds=self._created)
         return self.outbox.put(envelope(key, address, at=at, **kw))  # type: ignore[arg-type]

@@ -120,6 +120,14 @@ def make_pki(directory: Path) -> Pki:
     return pki
 
 
+def mail_text(message: EmailMessage) -> tuple[str, str]:
+    """The plain and HTML parts as a person's client shows them (lines end in \\n)."""
+    parts = [message.get_body(preferencelist=(kind,)) for kind in ("plain", "html")]
+    plain, html = (p.get_content().replace("\r\n", "\n") if p is not None else ""
+                   for p in parts)
+    return plain, html
+
+
 @dataclass(frozen=True, slots=True)
 class Received:
     """One mail the server accepted, as the receiver sees it."""

@@ -9,7 +9,6 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -81,14 +80,6 @@ class Seen:
     @property
     def headline(self) -> str:
         return self.text.splitlines()[0] if self.text else ""
-
-
-def mail_text(message: EmailMessage) -> tuple[str, str]:
-    """The plain and HTML parts as a person's client shows them (lines end in \\n)."""
-    parts = [message.get_body(preferencelist=(kind,)) for kind in ("plain", "html")]
-    plain, html = (p.get_content().replace("\r\n", "\n") if p is not None else ""
-                   for p in parts)
-    return plain, html
 
 
 def ticket_of(seen: Seen) -> str:

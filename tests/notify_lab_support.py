@@ -17,8 +17,8 @@ import httpx
 from lab.agentproc import AgentProcess
 from lab.inventory import LabDevice, TomlValue
 from lab.lab import Lab
-from tests.notify_email_support import SmtpThread
-from tests.notify_inbox_support import LabBotApi, Seen, TimedRecorder, mail_text
+from tests.notify_email_support import SmtpThread, mail_text
+from tests.notify_inbox_support import LabBotApi, Seen, TimedRecorder
 from tests.notify_telegram_support import serve
 from tests.notify_webhook_support import Receiver
 

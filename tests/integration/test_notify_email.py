@@ -3,11 +3,9 @@ implicit TLS, AUTH, refusals, and servers that are gone, silent or rude."""
 
 from __future__ import annotations
 
-import socket
 import ssl
 from dataclasses import replace
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from typing import Any
 
 import pytest
@@ -20,10 +18,12 @@ from tests.notify_email_support import (
     Authenticator,
     Pki,
     Recorder,
+    mail_text,
     make_pki,
     raw_server,
     smtp_server,
 )
+from tests.notify_webhook_support import closed_port
 
 PASSWORD = "rahasia-Sandi-42"
 TEXT = (
@@ -82,19 +82,15 @@ def assert_clean(outcome: Outcome) -> None:
         assert form not in outcome.reason
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
-def body(mail: EmailMessage, subtype: str) -> str:
-    part = mail.get_body((subtype,))
-    assert isinstance(part, EmailMessage)
-    content = part.get_content()
-    assert isinstance(content, str)
-    return content.replace("\r\n", "\n")  # the wire's CRLF, as a mail reader shows it
+def login(port: int, pki: Pki, security: str, password: str = PASSWORD) -> EmailSettings:
+    """Settings that log in as "pantau" over TLS trusting the test CA."""
+    return settings(
+        port,
+        security=security,
+        tls_context=pki.client_context,
+        username="pantau",
+        password=Secret(password),
+    )
 
 
 class TestPlainRelay:
@@ -118,7 +114,7 @@ class TestPlainRelay:
         assert mail.get_content_type() == "text/plain"
         assert mail.get_content_charset() == "utf-8"
         assert mail["Content-Transfer-Encoding"] == "quoted-printable"
-        assert body(mail, "plain").rstrip("\n") == TEXT
+        assert mail_text(mail)[0].rstrip("\n") == TEXT
 
     async def test_html_alternative(self) -> None:
         """With html set the mail is multipart/alternative: the text, then the HTML."""
@@ -129,8 +125,9 @@ class TestPlainRelay:
         assert mail.get_content_type() == "multipart/alternative"
         types = [p.get_content_type() for p in mail.iter_parts()]
         assert types == ["text/plain", "text/html"]
-        assert body(mail, "plain").rstrip("\n") == TEXT
-        assert body(mail, "html").rstrip("\n") == HTML
+        plain, html = mail_text(mail)
+        assert plain.rstrip("\n") == TEXT
+        assert html.rstrip("\n") == HTML
 
     async def test_message_id_follows_the_key(self) -> None:
         """A resend of one key carries the same Message-ID; another key gets another."""
@@ -219,14 +216,7 @@ class TestAuth:
         async with smtp_server(
             rec, starttls=pki.server_context(), authenticator=auth, auth_exclude_mechanism=exclude
         ) as port:
-            s = settings(
-                port,
-                security="starttls",
-                tls_context=pki.client_context,
-                username="pantau",
-                password=Secret(PASSWORD),
-            )
-            assert await send(s) == Sent()
+            assert await send(login(port, pki, "starttls")) == Sent()
         assert auth.mechanisms == [mechanism]
         assert rec.received[0].login == "pantau"
 
@@ -238,14 +228,7 @@ class TestAuth:
         async with smtp_server(
             rec, implicit_tls=pki.server_context(), authenticator=auth, auth_require_tls=False
         ) as port:
-            s = settings(
-                port,
-                security="tls",
-                tls_context=pki.client_context,
-                username="pantau",
-                password=Secret(PASSWORD),
-            )
-            outcome = await send(s)
+            outcome = await send(login(port, pki, "tls"))
         assert isinstance(outcome, Failed)
         assert "authentication failed" in outcome.reason
         assert "535" in outcome.reason
@@ -261,14 +244,7 @@ class TestAuth:
         async with smtp_server(
             Recorder(), starttls=pki.server_context(), authenticator=auth
         ) as port:
-            s = settings(
-                port,
-                security="starttls",
-                tls_context=pki.client_context,
-                username="pantau",
-                password=Secret("not-" + PASSWORD),
-            )
-            outcome = await send(s)
+            outcome = await send(login(port, pki, "starttls", "not-" + PASSWORD))
         assert isinstance(outcome, Retry)
         assert "454" in outcome.reason
         assert_clean(outcome)

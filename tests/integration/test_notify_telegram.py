@@ -27,6 +27,7 @@ from notify.channels.telegram import (
 )
 from tests.fakes import FakeClock
 from tests.notify_telegram_support import BotApi, EntityError, parse_html, serve, utf16_units
+from tests.notify_webhook_support import closed_port
 
 TOKEN = "123456789:AAE-secret_Token-value"
 
@@ -219,13 +220,6 @@ async def channel(url: str, clock: FakeClock) -> AsyncIterator[TelegramChannel]:
     await ch.aclose()
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
 class TestSend:
     """send() over HTTP to a Bot API server on loopback."""
 
@@ -393,7 +387,7 @@ class TestSend:
     ) -> None:
         """Connection refused is Retry; neither the reason nor any log line has the token."""
         caplog.set_level(logging.DEBUG)
-        base = f"http://127.0.0.1:{_closed_port()}"
+        base = f"http://127.0.0.1:{closed_port()}"
         ch = TelegramChannel(TelegramSettings(Secret(TOKEN), api_url=base), clock)
         try:
             outcome = await ch.send(message())
