@@ -34,6 +34,15 @@ class Failed:
 
 Outcome = Sent | Retry | Failed
 
+# A service asking for more than an hour (a Retry-After, a 429's retry_after) is more likely
+# broken than busy: its wait is capped here, and the outbox's own backoff takes over.
+MAX_RETRY_AFTER_SECONDS = 3600.0
+
+
+def asked_wait(seconds: float) -> float:
+    """A wait a service asked for, within 0..MAX_RETRY_AFTER_SECONDS (infinity: the cap)."""
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
 
 class Channel(Protocol):
     """One way of reaching people. `name` labels metrics and the outbox: "telegram",

@@ -16,7 +16,7 @@ import httpx
 from agent.core.clock import Clock
 from agent.core.model import Secret
 
-from ..channel import Failed, Message, Outcome, Retry, Sent
+from ..channel import Failed, Message, Outcome, Retry, Sent, asked_wait
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +297,8 @@ class TelegramChannel:
         params = params if isinstance(params, dict) else {}
         if status == 429:
             after = params.get("retry_after")
-            seconds = float(after) if isinstance(after, int | float) and after > 0 else 5.0
+            asked = float(after) if isinstance(after, int | float) else 0.0
+            seconds = asked_wait(asked) if asked > 0 else 5.0
             self._limiter.hold(chat, seconds)
             return Retry(seconds, f"telegram: flood control ({why})")
         if status == 0 or status >= 500:

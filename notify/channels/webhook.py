@@ -50,16 +50,13 @@ import httpx
 
 from agent.core.clock import Clock
 from agent.core.model import Secret
-from notify.channel import Failed, Message, Outcome, Retry, Sent
+from notify.channel import Failed, Message, Outcome, Retry, Sent, asked_wait
 
 PAYLOAD_VERSION = "pantau.notification/1"
 SIGNATURE_HEADER = "X-Pantau-Signature"
 EVENT_HEADER = "X-Pantau-Event"
 DELIVERY_HEADER = "X-Pantau-Delivery"
 RETRY_STATUSES = frozenset({408, 425, 429})
-# A receiver asking for more than an hour is more likely broken than busy; the outbox's own
-# backoff takes over from there.
-MAX_RETRY_AFTER_SECONDS = 3600.0
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -248,7 +245,7 @@ class WebhookChannel:
             seconds = (when - self._clock.now()).total_seconds()
         if not math.isfinite(seconds):
             return None
-        return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+        return asked_wait(seconds)
 
     def _scrub(self, exc: Exception) -> str:
         """The exception's class and text with the secret and the URL's hidden parts cut."""

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.core.model import Secret
-from notify.channel import Channel, Failed, Message, Retry, Sent
+from notify.channel import MAX_RETRY_AFTER_SECONDS, Channel, Failed, Message, Retry, Sent
 from notify.channels.telegram import (
     ELLIPSIS,
     MAX_TEXT,
@@ -300,6 +300,24 @@ class TestSend:
             assert len(api.received) == calls
             clock.advance(3.0)
             assert await second.send(message()) == Sent()
+        finally:
+            await first.aclose()
+            await second.aclose()
+
+    async def test_a_huge_retry_after_is_capped(
+        self, url: str, api: BotApi, clock: FakeClock
+    ) -> None:
+        """A 429 asking for ~32 years holds the chats for an hour, not until a restart."""
+        api.penalty = 10**9
+        settings_ = TelegramSettings(Secret(TOKEN), api_url=url)
+        first, second = TelegramChannel(settings_, clock), TelegramChannel(settings_, clock)
+        try:
+            assert await first.send(message()) == Sent()
+            outcome = await second.send(message())
+            assert isinstance(outcome, Retry)
+            assert outcome.after_seconds == MAX_RETRY_AFTER_SECONDS
+            clock.advance(MAX_RETRY_AFTER_SECONDS)
+            assert await second.send(message(address="7")) == Sent()
         finally:
             await first.aclose()
             await second.aclose()
