@@ -38,7 +38,7 @@ UNSETTLED = (Delivery.WAITING, Delivery.FAILED)
 
 def desk_for(state: ApiState, who: Principal) -> NotificationDesk:
     """The desk, for an admin; 403 for anyone else, 404 when no channel is configured."""
-    if who.role != ADMIN:
+    if not who.may_manage_outbox:
         raise HTTPException(403, f"notifications are for an {ADMIN}; {who.name} is {who.role}")
     if state.notifications is None:
         raise HTTPException(404, NOT_CONFIGURED)
