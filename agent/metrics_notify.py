@@ -36,9 +36,9 @@ def kind_label(kind: str) -> str:
 class NotificationInstruments:
     """Messages sent and given up per (channel, kind), and the outbox's waiting messages.
 
-    `sent` and `failed` are the Deliverer's hooks; `outbox` is fed an OutboxStats (on each
-    scrape or delivery round). A (channel, kind) seen once gets both counters, so the first
-    failure after sends is an increase, not a new series."""
+    `sent` and `failed` are the Deliverer's hooks; `outbox` is fed an OutboxStats (by the
+    agent's "outbox stats" job, every STATS_SECONDS). A (channel, kind) seen once gets both
+    counters, so the first failure after sends is an increase, not a new series."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self._sent = Counter(

@@ -57,7 +57,8 @@ def ticket_fields(ticket: Ticket, iso: TimeText) -> dict[str, Any]:
     }
 
 
-def _iso_in(tz: str) -> TimeText:
+def iso_in(tz: str) -> TimeText:
+    """ISO 8601 with the offset of `tz` (None stays None): how the API writes a time."""
     zone = ZoneInfo(tz)
 
     def iso(moment: datetime | None) -> str | None:
@@ -68,7 +69,7 @@ def _iso_in(tz: str) -> TimeText:
 
 def summary_json(s: TicketSummary, tz: str = "Asia/Jakarta") -> dict[str, Any]:
     """A list row: the ticket object's keys that a summary has, written the same way."""
-    iso = _iso_in(tz)
+    iso = iso_in(tz)
     return {"id": s.id, "device": s.device, "owner": s.owner, "fault": s.fault.value,
             "status": s.status.value, "current_step": s.current_step, "flapping": s.flapping,
             "opened_at": iso(s.opened_at), "item": s.item, "closed_at": iso(s.closed_at)}
@@ -78,7 +79,7 @@ def ticket_json(ticket: Ticket, events: Sequence[TicketEvent] | None = None,
                 tz: str = "Asia/Jakarta") -> dict[str, Any]:
     """The ticket object (the API's and `pantau tickets show --json`'s), times in ISO
     8601 with the offset of `tz`; with `events`, the audit trail under "audit"."""
-    iso = _iso_in(tz)
+    iso = iso_in(tz)
     out = ticket_fields(ticket, iso)
     if events is not None:
         out["audit"] = [

@@ -5,7 +5,8 @@ the pages apply.
   staff see every ticket;
 - a step is completed by its role, or by an admin;
 - live verification is for the department's staff (it sends probes), never an agency;
-- a manual request is filed by an agency, for itself, or by an admin, for any agency.
+- a manual request is filed by an agency, for itself, or by an admin, for any agency;
+- the outbox (every queued message, with its address, and its retry) is an admin's.
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ def may_verify(role: str) -> bool:
 
 def may_file(role: str) -> bool:
     return role in FILING_ROLES
+
+
+def may_manage_outbox(role: str) -> bool:
+    """Whether a user of `role` may list the queued messages and retry one."""
+    return role == ADMIN
 
 
 @dataclass(frozen=True, slots=True)

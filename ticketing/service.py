@@ -56,6 +56,10 @@ class TicketService:
         self.tracker = TicketTracker(backend, sop, observer or NullObserver())
         self._writer = TicketWriter(backend=backend, sop=sop, calendar=calendar,
                                     tracker=self.tracker, notices=notices, on_queued=on_queued)
+        # the keys of the warnings the last `warn` found queued: a step stays in its warning
+        # window until it is due (hours of a 1-day SLA), and writing its warning again on
+        # every look only for the outbox to skip it is needless store I/O
+        self._warned: frozenset[str] = frozenset()
 
     @property
     def locks_held(self) -> int:
@@ -249,5 +253,8 @@ class TicketService:
         await self.refresh()
         now = self.clock.now()
         envelopes = [e for t in self.open_tickets for e in self.notices.warnings(t, now)]
-        return await self._writer.enqueue(envelopes)
+        queued = await self._writer.enqueue(
+            [e for e in envelopes if e.message.key not in self._warned])
+        self._warned = frozenset(e.message.key for e in envelopes)  # all queued now
+        return queued
 

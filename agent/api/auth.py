@@ -56,6 +56,10 @@ class Principal:
     def may_file(self) -> bool:
         return policy.may_file(self.role)
 
+    @property
+    def may_manage_outbox(self) -> bool:
+        return policy.may_manage_outbox(self.role)
+
 
 class Authenticator:
     """Bearer tokens to users. Only SHA-256 hashes of the tokens are kept; every lookup

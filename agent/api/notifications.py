@@ -4,9 +4,7 @@ the outbox with its stats, and a retry of one message, through the app's Notific
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
@@ -20,6 +18,7 @@ from agent.api.schemas import (
     RetryOut,
 )
 from agent.core.outbox import Delivery, NotificationDesk, Queued
+from ticketing.json_view import iso_in
 from ticketing.policy import ADMIN
 
 log = logging.getLogger(__name__)
@@ -38,26 +37,23 @@ UNSETTLED = (Delivery.WAITING, Delivery.FAILED)
 
 def desk_for(state: ApiState, who: Principal) -> NotificationDesk:
     """The desk, for an admin; 403 for anyone else, 404 when no channel is configured."""
-    if who.role != ADMIN:
+    if not who.may_manage_outbox:
         raise HTTPException(403, f"notifications are for an {ADMIN}; {who.name} is {who.role}")
     if state.notifications is None:
         raise HTTPException(404, NOT_CONFIGURED)
     return state.notifications
 
 
-def _iso(moment: datetime | None, tz: str) -> str | None:
-    return None if moment is None else moment.astimezone(ZoneInfo(tz)).isoformat()
-
-
 def queued_json(q: Queued, tz: str) -> dict[str, Any]:
     """One message as the API answers it (an admin may see the address; the text is not
     shown: the subject says what it is about)."""
     e = q.envelope
+    iso = iso_in(tz)
     return {"id": q.id, "channel": e.channel, "recipient": e.recipient,
             "address": e.message.address, "kind": e.kind, "ticket": e.ticket_id,
             "subject": e.message.subject, "status": q.status.value, "tries": q.tries,
-            "next_at": _iso(q.next_at, tz), "last_error": q.last_error,
-            "created_at": _iso(e.created_at, tz), "done_at": _iso(q.done_at, tz)}
+            "next_at": iso(q.next_at), "last_error": q.last_error,
+            "created_at": iso(e.created_at), "done_at": iso(q.done_at)}
 
 
 async def unsettled(desk: NotificationDesk, status: Delivery | None, limit: int
@@ -84,7 +80,7 @@ async def list_notifications(
     stats = await desk.stats()
     return {"notifications": [queued_json(q, state.tz) for q in found],
             "stats": {"waiting": stats.waiting,
-                      "oldest_waiting_at": _iso(stats.oldest_waiting_at, state.tz)}}
+                      "oldest_waiting_at": iso_in(state.tz)(stats.oldest_waiting_at)}}
 
 
 @router.post("/notifications/{message_id}/retry", response_model=RetryOut,

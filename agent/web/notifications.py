@@ -24,7 +24,6 @@ from agent.web.render import (
     state_of,
     words_of,
 )
-from ticketing.policy import ADMIN
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,7 @@ def channel_label(channel: str, words: Words) -> str:
 
 def _admin(request: Request) -> tuple[Principal, Response | None]:
     who = signed_in(request)
-    if who.role != ADMIN:
+    if not who.may_manage_outbox:
         return who, error_page(request, 403, words_of(request)("error.forbidden"), who)
     return who, None
 

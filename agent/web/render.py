@@ -20,7 +20,6 @@ from agent.core.outbox import NotificationDesk
 from agent.web import views
 from agent.web.i18n import LANGS, Words, pick_lang
 from agent.web.session import CSRF_FIELD, Accounts, Throttle, csrf_ok, csrf_token
-from ticketing.policy import ADMIN
 from ticketing.service import TicketService
 
 SECURITY_HEADERS = {
@@ -112,7 +111,7 @@ def render(request: Request, template: str, *, status: int = 200, who: Principal
         csrf_field=CSRF_FIELD, flashes=flashes, here=here, views=views,
         role_label=lambda role: words(f"role.{role}"), sop=state.service.sop,
         is_agency_or_admin=who is not None and who.may_file,
-        is_admin=who is not None and who.role == ADMIN, **context)
+        is_admin=who is not None and who.may_manage_outbox, **context)
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
 

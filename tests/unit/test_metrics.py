@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent.core.model import CheckResult, Device, DeviceState, Sample, Status
@@ -190,6 +191,12 @@ class TestTicketFamilies:
         assert names - EXPOSED_NAMES == set()
 
 
+def notified(r: CollectorRegistry, outcome: str, channel: str, kind: str) -> float | None:
+    """pantau_notifications_<outcome>_total{channel, kind} ("sent" or "failed")."""
+    return r.get_sample_value(f"pantau_notifications_{outcome}_total",
+                              {"channel": channel, "kind": kind})
+
+
 class TestNotificationFamilies:
     """Messages sent and given up per channel and kind, and the outbox's waiting messages."""
 
@@ -202,18 +209,13 @@ class TestNotificationFamilies:
         n.sent("webhook:noc-chat", "sla_breached")
         n.failed("email", "step_ready")
         r = m.registry
-        assert r.get_sample_value("pantau_notifications_sent_total",
-                                  {"channel": "telegram", "kind": "ticket_opened"}) == 2.0
+        assert notified(r, "sent", "telegram", "ticket_opened") == 2.0
         # every webhook counts as channel="webhook": its name is config, not a label value
-        assert r.get_sample_value("pantau_notifications_sent_total",
-                                  {"channel": "webhook", "kind": "sla_breached"}) == 2.0
-        assert r.get_sample_value("pantau_notifications_failed_total",
-                                  {"channel": "email", "kind": "step_ready"}) == 1.0
+        assert notified(r, "sent", "webhook", "sla_breached") == 2.0
+        assert notified(r, "failed", "email", "step_ready") == 1.0
         # a pair seen once has both counters, so its first failure is an increase
-        assert r.get_sample_value("pantau_notifications_failed_total",
-                                  {"channel": "telegram", "kind": "ticket_opened"}) == 0.0
-        assert r.get_sample_value("pantau_notifications_sent_total",
-                                  {"channel": "email", "kind": "step_ready"}) == 0.0
+        assert notified(r, "failed", "telegram", "ticket_opened") == 0.0
+        assert notified(r, "sent", "email", "step_ready") == 0.0
 
     def test_labels_come_from_closed_sets(self) -> None:
         m = Metrics()
@@ -225,12 +227,9 @@ class TestNotificationFamilies:
         for word in ("wa-gateway", "sms", "kadis", "SOP006"):
             assert word not in text
         r = m.registry
-        assert r.get_sample_value("pantau_notifications_sent_total",
-                                  {"channel": "other", "kind": "ticket_opened"}) == 1.0
-        assert r.get_sample_value("pantau_notifications_failed_total",
-                                  {"channel": "telegram", "kind": "other"}) == 1.0
-        assert r.get_sample_value("pantau_notifications_failed_total",
-                                  {"channel": "email", "kind": "other"}) == 1.0
+        assert notified(r, "sent", "other", "ticket_opened") == 1.0
+        assert notified(r, "failed", "telegram", "other") == 1.0
+        assert notified(r, "failed", "email", "other") == 1.0
 
     def test_outbox_gauges(self) -> None:
         from datetime import timedelta
@@ -307,10 +306,8 @@ class TestNotificationFamilies:
         await loop.deliver_once()
         m.notifications.outbox(await box.stats(), clock.now())
         r = m.registry
-        assert r.get_sample_value("pantau_notifications_sent_total",
-                                  {"channel": "webhook", "kind": "sla_breached"}) == 1.0
-        assert r.get_sample_value("pantau_notifications_failed_total",
-                                  {"channel": "telegram", "kind": "ticket_opened"}) == 1.0
+        assert notified(r, "sent", "webhook", "sla_breached") == 1.0
+        assert notified(r, "failed", "telegram", "ticket_opened") == 1.0
         # the held step_ready waits: an hour old, but not due
         assert r.get_sample_value("pantau_notifications_queued") == 1.0
         assert r.get_sample_value("pantau_notifications_oldest_queued_seconds") == 3600.0

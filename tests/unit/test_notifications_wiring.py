@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 
 from agent.config import Config, loads
-from agent.core.outbox import Delivery, OutboxStats
+from agent.core.outbox import Delivery, Message, OutboxStats
 from agent.metrics import Metrics
 from agent.notification_desk import Desk
 from agent.notifications import (
@@ -19,7 +19,7 @@ from agent.notifications import (
     configured_channels,
     open_notifications,
 )
-from notify.channel import Failed, Retry, Sent
+from notify.channel import Failed, Outcome, Retry, Sent
 from tests.fakes import FakeClock, InMemoryBackend
 from tests.notify_delivery_support import ScriptedChannel, envelope
 from ticketing.calendar import CalendarTime
@@ -232,6 +232,22 @@ async def test_a_test_message_goes_to_each_channel_and_reports_each_outcome() ->
     assert (failed.sent, failed.detail) == (False, "telegram: chat not found")
     assert sent.sent
     assert await made.send_test("nobody") == ()
+
+
+async def test_a_test_message_goes_to_every_channel_at_once() -> None:
+    mail = ScriptedChannel("email")
+
+    class AfterMail(ScriptedChannel):
+        """Answers only once the e-mail has been asked (5 s at most, then TimeoutError)."""
+
+        async def send(self, message: Message) -> Outcome:
+            await mail.wait_asked(1)
+            return await super().send(message)
+
+    made, *_ = desk(AfterMail("telegram"), mail)
+    outcomes = await made.send_test("kadis")
+    # one after the other, the telegram send would wait for an e-mail not yet asked for
+    assert [(o.channel, o.sent) for o in outcomes] == [("telegram", True), ("email", True)]
 
 
 async def test_a_test_message_speaks_the_users_language() -> None:

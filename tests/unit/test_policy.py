@@ -35,6 +35,12 @@ def test_staff_verify_and_agencies_or_admins_file() -> None:
     assert not policy.may_file("teknisi")
 
 
+def test_only_admins_manage_the_outbox() -> None:
+    assert policy.may_manage_outbox("admin")
+    assert not any(policy.may_manage_outbox(r) for r in (
+        "perangkat_daerah", "kepala_dinas", "kabid", "kasi", "teknisi"))
+
+
 class TestRequestOwner:
     def test_an_agency_files_for_itself(self) -> None:
         assert policy.request_owner("ani", "perangkat_daerah", "Dinkes", None, None) == "Dinkes"

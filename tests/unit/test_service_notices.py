@@ -223,6 +223,36 @@ async def test_warnings_are_queued_once_per_step_and_wake_delivery() -> None:
     assert (warning.kind, warning.recipient) == ("sla_warning", "kadis")
 
 
+class CountingBackend(InMemoryBackend):
+    """Counts the envelopes handed to `enqueue` (queued or skipped as already there)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.offered = 0
+
+    async def enqueue(self, envelopes: Sequence[Envelope]) -> int:
+        self.offered += len(envelopes)
+        return await super().enqueue(envelopes)
+
+
+async def test_a_queued_warning_is_not_written_again_on_each_look() -> None:
+    backend = CountingBackend()
+    service, _, clock, _ = make(real_rules(), backend)
+    ticket = await service.observe(obs(clock, fault=Fault.DEVICE_DOWN))
+    assert ticket is not None
+    record = workflow.open_step(ticket)
+    assert record is not None
+    assert record.due_at is not None
+    assert record.started_at
+    clock.advance((record.due_at - record.started_at).total_seconds() * 0.85)
+    offered = backend.offered
+    assert await service.warn() == 1
+    assert backend.offered == offered + 1
+    clock.advance(60)
+    assert await service.warn() == 0
+    assert backend.offered == offered + 1  # still in the window: nothing handed to the store
+
+
 async def test_the_sweeps_breach_reaches_the_role_and_the_one_above() -> None:
     service, backend, clock, _ = make(real_rules())
     ticket = await service.observe(obs(clock))
