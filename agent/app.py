@@ -212,9 +212,7 @@ class Agent:
                 serving = tg.create_task(server.serve(sockets=[sock]), name="http")
                 exposing = tg.create_task(http_app.state.exposition.run(), name="metrics")
                 collecting = tg.create_task(heap.collect_periodically(self.clock), name="gc")
-                notifying = [tg.create_task(job(), name=name)
-                             for name, job in notify.jobs(
-                                 service, warn_seconds=cfg.tickets.sla_sweep_seconds)]
+                notifying = [tg.create_task(job(), name=name) for name, job in notify.jobs()]
                 self.ready.set()
                 stopping = tg.create_task(stop.wait(), name="stop")
                 await asyncio.wait({stopping, serving}, return_when=asyncio.FIRST_COMPLETED)

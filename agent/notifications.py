@@ -27,9 +27,7 @@ from notify.delivery import Deliverer, DeliverySettings
 from ticketing.calendar import Calendar
 from ticketing.notices import Directory, Group, NoticeRules, Recipient
 from ticketing.periodic import run_periodically
-from ticketing.service import TicketService
 
-WARN_SECONDS = 60.0  # the most time between two looks for SLA warnings
 STATS_SECONDS = 15.0  # how often the outbox gauges are read
 
 #: (task name, coroutine factory): the periodic work the agent runs in its TaskGroup
@@ -125,16 +123,13 @@ class Notifications:
         stats = await self.store.stats()
         self.metrics.notifications.outbox(stats, self.clock.now())
 
-    def jobs(self, service: TicketService, warn_seconds: float = WARN_SECONDS) -> list[Job]:
-        """The periodic work; warnings are looked for every `warn_seconds` (at most
-        WARN_SECONDS): the agent passes its SLA sweep's period, since a step's 80 % window is
-        a fifth of its SLA (12 s of a 1-minute test SLA) and a look must fall inside it."""
+    def jobs(self) -> list[Job]:
+        """The periodic work: delivery and the outbox gauges (the SLA sweep queues the
+        warnings, with the breaches)."""
         if self.deliverer is None:
             return []
-        every = min(warn_seconds, WARN_SECONDS)
         return [
             ("delivery", self.deliverer.run),
-            ("sla warnings", lambda: run_periodically(every, self.clock, service.warn)),
             ("outbox stats", lambda: run_periodically(STATS_SECONDS, self.clock,
                                                        self.publish_stats)),
         ]

@@ -231,7 +231,8 @@ class TicketService:
     # -- SLA -------------------------------------------------------------------------------
 
     async def sweep(self) -> int:
-        """Record breaches of open steps past their due time; returns how many."""
+        """The SLA's periodic look at the open tickets: record breaches of steps past their
+        due time (returns how many), then queue the warnings due now (`warn`)."""
         await self.refresh()
         now = self.clock.now()
         count = 0
@@ -242,15 +243,16 @@ class TicketService:
                     await self._writer.append(ticket, lambda t: workflow.sweep(
                         t, now, self.sop, self.calendar))
                 count += len(events)
+        await self.warn()
         return count
 
     async def warn(self) -> int:
-        """Queue the SLA warnings due now for the open tickets (a step at its warning share
-        of its SLA); returns how many were queued. Each warning's key names its step run, so
-        calling this every minute queues each once; breaches come with the sweep's events."""
+        """Queue the SLA warnings due now for the open tickets as last read (a step at its
+        warning share of its SLA); returns how many were queued. Each warning's key names its
+        step run, so each is queued once however often the sweep looks; breaches come with
+        the sweep's events."""
         if self.notices is None:
             return 0
-        await self.refresh()
         now = self.clock.now()
         envelopes = [e for t in self.open_tickets for e in self.notices.warnings(t, now)]
         queued = await self._writer.enqueue(

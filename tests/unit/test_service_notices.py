@@ -223,6 +223,21 @@ async def test_warnings_are_queued_once_per_step_and_wake_delivery() -> None:
     assert (warning.kind, warning.recipient) == ("sla_warning", "kadis")
 
 
+async def test_the_sla_sweep_queues_the_warnings_too() -> None:
+    """One periodic look: the sweep records breaches and queues the warnings due."""
+    service, backend, clock, _ = make(real_rules())
+    ticket = await service.observe(obs(clock, fault=Fault.DEVICE_DOWN))
+    assert ticket is not None
+    record = workflow.open_step(ticket)
+    assert record is not None
+    assert record.due_at is not None
+    assert record.started_at
+    clock.advance((record.due_at - record.started_at).total_seconds() * 0.85)
+    assert await service.sweep() == 0  # no breach yet
+    assert [q.envelope.kind for q in await backend.messages(Delivery.WAITING, 10)
+            ].count("sla_warning") == 1
+
+
 class CountingBackend(InMemoryBackend):
     """Counts the envelopes handed to `enqueue` (queued or skipped as already there)."""
 
