@@ -143,7 +143,7 @@ class TicketSettings:
     verification_probes: int = 3  # live probes in one verification (the step 7 gate)
     verification_hold_seconds: float = 60.0  # the probes are spread over this; all must pass
     verification_max_age_seconds: float = 600.0  # an older passed verification opens no gate
-    sla_sweep_seconds: float = 15.0  # how often open steps are checked for breaches
+    sla_sweep_seconds: float = 15.0  # how often open steps are checked for breaches, warnings
 
 
 @dataclass(frozen=True, slots=True)
