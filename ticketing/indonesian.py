@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
 
+#: the languages of the pages and the messages, the default first
+LANGS = ("id", "en")
 MONTHS = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
           "September", "Oktober", "November", "Desember")
 MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",

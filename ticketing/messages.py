@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from ticketing.indonesian import (
     DAYS,
     DAYS_EN,
+    LANGS,
     MONTHS,
     MONTHS_EN,
     ROLE_LABELS,
@@ -26,7 +27,6 @@ from ticketing.indonesian import (
 from ticketing.models import Ticket, Trigger
 from ticketing.sop import StepSpec
 
-LANGS = ("id", "en")
 _MONTHS = {"id": MONTHS, "en": MONTHS_EN}
 _DAYS = {"id": DAYS, "en": DAYS_EN}
 

@@ -8,10 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from ticketing.indonesian import MONTHS_SHORT, MONTHS_SHORT_EN, ROLE_LABELS, fault_title_en
+from ticketing.indonesian import LANGS as LANGS  # the pages' languages (the messages' too)
+from ticketing.indonesian import (
+    MONTHS_SHORT,
+    MONTHS_SHORT_EN,
+    ROLE_LABELS,
+    fault_title_en,
+)
 from ticketing.models import Fault
 
-LANGS = ("id", "en")
 DEFAULT_LANG = "id"
 
 #: key -> (Indonesian, English). Placeholders use str.format names.
