@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, or_, select, update
+from sqlalchemy import Connection, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
@@ -88,7 +88,7 @@ def messages(conn: Connection, status: Delivery | None, limit: int) -> list[Queu
 def stats(conn: Connection) -> OutboxStats:
     row = conn.execute(
         select(func.count(), func.min(outbox.c.created_at), func.min(outbox.c.not_before))
-        .where(and_(outbox.c.status == _WAITING))
+        .where(outbox.c.status == _WAITING)
     ).one()
     return OutboxStats(waiting=int(row[0]), oldest_waiting_at=row[1], oldest_due_at=row[2])
 
