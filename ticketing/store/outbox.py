@@ -26,10 +26,9 @@ def enqueue(conn: Connection, envelopes: Sequence[Envelope]) -> int:
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = (dialect.insert(outbox).on_conflict_do_nothing(index_elements=["key"])
                  .returning(outbox.c.id))
-    queued = 0
-    for envelope in envelopes:  # a row comes back only when it was inserted (no rowcount:
-        queued += len(conn.execute(statement, _row(envelope)).all())  # psycopg says -1)
-    return queued
+    # One statement for the lot (SQLAlchemy's "insertmanyvalues"); a row comes back only
+    # when it was inserted (not rowcount: psycopg says -1 for a batch).
+    return len(conn.execute(statement, [_row(e) for e in envelopes]).all())
 
 
 def due(conn: Connection, now: datetime, limit: int) -> list[Queued]:
