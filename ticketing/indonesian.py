@@ -1,5 +1,6 @@
 """The names the messages (ticketing/messages.py) and the pages (agent/web) share, kept once:
-months and weekdays in Indonesian and English, Indonesia's time zones, the SOP roles' labels."""
+months and weekdays in Indonesian and English, Indonesia's time zones, the SOP roles' labels,
+the faults' English titles (the Indonesian ones are ticketing.models.Fault's)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
 
+#: the languages of the pages and the messages, the default first
+LANGS = ("id", "en")
 MONTHS = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
           "September", "Oktober", "November", "Desember")
 MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -28,6 +31,16 @@ ROLE_LABELS: Mapping[str, tuple[str, str]] = MappingProxyType({
     "kasi": ("Kepala Seksi", "Head of section"),
     "teknisi": ("Staf/Teknisi", "Technician"),
 })
+#: fault -> its English title; {item} is the ticket's item (an interface), "" for none
+FAULT_TITLES_EN: Mapping[str, str] = MappingProxyType({
+    "device_down": "Device unreachable", "interface_down": "Interface {item} down",
+    "snmp_down": "SNMP agent not answering", "manual": "Request"})
+
+
+def fault_title_en(fault: str, item: str = "") -> str:
+    """The fault's English title, as Fault.title_id gives the Indonesian one: "Interface
+    Gi0/1 down", or "Interface down" without `item`."""
+    return " ".join(FAULT_TITLES_EN[fault].format(item=item).split())
 
 
 def zone_name(moment: datetime, tz: str) -> str:

@@ -14,16 +14,21 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from ticketing.indonesian import DAYS, DAYS_EN, MONTHS, MONTHS_EN, ROLE_LABELS, zone_name
-from ticketing.models import Fault, Ticket, Trigger
+from ticketing.indonesian import (
+    DAYS,
+    DAYS_EN,
+    LANGS,
+    MONTHS,
+    MONTHS_EN,
+    ROLE_LABELS,
+    fault_title_en,
+    zone_name,
+)
+from ticketing.models import Ticket, Trigger
 from ticketing.sop import StepSpec
 
-LANGS = ("id", "en")
 _MONTHS = {"id": MONTHS, "en": MONTHS_EN}
 _DAYS = {"id": DAYS, "en": DAYS_EN}
-_FAULTS_EN = {Fault.DEVICE_DOWN: "Device unreachable",
-              Fault.INTERFACE_DOWN: "Interface {item} down",
-              Fault.SNMP_DOWN: "SNMP agent not answering", Fault.MANUAL: "Request"}
 
 #: kind -> (Indonesian headline, English headline); {no} is the step's number, {fault} the
 #: ticket's fault.
@@ -98,7 +103,7 @@ def ticket_link(base_url: str, ticket_id: str) -> str:
 def fault_title(ticket: Ticket, lang: str) -> str:
     """The ticket's fault, never a collector's (English) reason: "Antarmuka Gi0/1 mati"."""
     if lang == "en":
-        return " ".join(_FAULTS_EN[ticket.fault].format(item=ticket.item).split())
+        return fault_title_en(ticket.fault, ticket.item)
     return ticket.fault.title_id(ticket.item)
 
 

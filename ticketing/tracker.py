@@ -42,7 +42,7 @@ class TicketTracker:
             self.observer.opened(new)
         for i, step in enumerate(new.steps):
             before = old.steps[i] if old is not None and i < len(old.steps) else None
-            if step.completed_at is not None and (before is None or before.completed_at is None
+            if step.completed_at is not None and (before is None
                                                   or before.completed_at != step.completed_at):
                 if step.started_at is not None:
                     self.observer.step_completed(

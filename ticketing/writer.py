@@ -70,7 +70,7 @@ class TicketWriter:
             except BackendRejected:
                 ticket = await self.backend.get(ticket.id)
                 continue
-            self._after_events(ticket, events, stored)
+            self._after_events(events, stored)
             if notices:
                 self._queued()
             return stored
@@ -81,8 +81,7 @@ class TicketWriter:
         if self._on_queued is not None:
             self._on_queued()
 
-    def _after_events(self, before: Ticket, events: Sequence[TicketEvent], after: Ticket
-                      ) -> None:
+    def _after_events(self, events: Sequence[TicketEvent], after: Ticket) -> None:
         for e in events:
             log.info("ticket event", extra={"ticket": after.id, "event": e.kind.value,
                                              "step": e.step, "actor": e.actor})

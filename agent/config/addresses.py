@@ -15,7 +15,7 @@ from pydantic_core import PydanticCustomError
 
 from agent.config.fields import is_host
 from agent.config.problems import kind_of, quote
-from agent.web.i18n import LANGS
+from ticketing.indonesian import LANGS
 
 _CHAT_ID_RE = re.compile(r"-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31}")
 _SLUG_RE = re.compile(r"[a-z0-9-]{1,64}")

@@ -4,7 +4,7 @@ one table at a time, and the build into NotifySettings with the rules across key
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -14,7 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.config.addresses import FromAddress, HttpUrl, Port, Slug, WebhookUrl
 from agent.config.fields import Address, PositiveSeconds, Role, SecretField, Text
-from agent.config.notify_rules import RuleModel, rule_settings, validate_rules
+from agent.config.notify_rules import (
+    RuleModel,
+    Validate,
+    duplicates,
+    rule_settings,
+    validate_rules,
+)
 from agent.config.problems import Issue, Loc, quote, typed
 from agent.config.values import NotifySettings
 from agent.core.model import Secret
@@ -75,10 +81,6 @@ class NotifyParsed:
     webhooks: list[tuple[int, WebhookModel]] = field(default_factory=list)
     webhook_names: list[tuple[int, str]] = field(default_factory=list)  # every string name
     rules: dict[str, RuleModel] = field(default_factory=dict)  # kind -> its valid table
-
-
-#: `one(model, value, loc)`: validate a table, report its issues, None when unusable
-Validate = Callable[[type[BaseModel], object, Loc], Any]
 
 
 def validate_notify(value: object, one: Validate) -> tuple[NotifyParsed, list[Issue]]:
@@ -194,7 +196,7 @@ class _NotifyBuilder:
         roles: dict[str, tuple[str, ...]] = {}
         for index, model in parsed.webhooks:
             loc: Loc = ("notify", "webhook", index)
-            self.issues.extend(_duplicates((*loc, "roles"), "role", model.roles or ()))
+            self.issues.extend(duplicates((*loc, "roles"), "role", model.roles or ()))
             secret = self.secret(model.secret, (*loc, "secret"), min_length=WEBHOOK_SECRET_MIN)
             if secret is None or model.name in roles:
                 continue
@@ -203,17 +205,6 @@ class _NotifyBuilder:
             hooks.append(WebhookSettings(name=model.name, url=model.url, secret=secret, **kw))
             roles[model.name] = tuple(dict.fromkeys(model.roles or ()))
         return tuple(hooks), roles
-
-
-def _duplicates(loc: Loc, what: str, values: Sequence[str]) -> list[Issue]:
-    first: dict[str, int] = {}
-    found = []
-    for index, value in enumerate(values):
-        if value in first:
-            found.append(Issue((*loc, index), f"duplicate {what} {quote(value)} "
-                                              f"(first at index {first[value]})"))
-        first.setdefault(value, index)
-    return found
 
 
 def _email_key(message: str) -> Loc:
@@ -242,7 +233,7 @@ def notify_settings(parsed: NotifyParsed | None, *, secret: ResolveSecret, ok: K
     if model.warn_at_percent is not None:
         kw["warn_at_percent"] = model.warn_at_percent
     if model.escalation is not None:
-        build.issues.extend(_duplicates(("notify", "escalation"), "role", model.escalation))
+        build.issues.extend(duplicates(("notify", "escalation"), "role", model.escalation))
         kw["escalation"] = tuple(dict.fromkeys(model.escalation))
     kw["rules"], found = rule_settings(parsed.rules)
     build.issues.extend(found)

@@ -72,17 +72,24 @@ def rule_settings(models: Mapping[str, RuleModel]) -> tuple[Mapping[str, Rule], 
     issues: list[Issue] = []
     for kind, model in models.items():
         loc: Loc = ("notify", "rules", kind)
-        first: dict[str, int] = {}
-        for index, role in enumerate(model.roles or ()):
-            if role in first:
-                issues.append(Issue((*loc, "roles", index), f"duplicate role {quote(role)} "
-                                                            f"(first at index {first[role]})"))
-            first.setdefault(role, index)
+        issues += duplicates((*loc, "roles"), "role", model.roles or ())
         if model.step_role is not None and kind not in STEP_KINDS:
             issues.append(Issue((*loc, "step_role"), "only for a kind about one step: "
                                                      f"{choices(STEP_KINDS)}"))
         rules[kind] = Rule(
-            roles=None if model.roles is None else tuple(first),
+            roles=None if model.roles is None else tuple(dict.fromkeys(model.roles)),
             step_role=model.step_role is not False or kind not in STEP_KINDS,
             wait_for_working_hours=model.wait_for_working_hours)
     return MappingProxyType(rules), issues
+
+
+def duplicates(loc: Loc, what: str, values: Sequence[str]) -> list[Issue]:
+    """An issue on each value of the array at `loc` given again, naming the first's index."""
+    first: dict[str, int] = {}
+    found = []
+    for index, value in enumerate(values):
+        if value in first:
+            found.append(Issue((*loc, index), f"duplicate {what} {quote(value)} "
+                                              f"(first at index {first[value]})"))
+        first.setdefault(value, index)
+    return found

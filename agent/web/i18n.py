@@ -8,10 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from ticketing.indonesian import MONTHS_SHORT, MONTHS_SHORT_EN, ROLE_LABELS
+from ticketing.indonesian import LANGS as LANGS  # the pages' languages (the messages' too)
+from ticketing.indonesian import (
+    MONTHS_SHORT,
+    MONTHS_SHORT_EN,
+    ROLE_LABELS,
+    fault_title_en,
+)
 from ticketing.models import Fault
 
-LANGS = ("id", "en")
 DEFAULT_LANG = "id"
 
 #: key -> (Indonesian, English). Placeholders use str.format names.
@@ -105,10 +110,9 @@ CATALOG: Mapping[str, tuple[str, str]] = {
     "sla.breached": ("Melewati SLA", "SLA breached"),
     "sla.met": ("Tepat waktu", "On time"),
     "sla.waiting": ("Menunggu", "Waiting"),
-    # the Indonesian names of faults have one home: ticketing.models.Fault.phrase_id
-    **{f"fault.{fault.value}": (fault.title_id(), english) for fault, english in (
-        (Fault.DEVICE_DOWN, "Device unreachable"), (Fault.INTERFACE_DOWN, "Interface down"),
-        (Fault.SNMP_DOWN, "SNMP agent not answering"), (Fault.MANUAL, "Request"))},
+    # the faults' names have one home: ticketing.models.Fault.phrase_id (Indonesian) and
+    # ticketing.indonesian.fault_title_en (English), which the messages use too
+    **{f"fault.{fault.value}": (fault.title_id(), fault_title_en(fault)) for fault in Fault},
     "trigger.auto": ("otomatis", "automatic"),
     "trigger.manual": ("manual", "manual"),
     # a ticket's page

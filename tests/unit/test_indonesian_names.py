@@ -1,4 +1,4 @@
-"""The month, day, zone and role names have one home (ticketing/indonesian.py): the messages,
+"""The month, day, zone, role and fault names have one home (ticketing/indonesian.py): the messages,
 the pages' words and the letters say them alike."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import pytest
 from agent.web import i18n
 from agent.web import indonesian as letters_words
 from ticketing import indonesian, messages
+from ticketing.models import Fault
 
 
 class TestOneHome:
@@ -25,6 +26,14 @@ class TestOneHome:
     def test_page_only_roles_keep_their_labels(self) -> None:
         assert i18n.Words("id", "Asia/Jakarta")("role.admin") == "Administrator"
         assert messages.role_label("admin", "id") == "admin"  # not a SOP role in messages
+
+    @pytest.mark.parametrize("fault", list(Fault))
+    def test_fault_titles_agree(self, fault: Fault) -> None:
+        english = indonesian.fault_title_en(fault)
+        assert i18n.Words("id", "Asia/Jakarta")(f"fault.{fault.value}") == fault.title_id()
+        assert i18n.Words("en", "Asia/Jakarta")(f"fault.{fault.value}") == english
+        assert "{" not in english
+        assert "  " not in english
 
     def test_short_months(self) -> None:
         assert indonesian.MONTHS_SHORT[7] == "Agu"
