@@ -159,7 +159,7 @@ class NoticeRules:
     def warnings(self, ticket: Ticket, now: datetime) -> list[Envelope]:
         """For the open step at `warn_at_percent` or more of its SLA (counted on the calendar)
         and not yet due: its role (and an sla_warning Rule's roles). The key names the step
-        and its start, so a timer may call this every minute and the outbox keeps one warning
+        and its start, so the SLA sweep may call this at every look and the outbox keeps one warning
         per step run."""
         record = workflow.open_step(ticket)
         if (record is None or record.started_at is None or record.due_at is None
