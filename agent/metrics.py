@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 
 from agent import __version__
 from agent.core.model import CheckResult, Device, DeviceState, Status
+from agent.metrics_loop import CounterSeries, HistogramSeries, LoopCounter, LoopHistogram
 
 if TYPE_CHECKING:
     from agent.exposition import DeviceTexts
@@ -95,11 +96,8 @@ EXPOSED_NAMES: frozenset[str] = frozenset(
         f"{COLLECTOR_DURATION}_bucket",
         f"{COLLECTOR_DURATION}_sum",
         f"{COLLECTOR_DURATION}_count",
-        f"{COLLECTOR_DURATION}_created",
         f"{COLLECTOR_CHECKS}_total",
-        f"{COLLECTOR_CHECKS}_created",
         f"{COLLECTOR_ERRORS}_total",
-        f"{COLLECTOR_ERRORS}_created",
         TICKETS_OPEN,
         STEP_SLA,
         STEP_REMAINING,
@@ -110,7 +108,6 @@ EXPOSED_NAMES: frozenset[str] = frozenset(
         f"{SCHEDULER_LAG}_bucket",
         f"{SCHEDULER_LAG}_sum",
         f"{SCHEDULER_LAG}_count",
-        f"{SCHEDULER_LAG}_created",
         SCHEDULER_IN_FLIGHT,
         f"{BUILD_INFO}_info",
     }
@@ -227,24 +224,26 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=False)
         self.snapshots = SnapshotCollector()
         self.registry.register(self.snapshots)
-        self.collector_duration = Histogram(
+        # fed for every check result, on the loop: lock-free (agent/metrics_loop.py)
+        self.collector_duration = LoopHistogram(
             COLLECTOR_DURATION, "Duration of each check, by collector.", ["collector"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
-            registry=self.registry,
         )
-        self.collector_checks = Counter(
+        self.collector_checks = LoopCounter(
             COLLECTOR_CHECKS, "Checks run, by collector and resulting status.",
-            ["collector", "status"], registry=self.registry,
+            ["collector", "status"],
         )
-        self.collector_errors = Counter(
+        self.collector_errors = LoopCounter(
             COLLECTOR_ERRORS, "Checks that failed with an error, by collector and kind.",
-            ["collector", "kind"], registry=self.registry,
+            ["collector", "kind"],
         )
-        self.scheduler_lag = Histogram(
+        self.scheduler_lag = LoopHistogram(
             SCHEDULER_LAG, "How late each check started against its schedule.",
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5),
-            registry=self.registry,
         )
+        for instrument in (self.collector_duration, self.collector_checks,
+                           self.collector_errors, self.scheduler_lag):
+            self.registry.register(instrument)
         self.step_breaches = Counter(
             STEP_BREACHES, "Steps that went past their due time.", ["step"],
             registry=self.registry,
@@ -271,7 +270,9 @@ class Metrics:
 
         self.notifications: NotificationInstruments = NotificationInstruments(self.registry)
         self._texts: DeviceTexts | None = None
-        self._check_children: dict[tuple[str, Status, str], tuple[Any, Any, Any]] = {}
+        self._check_children: dict[
+            tuple[str, Status, str], tuple[HistogramSeries, CounterSeries, CounterSeries | None]
+        ] = {}
 
     def observe_check(self, collector: str, seconds: float, status: Status, error: str) -> None:
         """One check's duration, status and error kind (called for every result: the
