@@ -119,7 +119,6 @@ class Channel:
         # kernel times are wall-clock: map them onto the monotonic clock once per drain
         offset = self._clock.now().timestamp() - now
         before = len(self.table)
-        stamp = (socket.SOL_SOCKET, _SO_TIMESTAMPNS)
         unpack = _TIMESPEC.unpack_from
         for _ in range(_DRAIN_LIMIT):
             try:
@@ -130,8 +129,9 @@ class Channel:
                 log.debug("icmp receive error", extra={"error": exc.strerror})
                 break
             received = now
-            for level, kind, payload in ancillary:  # the one we asked for, in practice
-                if (level, kind) == stamp:
+            if ancillary:  # the one control message we asked for, in practice
+                level, kind, payload = ancillary[0]
+                if kind == _SO_TIMESTAMPNS and level == socket.SOL_SOCKET:
                     sec, nsec = unpack(payload)
                     at = sec + nsec * 1e-9 - offset
                     if at < now:

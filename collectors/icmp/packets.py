@@ -5,9 +5,10 @@ replies to the requests of a sweep.
 from __future__ import annotations
 
 import asyncio
-import os
+import secrets
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _ECHO_REQUEST: dict[int, int] = {socket.AF_INET: 8, socket.AF_INET6: 128}
@@ -16,9 +17,16 @@ PROTO: dict[int, int] = {
     socket.AF_INET: socket.IPPROTO_ICMP,
     socket.AF_INET6: socket.IPPROTO_ICMPV6,
 }
-# type, code, checksum, identifier, sequence, then an 8-byte payload: our token and a serial
-# number, so a reply is ours only if it echoes both (another process may use our id/sequence).
-_ECHO = struct.Struct("!BBHHHII")
+# type, code, checksum, identifier, sequence; then PAYLOAD_BYTES of random payload
+_HEAD = struct.Struct("!BBHHH")
+_WORDS = struct.Struct("!4H")  # the payload as 16-bit words, for the raw IPv4 checksum
+PAYLOAD_BYTES = 8
+# Every request draws its sequence number, identifier (raw sockets only: a ping socket writes
+# its own port) and payload from the system CSPRNG: seeing one request tells nothing about
+# the next, so a forged reply for another device must guess 64 bits of payload and the
+# sequence number at once. Drawn in bulk, one call per this many requests.
+_DRAW = 4 + PAYLOAD_BYTES
+_DRAWS_PER_CALL = 4096
 _SEQ_SPACE = 1 << 16
 
 
@@ -71,47 +79,36 @@ class EchoBatch:
             self.done.set_result(None)
 
 
-# address, serial, batch, index in the batch, monotonic send time
-_Entry = tuple[str, int, EchoBatch, int, float]
+# address, payload, batch, index in the batch, monotonic send time, identifier (raw sockets)
+_Entry = tuple[str, bytes, EchoBatch, int, float, int]
 
 
 class EchoTable:
     """The echo requests in flight on one socket, keyed by sequence number.
 
-    Sequence numbers come from one 16-bit counter, skipping those still in flight, so
-    concurrent callers (even pinging the same address) never share a key. `ident` is the
-    identifier we write and expect on a raw socket; None on a kernel ping socket, which
-    rewrites it to the socket's port and delivers only replies carrying that port.
+    Each request gets a random sequence number (the next free one when it is taken), so
+    concurrent callers (even pinging the same address) never share a key, and a random
+    payload; on a raw socket also a random identifier. A reply counts only when it comes
+    from the address the request went to and echoes its sequence number, payload and (raw)
+    identifier. A kernel ping socket rewrites the identifier to the socket's port and delivers
+    only replies carrying that port. `random(n)` gives n unpredictable bytes.
     """
 
-    __slots__ = (
-        "_base",
-        "_checksum",
-        "_ident_out",
-        "_inflight",
-        "_next_seq",
-        "_offset_ip",
-        "_reply",
-        "_request",
-        "_serial",
-        "ident",
-        "token",
-    )
+    __slots__ = ("_at", "_inflight", "_offset_ip", "_pool", "_random", "_raw", "_reply",
+                 "_request")
 
-    def __init__(self, *, family: int, raw: bool, ident: int, token: int) -> None:
-        self.ident: int | None = ident if raw else None
-        self._ident_out = ident if raw else 0  # a ping socket writes its own
-        self.token = token
+    def __init__(self, *, family: int, raw: bool,
+                 random: Callable[[int], bytes] = secrets.token_bytes) -> None:
         self._request = _ECHO_REQUEST[family]
         self._reply = _ECHO_REPLY[family]
+        self._raw = raw
         # Raw IPv4 sockets hand us the IP header and leave the ICMP checksum to us; the
         # kernel fills it in for ping sockets and for every ICMPv6 socket.
         self._offset_ip = raw and family == socket.AF_INET
-        self._checksum = self._offset_ip
-        self._base = (self._request << 8) + (ident if raw else 0) + (token >> 16) + (token & 0xFFFF)
         self._inflight: dict[int, _Entry] = {}
-        self._next_seq = int.from_bytes(os.urandom(2), "big")
-        self._serial = 0
+        self._random = random
+        self._pool = b""
+        self._at = 0
 
     def __len__(self) -> int:
         return len(self._inflight)
@@ -124,23 +121,27 @@ class EchoTable:
         Returns None when all 65,536 sequence numbers are in flight.
         """
         inflight = self._inflight
-        seq = self._next_seq
-        if seq in inflight:
-            if len(inflight) >= _SEQ_SPACE:
-                return None
-            while seq in inflight:
-                seq = (seq + 1) & 0xFFFF
-        self._next_seq = (seq + 1) & 0xFFFF
-        serial = self._serial = (self._serial + 1) & 0xFFFFFFFF
-        inflight[seq] = (address, serial, batch, index, sent_at)
-        checksum = 0
-        if self._checksum:
-            total = self._base + seq + (serial >> 16) + (serial & 0xFFFF)
-            total = (total >> 16) + (total & 0xFFFF)
-            total += total >> 16
-            checksum = ~total & 0xFFFF
-        return seq, _ECHO.pack(self._request, 0, checksum, self._ident_out, seq, self.token,
-                               serial)
+        if len(inflight) >= _SEQ_SPACE:
+            return None
+        at, pool = self._at, self._pool
+        if at >= len(pool):
+            at, pool = 0, self._random(_DRAW * _DRAWS_PER_CALL)
+            self._pool = pool
+        self._at = at + _DRAW
+        seq = (pool[at] << 8) | pool[at + 1]
+        while seq in inflight:
+            seq = (seq + 1) & 0xFFFF
+        payload = pool[at + 4:at + _DRAW]
+        ident = checksum = 0
+        if self._raw:
+            ident = (pool[at + 2] << 8) | pool[at + 3]
+            if self._offset_ip:
+                total = (self._request << 8) + ident + seq + sum(_WORDS.unpack(payload))
+                total = (total >> 16) + (total & 0xFFFF)
+                total += total >> 16
+                checksum = ~total & 0xFFFF
+        inflight[seq] = (address, payload, batch, index, sent_at, ident)
+        return seq, _HEAD.pack(self._request, 0, checksum, ident, seq) + payload
 
     def release(self, seq: int, batch: EchoBatch) -> bool:
         """Forget `seq` if it is still in flight for `batch` (unanswered, or the send failed)."""
@@ -153,26 +154,24 @@ class EchoTable:
     def on_packet(self, source: str, data: bytes, received_at: float) -> bool:
         """Match one received packet; True if it answered one of our echo requests.
 
-        Anything else is ignored: other ICMP types, other identifiers or tokens, unknown or
-        already answered sequence numbers (duplicates), replies from another address, and
-        truncated packets.
+        Anything else is ignored: other ICMP types, unknown or already answered sequence
+        numbers (duplicates), replies from another address or with another payload or
+        (raw) identifier, and truncated packets.
         """
         offset = 0
         if self._offset_ip:
             if len(data) < 20:
                 return False
             offset = (data[0] & 0x0F) * 4
-        if len(data) < offset + 16:
+        end = offset + 8 + PAYLOAD_BYTES
+        if len(data) < end or data[offset] != self._reply or data[offset + 1] != 0:
             return False
-        kind, code, _, ident, seq, token, serial = _ECHO.unpack_from(data, offset)
-        if kind != self._reply or code != 0 or token != self.token:
+        entry = self._inflight.get((data[offset + 6] << 8) | data[offset + 7])
+        if entry is None or entry[0] != source or data[offset + 8:end] != entry[1]:
             return False
-        if self.ident is not None and ident != self.ident:
+        if self._raw and (data[offset + 4] << 8) | data[offset + 5] != entry[5]:
             return False
-        entry = self._inflight.get(seq)
-        if entry is None or entry[0] != source or entry[1] != serial:
-            return False
-        del self._inflight[seq]
+        del self._inflight[(data[offset + 6] << 8) | data[offset + 7]]
         entry[2].on_reply(entry[3], max(0.0, received_at - entry[4]))
         return True
 

@@ -8,7 +8,6 @@ import asyncio
 import errno
 import functools
 import logging
-import os
 import socket
 from collections.abc import Mapping, Sequence
 
@@ -69,15 +68,11 @@ class Pinger:
         if mode not in ("privileged", "unprivileged"):
             raise ValueError(f"mode must be 'privileged' or 'unprivileged', not {mode!r}")
         loop = asyncio.get_running_loop()
-        ident = int.from_bytes(os.urandom(2), "big")
-        token = int.from_bytes(os.urandom(4), "big")
         raw = mode == "privileged"
         self.mode = mode
         self._clock = clock
         self._channels = {
-            family: Channel(
-                sock, EchoTable(family=family, raw=raw, ident=ident, token=token), clock, loop
-            )
+            family: Channel(sock, EchoTable(family=family, raw=raw), clock, loop)
             for family, sock in sockets.items()
         }
         self._missing = dict(missing or {})  # family -> why it has no socket

@@ -27,16 +27,17 @@ from collectors.icmp import (
 )
 from tests.fakes import FakeClock
 
-TOKEN = 0xA1B2C3D4
-IDENT = 0x4242
-
-
 def raw_table(family: int = socket.AF_INET) -> EchoTable:
-    return EchoTable(family=family, raw=True, ident=IDENT, token=TOKEN)
+    return EchoTable(family=family, raw=True)
 
 
 def dgram_table(family: int = socket.AF_INET) -> EchoTable:
-    return EchoTable(family=family, raw=False, ident=IDENT, token=TOKEN)
+    return EchoTable(family=family, raw=False)
+
+
+def flipped(packet: bytes, at: int) -> bytes:
+    """`packet` with one bit of byte `at` changed."""
+    return packet[:at] + bytes([packet[at] ^ 1]) + packet[at + 1:]
 
 
 def reply_to(request: bytes, *, reply_type: int = 0, ident: int | None = None) -> bytes:
@@ -79,11 +80,16 @@ class TestEncode:
 
     def test_raw_ipv4_request_has_a_valid_checksum(self) -> None:
         table = raw_table()
-        for _ in range(300):  # many sequence numbers and serials, carries included
+        idents, payloads = set(), set()
+        for _ in range(300):  # many random identifiers, sequences and payloads, carries included
             seq, packet = register(table, EchoBatch(1), "127.0.0.5")
             assert checksum(packet) == 0
-            kind, code, _, ident, got_seq, token, _ = struct.unpack("!BBHHHII", packet)
-            assert (kind, code, ident, got_seq, token) == (8, 0, IDENT, seq, TOKEN)
+            kind, code, _, ident, got_seq = struct.unpack_from("!BBHHH", packet)
+            assert (kind, code, got_seq, len(packet)) == (8, 0, seq, 16)
+            idents.add(ident)
+            payloads.add(packet[8:])
+        assert len(idents) > 250
+        assert len(payloads) == 300
 
     def test_ping_socket_request_leaves_id_and_checksum_to_the_kernel(self) -> None:
         _, packet = register(dgram_table(), EchoBatch(1), "127.0.0.5")
@@ -169,26 +175,26 @@ class TestDemux:
         assert not table.on_packet("127.0.0.6", reply_to(packet), 11.0)
         assert table.on_packet("127.0.0.5", reply_to(packet), 11.0)
 
-    def test_stray_reply_of_another_process_is_ignored(self) -> None:
+    def test_reply_with_another_payload_or_identifier_is_ignored(self) -> None:
         table, batch = raw_table(), EchoBatch(1)
         _, packet = register(table, batch, "127.0.0.5")
-        other_token = packet[:8] + struct.pack("!I", TOKEN ^ 1) + packet[12:]
-        other_ident = packet[:4] + struct.pack("!H", IDENT ^ 1) + packet[6:]
-        for stray in (other_token, other_ident):
+        # a stray reply of another process, or a forgery: identifier, or any payload byte
+        for stray in (flipped(packet, 4), flipped(packet, 5), flipped(packet, 8),
+                      flipped(packet, 15)):
             data = ipv4_header(16, "127.0.0.5") + reply_to(stray)
             assert not table.on_packet("127.0.0.5", data, 11.0)
         assert batch.received == [0]
 
     def test_late_reply_does_not_answer_a_reused_sequence(self) -> None:
-        table = dgram_table()
+        def same_sequence(n: int) -> bytes:  # every draw: sequence 0x0102, a fresh payload
+            return b"".join(b"\x01\x02\x00\x00" + os.urandom(8) for _ in range(n // 12))
+
+        table = EchoTable(family=socket.AF_INET, raw=False, random=same_sequence)
         old, new = EchoBatch(1), EchoBatch(1)
         seq, stale = register(table, old, "127.0.0.5")
         table.release(seq, old)  # timed out
-        filler = EchoBatch(1)
-        for _ in range(65535):
-            register(table, filler, "127.0.0.9")
         again, _ = register(table, new, "127.0.0.5")
-        assert again == seq
+        assert again == seq == 0x0102
         assert not table.on_packet("127.0.0.5", reply_to(stale), 12.0)
         assert new.received == [0]
 
@@ -313,7 +319,7 @@ class FakePingSocket:
         if address[0] in self._alive:
             self._clock.advance(self._rtt)
             reply = reply_to(data, ident=40000)  # the kernel's port as identifier
-            stray = reply[:8] + struct.pack("!I", TOKEN ^ 1) + reply[12:]
+            stray = flipped(reply, 10)  # another payload
             for packet in (reply, reply, stray):
                 self._queue.append((packet, (address[0], 0)))
             self._wake_w.send(b"x")
@@ -344,7 +350,6 @@ async def fake_net() -> AsyncIterator[tuple[Pinger, FakePingSocket, AutoClock]]:
         clock=clock,
         missing={socket.AF_INET6: "no IPv6 ICMP socket (test)"},
     )
-    pinger._channels[socket.AF_INET].table.token = TOKEN  # so the stray differs only by token
     try:
         yield pinger, sock, clock
     finally:
