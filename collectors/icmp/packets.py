@@ -17,15 +17,17 @@ PROTO: dict[int, int] = {
     socket.AF_INET: socket.IPPROTO_ICMP,
     socket.AF_INET6: socket.IPPROTO_ICMPV6,
 }
-# type, code, checksum, identifier, sequence; then PAYLOAD_BYTES of random payload
-_HEAD = struct.Struct("!BBHHH")
-_WORDS = struct.Struct("!4H")  # the payload as 16-bit words, for the raw IPv4 checksum
 PAYLOAD_BYTES = 8
+# type, code, checksum, identifier, sequence, payload
+_ECHO = struct.Struct(f"!BBHHH{PAYLOAD_BYTES}s")
+_ECHO_BYTES = _ECHO.size
+_WORDS = struct.Struct("!4H")  # the payload as 16-bit words, for the raw IPv4 checksum
 # Every request draws its sequence number, identifier (raw sockets only: a ping socket writes
 # its own port) and payload from the system CSPRNG: seeing one request tells nothing about
 # the next, so a forged reply for another device must guess 64 bits of payload and the
 # sequence number at once. Drawn in bulk, one call per this many requests.
-_DRAW = 4 + PAYLOAD_BYTES
+_DRAWN = struct.Struct(f"!HH{PAYLOAD_BYTES}s")  # sequence, identifier, payload
+_DRAW = _DRAWN.size
 _DRAWS_PER_CALL = 4096
 _SEQ_SPACE = 1 << 16
 
@@ -54,20 +56,24 @@ class PingReply:
 class EchoBatch:
     """The replies collected for one ping() or sweep() call, per target index."""
 
-    __slots__ = ("done", "outstanding", "received", "rtts", "sending")
+    __slots__ = ("done", "outstanding", "rtts", "sending")
 
     def __init__(self, size: int, done: asyncio.Future[None] | None = None) -> None:
-        self.received = [0] * size
-        self.rtts: list[list[float]] = [[] for _ in range(size)]
+        self.rtts: list[list[float]] = [[] for _ in range(size)]  # one per reply
         self.outstanding = 0  # sent and not answered yet
         self.sending = True  # more echo requests may still be sent
         self.done = done  # resolved once everything sent has been answered
 
+    @property
+    def received(self) -> list[int]:
+        """Replies per target index."""
+        return [len(rtts) for rtts in self.rtts]
+
     def on_reply(self, index: int, rtt: float) -> None:
-        self.received[index] += 1
         self.rtts[index].append(rtt)
         self.outstanding -= 1
-        self.check_done()
+        if self.outstanding == 0:
+            self.check_done()
 
     def check_done(self) -> None:
         if (
@@ -128,20 +134,19 @@ class EchoTable:
             at, pool = 0, self._random(_DRAW * _DRAWS_PER_CALL)
             self._pool = pool
         self._at = at + _DRAW
-        seq = (pool[at] << 8) | pool[at + 1]
+        seq, ident, payload = _DRAWN.unpack_from(pool, at)
         while seq in inflight:
             seq = (seq + 1) & 0xFFFF
-        payload = pool[at + 4:at + _DRAW]
-        ident = checksum = 0
-        if self._raw:
-            ident = (pool[at + 2] << 8) | pool[at + 3]
-            if self._offset_ip:
-                total = (self._request << 8) + ident + seq + sum(_WORDS.unpack(payload))
-                total = (total >> 16) + (total & 0xFFFF)
-                total += total >> 16
-                checksum = ~total & 0xFFFF
+        checksum = 0
+        if not self._raw:
+            ident = 0  # the kernel writes the socket's port
+        elif self._offset_ip:
+            total = (self._request << 8) + ident + seq + sum(_WORDS.unpack(payload))
+            total = (total >> 16) + (total & 0xFFFF)
+            total += total >> 16
+            checksum = ~total & 0xFFFF
         inflight[seq] = (address, payload, batch, index, sent_at, ident)
-        return seq, _HEAD.pack(self._request, 0, checksum, ident, seq) + payload
+        return seq, _ECHO.pack(self._request, 0, checksum, ident, seq, payload)
 
     def release(self, seq: int, batch: EchoBatch) -> bool:
         """Forget `seq` if it is still in flight for `batch` (unanswered, or the send failed)."""
@@ -150,6 +155,14 @@ class EchoTable:
             del self._inflight[seq]
             return True
         return False
+
+    def release_batch(self, batch: EchoBatch) -> bool:
+        """Forget every request of `batch` still in flight; True if there was any."""
+        inflight = self._inflight
+        left = [seq for seq, entry in inflight.items() if entry[2] is batch]
+        for seq in left:
+            del inflight[seq]
+        return bool(left)
 
     def on_packet(self, source: str, data: bytes, received_at: float) -> bool:
         """Match one received packet; True if it answered one of our echo requests.
@@ -163,15 +176,17 @@ class EchoTable:
             if len(data) < 20:
                 return False
             offset = (data[0] & 0x0F) * 4
-        end = offset + 8 + PAYLOAD_BYTES
-        if len(data) < end or data[offset] != self._reply or data[offset + 1] != 0:
+        if len(data) < offset + _ECHO_BYTES:
             return False
-        entry = self._inflight.get((data[offset + 6] << 8) | data[offset + 7])
-        if entry is None or entry[0] != source or data[offset + 8:end] != entry[1]:
+        kind, code, _, ident, seq, payload = _ECHO.unpack_from(data, offset)
+        if kind != self._reply or code != 0:
             return False
-        if self._raw and (data[offset + 4] << 8) | data[offset + 5] != entry[5]:
+        entry = self._inflight.get(seq)
+        if entry is None or entry[0] != source or payload != entry[1]:
             return False
-        del self._inflight[(data[offset + 6] << 8) | data[offset + 7]]
+        if self._raw and ident != entry[5]:
+            return False
+        del self._inflight[seq]
         entry[2].on_reply(entry[3], max(0.0, received_at - entry[4]))
         return True
 

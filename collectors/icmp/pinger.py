@@ -182,7 +182,6 @@ class Pinger:
         batch = EchoBatch(len(targets), loop.create_future())
         sent = [0] * len(targets)
         errors: dict[int, str] = {}
-        registered: list[tuple[EchoTable, int]] = []
         monotonic = self._clock.monotonic
         self._batches.add(batch)
         per_yield = self._sends_per_yield
@@ -204,7 +203,6 @@ class Pinger:
                         errors[index] = "the pinger is closed"
                         continue
                     seq, packet = slot
-                    registered.append((table, seq))
                     batch.outstanding += 1
                     try:
                         channel.sock.sendto(packet, sockaddr)
@@ -238,15 +236,12 @@ class Pinger:
                 channel.drain()  # replies queued while we were late still count
         finally:
             self._batches.discard(batch)
-            freed = False
-            for table, seq in registered:
-                freed = table.release(seq, batch) or freed
-            if freed:
-                for channel in self._channels.values():
+            for channel in self._channels.values():  # the unanswered ones
+                if channel.table.release_batch(batch):
                     channel.wake_slot_waiters()
-        received, rtts = batch.received, batch.rtts
+        rtts = batch.rtts
         return [
-            PingReply(address, sent[i], min(received[i], sent[i]), tuple(rtts[i]),
+            PingReply(address, sent[i], min(len(rtts[i]), sent[i]), tuple(rtts[i]),
                       errors.get(i, "") if errors else "")
             for i, (_, address, _, _) in enumerate(targets)
         ]

@@ -27,6 +27,7 @@ from collectors.icmp import (
 )
 from tests.fakes import FakeClock
 
+
 def raw_table(family: int = socket.AF_INET) -> EchoTable:
     return EchoTable(family=family, raw=True)
 
