@@ -19,7 +19,8 @@ except `polling.interval_seconds`. Phases, one after the other, each bounded in 
 3. ICMP-only run: the agent on the same inventory without SNMP; its steady window gives the
    agent's CPU per echo request.
 4. fping over the same targets, one `fping -c COUNT -p SPACING -i0` per interval (the agent's
-   echoes per device per cycle), for the same number of intervals; CPU from wait4.
+   echoes per device per cycle), --fping-cycles times (default 4: one run's CPU per echo varies
+   more than the agent's); CPU from wait4.
 The agent's CPU per SNMP poll is the full run's CPU minus its echoes at the ICMP-only run's CPU
 per echo, divided by its SNMP polls. False DOWN: a live device logged DOWN or UNREACHABLE.
 
@@ -103,7 +104,7 @@ def measure_size(lab: Lab, n: int, args: argparse.Namespace, exporter: Exporter,
             f"{len(res.false_down_http)} after")
 
         ex = exporter_cycles(lab, exporter, [d.address for d in inv.snmp],
-                             interval_s=interval, cycles=cycles, counters=counters)
+                             interval_s=interval, cycles=args.fping_cycles, counters=counters)
         res.exporter = ex
         res.problems += ex.problems
         if ex.counted.snmp_polls != ex.scrapes:
@@ -126,7 +127,7 @@ def measure_size(lab: Lab, n: int, args: argparse.Namespace, exporter: Exporter,
 
         fp = fping_cycles(lab, [d.address for d in inv.devices], workdir, count=ICMP_COUNT,
                           spacing_s=ICMP_SPACING_S, timeout_s=ICMP_TIMEOUT_S,
-                          interval_s=interval, cycles=cycles, counters=counters)
+                          interval_s=interval, cycles=args.fping_cycles, counters=counters)
         res.fping = fp
         res.problems += fp.problems
         if fp.dead != inv.dead_addresses:
@@ -134,7 +135,9 @@ def measure_size(lab: Lab, n: int, args: argparse.Namespace, exporter: Exporter,
                                 "or alive against the blackholed set")
         if fp.sent != fp.counted.echoes:
             res.problems.append(f"fping: sent {fp.sent} echoes, {fp.counted.echoes} counted")
-        say(f"fping: {fp.sent} echoes, cpu {fp.cpu:.2f}s")
+        spread = [c / n * 1e6 for c, n in fp.per_cycle if n]
+        say(f"fping: {fp.sent} echoes, cpu {fp.cpu:.2f}s"
+            + (f"; per run {min(spread):.1f}-{max(spread):.1f} µs/echo" if spread else ""))
     finally:
         lab.restore(*sorted(inv.dead_addresses))
     return res
@@ -200,6 +203,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--interval", type=float, default=30.0, help="polling.interval_seconds")
     p.add_argument("--window-intervals", type=int, default=2,
                    help="steady window (and reference runs), in intervals")
+    p.add_argument("--fping-cycles", type=int, default=4,
+                   help="fping runs (one per interval) for the CPU-per-echo reference: one run "
+                        "varied 13-21 µs/echo at 10,000 devices")
     p.add_argument("--converge-intervals", type=float, default=10,
                    help="give up waiting for convergence after this many intervals")
     p.add_argument("--starvation", action="store_true", help="add the starvation run")
@@ -213,6 +219,7 @@ def parse_args() -> argparse.Namespace:
     args = p.parse_args()
     if args.quick:
         args.sizes, args.interval, args.window_intervals = "100", 5.0, 1
+        args.fping_cycles = 1
         args.starvation_devices, args.hog_seconds, args.stop_seconds = 100, 10.0, 3.0
     try:
         args.size_list = [int(x) for x in args.sizes.split(",") if x.strip()]
@@ -222,6 +229,8 @@ def parse_args() -> argparse.Namespace:
         p.error("each size must be 20..50000")
     if not 3 <= args.interval <= 600 or not 1 <= args.window_intervals <= 20:
         p.error("--interval must be 3..600 s and --window-intervals 1..20")
+    if not 1 <= args.fping_cycles <= 20:
+        p.error("--fping-cycles must be 1..20")
     if args.starvation_devices is None:
         args.starvation_devices = max(args.size_list, default=1000)
     if not 2 <= args.converge_intervals <= 30 or not 20 <= args.starvation_devices <= 50_000:
@@ -255,7 +264,8 @@ def main() -> int:
         exporter = Exporter(lab, workdir, shutil.which(EXPORTER) or EXPORTER)
         stack.callback(exporter.stop)
         print(f"lab {lab.name}; interval {args.interval:g}s, windows of "
-              f"{args.window_intervals} intervals; load average {load[0]}", flush=True)
+              f"{args.window_intervals} intervals, {args.fping_cycles} fping runs; load average "
+              f"{load[0]}; python {sys.version.split()[0]} ({sys.executable})", flush=True)
         for n in args.size_list:
             results.append(measure_size(lab, n, args, exporter, counters, workdir))
             load.append(os.getloadavg())

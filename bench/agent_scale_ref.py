@@ -31,6 +31,7 @@ class FpingRun:
     counted: Count  # what the lab counted meanwhile
     dead: frozenset[str]  # addresses with no reply in some cycle
     problems: tuple[str, ...]
+    per_cycle: tuple[tuple[float, int], ...] = ()  # (cpu, echoes sent) of each run
 
 
 def fping_cycles(lab: Lab, targets: Sequence[str], workdir: Path, *, count: int,
@@ -43,6 +44,7 @@ def fping_cycles(lab: Lab, targets: Sequence[str], workdir: Path, *, count: int,
     argv = ["fping", "-q", "-c", str(count), "-p", str(max(10, round(spacing_s * 1000))),
             "-i", "0", "-t", str(round(timeout_s * 1000)), "-f", str(file)]
     cpu, sent, dead, problems = 0.0, 0, set[str](), list[str]()
+    per_cycle: list[tuple[float, int]] = []
     start = time.monotonic()
     before = counters.read()
     for cycle in range(cycles):
@@ -64,6 +66,7 @@ def fping_cycles(lab: Lab, targets: Sequence[str], workdir: Path, *, count: int,
             killer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
         cpu += usage.ru_utime + usage.ru_stime
+        sent_before = sent
         if proc.returncode not in (0, 1):  # 1: some target unreachable, as expected
             problems.append(f"fping exited {proc.returncode}: {err.strip()[-300:]}")
         seen = 0
@@ -76,8 +79,10 @@ def fping_cycles(lab: Lab, targets: Sequence[str], workdir: Path, *, count: int,
                     dead.add(m.group(1))
         if seen != len(targets):
             problems.append(f"fping cycle {cycle + 1} reported {seen} of {len(targets)} targets")
+        per_cycle.append((usage.ru_utime + usage.ru_stime, sent - sent_before))
     counted = counters.read() - before
-    return FpingRun(cycles, cpu, sent, counted, frozenset(dead), tuple(problems))
+    return FpingRun(cycles, cpu, sent, counted, frozenset(dead), tuple(problems),
+                    tuple(per_cycle))
 
 
 @dataclass(frozen=True, slots=True)
