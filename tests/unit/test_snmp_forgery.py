@@ -149,6 +149,23 @@ class TestForgedReplies:
         finally:
             transport.close()
 
+    async def test_garbage_from_the_device_neither_raises_nor_answers(self) -> None:
+        transport, wire = UdpTransport(), Wire()
+        transport.attach()
+        try:
+            task = await start(transport, wire, VICTIM)
+            genuine = forged_reply(wire.requests_to(VICTIM)[0].request_id)
+            rng, now = random.Random(14), asyncio.get_running_loop().time()
+            for k in range(5000):
+                data = genuine[: k % len(genuine)] if k % 2 else rng.randbytes(k % 80)
+                transport.on_datagram(data, *VICTIM, now)
+            await asyncio.sleep(0)
+            assert not task.done()
+            transport.on_datagram(genuine, *VICTIM, now)
+            assert (await task).varbinds == [(SYS_UPTIME, 4242)]
+        finally:
+            transport.close()
+
 
 class TestRequestIds:
     """Request ids come from the injected random bytes, a new one for every try."""
