@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import random
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final
@@ -147,15 +146,12 @@ class PysnmpClient:
     engine each: one engine for most configurations, a few when per-device keys share a name.
     """
 
-    def __init__(
-        self, clock: Clock, *, engine: Any = None, rng: random.Random | None = None
-    ) -> None:
+    def __init__(self, clock: Clock, *, engine: Any = None) -> None:
         self._clock = clock
         self._given = engine
         self._engines: list[Any] = [] if engine is None else [engine]
         # per engine: user name -> the credentials that user name is bound to there
         self._bound: list[dict[str, tuple[object, ...]]] = [{} for _ in self._engines]
-        self._rng = rng or random.Random()
         self._lock = asyncio.Lock()
         self._targets: dict[tuple[int, str, int, float, int], Any] = {}
         self._users: dict[SnmpAuth, tuple[int, Any]] = {}
@@ -285,7 +281,7 @@ class PysnmpClient:
         Needs no credentials: any v3-capable agent answers with a Report
         (usmStatsUnknownEngineIDs), whatever community or user it was configured with.
         """
-        return await discover_engine_id(target, timeout=timeout, rng=self._rng)
+        return await discover_engine_id(target, timeout=timeout)
 
     # ------------------------------------------------------------------ plumbing
 

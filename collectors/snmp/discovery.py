@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
+import secrets
 
 from collectors.snmp import ber
 from collectors.snmp.protocol import Target
@@ -34,17 +34,16 @@ async def discover_engine_id(
     target: Target,
     *,
     timeout: float,  # noqa: ASYNC109 -- the probe's whole budget
-    rng: random.Random | None = None,
 ) -> bytes | None:
     """Send one SNMPv3 engine-ID discovery request (RFC 3414 §4) to `target`.
 
     Returns the agent's engine ID (possibly empty) if any SNMPv3 message answering it comes
     back within `timeout` seconds, else None (no answer, or port unreachable). Needs no
     credentials: any v3-capable agent answers with a Report (usmStatsUnknownEngineIDs),
-    whatever community or user it was configured with.
+    whatever community or user it was configured with. The msgID comes from the system
+    CSPRNG, so a forged answer from the target's address must guess it.
     """
-    rng = rng or random.Random()
-    msg_id = rng.randrange(1, 2**31)
+    msg_id = 1 + secrets.randbelow(2**31 - 1)
     loop = asyncio.get_running_loop()
     answer: asyncio.Future[bytes | None] = loop.create_future()
     try:
@@ -55,7 +54,7 @@ async def discover_engine_id(
         log.debug("snmp discovery not sent", extra={"target": target[0], "error": str(exc)})
         return None
     try:
-        transport.sendto(ber.encode_discovery(msg_id, rng.randrange(1, 2**31)))
+        transport.sendto(ber.encode_discovery(msg_id, 1 + secrets.randbelow(2**31 - 1)))
         try:
             async with asyncio.timeout(max(0.0, timeout)):
                 return await answer

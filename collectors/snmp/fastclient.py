@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import random
+import secrets
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
 from agent.core.clock import Clock
 from agent.core.errors import TargetUnreachable
@@ -30,17 +31,23 @@ _MAX_INDEXES = 65_536
 class FastSnmpClient:
     """SNMP v1/v2c requests for many targets over one unconnected UDP socket per family.
 
-    Create one per event loop, inside it, and close it with `aclose()`. Replies are matched by
-    request id and by source address and port. Communities are sent, never logged.
+    Create one per event loop, inside it, and close it with `aclose()`. Every try of every
+    request carries an unpredictable request id (from `random_bytes`, the system CSPRNG by
+    default); a reply counts only when it comes from the target's address and port with the
+    request id of one of the request's tries, its version and its community. v1/v2c are still
+    unauthenticated: anyone who sees the request can answer it (use SNMPv3 authPriv there).
+    Communities are sent, never logged.
 
     An agent that rejects the community (v1/v2c) stays silent, as net-snmp's snmpd does, so a
     wrong community surfaces as TargetTimeout; telling it apart from a dead agent is up to the
     caller. Targets are IP literals or names (resolved once per call).
     """
 
-    def __init__(self, clock: Clock, *, rng: random.Random | None = None) -> None:
+    def __init__(
+        self, clock: Clock, *, random_bytes: Callable[[int], bytes] = secrets.token_bytes
+    ) -> None:
         self._clock = clock
-        self._transport = UdpTransport(rng or random.Random())
+        self._transport = UdpTransport(random_bytes=random_bytes)
         self._indexes: dict[bytes, Oid] = {}  # encoded index suffix -> its arcs
 
     # ------------------------------------------------------------------ public API
@@ -161,10 +168,11 @@ class FastSnmpClient:
         results: list[tuple[Oid, Value] | None] = [None] * len(raw)
         todo = list(range(len(raw)))
         while todo:
-            rid = self._transport.new_id()
-            payload = ber.encode_request(version, community, pdu_type, rid, [raw[k] for k in todo])
-            resp = await self._exchange(call, host, port, sock, rid, payload, try_timeout, retries)
-            self._check_reply(call, resp, version, community)
+            asked = [raw[k] for k in todo]
+            encode = partial(ber.encode_request, version, community, pdu_type, oids=asked)
+            resp = await self._exchange(
+                call, host, port, sock, version, community, encode, try_timeout, retries
+            )
             if resp.error_status == ber.NO_SUCH_NAME and version == ber.V1:
                 # SNMPv1: one failing variable fails the PDU; drop it and ask for the rest.
                 if not 1 <= resp.error_index <= len(todo):
@@ -201,17 +209,19 @@ class FastSnmpClient:
             requests += 1
             if requests > max_requests:
                 raise call.protocol_error(f"walk unfinished after {max_requests} requests")
-            rid = self._transport.new_id()
             oids = [c.last for c in open_cols]
             if bulk:
-                payload = ber.encode_request(
-                    version, community, ber.GET_BULK_REQUEST, rid, oids,
+                encode = partial(
+                    ber.encode_request, version, community, ber.GET_BULK_REQUEST, oids=oids,
                     max_repetitions=max_repetitions,
                 )  # fmt: skip
             else:
-                payload = ber.encode_request(version, community, ber.GET_NEXT_REQUEST, rid, oids)
-            resp = await self._exchange(call, host, port, sock, rid, payload, try_timeout, retries)
-            self._check_reply(call, resp, version, community)
+                encode = partial(
+                    ber.encode_request, version, community, ber.GET_NEXT_REQUEST, oids=oids
+                )
+            resp = await self._exchange(
+                call, host, port, sock, version, community, encode, try_timeout, retries
+            )
             status = resp.error_status
             if status:
                 if status == ber.NO_SUCH_NAME and not bulk:
@@ -238,22 +248,23 @@ class FastSnmpClient:
         host: str,
         port: int,
         sock: socket.socket,
-        rid: int,
-        payload: bytes,
+        version: int,
+        community: bytes,
+        encode: Callable[[int], bytes],
         try_timeout: float,
         retries: int,
     ) -> Response:
-        """Send one request (retrying with the same request id) and wait for its reply."""
+        """Send `encode(request_id)` (a new request id per try) and wait for its reply."""
         try:
             return await self._transport.exchange(
-                host, port, sock, rid, payload, try_timeout, retries
+                host, port, sock, version, community, encode, try_timeout, retries
             )
         except NoAnswer as exc:
             if exc.garbage is not None:
-                raise call.protocol_error(f"undecodable reply ({exc.garbage})") from None
+                raise call.protocol_error(exc.garbage) from None
             raise call.timed_out(self._clock) from None
         except Undecodable as exc:
-            raise call.protocol_error(f"undecodable reply ({exc})") from None
+            raise call.protocol_error(str(exc)) from None
         except SendFailed as exc:
             raise call.unreachable(str(exc)) from None
 
@@ -281,10 +292,6 @@ class FastSnmpClient:
         if not infos:
             raise TargetUnreachable(device, check, f"cannot resolve {host}")
         return ipaddress.ip_address(infos[0][4][0])
-
-    def _check_reply(self, call: Call, resp: Response, version: int, community: bytes) -> None:
-        if resp.version != version or resp.community != community:
-            raise call.protocol_error("reply carries another version or community")
 
 
 def take_encoded_rows(

@@ -1,13 +1,13 @@
 """UdpTransport: one unconnected UDP socket per address family for every request of a
-FastSnmpClient; requests are matched by request id and source, resent on a timer, judged by
-the kernel's receive time of their replies, and decoded with `ber.py`.
+FastSnmpClient; each try gets an unpredictable request id, replies are matched by request id,
+source, version and community, judged by the kernel's receive time, and decoded with `ber.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
+import secrets
 import socket
 import struct
 import time
@@ -18,7 +18,12 @@ from collectors.snmp.ber import Response
 
 log = logging.getLogger(__name__)
 
-_RID_MODULUS = 2**31
+# Request ids are drawn from the system CSPRNG, a fresh one for every try: one seen request
+# (to a device of one's own) tells nothing about the ids in flight for other devices, so a
+# forged reply from a device's address must guess 31 bits, and the community besides. Drawn
+# in bulk (one call per 1,024 ids): the poll sends a few requests per device per interval.
+_RID_MASK = 0x7FFF_FFFF  # 1..2**31-1: positive Integer32s, which every agent echoes intact
+_IDS = struct.Struct("!1024I")
 _RECV_BUFFER = 4 * 1024 * 1024  # asked for; the kernel caps it at net.core.rmem_max
 _MAX_DATAGRAMS_PER_WAKEUP = 256  # then yield to other callbacks
 # Linux's SO_TIMESTAMPNS (== SCM_TIMESTAMPNS): the receive time of each datagram, as a
@@ -29,7 +34,8 @@ _ANCILLARY_SIZE = socket.CMSG_SPACE(_TIMESPEC.size)
 
 
 class NoAnswer(Exception):
-    """Every try of one request expired; `garbage` says why replies were useless."""
+    """Every try of one request expired; `garbage` says why replies were useless
+    ("undecodable reply (...)", "reply carries another version or community")."""
 
     def __init__(self, garbage: str | None) -> None:
         super().__init__(garbage)
@@ -45,11 +51,12 @@ class SendFailed(Exception):
 
 
 class _Pending:
-    """One request in flight: matched by request id, then by source address."""
+    """One request in flight: matched by request id (any of its tries'), source address and
+    port, version and community."""
 
     __slots__ = (
-        "future", "garbage", "host", "payload", "port", "sent_at", "sock", "timeout", "timer",
-        "tries",
+        "community", "encode", "future", "garbage", "host", "port", "rids", "sent_at", "sock",
+        "timeout", "timer", "tries", "version",
     )  # fmt: skip
 
     def __init__(
@@ -58,7 +65,9 @@ class _Pending:
         host: str,
         port: int,
         sock: socket.socket,
-        payload: bytes,
+        version: int,
+        community: bytes,
+        encode: Callable[[int], bytes],
         timeout: float,
         tries: int,
     ) -> None:
@@ -66,9 +75,12 @@ class _Pending:
         self.host = host
         self.port = port
         self.sock = sock
-        self.payload = payload
+        self.version = version
+        self.community = community
+        self.encode = encode  # request id -> the datagram to send
         self.timeout = timeout
         self.tries = tries
+        self.rids: list[int] = []  # one per try sent, each in UdpTransport._pending
         self.timer: asyncio.TimerHandle | None = None
         self.garbage: str | None = None
         self.sent_at = 0.0  # loop time of the latest send
@@ -84,14 +96,23 @@ class _Pending:
 
 
 class UdpTransport:
-    """Sockets, request ids and pending requests of one FastSnmpClient, on one event loop."""
+    """Sockets, request ids and pending requests of one FastSnmpClient, on one event loop.
 
-    def __init__(self, rng: random.Random, *, realtime: Callable[[], float] = time.time) -> None:
+    `random_bytes(n)` gives n unpredictable bytes (the request ids' source).
+    """
+
+    def __init__(
+        self,
+        *,
+        random_bytes: Callable[[int], bytes] = secrets.token_bytes,
+        realtime: Callable[[], float] = time.time,
+    ) -> None:
         # CLOCK_REALTIME, the clock of the kernel's receive timestamps, read once per batch
         # of datagrams to bring them onto the loop's clock.
         self._realtime = realtime
-        self._next_id = rng.randrange(_RID_MODULUS)
-        self._pending: dict[int, _Pending] = {}
+        self._random_bytes = random_bytes
+        self._ids: list[int] = []  # drawn, not used yet
+        self._pending: dict[int, _Pending] = {}  # request id of every try -> its request
         self._sockets: dict[int, socket.socket] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -112,26 +133,32 @@ class UdpTransport:
         host: str,
         port: int,
         sock: socket.socket,
-        rid: int,
-        payload: bytes,
+        version: int,
+        community: bytes,
+        encode: Callable[[int], bytes],
         try_timeout: float,
         retries: int,
     ) -> Response:
-        """Send one request (retrying with the same request id) and wait for its reply.
+        """Send one request, `encode(request_id)`, and wait for its reply; each retry goes out
+        with a new request id, and a reply to any of the tries counts.
 
-        Raises NoAnswer, Undecodable or SendFailed.
+        Only a Response from `host`:`port` with one of the tries' request ids, `version` and
+        `community` is taken. Raises NoAnswer, Undecodable or SendFailed.
         """
         loop = self._loop
         assert loop is not None
-        pending = _Pending(loop.create_future(), host, port, sock, payload, try_timeout, retries)
-        self._pending[rid] = pending
+        pending = _Pending(
+            loop.create_future(), host, port, sock, version, community, encode, try_timeout,
+            retries,
+        )  # fmt: skip
         try:
             self._send(pending)
-            pending.timer = loop.call_later(try_timeout, self._expire, rid, pending)
+            pending.timer = loop.call_later(try_timeout, self._expire, pending)
             return await pending.future
         finally:
-            if self._pending.get(rid) is pending:
-                del self._pending[rid]
+            for rid in pending.rids:
+                if self._pending.get(rid) is pending:
+                    del self._pending[rid]
             if pending.timer is not None:
                 pending.timer.cancel()
 
@@ -149,12 +176,15 @@ class UdpTransport:
             sock.close()
         self._sockets.clear()
 
-    def new_id(self) -> int:
-        rid = self._next_id
-        while rid in self._pending:
-            rid = (rid + 1) % _RID_MODULUS
-        self._next_id = (rid + 1) % _RID_MODULUS
-        return rid
+    def _new_id(self) -> int:
+        """An unpredictable request id in 1..2**31-1 that no request in flight uses."""
+        ids, pending = self._ids, self._pending
+        while True:
+            if not ids:
+                ids.extend(_IDS.unpack(self._random_bytes(_IDS.size)))
+            rid = ids.pop() & _RID_MASK
+            if rid and rid not in pending:
+                return rid
 
     def socket_for(self, family: int) -> socket.socket:
         sock = self._sockets.get(family)
@@ -179,17 +209,22 @@ class UdpTransport:
         return sock
 
     def _send(self, pending: _Pending) -> None:
+        """Send one try under a new request id (registered first, kept until the end)."""
         assert self._loop is not None
+        rid = self._new_id()
+        payload = pending.encode(rid)
+        self._pending[rid] = pending
+        pending.rids.append(rid)
         pending.sent_at = self._loop.time()
         try:
-            pending.sock.sendto(pending.payload, (pending.host, pending.port))
+            pending.sock.sendto(payload, (pending.host, pending.port))
         except (BlockingIOError, InterruptedError):
             # Send buffer full: the datagram is lost like any other; the retry timer resends.
             log.debug("snmp send buffer full", extra={"target": pending.host})
         except OSError as exc:
             raise SendFailed(exc.strerror or str(exc)) from None
 
-    def _expire(self, rid: int, pending: _Pending) -> None:
+    def _expire(self, pending: _Pending) -> None:
         if pending.future.done():
             return
         # A timer that fired late must not miss a reply already queued on the socket.
@@ -206,7 +241,7 @@ class UdpTransport:
             pending.future.set_exception(exc)
             return
         assert self._loop is not None
-        pending.timer = self._loop.call_later(pending.timeout, self._expire, rid, pending)
+        pending.timer = self._loop.call_later(pending.timeout, self._expire, pending)
 
     # ------------------------------------------------------------------ receiving
 
@@ -232,19 +267,32 @@ class UdpTransport:
                 if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
                     sec, nsec = _TIMESPEC.unpack_from(cdata)
                     arrived = sec + nsec * 1e-9 + offset
-            self._dispatch(data, source[0], source[1], loop.time() if arrived is None else arrived)
+            if arrived is None:
+                arrived = loop.time()
+            self.on_datagram(data, source[0], source[1], arrived)
 
-    def _dispatch(self, data: bytes, host: str, port: int, arrived: float) -> None:
+    def on_datagram(self, data: bytes, host: str, port: int, arrived: float) -> None:
+        """Match one datagram from `host`:`port` that reached the socket at `arrived` (loop time).
+
+        It answers a request only if it is a Response from the request's address and port,
+        with the request id of one of its tries, its version and its community; anything else
+        is ignored. Never raises.
+        """
         try:
             resp = ber.decode_response(data)
         except ber.BerError as exc:
-            self._dispatch_garbage(data, host, port, str(exc))
+            self._dispatch_garbage(data, host, port, f"undecodable reply ({exc})")
             return
         pending = self._pending.get(resp.request_id)
         if pending is None or pending.host != host or pending.port != port:
             log.debug("snmp reply matches no request", extra={"source": host, "port": port})
             return
         if pending.future.done():
+            return
+        if resp.version != pending.version or resp.community != pending.community:
+            # Not an answer; if no answer comes, the timeout says what came instead.
+            pending.garbage = "reply carries another version or community"
+            log.debug("snmp reply with another community", extra={"source": host, "port": port})
             return
         if not pending.answered_in_time(arrived):
             # Reached the socket after the request's last try had expired: not an answer.
@@ -253,6 +301,8 @@ class UdpTransport:
         pending.future.set_result(resp)
 
     def _dispatch_garbage(self, data: bytes, host: str, port: int, reason: str) -> None:
+        """An undecodable datagram fails the request it names at once (its request id, from its
+        source), else marks that source's requests, so their timeouts say why."""
         rid = ber.peek_request_id(data)
         pending = self._pending.get(rid) if rid is not None else None
         if pending is not None and pending.host == host and pending.port == port:

@@ -5,8 +5,8 @@ and the lab's net-snmp snmpd (marked lab) for GET, bulk walks, timeouts and conc
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
-import random
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -135,19 +135,17 @@ class TestGet:
         assert got == [((2, 9), ber.END_OF_MIB_VIEW)]
         assert agent.requests[0].pdu_type == ber.GET_NEXT_REQUEST
 
-    async def test_request_ids_increment_and_wrap(self, agent: FakeAgent) -> None:
-        class Start(random.Random):
-            def randrange(self, *args: Any, **kwargs: Any) -> int:
-                return 2**31 - 2
-
+    async def test_request_ids_are_unpredictable(
+        self, agent: FakeAgent, client: FastSnmpClient
+    ) -> None:
         agent.handler = lambda req: [reply(req, echo_nulls(req))]
-        c = FastSnmpClient(SystemClock(), rng=Start())
-        try:
-            for _ in range(3):
-                await c.get(agent.address, COMMUNITY, 1, [SYS_UPTIME], timeout=1, retries=0)
-        finally:
-            await c.aclose()
-        assert [r.request_id for r in agent.requests] == [2**31 - 2, 2**31 - 1, 0]
+        for _ in range(50):
+            await client.get(agent.address, COMMUNITY, 1, [SYS_UPTIME], timeout=1, retries=0)
+        rids = [r.request_id for r in agent.requests]
+        assert len(set(rids)) == 50
+        assert all(0 < rid < 2**31 for rid in rids)
+        steps = {abs(b - a) for a, b in itertools.pairwise(rids)}
+        assert min(steps) > 16  # no id follows on from the one before (counting did: 1)
 
 
 class TestErrors:
@@ -171,7 +169,21 @@ class TestErrors:
         elapsed = time.monotonic() - started
         assert 0.3 <= elapsed < 0.6
         assert len(agent.requests) == 3
-        assert len({r.request_id for r in agent.requests}) == 1  # retries reuse the id
+        assert len({r.request_id for r in agent.requests}) == 3  # a new id for every try
+
+    async def test_reply_to_an_earlier_try_counts(
+        self, agent: FakeAgent, client: FastSnmpClient
+    ) -> None:
+        # The agent answers the first try only when the retry reaches it: the reply carries
+        # the first try's request id, and still answers the request.
+        agent.handler = lambda req: (
+            [reply(agent.requests[0], [(SYS_UPTIME, v2c.TimeTicks(9))])]
+            if len(agent.requests) == 2 else []
+        )  # fmt: skip
+        got = await client.get(agent.address, COMMUNITY, 1, [SYS_UPTIME], timeout=0.1, retries=2)
+        assert got == [(SYS_UPTIME, 9)]
+        assert len(agent.requests) == 2
+        assert agent.requests[0].request_id != agent.requests[1].request_id
 
     async def test_retry_gets_the_answer(self, agent: FakeAgent, client: FastSnmpClient) -> None:
         agent.handler = lambda req: (
@@ -225,13 +237,25 @@ class TestErrors:
         with pytest.raises(ProtocolError, match="undecodable reply"):
             await client.get(agent.address, COMMUNITY, 1, [SYS_UPTIME], timeout=0.1, retries=1)
 
-    async def test_reply_with_other_community(
+    async def test_reply_with_other_community_is_not_an_answer(
         self, agent: FakeAgent, client: FastSnmpClient
     ) -> None:
+        # Ignored, as a forged reply would be; the timeout then says what came instead.
         agent.handler = lambda req: [reply(req, echo_nulls(req), community=b"other")]
         with pytest.raises(ProtocolError, match="another version or community") as info:
-            await client.get(agent.address, COMMUNITY, 1, [SYS_UPTIME], timeout=1, retries=0)
+            await client.get(agent.address, COMMUNITY, 1, [SYS_UPTIME], timeout=0.1, retries=1)
         assert COMMUNITY.decode() not in str(info.value)
+        assert len(agent.requests) == 2  # the retry still went out
+
+    async def test_reply_with_other_community_then_the_right_one(
+        self, agent: FakeAgent, client: FastSnmpClient
+    ) -> None:
+        agent.handler = lambda req: [
+            reply(req, echo_nulls(req), community=b"other"),
+            reply(req, [(SYS_UPTIME, v2c.TimeTicks(5))]),
+        ]
+        got = await client.get(agent.address, COMMUNITY, 1, [SYS_UPTIME], timeout=1, retries=0)
+        assert got == [(SYS_UPTIME, 5)]
 
     async def test_send_failure_is_unreachable(self, client: FastSnmpClient) -> None:
         with pytest.raises(TargetUnreachable, match=r"cannot send getting 127\.0\.0\.1:0"):
