@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import socket
+import threading
 import time
 from collections.abc import AsyncIterator
 
@@ -22,7 +23,9 @@ from fastapi import FastAPI
 from agent.cli import KeyValueFormatter
 from agent.config import WebSettings
 from agent.core.model import Secret
-from tests.integration.test_pages import SESSION_KEY, Site, csrf, serve
+from agent.web.session import CHECKS_WAITING, SCRYPT_THREADS, Accounts
+from agent.web.signins import SignIns
+from tests.integration.test_pages import SESSION_KEY, Site, csrf, serve, users
 
 THROTTLED = 429
 
@@ -102,6 +105,39 @@ class TestSignInThrottle:
         assert queued < 0.25, f"getaddrinfo queued {queued:.2f} s behind the sign-ins"
         assert slowest < 1.0, f"getaddrinfo took {slowest:.2f} s during the sign-ins"
 
+    async def test_a_full_check_queue_refuses_at_once(self, site: Site) -> None:
+        release = threading.Event()
+        ran: list[str] = []
+
+        def stuck(password: str, stored: str) -> bool:
+            ran.append(password)
+            release.wait(30)
+            return False
+
+        state = site.app.state.pantau_web
+        state.accounts = Accounts(users(), SignIns(site.clock.monotonic, 3600), verify=stuck)
+        room = SCRYPT_THREADS + CHECKS_WAITING
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [await stack.enter_async_context(browser(site.app, f"127.0.2.{i}"))
+                       for i in range(room + 4)]
+            tokens = [csrf((await c.get("/login")).text) for c in clients]
+            tasks = [asyncio.ensure_future(post_sign_in(c, t, f"tamu-{i}", "x"))
+                     for i, (c, t) in enumerate(zip(clients, tokens, strict=True))]
+            try:
+                async with asyncio.timeout(30):
+                    while sum(t.done() for t in tasks) < 4:  # the refused answer at once
+                        await asyncio.wait([t for t in tasks if not t.done()],
+                                           return_when=asyncio.FIRST_COMPLETED)
+                refused = [t.result().status_code for t in tasks if t.done()]
+                assert refused == [THROTTLED] * 4
+                assert len(ran) <= SCRYPT_THREADS  # the rest wait in the accounts' queue
+            finally:
+                release.set()
+            async with asyncio.timeout(30):
+                answers = [a.status_code for a in await asyncio.gather(*tasks)]
+        assert answers.count(401) == room
+        assert len(ran) == room
+
 
 def lookup() -> float:
     """When the lookup began; it resolves a literal address (no DNS traffic)."""
@@ -175,7 +211,8 @@ class TestSignInLog:
         logger.addHandler(handler)
         try:
             token = csrf((await site.client.get("/login")).text)
-            assert (await post_sign_in(site.client, token, name, "x")).status_code == 401
+            assert (await post_sign_in(site.client, token, name, "sandi-rahasia-9")
+                    ).status_code == 401
         finally:
             logger.removeHandler(handler)
         written = out.getvalue()
@@ -185,6 +222,7 @@ class TestSignInLog:
         assert json.loads(fields["user"]) == name
         assert fields["client"] == "127.0.0.1"
         assert "role" not in fields
+        assert "sandi-rahasia-9" not in written
 
 
 @pytest.fixture
