@@ -185,6 +185,11 @@ class TestSessionsEnd:
             assert (await site.client.get("/devices")).status_code == 303
             assert (await admin.get("/devices")).status_code == 303
 
+    async def test_signing_everyone_out_needs_a_sign_in(self, site: Site) -> None:
+        answer = await site.client.post("/logout/everywhere", data={})
+        assert answer.status_code == 303
+        assert answer.headers["location"].startswith("/login")
+
     async def test_only_an_admin_signs_everyone_out(self, site: Site) -> None:
         await site.sign_in("kasi")
         page = await site.client.get("/devices")
