@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Sequence
@@ -28,23 +29,38 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskN
 
 
 class KeyValueFormatter(logging.Formatter):
-    """`2026-11-24T08:00:00+0000 INFO agent.app: agent started devices=12 listen=...`."""
+    """`2026-11-24T08:00:00+0000 INFO agent.app: agent started devices=12 listen=...`.
+
+    One record is always one line, and a value can never fake another key or record: a value
+    (or message) that is not plain printable ASCII is written as a JSON string, escapes and
+    all, and a traceback follows as the quoted field `exc`.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
         base = (
             f"{self.formatTime(record, '%Y-%m-%dT%H:%M:%S%z')} {record.levelname} "
-            f"{record.name}: {record.getMessage()}"
+            f"{record.name}: {message if _PLAIN_MESSAGE.fullmatch(message) else _json(message)}"
         )
         fields = [f"{k}={_quote(v)}" for k, v in record.__dict__.items() if k not in _STANDARD]
-        line = " ".join([base, *fields])
         if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
-        return line
+            fields.append(f"exc={_json(self.formatException(record.exc_info))}")
+        return " ".join([base, *fields])
+
+
+# A bare value: printable ASCII without spaces, quotes, `=` or backslashes. A message may also
+# hold single spaces between words. Anything else is quoted (newlines, NBSP, controls, ...).
+_PLAIN_VALUE = re.compile(r"[!#-<>-\[\]-~]+")
+_PLAIN_MESSAGE = re.compile(r"[!#-<>-\[\]-~]+(?: [!#-<>-\[\]-~]+)*")
+
+
+def _json(text: str) -> str:
+    return json.dumps(text, ensure_ascii=True)
 
 
 def _quote(value: object) -> str:
     text = str(value)
-    return json.dumps(text, ensure_ascii=False) if (" " in text or not text) else text
+    return text if _PLAIN_VALUE.fullmatch(text) else _json(text)
 
 
 def setup_logging(level: str, stream: TextIO | None = None) -> None:

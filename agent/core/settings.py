@@ -112,7 +112,7 @@ class WebSettings:
     """The pages: the session cookie and the letterhead of the printable output documents."""
 
     session_key: Secret | None = None  # None: a random key per start (sign-ins end on restart)
-    session_hours: float = 12.0  # a sign-in lasts this long
+    session_hours: float = 12.0  # a sign-in ends this long after it began (hard lifetime)
     secure_cookie: bool = False  # True behind HTTPS (a TLS proxy): the cookie is never sent
     # over plain HTTP
     kop: tuple[str, ...] = (

@@ -29,6 +29,7 @@ CATALOG: Mapping[str, tuple[str, str]] = {
     "nav.notifications": ("Notifikasi", "Notifications"),
     "nav.mine": ("Notifikasi saya", "My notifications"),
     "nav.signout": ("Keluar", "Sign out"),
+    "nav.signout_everywhere": ("Keluarkan semua sesi", "Sign everyone out"),
     "nav.lang": ("English", "Bahasa Indonesia"),
     "nav.signed_in": ("Masuk sebagai {name} ({role})", "Signed in as {name} ({role})"),
     # sign-in
@@ -40,6 +41,8 @@ CATALOG: Mapping[str, tuple[str, str]] = {
     "login.throttled": ("Terlalu banyak percobaan gagal. Coba lagi dalam {seconds} detik.",
                         "Too many failed attempts. Try again in {seconds} seconds."),
     "login.signed_out": ("Anda telah keluar.", "You have signed out."),
+    "login.signed_out_everywhere": ("{count} sesi diakhiri, termasuk sesi Anda.",
+                                    "{count} sessions ended, yours included."),
     "login.expired": ("Sesi berakhir. Silakan masuk lagi.", "Your session ended. Please sign in."),
     # errors
     "error.title": ("Terjadi kesalahan", "Something went wrong"),

@@ -28,7 +28,9 @@ from agent.web.render import (
     templates,
     words_of,
 )
-from agent.web.session import SESSION_COOKIE, Accounts, Throttle
+from agent.web.session import SESSION_COOKIE, Accounts
+from agent.web.signins import SignIns
+from agent.web.throttle import Throttle
 from ticketing.service import TicketService
 
 
@@ -49,9 +51,12 @@ def install(app: FastAPI, ctx: WebContext) -> None:
     """Add the pages, their static files and the session cookie to `app`."""
     key = (ctx.web.session_key.reveal() if ctx.web.session_key is not None
            else secrets.token_urlsafe(32))
+    clock = ctx.service.clock
+    # the cookie's max_age is renewed whenever the session changes; SignIns holds the hard end
+    signins = SignIns(clock.monotonic, lifetime=ctx.web.session_hours * 3600)
     app.state.pantau_web = PagesState(
-        service=ctx.service, accounts=Accounts(ctx.users),
-        throttle=Throttle(ctx.service.clock.monotonic),
+        service=ctx.service, accounts=Accounts(ctx.users, signins),
+        throttle=Throttle(clock.monotonic),
         devices={d.name: d for d in ctx.devices}, devices_json=ctx.devices_json, web=ctx.web,
         tz=ctx.tz, env=templates(), notifications=ctx.notifications)
     app.add_middleware(SessionMiddleware, secret_key=key, session_cookie=SESSION_COOKIE,

@@ -1,6 +1,6 @@
-"""Sign-in for the pages: users with a password hash from the config, a signed session cookie
-(Starlette's SessionMiddleware), a CSRF token per session checked on every form, and a
-throttle on failed sign-ins."""
+"""Sign-in for the pages: users with a password hash from the config, checked in a small
+executor of its own; a signed session cookie (Starlette's SessionMiddleware) naming a
+server-side sign-in; a CSRF token per session checked on every form."""
 
 from __future__ import annotations
 
@@ -9,16 +9,23 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from starlette.requests import Request
 
 from agent.api.auth import Principal
 from agent.config import User
 from agent.web.passwords import hash_password, verify_password
+from agent.web.signins import SignIns
 
 SESSION_COOKIE = "pantau_session"
 CSRF_FIELD = "csrf_token"
+SID = "sid"
+# scrypt runs in threads of its own, never the loop's default executor, which getaddrinfo and
+# sqlite need: two at a time (~32 MiB each), at most CHECKS_WAITING queued behind them.
+SCRYPT_THREADS = 2
+CHECKS_WAITING = 64
 
 
 def _fingerprint(password_hash: str) -> str:
@@ -34,9 +41,11 @@ class Account:
 
 
 class Accounts:
-    """The users who may sign in to the pages (those with a password_hash)."""
+    """The users who may sign in to the pages (those with a password_hash), and their live
+    sign-ins."""
 
-    def __init__(self, users: Sequence[User]) -> None:
+    def __init__(self, users: Sequence[User], signins: SignIns,
+                 verify: Callable[[str, str], bool] = verify_password) -> None:
         self._by_name = {
             u.name: Account(Principal.of_user(u),
                             _fingerprint(u.password_hash.reveal()), u.password_hash.reveal())
@@ -44,29 +53,57 @@ class Accounts:
         # An unknown name (or a token-only user) is checked against a hash of a random
         # password, so that its attempt costs the same time as a real one and always fails.
         self._decoy = hash_password(secrets.token_urlsafe(24))
+        self._verify = verify
+        self._signins = signins
+        # threads start on first use and idle with the process; no shutdown is needed
+        self._pool = ThreadPoolExecutor(SCRYPT_THREADS, thread_name_prefix="pantau-scrypt")
+        self._checking = 0
+
+    @property
+    def busy(self) -> bool:
+        """Whether so many checks run or wait that another should be refused at once."""
+        return self._checking >= SCRYPT_THREADS + CHECKS_WAITING
 
     async def check(self, name: str, password: str) -> Principal | None:
-        """The user when the password matches; the scrypt runs off the event loop."""
+        """The user when the password matches; scrypt runs in the accounts' own threads."""
         account = self._by_name.get(name)
         stored = account.password_hash if account is not None else self._decoy
-        ok = await asyncio.to_thread(verify_password, password, stored)
+        self._checking += 1
+        try:
+            ok = await asyncio.get_running_loop().run_in_executor(
+                self._pool, self._verify, password, stored)
+        finally:
+            self._checking -= 1
         return account.principal if ok and account is not None else None
 
     def sign_in(self, request: Request, who: Principal) -> None:
         lang = request.session.get("lang")
+        self._signins.end(request.session.get(SID))
         request.session.clear()  # no fixation: nothing from before the sign-in survives
         request.session.update({
             "user": who.name, "fp": self._by_name[who.name].fingerprint,
-            CSRF_FIELD: secrets.token_urlsafe(32)})
+            SID: self._signins.start(who.name), CSRF_FIELD: secrets.token_urlsafe(32)})
         if lang:
             request.session["lang"] = lang
 
+    def sign_out(self, request: Request) -> None:
+        """End this browser's sign-in server-side: its cookie, replayed, is refused."""
+        self._signins.end(request.session.get(SID))
+
+    def sign_out_everywhere(self) -> int:
+        """End every sign-in of every user; how many ended."""
+        return self._signins.end_all()
+
     def current(self, request: Request) -> Principal | None:
-        """The signed-in user, or None (also when the user was removed or its password changed
-        since the sign-in)."""
-        account = self._by_name.get(str(request.session.get("user", "")))
+        """The signed-in user, or None: signed out, past `session_hours` from the sign-in,
+        ended by a restart or "sign out everywhere", or the user was removed or its password
+        changed since the sign-in."""
+        name = str(request.session.get("user", ""))
+        account = self._by_name.get(name)
         if account is None or not hmac.compare_digest(
                 str(request.session.get("fp", "")), account.fingerprint):
+            return None
+        if self._signins.user_of(request.session.get(SID)) != name:
             return None
         return account.principal
 
@@ -83,35 +120,3 @@ def csrf_ok(request: Request, sent: object) -> bool:
     token = request.session.get(CSRF_FIELD)
     return isinstance(token, str) and isinstance(sent, str) and hmac.compare_digest(
         token.encode(), sent.encode())
-
-
-@dataclass(slots=True)
-class Throttle:
-    """Failed sign-ins per user name: after `limit` failures within `window` seconds, refuse
-    further attempts for `lockout` seconds (an online guesser gets ~5 tries a minute)."""
-
-    monotonic: Callable[[], float]
-    limit: int = 5
-    window: float = 900.0
-    lockout: float = 60.0
-    _failures: dict[str, list[float]] = field(default_factory=dict)
-
-    def wait(self, name: str) -> int:
-        """Seconds until `name` may try again (0: now)."""
-        now = self.monotonic()
-        recent = [t for t in self._failures.get(name, []) if now - t < self.window]
-        if recent:
-            self._failures[name] = recent
-        else:
-            self._failures.pop(name, None)
-        if len(recent) < self.limit:
-            return 0
-        return max(0, int(recent[-1] + self.lockout - now + 0.999))
-
-    def failed(self, name: str) -> None:
-        self._failures.setdefault(name, []).append(self.monotonic())
-        if len(self._failures) > 10_000:  # bounded: a flood of made-up names forgets the oldest
-            self._failures.pop(next(iter(self._failures)))
-
-    def succeeded(self, name: str) -> None:
-        self._failures.pop(name, None)

@@ -269,9 +269,11 @@ class TestSignIn:
         async with serve(changed, clock=clock, service=service) as second:
             second.client.cookies.set("pantau_session", cookie)
             assert (await second.client.get("/devices")).status_code == 303
-        async with serve(clock=clock, service=service) as third:  # same hash: still valid
+        # a restart ends every sign-in, even with the same key and hash: sign-ins live
+        # server-side, so that a signed-out cookie cannot come back after one (issue 14)
+        async with serve(clock=clock, service=service) as third:
             third.client.cookies.set("pantau_session", cookie)
-            assert (await third.client.get("/devices")).status_code == 200
+            assert (await third.client.get("/devices")).status_code == 303
 
     async def test_no_password_hash_in_any_page(self, site: Site) -> None:
         await site.sign_in("admin")
