@@ -114,7 +114,8 @@ class TestMetricsToken:
         async with served() as client:
             assert (await client.get("/metrics")).status_code == 200
 
-    async def test_bearer_and_basic(self) -> None:
+    async def test_bearer_and_basic(self, caplog: pytest.LogCaptureFixture) -> None:
+        caplog.set_level(logging.DEBUG)
         metrics = Metrics()
         basic = base64.b64encode(f"prometheus:{METRICS_TOKEN}".encode()).decode()
         async with served(metrics_token=METRICS_TOKEN, metrics=metrics) as client:
@@ -130,6 +131,7 @@ class TestMetricsToken:
         assert "pantau_api_unauthorized_total 2.0" in bearer.text
         for response in (refused, wrong, bearer, basic_ok):
             assert METRICS_TOKEN not in response.text + str(response.headers)
+        assert METRICS_TOKEN not in caplog.text
 
 
     async def test_guesses_throttled(self) -> None:

@@ -195,6 +195,34 @@ class TestHalfSentRequests:
         return found or 0.0
 
 
+@pytest.mark.xdist_group("http-flood")
+class TestOutOfDescriptors:
+    """When the open-file limit is reached all the same, failed accepts are logged once per
+    interval with their count, not once per attempt."""
+
+    @pytest.mark.timeout(60)
+    async def test_accept_errors_logged_once(self, caplog: pytest.LogCaptureFixture) -> None:
+        caplog.set_level(logging.INFO)
+        service, _ = make_service(InMemoryBackend(), FakeClock())
+        async with listening(make_app(service)) as (host, port):
+            with low_open_file_limit(60):
+                attackers = await asyncio.create_subprocess_exec(
+                    sys.executable, "-c", ATTACKER, host, str(port), "150", "3",
+                    stdout=asyncio.subprocess.PIPE)
+                assert attackers.stdout is not None
+                async with asyncio.timeout(30):
+                    await attackers.stdout.read()  # held 3 s (asyncio retries every second)
+                    await attackers.wait()
+        per_attempt = [r for r in caplog.records if ACCEPT_ERROR in r.getMessage()]
+        ours = [r for r in caplog.records if r.getMessage() == "cannot accept connections"]
+        print(f"out of descriptors for 3 s: {len(per_attempt)} asyncio accept-error lines, "
+              f"{len(ours)} 'cannot accept connections' "
+              f"(failures {[vars(r)['failures'] for r in ours]})")
+        assert per_attempt == []
+        assert len(ours) == 1
+        assert vars(ours[0])["error"] == "Too many open files"
+
+
 # -- body limit ---------------------------------------------------------------------------------
 
 
