@@ -22,7 +22,7 @@ from agent.api import ApiContext
 from agent.app import Agent
 from agent.config import User, loads
 from agent.core.model import Secret
-from agent.http_limits import ACCEPT_ERROR
+from agent.http_limits import ACCEPT_ERROR, HttpLimits
 from agent.metrics import Metrics, Snapshot
 from agent.server import bind, build_app, make_server
 from tests.fakes import FakeClock, InMemoryBackend
@@ -195,6 +195,36 @@ class TestHalfSentRequests:
         return found or 0.0
 
 
+class TestSmallLimits:
+    """With small limits the same guards act at once: connections past `max_connections` are
+    closed as they come, the rest when their header deadline passes."""
+
+    @pytest.mark.timeout(60)
+    async def test_cap_then_deadline(self) -> None:
+        service, _ = make_service(InMemoryBackend(), FakeClock())
+        limits = HttpLimits(limit_concurrency=20, max_connections=40,
+                            header_timeout_seconds=1.5)
+        async with listening(make_app(service), limits) as (host, port):
+            capped = await self.attack(host, port, 100, bound=0.5)
+            assert capped[:2] == [b"closed", b"60"], capped  # 100 - 40 closed at once
+            timed_out = await self.attack(host, port, 30, bound=10)
+            assert timed_out[:2] == [b"closed", b"30"], timed_out
+            assert 1.0 < float(timed_out[2]) < 3.0, timed_out
+
+    @staticmethod
+    async def attack(host: str, port: int, n: int, bound: float) -> list[bytes]:
+        attackers = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", ATTACKER, host, str(port), str(n), str(bound),
+            stdout=asyncio.subprocess.PIPE)
+        assert attackers.stdout is not None
+        async with asyncio.timeout(30):
+            ready = (await attackers.stdout.readline()).split()
+            closed = (await attackers.stdout.readline()).split()
+            await attackers.wait()
+        assert ready == [b"ready", str(n).encode()], ready
+        return closed
+
+
 @pytest.mark.xdist_group("http-flood")
 class TestOutOfDescriptors:
     """When the open-file limit is reached all the same, failed accepts are logged once per
@@ -227,10 +257,11 @@ class TestOutOfDescriptors:
 
 
 @contextlib.asynccontextmanager
-async def listening(app: FastAPI) -> AsyncIterator[tuple[str, int]]:
+async def listening(app: FastAPI, limits: HttpLimits | None = None
+                    ) -> AsyncIterator[tuple[str, int]]:
     """`app` served by the agent's own server (make_server) on 127.0.0.1."""
     sock = bind("127.0.0.1", 0)
-    server = make_server(app)
+    server = make_server(app, limits=limits)
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         async with asyncio.timeout(10):
