@@ -1,12 +1,6 @@
 """What keeps the HTTP server up under a flood of strangers: a cap on connections, a deadline
 for a request's headers, the open-file limit, and accept errors logged once per interval
 instead of once per attempt. (The cap on a request's body is FastAPI's `max_body_size`.)
-
-uvicorn (0.55, h11) offers `limit_concurrency` (a 503 once that many connections or tasks
-exist), `timeout_keep_alive` (idle time between requests) and `h11_max_incomplete_event_size`
-(a cap on the size of a request's headers), but no deadline for reading the headers: its
-keep-alive timer starts only after a response. `GuardedH11Protocol` adds that deadline, and
-closes a connection beyond `max_connections` as soon as it is accepted.
 """
 
 from __future__ import annotations
@@ -49,7 +43,13 @@ class HttpLimits:
 
 class GuardedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with a deadline for each request's headers and a hard cap on
-    open connections (`HttpLimits`; the protocol reads them from `config.pantau_limits`)."""
+    open connections (`HttpLimits`; the protocol reads them from `config.pantau_limits`).
+
+    uvicorn (0.55, h11) offers `limit_concurrency`, `timeout_keep_alive` and
+    `h11_max_incomplete_event_size`, but no deadline for reading a request's headers: its
+    keep-alive timer starts only after a response, so a request that never ends its
+    headers held its connection forever. The deadline runs on the loop's clock, as
+    uvicorn's own keep-alive timer does."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
