@@ -18,6 +18,7 @@ from agent.config import Config
 from agent.core.clock import Clock, SystemClock
 from agent.core.model import CheckSpec, Device
 from agent.detect import Detector
+from agent.http_limits import raise_open_file_limit
 from agent.lag import LagMonitor
 from agent.metrics import Metrics
 from agent.notifications import Notifications, build_rules, open_notifications
@@ -178,6 +179,8 @@ class Agent:
                 detector=self.pipeline.detector, reboots=self.pipeline.reboots,
                 last_reboot=self.pipeline.last_reboot, scheduler=scheduler, service=service,
             )
+            before, after = raise_open_file_limit()
+            log.info("open-file limit", extra={"before": before, "after": after})
             sock = bind(cfg.agent.listen_host, cfg.agent.listen_port)
             stack.callback(sock.close)
             self.listening = sock.getsockname()[:2]
@@ -189,8 +192,11 @@ class Agent:
                              devices_json=views.devices_json, web=cfg.web, tz=cfg.sla.timezone,
                              notifications=notify.desk)
             http_app = build_app(self.metrics, views.snapshot, views.devices_json,
-                                 self.ready.is_set, api, web, clock=self.clock)
-            server = make_server(http_app)
+                                 self.ready.is_set, api, web, clock=self.clock,
+                                 metrics_token=cfg.agent.metrics_token,
+                                 max_body_bytes=cfg.agent.max_body_bytes,
+                                 on_unauthorized=self.metrics.api_unauthorized.inc)
+            server = make_server(http_app, self.clock)
             log.info(
                 "agent started",
                 extra={

@@ -132,6 +132,10 @@ EXPOSED_NAMES = EXPOSED_NAMES | frozenset(
     {NOTIFY_QUEUED, NOTIFY_OLDEST, NOTIFY_OLDEST_DUE,
      *(f"{n}_{suffix}" for n in (NOTIFY_SENT, NOTIFY_FAILED) for suffix in ("total", "created"))}
 )
+# -- The HTTP server (issue 14): refused authentications, a sign of token guessing.
+API_UNAUTHORIZED = "pantau_api_unauthorized"  # counter: 401s of the API and of /metrics
+EXPOSED_NAMES = EXPOSED_NAMES | frozenset(
+    {f"{API_UNAUTHORIZED}_{suffix}" for suffix in ("total", "created")})
 #: The channel label's values: every `[[notify.webhook]]` counts as "webhook" (its name is
 #: on the admin page, not in a label); anything else as "other" (agent/metrics_notify.py).
 NOTIFY_CHANNELS = ("telegram", "email", "webhook")
@@ -266,6 +270,10 @@ class Metrics:
         build = Info(BUILD_INFO, "pantau build information.", registry=self.registry)
         build.info({"version": __version__, "python": platform.python_version()})
         self.lateness = LatenessInstruments(self.registry)
+        self.api_unauthorized = Counter(
+            API_UNAUTHORIZED, "Requests refused for a missing or unknown token (API, /metrics).",
+            registry=self.registry,
+        )
         from agent.metrics_notify import NotificationInstruments  # its names are here
 
         self.notifications: NotificationInstruments = NotificationInstruments(self.registry)

@@ -46,7 +46,7 @@ class Person:
 
     @property
     def token(self) -> str:
-        return f"token-{self.name}-0123456789"
+        return f"token-{self.name}-0123456789abcdef0123456789"
 
 
 PEOPLE = {p.name: p for p in (

@@ -14,7 +14,9 @@ from fastapi.responses import JSONResponse
 from agent.api import alertmanager, notifications, tickets
 from agent.api.auth import ALERT_SOURCE, Authenticator, Principal, TokenGate
 from agent.api.context import ApiState
+from agent.api.throttle import RefusalThrottle
 from agent.config import User
+from agent.core.clock import SystemClock
 from agent.core.errors import (
     BackendRejected,
     BackendUnavailable,
@@ -42,8 +44,10 @@ class ApiContext:
     notifications: NotificationDesk | None = None  # None: no [notify] channel configured
 
 
-def install(app: FastAPI, ctx: ApiContext) -> None:
-    """Add the /api/v1 routes and their error handlers to `app`."""
+def install(app: FastAPI, ctx: ApiContext, *, throttle: RefusalThrottle | None = None,
+            on_unauthorized: Callable[[], None] | None = None) -> None:
+    """Add the /api/v1 routes and their error handlers to `app`; each 401 calls
+    `on_unauthorized` and counts against the client's address in `throttle`."""
     state = ApiState(
         service=ctx.service, auth=Authenticator.of_users(ctx.users),
         alert_auth=Authenticator([] if ctx.alert_token is None else
@@ -54,7 +58,9 @@ def install(app: FastAPI, ctx: ApiContext) -> None:
     app.include_router(tickets.router)
     app.include_router(alertmanager.router)
     app.include_router(notifications.router)
-    app.add_middleware(TokenGate, auth=state.auth, alert_auth=state.alert_auth)
+    app.add_middleware(TokenGate, auth=state.auth, alert_auth=state.alert_auth,
+                       throttle=throttle or RefusalThrottle(SystemClock()),
+                       on_refused=on_unauthorized)
     app.add_exception_handler(InvalidTransition, _conflict)
     app.add_exception_handler(BackendRejected, _conflict)
     app.add_exception_handler(TicketNotFound, _not_found)
@@ -69,8 +75,14 @@ async def _not_found(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=404)
 
 
+#: what a caller is told when the store is down; the cause (a path, an address) is logged
+UNAVAILABLE_DETAIL = "ticket store unavailable; try again shortly"
+
+
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # the message names the database (path or user@host:port; never a password: the stores
+    # scrub it), so it goes to the log only
     log.warning("ticket store unavailable",
                 extra={"path": request.url.path, "error": str(exc)})
-    return JSONResponse({"detail": f"ticket store unavailable: {exc}"}, status_code=503,
+    return JSONResponse({"detail": UNAVAILABLE_DETAIL}, status_code=503,
                         headers={"Retry-After": "5"})

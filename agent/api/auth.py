@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from fastapi import HTTPException
@@ -14,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from agent.api.throttle import RefusalThrottle
 from agent.config import User
 from agent.core.model import Secret
 from ticketing import policy, workflow
@@ -99,19 +101,37 @@ def identify(creds: HTTPAuthorizationCredentials | None, *auths: Authenticator) 
 class TokenGate:
     """ASGI middleware: a request under /api/v1 without a known bearer token is answered 401
     before its body is read, so an unknown caller never learns how a body is parsed. The
-    routes identify the caller again (for the role); this only turns strangers away."""
+    routes identify the caller again (for the role); this only turns strangers away.
 
-    def __init__(self, app: ASGIApp, auth: Authenticator, alert_auth: Authenticator) -> None:
+    Each 401 is counted (`on_refused`) and held against the client's address: an address
+    with too many (`throttle`) is answered 429 without its token being looked at."""
+
+    def __init__(self, app: ASGIApp, auth: Authenticator, alert_auth: Authenticator,
+                 throttle: RefusalThrottle, on_refused: Callable[[], None] | None = None
+                 ) -> None:
         self.app = app
         self.auth = auth
         self.alert_auth = alert_auth  # the [alertmanager] token, for the webhook only
+        self.throttle = throttle
+        self.on_refused = on_refused
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
         if scope["type"] == "http" and path.startswith(f"{PREFIX}/"):
+            client = scope.get("client")
+            address = str(client[0]) if client else "unknown"
+            wait = self.throttle.wait_seconds(address)
+            if wait > 0:
+                await JSONResponse({"detail": "too many failed authentications; try later"},
+                                   status_code=429, headers={
+                                       "Retry-After": str(math.ceil(wait))})(scope, receive, send)
+                return
             scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
             auths = (self.alert_auth, self.auth) if path == WEBHOOK else (self.auth,)
             if scheme.lower() != "bearer" or not any(auth(token.strip()) for auth in auths):
+                self.throttle.refused(address)
+                if self.on_refused is not None:
+                    self.on_refused()
                 detail = "missing bearer token" if not scheme else "unknown token"
                 await JSONResponse({"detail": detail}, status_code=401, headers={
                     "WWW-Authenticate": "Bearer"})(scope, receive, send)

@@ -168,6 +168,8 @@ class AlertmanagerOut(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "missing or unknown token"},
     403: {"model": ErrorOut, "description": "the user's role may not do this"},
+    429: {"model": ErrorOut, "description": "too many refused tokens from this address: "
+                                            "retry after Retry-After seconds"},
 }
 #: the ticket store is down or locked: retry after Retry-After seconds
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
@@ -175,7 +177,9 @@ UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 #: FastAPI reads a request body before it authenticates: bytes that are not UTF-8 get 400
 #: (and text that is not JSON the usual 422), whoever sends them
 UNREADABLE: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorOut, "description": "the body is not UTF-8 text"}}
+    400: {"model": ErrorOut, "description": "the body is not UTF-8 text"},
+    413: {"description": "the body is larger than [agent] max_body_bytes (Starlette's plain "
+                         "\"Content Too Large\")", "content": {"text/plain": {}}}}
 
 
 class NotificationOut(BaseModel):

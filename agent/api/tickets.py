@@ -23,7 +23,7 @@ from agent.api.schemas import (
     TicketOut,
     VerifyOut,
 )
-from agent.core.errors import BackendRejected, DocumentError
+from agent.core.errors import BackendRejected, DocumentError, TicketNotFound
 from ticketing import documents, json_view, policy
 from ticketing.backend import PAGE_MAX, TicketQuery
 from ticketing.models import Ticket
@@ -42,7 +42,8 @@ def _ticket_doc(state: ApiState, ticket: Ticket) -> dict[str, Any]:
 async def _visible_ticket(state: ApiState, who: Principal, ticket_id: str) -> Ticket:
     ticket = await state.service.ticket(ticket_id)
     if not who.may_see(ticket.owner):
-        raise HTTPException(403, f"ticket {ticket_id} belongs to another agency")
+        # the very answer of a missing ticket: ids of other agencies are not confirmed
+        raise TicketNotFound(f"no ticket {ticket_id}")
     return ticket
 
 

@@ -51,6 +51,8 @@ from agent.web.i18n import DEFAULT_LANG
 from agent.web.passwords import FORMAT_HINT, is_password_hash
 from ticketing.sop import Sop
 
+#: users' API tokens and the metrics token: long enough that guessing one is hopeless
+TOKEN_MIN_LENGTH = 32
 
 def _given(model: BaseModel | None) -> dict[str, Any]:
     """The keys written in the file (TOML has no null, so a None field was absent)."""
@@ -107,7 +109,9 @@ class Builder:
         listen = kw.pop("listen", None)
         if listen is not None:
             kw["listen_host"], kw["listen_port"] = split_listen(listen) or ("", 0)
-        return AgentSettings(**kw)
+        ref = kw.pop("metrics_token", None)
+        token = self._secret(ref, ("agent", "metrics_token"), min_length=TOKEN_MIN_LENGTH)
+        return AgentSettings(**kw, metrics_token=token)
 
     def _polling(self) -> PollingSettings:
         kw = _given(self.p.polling)
@@ -203,15 +207,17 @@ class Builder:
             context=model.context or "",
         )
 
-    def _secret(self, ref: SecretRef | None, loc: Loc, *, min_length: int = 1) -> Secret | None:
-        """Resolve a secret; a problem names the variable or file, never the value."""
+    def _secret(self, ref: SecretRef | None, loc: Loc, *, min_length: int = 1,
+                about: str = "") -> Secret | None:
+        """Resolve a secret; a problem names the variable or file (and `about`, e.g. the
+        user), never the value."""
         if ref is None:
             return None
         found = resolve_secret(
             ref, environ=self.environ, base_dir=self.base_dir, min_length=min_length
         )
         if isinstance(found, str):
-            self._issue(loc, found)
+            self._issue(loc, f"{about}: {found}" if about else found)
             return None
         return found
 
@@ -316,7 +322,8 @@ class Builder:
                 )
             if not (model.token or model.password_hash or model.telegram_chat_id or model.email):
                 continue  # reported by the schema, or a channel key was rejected
-            token = self._secret(model.token, (*loc, "token"))
+            token = self._secret(model.token, (*loc, "token"), min_length=TOKEN_MIN_LENGTH,
+                                 about=f"user {quote(model.name)}")
             password = self._secret(model.password_hash, (*loc, "password_hash"))
             if password is not None and not is_password_hash(password.reveal()):
                 self._issue((*loc, "password_hash"), f"expected {FORMAT_HINT}; store the hash "

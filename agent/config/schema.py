@@ -50,6 +50,8 @@ class AgentModel(_Table):
     database: Database | None = None
     timezone: Zone | None = None
     log_level: LogLevel | None = None
+    max_body_bytes: Annotated[int, Field(ge=1024, le=1024 ** 3)] | None = None
+    metrics_token: SecretField | None = None  # /metrics asks for it (bearer or basic auth)
 
 
 class PollingModel(_Table):

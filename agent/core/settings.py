@@ -20,6 +20,8 @@ class AgentSettings:
     database: str = "sqlite:///pantau.db"
     timezone: str = "Asia/Jakarta"  # default zone for sites and maintenance windows
     log_level: str = "INFO"
+    max_body_bytes: int = 1024 * 1024  # a larger request body gets a 413
+    metrics_token: Secret | None = None  # None: /metrics is open; else bearer or basic auth
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,8 +54,8 @@ async def _ticket_doc(request: Request, who: Principal, ticket_id: str
     words = words_of(request)
     try:
         ticket = await state.service.ticket(ticket_id)
-        if not who.may_see(ticket.owner):
-            return error_page(request, 403, words("error.forbidden"), who)
+        if not who.may_see(ticket.owner):  # as if missing: other agencies' ids stay unknown
+            return error_page(request, 404, words("error.not_found"), who)
         events = await state.service.events(ticket_id)
     except TicketNotFound:
         return error_page(request, 404, words("error.not_found"), who)

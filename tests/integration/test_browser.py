@@ -55,7 +55,8 @@ def agent(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentP
         "sla": {"calendar": "calendar"},
     }
     proc = AgentProcess(lab, tmp_path_factory.mktemp("browser"), devices, sections,
-                        env={f"TOKEN_{u.upper()}": f"token-{u}-0123456789" for u in USERS})
+                        env={f"TOKEN_{u.upper()}": f"token-{u}-0123456789abcdef0123456789"
+                             for u in USERS})
     people = "\n".join(
         f'[[users]]\nname = "{u}"\nrole = "{r}"\ntoken = {{ env = "TOKEN_{u.upper()}" }}\n'
         f'password_hash = "{hash_password(password(u))}"\n' for u, r in USERS.items())

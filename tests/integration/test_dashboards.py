@@ -172,7 +172,8 @@ def agent(lab: Lab, tmp_path: Path) -> Iterator[AgentProcess]:
     }
     proc = AgentProcess(lab, tmp_path, devices(lab), sections,
                         env={"LAB_COMMUNITY": lab.community,
-                             **{f"TOKEN_{u.upper()}": f"token-{u}-0123456789" for u in USERS}})
+                             **{f"TOKEN_{u.upper()}": f"token-{u}-0123456789abcdef0123456789"
+                                for u in USERS}})
     users = "".join(f'\n[[users]]\nname = "{u}"\nrole = "{r}"\n'
                     f'token = {{ env = "TOKEN_{u.upper()}" }}\n' for u, r in USERS.items())
     proc.config.write_text(proc.config.read_text() + users)

@@ -22,7 +22,7 @@ from tests.notify_telegram_support import BotApi, serve
 
 TOKEN = "123456789:LEAK-telegram-token"
 KADIS_CHAT = "123456789"
-USER_TOKEN = "token-dinkes-0123456789"
+USER_TOKEN = "token-dinkes-0123456789abcdef0123456789"
 
 
 def config_text(db: Path, bot_url: str, smtp_port: int) -> str:
@@ -50,7 +50,7 @@ from = "pantau@kotabogor.example"
 [[users]]
 name = "kadis"
 role = "kepala_dinas"
-token = "token-kadis-0123456789"
+token = "token-kadis-0123456789abcdef0123456789"
 full_name = "Drs. Contoh, M.Si"
 telegram_chat_id = "{KADIS_CHAT}"
 email = "kadis@kotabogor.example"

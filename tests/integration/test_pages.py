@@ -497,7 +497,12 @@ class TestTicketBoard:
         page = await site.client.get("/tickets")
         assert mine.id in page.text
         assert theirs.id not in page.text
-        assert (await site.client.get(f"/tickets/{theirs.id}")).status_code == 403
+        # as if missing: another agency's ticket ids are not confirmed
+        shown = await site.client.get(f"/tickets/{theirs.id}")
+        missing = await site.client.get("/tickets/SOP006-2026-999999")
+        assert shown.status_code == missing.status_code == 404
+        assert shown.text.replace(theirs.id, "ID") == missing.text.replace(
+            "SOP006-2026-999999", "ID")
 
     async def test_closed_tab(self, site: Site) -> None:
         ticket = await site.walk_to(await site.ticket(), 7)
@@ -646,16 +651,18 @@ def statuses(allowed: set[str], ok: int) -> dict[str, int]:
     return {u: ok if u in allowed else 403 for u in USERS}
 
 
-#: page or form -> user -> status, on a ticket of Dinas Kesehatan waiting at step 2
+#: page or form -> user -> status, on a ticket of Dinas Kesehatan waiting at step 2; for
+#: another agency (disdik) the ticket's pages answer as if it did not exist (404)
 PAGE_MATRIX: dict[str, dict[str, int]] = {
     "GET /devices": statuses(set(USERS), 200),
     "GET /tickets": statuses(set(USERS), 200),
-    "GET /tickets/{id}": statuses(set(USERS) - {"disdik"}, 200),
-    "GET /tickets/{id}/documents/1": statuses(set(USERS) - {"disdik"}, 200),
+    "GET /tickets/{id}": {**statuses(set(USERS) - {"disdik"}, 200), "disdik": 404},
+    "GET /tickets/{id}/documents/1": {**statuses(set(USERS) - {"disdik"}, 200),
+                                      "disdik": 404},
     "GET /tickets/new": statuses({"dinkes", "disdik", "admin"}, 200),
-    "POST /tickets/{id}/steps/2": statuses({"kadis", "admin"}, 303),
-    "POST /tickets/{id}/verify": statuses(STAFF, 303),
-    "POST /tickets/{id}/notes": statuses(set(USERS) - {"disdik"}, 303),
+    "POST /tickets/{id}/steps/2": {**statuses({"kadis", "admin"}, 303), "disdik": 404},
+    "POST /tickets/{id}/verify": {**statuses(STAFF, 303), "disdik": 404},
+    "POST /tickets/{id}/notes": {**statuses(set(USERS) - {"disdik"}, 303), "disdik": 404},
     "POST /tickets/new": statuses({"dinkes", "admin"}, 303),
 }
 
@@ -677,8 +684,9 @@ class TestRolePageMatrix:
         response = await (site.client.get(path) if method == "GET"
                           else site.client.post(path, data=data))
         assert response.status_code == PAGE_MATRIX[route][user], response.text[:300]
-        if response.status_code == 403:
-            assert "Peran Anda tidak boleh melakukan ini." in text_of(response.text)
+        if response.status_code in (403, 404):
+            assert ("Peran Anda tidak boleh melakukan ini." if response.status_code == 403
+                    else "Tidak ditemukan.") in text_of(response.text)
             after = len(await site.service.backend.list(None)), await site.service.backend.events(
                 ticket.id)
             assert after == before
@@ -782,4 +790,4 @@ class TestDocuments:
         ticket = await site.ticket("sw-disdik-01")
         await site.sign_in("dinkes")
         answer = await site.client.get(f"/tickets/{ticket.id}/documents/1")
-        assert answer.status_code == 403
+        assert answer.status_code == 404  # as if it did not exist

@@ -46,7 +46,8 @@ def agent(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentP
         "sla": {"calendar": "working", "timezone": "Asia/Jakarta"},
     }
     proc = AgentProcess(lab, tmp_path_factory.mktemp("tickets"), inventory(lab), sections,
-                        env={f"TOKEN_{u.upper()}": f"token-{u}-0123456789" for u in USERS})
+                        env={f"TOKEN_{u.upper()}": f"token-{u}-0123456789abcdef0123456789"
+                             for u in USERS})
     users = "\n".join(
         f'[[users]]\nname = "{u}"\nrole = "{r}"\n'
         + (f'owner = "{OWNER}"\n' if r == "perangkat_daerah" else "")

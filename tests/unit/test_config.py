@@ -39,20 +39,22 @@ EXAMPLE = REPO / "examples" / "pantau.example.toml"
 BAD_ENV = {
     "PANTAU_SNMP_AUTH": "authkey-123",
     "PANTAU_SHORT": "short",
-    "PANTAU_TOKEN_BUDI": "token-budi-0001",
+    "PANTAU_TOKEN_BUDI": "token-budi-0001-0123456789abcdef01",
 }
 EXAMPLE_ENV = {
     "PANTAU_SNMP_COMMUNITY": "community-1",
     "PANTAU_SNMP_AUTH": "auth-key-1",
     "PANTAU_SNMP_PRIV": "priv-key-1",
-    "PANTAU_TOKEN_BUDI": "token-1",
-    "PANTAU_TOKEN_SARI": "token-2",
-    "PANTAU_TOKEN_ANDI": "token-3",
+    "PANTAU_TOKEN_BUDI": "token-1-0123456789abcdef0123456789",
+    "PANTAU_TOKEN_SARI": "token-2-0123456789abcdef0123456789",
+    "PANTAU_TOKEN_ANDI": "token-3-0123456789abcdef0123456789",
     "PANTAU_PASSWORD_HASH_BUDI": "scrypt$1024$8$1$c2FsdHNhbHRzYWx0c2FsdA==$"
                                  "YmFkYmFkYmFkYmFkYmFkYmFkYmFkYmFkYmFkYmFkYmE=",
 }
 
 WIB = timezone(timedelta(hours=7))
+KEY = "abcdefgh" * 4  # a user token is at least 32 characters
+INJECTED = "injected-0123456789abcdef01234567"
 
 FULL = """
 [agent]
@@ -150,10 +152,11 @@ token = { env = "PANTAU_TOKEN_BUDI" }
 name = "sari"
 role = "perangkat_daerah"
 owner = "Dinas Kesehatan"
-token = "token-sari-literal"
+token = "token-sari-literal-0123456789abcdef"
 """
 
-FULL_ENV = {"PANTAU_SNMP_AUTH": "auth-from-env", "PANTAU_TOKEN_BUDI": "token-budi-env"}
+FULL_ENV = {"PANTAU_SNMP_AUTH": "auth-from-env",
+            "PANTAU_TOKEN_BUDI": "token-budi-env-0123456789abcdef01"}
 
 
 def problems_of(text: str, **kwargs: object) -> list[ConfigProblem]:
@@ -275,12 +278,12 @@ class TestFullFile:
 
     def test_users(self, full_config: Config) -> None:
         assert full_config.users == (
-            User(name="budi", role="kasi", token=Secret("token-budi-env")),
+            User(name="budi", role="kasi", token=Secret("token-budi-env-0123456789abcdef01")),
             User(
                 name="sari",
                 role="perangkat_daerah",
                 owner="Dinas Kesehatan",
-                token=Secret("token-sari-literal"),
+                token=Secret("token-sari-literal-0123456789abcdef"),
             ),
         )
 
@@ -463,22 +466,23 @@ class TestSecrets:
 
     def test_file_is_relative_to_the_config_folder(self, tmp_path: Path) -> None:
         (tmp_path / "conf").mkdir()
-        (tmp_path / "conf" / "token").write_text("from-file\n", encoding="utf-8")
+        (tmp_path / "conf" / "token").write_text("from-file-0123456789abcdef01234567\n",
+                                                 encoding="utf-8")
         path = tmp_path / "conf" / "pantau.toml"
         path.write_text(
             '[[users]]\nname = "a"\nrole = "admin"\ntoken = { file = "token" }\n',
             encoding="utf-8",
         )
-        assert load(path).users[0].token == Secret("from-file")
+        assert load(path).users[0].token == Secret("from-file-0123456789abcdef01234567")
 
     @pytest.mark.parametrize(
         ("content", "expected"),
         [
-            ("abcdefgh\n", "abcdefgh"),
-            ("abcdefgh\r\n", "abcdefgh"),
-            ("abcdefgh\n\n", "abcdefgh\n"),
-            ("abcdefgh", "abcdefgh"),
-            (" abcdefgh \n", " abcdefgh "),
+            (f"{KEY}\n", KEY),
+            (f"{KEY}\r\n", KEY),
+            (f"{KEY}\n\n", f"{KEY}\n"),
+            (KEY, KEY),
+            (f" {KEY} \n", f" {KEY} "),
         ],
     )
     def test_one_trailing_newline_is_stripped(
@@ -490,9 +494,9 @@ class TestSecrets:
 
     def test_env_comes_from_the_given_mapping(self, monkeypatch: pytest.MonkeyPatch) -> None:
         text = '[[users]]\nname = "a"\nrole = "admin"\ntoken = { env = "PANTAU_T" }\n'
-        monkeypatch.setenv("PANTAU_T", "from-process-env")
-        assert loads(text).users[0].token == Secret("from-process-env")
-        assert loads(text, environ={"PANTAU_T": "injected"}).users[0].token == Secret("injected")
+        monkeypatch.setenv("PANTAU_T", "from-process-env-0123456789abcdef")
+        assert loads(text).users[0].token == Secret("from-process-env-0123456789abcdef")
+        assert loads(text, environ={"PANTAU_T": INJECTED}).users[0].token == Secret(INJECTED)
 
     def test_repr_shows_placeholders(self, full_config: Config) -> None:
         text = repr(full_config) + str(full_config)
@@ -543,12 +547,12 @@ community = { env = "PANTAU_X", extra = "LEAK-in-table" }
 [[users]]
 name = "a"
 role = "admin"
-token = "LEAK-shared-token"
+token = "LEAK-shared-token-0123456789abcdef"
 
 [[users]]
 name = "b"
 role = "admin"
-token = "LEAK-shared-token"
+token = "LEAK-shared-token-0123456789abcdef"
 
 [[users]]
 name = "c"
@@ -792,7 +796,7 @@ class TestExample:
         path.write_text(
             '[snmp.auth.a]\nversion = "1"\ncommunity = "c"\n'
             '[[devices]]\nname = "a"\naddress = "127.0.0.1"\nowner = "X"\n'
-            '[[users]]\nname = "u"\nrole = "admin"\ntoken = "t"\n'
+            '[[users]]\nname = "u"\nrole = "admin"\ntoken = "tttttttttttttttttttttttttttttttt"\n'
             '[[maintenance]]\nname = "m"\ndevices = ["a"]\n'
             'weekly = { days = ["mon"], start = "01:00", duration_minutes = 5 }\n',
             encoding="utf-8",

@@ -313,8 +313,8 @@ BAD_VALUES = [
     (USER + 'telegram_chat_id = "@ab"\n', "users[0].telegram_chat_id"),
     (USER + 'email = "Kadis <kadis@kota.example>"\n', "users[0].email"),
     (USER + 'email = "kadis@"\n', "users[0].email"),
-    (USER + 'token = "t"\nlanguage = "jv"\n', "users[0].language"),
-    (USER + 'token = "t"\nfull_name = " "\n', "users[0].full_name"),
+    (USER + 'token = "tttttttttttttttttttttttttttttttt"\nlanguage = "jv"\n', "users[0].language"),
+    (USER + 'token = "tttttttttttttttttttttttttttttttt"\nfull_name = " "\n', "users[0].full_name"),
 ]
 
 
@@ -462,7 +462,7 @@ EXAMPLE = REPO / "examples" / "notifications.example.toml"
 EXAMPLE_ENV = {
     "PANTAU_TELEGRAM_TOKEN": TOKEN,
     "PANTAU_WEBHOOK_SECRET": HOOK_SECRET,
-    "PANTAU_TOKEN_ADMIN": "LEAK-admin-token-0001",
+    "PANTAU_TOKEN_ADMIN": "LEAK-admin-token-0001-0123456789abcdef",
 }
 
 
