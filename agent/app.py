@@ -18,6 +18,7 @@ from agent.config import Config
 from agent.core.clock import Clock, SystemClock
 from agent.core.model import CheckSpec, Device
 from agent.detect import Detector
+from agent.journal import Journal
 from agent.lag import LagMonitor
 from agent.metrics import Metrics
 from agent.notifications import Notifications, build_rules, open_notifications
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0  # how often maintenance windows and held states are re-evaluated
 DRAIN_SECONDS = 2.0  # on stop, how long pending observations may take to reach the store
+# (what does not is in the journal, which a stop always writes out: it is replayed on start)
 
 
 def check_spec(config: Config, check: str) -> CheckSpec:
@@ -152,6 +154,10 @@ class Agent:
     async def run(self, stop: asyncio.Event) -> None:
         cfg = self.config
         async with contextlib.AsyncExitStack() as stack:
+            # first the journal (closed last): what is observed is kept even without a store
+            journal = await Journal.open(cfg.agent.journal)
+            stack.push_async_callback(journal.aclose)
+            self.metrics.observations_pending.set_function(lambda: journal.depth)
             backend = await self.open_store()
             stack.push_async_callback(backend.aclose)
             collectors = await stack.enter_async_context(open_collectors(cfg, self.clock))
@@ -171,7 +177,9 @@ class Agent:
             self.notifications = notify
             service = self.build_service(backend, collectors, scheduler, notify.wake)
             await service.refresh()
-            feed = TicketFeed(service, self.clock)
+            feed = TicketFeed(service, self.clock, journal,
+                              on_rejected=self.metrics.observations_rejected.inc)
+            await feed.load()  # the last run's observations first, in order
             self.pipeline.connect(recheck=scheduler.request_check, observe=feed.put)
             views = StatusViews(
                 devices=cfg.devices, sop=cfg.sop, calendar=self.calendar, clock=self.clock,
@@ -222,9 +230,13 @@ class Agent:
                 lagging.cancel()
                 ticker.cancel()
                 with contextlib.suppress(TimeoutError):
-                    # what was observed before the stop still reaches the store
+                    # what was observed before the stop reaches the store if it can; the
+                    # rest waits in the journal for the next start
                     await asyncio.wait_for(feed.queue.join(), DRAIN_SECONDS)
                 feeding.cancel()
+                if not await journal.flush():
+                    log.error("observation journal incomplete at stop",
+                              extra={"journal": journal.path})
                 sweeping.cancel()
                 for task in notifying:
                     task.cancel()
