@@ -9,7 +9,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from agent import heap
@@ -26,6 +25,7 @@ from agent.pipeline import ResultPipeline
 from agent.scheduler import Job, Scheduler
 from agent.server import bind, build_app, make_server
 from agent.status import StatusViews
+from agent.store_gate import StoreGate, TicketStore
 from agent.tickets import TicketFeed
 from agent.verify import LiveVerifier
 from agent.web.pages import WebContext
@@ -33,7 +33,6 @@ from collectors.icmp import IcmpCollector, Pinger
 from collectors.snmp.client import PysnmpClient
 from collectors.snmp.collector import SnmpCollector
 from collectors.snmp.fastclient import FastSnmpClient
-from notify.outbox import Outbox
 from ticketing.backend import TicketBackend
 from ticketing.calendar import Calendar, build_calendar
 from ticketing.notices import NoticeRules
@@ -96,10 +95,6 @@ async def open_collectors(config: Config, clock: Clock) -> AsyncIterator[Collect
         )
 
 
-class TicketStore(TicketBackend, Outbox, Protocol):
-    """The store the agent opens: tickets, and the outbox their events' messages wait in."""
-
-
 class Agent:
     """One running agent. `run(stop)` returns after `stop` is set and everything is closed."""
 
@@ -119,6 +114,15 @@ class Agent:
         self.listening: tuple[str, int] | None = None
         self.notifications: Notifications | None = None  # while running
         self.ready = asyncio.Event()
+        self.store: StoreGate | None = None  # while running
+
+    def store_state(self) -> str:
+        """The ticket store for /healthz: "ready", or "joining" with the class of the last
+        failure to connect (never its message: it may name hosts, users or paths)."""
+        gate = self.store
+        if gate is None or gate.reason == "":
+            return "joining" if gate is None else gate.state
+        return f"{gate.state} ({gate.reason})"
 
     async def _ticker(self) -> None:
         while True:
@@ -158,7 +162,8 @@ class Agent:
             journal = await Journal.open(cfg.agent.journal)
             stack.push_async_callback(journal.aclose)
             self.metrics.observations_pending.set_function(lambda: journal.depth)
-            backend = await self.open_store()
+            # the store joins in the background (below): monitoring does not wait for it
+            backend = self.store = StoreGate()
             stack.push_async_callback(backend.aclose)
             collectors = await stack.enter_async_context(open_collectors(cfg, self.clock))
             lag = LagMonitor(self.clock, observe=self.metrics.lateness.loop_lag.set)
@@ -176,7 +181,6 @@ class Agent:
                 open_notifications(cfg, self.clock, backend, self.metrics))
             self.notifications = notify
             service = self.build_service(backend, collectors, scheduler, notify.wake)
-            await service.refresh()
             feed = TicketFeed(service, self.clock, journal,
                               on_rejected=self.metrics.observations_rejected.inc)
             await feed.load()  # the last run's observations first, in order
@@ -197,7 +201,8 @@ class Agent:
                              devices_json=views.devices_json, web=cfg.web, tz=cfg.sla.timezone,
                              notifications=notify.desk)
             http_app = build_app(self.metrics, views.snapshot, views.devices_json,
-                                 self.ready.is_set, api, web, clock=self.clock)
+                                 self.ready.is_set, api, web, clock=self.clock,
+                                 store=self.store_state)
             server = make_server(http_app)
             log.info(
                 "agent started",
@@ -212,6 +217,8 @@ class Agent:
                 jobs = collectors.jobs(cfg, cfg.devices)
                 stack.enter_context(heap.settled())  # the inventory lives as long as the agent
                 polling = tg.create_task(scheduler.run(jobs), name="scheduler")
+                joining = tg.create_task(backend.join(self.open_store, self.clock,
+                                                      service.refresh), name="store")
                 lagging = tg.create_task(lag.run(), name="lag monitor")
                 ticker = tg.create_task(self._ticker(), name="ticker")
                 feeding = tg.create_task(feed.run(), name="tickets")
@@ -227,6 +234,7 @@ class Agent:
                 self.ready.clear()
                 log.info("agent stopping")
                 polling.cancel()
+                joining.cancel()
                 lagging.cancel()
                 ticker.cancel()
                 with contextlib.suppress(TimeoutError):
