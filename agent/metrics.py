@@ -271,7 +271,7 @@ class Metrics:
         )
         self.observations_rejected = Counter(
             OBSERVATIONS_REJECTED, "Observations the ticket store still refused after re-reading "
-            "the ticket: kept in the journal's rejected table (pantau tickets can show them).",
+            "the ticket: kept with the reason in the journal's rejected table.",
             registry=self.registry,
         )
         self.observations_pending = Gauge(
