@@ -9,7 +9,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from agent import heap
@@ -19,6 +18,7 @@ from agent.core.clock import Clock, SystemClock
 from agent.core.model import CheckSpec, Device
 from agent.detect import Detector
 from agent.http_limits import raise_open_file_limit
+from agent.journal import Journal
 from agent.lag import LagMonitor
 from agent.metrics import Metrics
 from agent.notifications import Notifications, build_rules, open_notifications
@@ -26,6 +26,7 @@ from agent.pipeline import ResultPipeline
 from agent.scheduler import Job, Scheduler
 from agent.server import bind, build_app, make_server
 from agent.status import StatusViews
+from agent.store_gate import StoreGate, TicketStore
 from agent.tickets import TicketFeed
 from agent.verify import LiveVerifier
 from agent.web.pages import WebContext
@@ -33,7 +34,6 @@ from collectors.icmp import IcmpCollector, Pinger
 from collectors.snmp.client import PysnmpClient
 from collectors.snmp.collector import SnmpCollector
 from collectors.snmp.fastclient import FastSnmpClient
-from notify.outbox import Outbox
 from ticketing.backend import TicketBackend
 from ticketing.calendar import Calendar, build_calendar
 from ticketing.notices import NoticeRules
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0  # how often maintenance windows and held states are re-evaluated
 DRAIN_SECONDS = 2.0  # on stop, how long pending observations may take to reach the store
+# (what does not is in the journal, which a stop always writes out: it is replayed on start)
 
 
 def check_spec(config: Config, check: str) -> CheckSpec:
@@ -95,10 +96,6 @@ async def open_collectors(config: Config, clock: Clock) -> AsyncIterator[Collect
         )
 
 
-class TicketStore(TicketBackend, Outbox, Protocol):
-    """The store the agent opens: tickets, and the outbox their events' messages wait in."""
-
-
 class Agent:
     """One running agent. `run(stop)` returns after `stop` is set and everything is closed."""
 
@@ -118,6 +115,15 @@ class Agent:
         self.listening: tuple[str, int] | None = None
         self.notifications: Notifications | None = None  # while running
         self.ready = asyncio.Event()
+        self.store: StoreGate | None = None  # while running
+
+    def store_state(self) -> str:
+        """The ticket store for /healthz: "ready", or "joining" with the class of the last
+        failure to connect (never its message: it may name hosts, users or paths)."""
+        gate = self.store
+        if gate is None or gate.reason == "":
+            return "joining" if gate is None else gate.state
+        return f"{gate.state} ({gate.reason})"
 
     async def _ticker(self) -> None:
         while True:
@@ -153,7 +159,12 @@ class Agent:
     async def run(self, stop: asyncio.Event) -> None:
         cfg = self.config
         async with contextlib.AsyncExitStack() as stack:
-            backend = await self.open_store()
+            # first the journal (closed last): what is observed is kept even without a store
+            journal = await Journal.open(cfg.agent.journal)
+            stack.push_async_callback(journal.aclose)
+            self.metrics.observations_pending.set_function(lambda: journal.depth)
+            # the store joins in the background (below): monitoring does not wait for it
+            backend = self.store = StoreGate()
             stack.push_async_callback(backend.aclose)
             collectors = await stack.enter_async_context(open_collectors(cfg, self.clock))
             lag = LagMonitor(self.clock, observe=self.metrics.lateness.loop_lag.set)
@@ -171,8 +182,9 @@ class Agent:
                 open_notifications(cfg, self.clock, backend, self.metrics))
             self.notifications = notify
             service = self.build_service(backend, collectors, scheduler, notify.wake)
-            await service.refresh()
-            feed = TicketFeed(service, self.clock)
+            feed = TicketFeed(service, self.clock, journal,
+                              on_rejected=self.metrics.observations_rejected.inc)
+            await feed.load()  # the last run's observations first, in order
             self.pipeline.connect(recheck=scheduler.request_check, observe=feed.put)
             views = StatusViews(
                 devices=cfg.devices, sop=cfg.sop, calendar=self.calendar, clock=self.clock,
@@ -195,7 +207,8 @@ class Agent:
                                  self.ready.is_set, api, web, clock=self.clock,
                                  metrics_token=cfg.agent.metrics_token,
                                  max_body_bytes=cfg.agent.max_body_bytes,
-                                 on_unauthorized=self.metrics.api_unauthorized.inc)
+                                 on_unauthorized=self.metrics.api_unauthorized.inc,
+                                 store=self.store_state)
             server = make_server(http_app, self.clock)
             log.info(
                 "agent started",
@@ -210,6 +223,8 @@ class Agent:
                 jobs = collectors.jobs(cfg, cfg.devices)
                 stack.enter_context(heap.settled())  # the inventory lives as long as the agent
                 polling = tg.create_task(scheduler.run(jobs), name="scheduler")
+                joining = tg.create_task(backend.join(self.open_store, self.clock,
+                                                      service.refresh), name="store")
                 lagging = tg.create_task(lag.run(), name="lag monitor")
                 ticker = tg.create_task(self._ticker(), name="ticker")
                 feeding = tg.create_task(feed.run(), name="tickets")
@@ -225,12 +240,17 @@ class Agent:
                 self.ready.clear()
                 log.info("agent stopping")
                 polling.cancel()
+                joining.cancel()
                 lagging.cancel()
                 ticker.cancel()
                 with contextlib.suppress(TimeoutError):
-                    # what was observed before the stop still reaches the store
+                    # what was observed before the stop reaches the store if it can; the
+                    # rest waits in the journal for the next start
                     await asyncio.wait_for(feed.queue.join(), DRAIN_SECONDS)
                 feeding.cancel()
+                if not await journal.flush():
+                    log.error("observation journal incomplete at stop",
+                              extra={"journal": journal.path})
                 sweeping.cancel()
                 for task in notifying:
                     task.cancel()

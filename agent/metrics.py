@@ -136,6 +136,12 @@ EXPOSED_NAMES = EXPOSED_NAMES | frozenset(
 API_UNAUTHORIZED = "pantau_api_unauthorized"  # counter: 401s of the API and of /metrics
 EXPOSED_NAMES = EXPOSED_NAMES | frozenset(
     {f"{API_UNAUTHORIZED}_{suffix}" for suffix in ("total", "created")})
+# -- The ticket store's outages (issue 14): observations the store would not take.
+OBSERVATIONS_REJECTED = "pantau_observations_rejected"  # counter: set aside in the journal
+OBSERVATIONS_PENDING = "pantau_observations_pending"  # gauge: journaled, not yet stored
+EXPOSED_NAMES = EXPOSED_NAMES | frozenset(
+    {OBSERVATIONS_PENDING, *(f"{OBSERVATIONS_REJECTED}_{suffix}"
+                             for suffix in ("total", "created"))})
 #: The channel label's values: every `[[notify.webhook]]` counts as "webhook" (its name is
 #: on the admin page, not in a label); anything else as "other" (agent/metrics_notify.py).
 NOTIFY_CHANNELS = ("telegram", "email", "webhook")
@@ -266,6 +272,15 @@ class Metrics:
             RESTORATION, "From a ticket's opening to its verified restoration (step 7).",
             buckets=(300, 900, 1800, 3600, 4 * 3600, 8 * 3600, 86400, 3 * 86400, 7 * 86400),
             registry=self.registry,
+        )
+        self.observations_rejected = Counter(
+            OBSERVATIONS_REJECTED, "Observations the ticket store still refused after re-reading "
+            "the ticket: kept with the reason in the journal's rejected table.",
+            registry=self.registry,
+        )
+        self.observations_pending = Gauge(
+            OBSERVATIONS_PENDING, "Observations kept in the journal that the ticket store has "
+            "not taken yet (grows while the store is away).", registry=self.registry,
         )
         build = Info(BUILD_INFO, "pantau build information.", registry=self.registry)
         build.info({"version": __version__, "python": platform.python_version()})

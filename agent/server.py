@@ -25,6 +25,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agent.api import ApiContext, install
 from agent.api.throttle import RefusalThrottle
@@ -59,6 +60,7 @@ def build_app(
     metrics_token: Secret | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     on_unauthorized: Callable[[], None] | None = None,
+    store: Callable[[], str] | None = None,
 ) -> FastAPI:
     """The ASGI app. `snapshot()` is called on the loop; the body is rendered again when the
     snapshot changed, on the loop in short slices, joined and gzipped in a thread (see
@@ -67,7 +69,11 @@ def build_app(
     With `api`, the authenticated /api/v1 routes; without (no ticket service), only an
     unauthenticated /api/v1/devices. With `web`, the pages (sign-in, boards, tickets).
     With `metrics_token`, /metrics asks for it (bearer, or basic auth with any user name).
-    A request body above `max_body_bytes` gets a 413; `on_unauthorized` counts each 401."""
+    A request body above `max_body_bytes` gets a 413; `on_unauthorized` counts each 401.
+
+    `store()` says how the ticket store is: "ready", or "joining" with the class of the last
+    failure ("joining (BackendUnavailable)"); /healthz shows it, and while it is not ready
+    everything but /metrics and /healthz answers 503 with a generic text."""
 
     clock = clock or SystemClock()
     exposition = Exposition(metrics, snapshot, clock,
@@ -97,9 +103,10 @@ def build_app(
                         headers={"Vary": "Accept-Encoding"})
 
     async def get_healthz(request: Request) -> Response:
-        if healthy():
-            return PlainTextResponse("ok\n")
-        return PlainTextResponse("not running\n", status_code=503)
+        if not healthy():
+            return PlainTextResponse("not running\n", status_code=503)
+        # monitoring runs: 200, whatever the ticket store does (it joins in the background)
+        return PlainTextResponse("ok\n" if store is None else f"ok\nstore: {store()}\n")
 
     async def get_devices(request: Request) -> Response:
         return JSONResponse({"devices": devices_json()})
@@ -119,6 +126,8 @@ def build_app(
         app.add_route("/api/v1/devices", get_devices, include_in_schema=False)
     if web is not None:
         install_pages(app, web)
+    if store is not None:
+        app.add_middleware(StoreGuard, ready=lambda: store() == "ready")
     app.state.exposition = exposition  # the app runs `exposition.run()` beside the server
     return app
 
@@ -148,6 +157,28 @@ class ScrapeToken:
 
 def _sha(text: str) -> bytes:
     return hashlib.sha256(text.encode()).digest()
+
+
+#: What answers while the ticket store has not joined (no host, path or error in it).
+STORE_JOINING_TEXT = "ticket store not available yet; monitoring runs\n"
+OPEN_PATHS = frozenset({"/metrics", "/healthz"})
+
+
+class StoreGuard:
+    """ASGI middleware: 503 for everything but /metrics and /healthz while `ready()` is
+    false (the API and the pages need the ticket store)."""
+
+    def __init__(self, app: ASGIApp, ready: Callable[[], bool]) -> None:
+        self.app = app
+        self.ready = ready
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS and not self.ready():
+            response = PlainTextResponse(STORE_JOINING_TEXT, status_code=503,
+                                         headers={"Retry-After": "30"})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def accepts_gzip(header: str | None) -> bool:

@@ -61,6 +61,25 @@ def _given(model: BaseModel | None) -> dict[str, Any]:
     return {key: getattr(model, key) for key in model.model_fields_set}
 
 
+def sqlite_file(database: str) -> str | None:
+    """The file of a "sqlite:///PATH" URL (None for another database or SQLite in memory)."""
+    if not database.startswith("sqlite:///"):
+        return None
+    path = database.removeprefix("sqlite:///").partition("?")[0]
+    return path if path and path != ":memory:" else None
+
+
+def default_journal(database: str) -> str:
+    """The observation journal's default: beside the SQLite database file (the directory the
+    operator chose for pantau's state, already writable by it), named after it
+    ("pantau.db" -> "pantau-observations.db"); with PostgreSQL, in the working directory."""
+    db_file = sqlite_file(database)
+    if db_file is None:
+        return AgentSettings().journal
+    path = Path(db_file)
+    return str(path.with_name(f"{path.stem}-observations.db"))
+
+
 class Builder:
     """Turns validated sections into the frozen Config, collecting rule issues on the way."""
 
@@ -111,7 +130,19 @@ class Builder:
             kw["listen_host"], kw["listen_port"] = split_listen(listen) or ("", 0)
         ref = kw.pop("metrics_token", None)
         token = self._secret(ref, ("agent", "metrics_token"), min_length=TOKEN_MIN_LENGTH)
-        return AgentSettings(**kw, metrics_token=token)
+        agent = AgentSettings(**kw, metrics_token=token)
+        db_file = sqlite_file(agent.database)
+        if "journal" not in kw:
+            agent = replace(agent, journal=default_journal(agent.database))
+        elif self._ok(("agent",), "journal", "database"):
+            journal = Path(agent.journal)
+            if journal.is_dir():
+                self._issue(("agent", "journal"),
+                            f"expected the path of a file, got the directory {quote(str(journal))}")
+            elif db_file is not None and journal.resolve() == Path(db_file).resolve():
+                self._issue(("agent", "journal"), "must not be the database file "
+                            f"{quote(db_file)}: the journal keeps what the database has not")
+        return agent
 
     def _polling(self) -> PollingSettings:
         kw = _given(self.p.polling)

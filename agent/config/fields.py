@@ -175,6 +175,14 @@ def _database(value: str) -> str:
     raise _fail(f'expected "sqlite:///PATH" or "postgresql://USER@HOST/DB", got {got}')
 
 
+def _journal(value: str) -> str:
+    if not value.strip():
+        raise _fail("expected the path of a file, got an empty string")
+    if "\0" in value or value == ":memory:" or value.endswith(("/", "\\")):
+        raise _fail(f"expected the path of a file (kept across restarts), got {quote(value)}")
+    return value
+
+
 def _log_level(value: str) -> str:
     if value.upper() not in LOG_LEVELS:
         raise _fail(f"expected one of {', '.join(LOG_LEVELS)}, got {quote(value)}")
@@ -238,6 +246,7 @@ AtLeastOne = Annotated[int, Field(ge=1)]
 Percent = Annotated[float, Field(ge=0, le=100)]
 Listen = Annotated[str, AfterValidator(_listen)]
 Database = Annotated[str, AfterValidator(_database)]
+JournalPath = Annotated[str, AfterValidator(_journal)]
 LogLevel = Annotated[str, AfterValidator(_log_level)]
 Address = Annotated[str, AfterValidator(_address)]
 SnmpVersion = Annotated[str, PlainValidator(_snmp_version)]

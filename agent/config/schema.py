@@ -21,6 +21,7 @@ from agent.config.fields import (
     AwareDatetime,
     ClockTime,
     Database,
+    JournalPath,
     Listen,
     LogLevel,
     Name,
@@ -48,6 +49,7 @@ class _Table(BaseModel):
 class AgentModel(_Table):
     listen: Listen | None = None
     database: Database | None = None
+    journal: JournalPath | None = None
     timezone: Zone | None = None
     log_level: LogLevel | None = None
     max_body_bytes: Annotated[int, Field(ge=1024, le=1024 ** 3)] | None = None

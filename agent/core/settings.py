@@ -18,6 +18,8 @@ class AgentSettings:
     listen_host: str = "127.0.0.1"
     listen_port: int = 9806
     database: str = "sqlite:///pantau.db"
+    # observations not yet stored (agent/journal.py); beside the database file by default
+    journal: str = "pantau-observations.db"
     timezone: str = "Asia/Jakarta"  # default zone for sites and maintenance windows
     log_level: str = "INFO"
     max_body_bytes: int = 1024 * 1024  # a larger request body gets a 413

@@ -10,13 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from agent.tickets import TicketFeed
+from agent.journal import Journal
+from agent.tickets import Entry, TicketFeed
 from tests.fakes import FakeClock
 from tests.ticket_feed_support import CountingBackend
 from tests.unit.test_service import make, obs
 from ticketing.models import EventKind
 from ticketing.observation import AFFECTED, FAILING
 from ticketing.store.sql import SqlBackend
+
+
+@pytest.fixture
+async def journal() -> AsyncIterator[Journal]:
+    j = await Journal.open(":memory:")
+    yield j
+    await j.aclose()
 
 
 @pytest.fixture
@@ -29,14 +37,14 @@ async def store(tmp_path: Path) -> AsyncIterator[CountingBackend]:
 class TestCoreWithChildren:
     """A core switch goes DOWN and 2,000 devices behind it become UNREACHABLE."""
 
-    async def test_one_ticket_lists_the_two_thousand_children(self, store: CountingBackend
-                                                               ) -> None:
+    async def test_one_ticket_lists_the_two_thousand_children(
+            self, store: CountingBackend, journal: Journal) -> None:
         service, clock, _, _ = make(backend=store)
-        feed = TicketFeed(service, clock)
+        feed = TicketFeed(service, clock, journal)
         batch = [obs(clock, FAILING, device="core-1")] + [
             obs(clock, AFFECTED, device="core-1", affected=(f"leaf-{i:04d}",))
             for i in range(2000)]
-        await feed.apply(batch)
+        await feed.apply([Entry((journal.put(o),), o) for o in batch])
         [ticket] = await store.inner.list("open")
         assert ticket.affected == tuple(f"leaf-{i:04d}" for i in range(2000))
         events = await store.inner.events(ticket.id)
@@ -51,15 +59,15 @@ class TestManyDevicesFailing:
     """500 devices fail in the same cycle."""
 
     async def test_each_gets_its_ticket_at_a_cost_that_does_not_grow(
-            self, store: CountingBackend) -> None:
+            self, store: CountingBackend, journal: Journal) -> None:
         service, clock, _, _ = make(backend=store)
-        feed = TicketFeed(service, clock)
+        feed = TicketFeed(service, clock, journal)
 
         async def drain(prefix: str, n: int) -> tuple[float, int]:
             before = store.total
             started = time.perf_counter()
-            await feed.apply([obs(clock, FAILING, device=f"{prefix}-{i:03d}")
-                              for i in range(n)])
+            batch = [obs(clock, FAILING, device=f"{prefix}-{i:03d}") for i in range(n)]
+            await feed.apply([Entry((journal.put(o),), o) for o in batch])
             return time.perf_counter() - started, store.total - before
 
         small, small_calls = await drain("a", 50)

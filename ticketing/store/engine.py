@@ -19,7 +19,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError
 
 from ticketing.store import codec
@@ -82,6 +82,14 @@ def create_store_engine(url: URL, *, busy_timeout_seconds: float = 5.0) -> Engin
                 cursor.execute("PRAGMA synchronous = FULL")
             finally:
                 cursor.close()
+
+        @event.listens_for(engine, "handle_error")
+        def _on_error(context: ExceptionContext) -> None:
+            # A file that was read-only when the connection opened it (a full or read-only
+            # disk, an immutable file) stays read-only on that connection even after the
+            # file is writable again: count it as a disconnect, so the pool opens new ones.
+            if "readonly database" in str(context.original_exception):
+                context.is_disconnect = True
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:

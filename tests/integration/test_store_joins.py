@@ -1,0 +1,74 @@
+"""The real Agent starts without its ticket store (issue 14, finding 9): monitoring and
+/metrics run, /healthz says the store is joining (the reason's class, no path), the API and
+the pages answer 503 with a generic text, and once the store can be opened it joins in the
+background and they answer again."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from agent.app import Agent
+from agent.config import loads
+from agent.server import STORE_JOINING_TEXT
+
+TOKEN = "token-admin-0123456789-0123456789-xx"
+
+
+def config_text(db: Path, journal: Path) -> str:
+    return f"""\
+[agent]
+listen = "127.0.0.1:0"
+database = "sqlite:///{db}"
+journal = "{journal}"
+
+[[users]]
+name = "admin"
+role = "admin"
+token = "{TOKEN}"
+"""
+
+
+async def until(cond: Callable[[], object], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+async def test_monitoring_starts_without_the_store_which_joins_later(tmp_path: Path) -> None:
+    later = tmp_path / "not-yet"  # SQLite cannot create a file in a missing directory
+    agent = Agent(loads(config_text(later / "pantau.db", tmp_path / "journal.db")))
+    stop = asyncio.Event()
+    running = asyncio.create_task(agent.run(stop))
+    try:
+        await until(lambda: agent.ready.is_set() or running.done(), 10, "the agent")
+        assert not running.done(), running.exception()
+        assert agent.listening is not None
+        host, port = agent.listening
+        async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=5,
+                                     headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+            assert (await http.get("/healthz")).text.startswith("ok\nstore: joining")
+            await until(lambda: agent.store_state() != "joining", 5, "a first try")
+            health = await http.get("/healthz")
+            assert (health.status_code, health.text) == (
+                200, "ok\nstore: joining (BackendUnavailable)\n")
+            assert (await http.get("/metrics")).status_code == 200
+            for path in ("/api/v1/tickets", "/tickets", "/"):
+                answer = await http.get(path)
+                assert (answer.status_code, answer.text) == (503, STORE_JOINING_TEXT), path
+                assert str(tmp_path) not in answer.text
+
+            later.mkdir()  # the store can be opened now: it joins on its next try (≤ 4 s)
+            await until(lambda: agent.store_state() == "ready", 15, "the store to join")
+            health = await http.get("/healthz")
+            assert (health.status_code, health.text) == (200, "ok\nstore: ready\n")
+            assert (await http.get("/api/v1/tickets")).status_code == 200
+    finally:
+        stop.set()
+        async with asyncio.timeout(10):
+            await running
