@@ -28,12 +28,12 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agent.api import ApiContext, install
-from agent.api.throttle import RefusalThrottle
 from agent.core.clock import Clock, SystemClock
 from agent.core.model import Secret
 from agent.exposition import Exposition
 from agent.http_limits import BACKLOG, AcceptErrorLog, GuardedH11Protocol, HttpLimits
 from agent.metrics import Metrics, Snapshot
+from agent.throttle import RefusalThrottle
 from agent.web.pages import WebContext
 from agent.web.pages import install as install_pages
 

@@ -14,7 +14,6 @@ from fastapi.responses import JSONResponse
 from agent.api import alertmanager, notifications, tickets
 from agent.api.auth import ALERT_SOURCE, Authenticator, Principal, TokenGate
 from agent.api.context import ApiState
-from agent.api.throttle import RefusalThrottle
 from agent.config import User
 from agent.core.clock import SystemClock
 from agent.core.errors import (
@@ -25,6 +24,7 @@ from agent.core.errors import (
 )
 from agent.core.model import Device, Secret
 from agent.core.outbox import NotificationDesk
+from agent.throttle import RefusalThrottle
 from ticketing.service import TicketService
 
 log = logging.getLogger(__name__)

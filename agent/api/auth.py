@@ -15,9 +15,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from agent.api.throttle import RefusalThrottle
 from agent.config import User
 from agent.core.model import Secret
+from agent.throttle import RefusalThrottle
 from ticketing import policy, workflow
 from ticketing.sop import StepSpec
 

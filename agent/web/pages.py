@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from agent.config import User, WebSettings
 from agent.core.model import Device
 from agent.core.outbox import NotificationDesk
+from agent.throttle import Throttle
 from agent.web import boards, filing, notifications, signin, ticket
 from agent.web.render import (
     CsrfRejected,
@@ -30,7 +31,6 @@ from agent.web.render import (
 )
 from agent.web.session import SESSION_COOKIE, Accounts
 from agent.web.signins import SignIns
-from agent.web.throttle import Throttle
 from ticketing.service import TicketService
 
 

@@ -17,10 +17,10 @@ from agent.api.auth import Principal
 from agent.config import WebSettings
 from agent.core.model import Device
 from agent.core.outbox import NotificationDesk
+from agent.throttle import Throttle
 from agent.web import views
 from agent.web.i18n import LANGS, Words, pick_lang
 from agent.web.session import CSRF_FIELD, Accounts, csrf_ok, csrf_token
-from agent.web.throttle import Throttle
 from ticketing.service import TicketService
 
 SECURITY_HEADERS = {

@@ -7,6 +7,7 @@ import logging
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
+from agent.throttle import Attempt
 from agent.web.i18n import LANGS
 from agent.web.render import (
     checked_form,
@@ -19,7 +20,6 @@ from agent.web.render import (
     words_of,
 )
 from agent.web.session import CSRF_FIELD, csrf_ok
-from agent.web.throttle import Attempt
 
 log = logging.getLogger(__name__)
 

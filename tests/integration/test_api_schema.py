@@ -23,8 +23,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from agent.api.throttle import REFUSALS_PER_WINDOW
 from agent.core.model import Secret
+from agent.throttle import REFUSALS_PER_WINDOW
 from tests.fakes import FakeClock, InMemoryBackend
 from tests.integration.api_support import (
     ALERT_TOKEN,

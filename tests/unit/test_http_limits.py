@@ -1,5 +1,5 @@
-"""Issue 14's HTTP hardening, the pure parts: accept errors logged once per interval, 401s
-throttled per address, the metrics token, the open-file limit, and the config keys."""
+"""Issue 14's HTTP hardening, the pure parts: accept errors logged once per interval, the
+metrics token, the open-file limit, and the config keys."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from agent.api.throttle import RefusalThrottle
 from agent.check_config import check_config
 from agent.config import loads
 from agent.core.errors import ConfigError
@@ -58,28 +57,6 @@ class TestAcceptErrorLog:
         finally:
             loop.close()
         assert seen == [{"message": "Task exception was never retrieved"}]
-
-
-class TestRefusalThrottle:
-    """An address is made to wait after too many refusals in the window; others are not."""
-
-    def test_limit_then_wait_then_free(self) -> None:
-        clock = FakeClock()
-        throttle = RefusalThrottle(clock, limit=3, window_seconds=60)
-        for _ in range(3):
-            assert throttle.wait_seconds("127.0.0.9") == 0
-            throttle.refused("127.0.0.9")
-            clock.advance(1)
-        assert throttle.wait_seconds("127.0.0.9") == pytest.approx(57)
-        assert throttle.wait_seconds("127.0.0.10") == 0
-        clock.advance(57)
-        assert throttle.wait_seconds("127.0.0.9") == 0
-
-    def test_memory_is_bounded(self) -> None:
-        throttle = RefusalThrottle(FakeClock(), limit=2, max_addresses=100)
-        for n in range(10_000):
-            throttle.refused(f"10.{n // 256}.{n % 256}.1")
-        assert len(throttle._seen) == 100
 
 
 class TestScrapeToken:
