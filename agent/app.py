@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0  # how often maintenance windows and held states are re-evaluated
 DRAIN_SECONDS = 2.0  # on stop, how long pending observations may take to reach the store
 # (what does not is in the journal, which a stop always writes out: it is replayed on start)
+FIRST_JOIN_SECONDS = 10.0  # the store's first try at start-up, before monitoring starts
 
 
 def check_spec(config: Config, check: str) -> CheckSpec:
@@ -182,6 +183,9 @@ class Agent:
                 open_notifications(cfg, self.clock, backend, self.metrics))
             self.notifications = notify
             service = self.build_service(backend, collectors, scheduler, notify.wake)
+            # one bounded try now: a store that is there is ready when the agent is (the API
+            # and the pages answer from the start); else it joins in the background below
+            await backend.attempt(self.open_store, service.refresh, FIRST_JOIN_SECONDS)
             feed = TicketFeed(service, self.clock, journal,
                               on_rejected=self.metrics.observations_rejected.inc)
             await feed.load()  # the last run's observations first, in order
@@ -223,8 +227,8 @@ class Agent:
                 jobs = collectors.jobs(cfg, cfg.devices)
                 stack.enter_context(heap.settled())  # the inventory lives as long as the agent
                 polling = tg.create_task(scheduler.run(jobs), name="scheduler")
-                joining = tg.create_task(backend.join(self.open_store, self.clock,
-                                                      service.refresh), name="store")
+                joining = None if backend.ready() else tg.create_task(
+                    backend.join(self.open_store, self.clock, service.refresh), name="store")
                 lagging = tg.create_task(lag.run(), name="lag monitor")
                 ticker = tg.create_task(self._ticker(), name="ticker")
                 feeding = tg.create_task(feed.run(), name="tickets")
@@ -240,7 +244,8 @@ class Agent:
                 self.ready.clear()
                 log.info("agent stopping")
                 polling.cancel()
-                joining.cancel()
+                if joining is not None:
+                    joining.cancel()
                 lagging.cancel()
                 ticker.cancel()
                 with contextlib.suppress(TimeoutError):

@@ -73,7 +73,7 @@ def build_app(
 
     `store()` says how the ticket store is: "ready", or "joining" with the class of the last
     failure ("joining (BackendUnavailable)"); /healthz shows it, and while it is not ready
-    everything but /metrics and /healthz answers 503 with a generic text."""
+    everything but /metrics, /healthz and /api/v1/devices answers 503 with a generic text."""
 
     clock = clock or SystemClock()
     exposition = Exposition(metrics, snapshot, clock,
@@ -161,11 +161,11 @@ def _sha(text: str) -> bytes:
 
 #: What answers while the ticket store has not joined (no host, path or error in it).
 STORE_JOINING_TEXT = "ticket store not available yet; monitoring runs\n"
-OPEN_PATHS = frozenset({"/metrics", "/healthz"})
+OPEN_PATHS = frozenset({"/metrics", "/healthz", "/api/v1/devices"})  # monitoring only
 
 
 class StoreGuard:
-    """ASGI middleware: 503 for everything but /metrics and /healthz while `ready()` is
+    """ASGI middleware: 503 for everything but OPEN_PATHS while `ready()` is
     false (the API and the pages need the ticket store)."""
 
     def __init__(self, app: ASGIApp, ready: Callable[[], bool]) -> None:

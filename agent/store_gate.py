@@ -6,6 +6,7 @@ observations in the journal and retries; the API and the pages answer 503 meanwh
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
@@ -37,6 +38,7 @@ class StoreGate:
     def __init__(self) -> None:
         self.store: TicketStore | None = None
         self.reason = ""
+        self._failed = ""  # the last failure's text, for the log only
 
     @property
     def state(self) -> str:
@@ -45,26 +47,38 @@ class StoreGate:
     def ready(self) -> bool:
         return self.store is not None
 
-    async def join(self, connect: Callable[[], Awaitable[TicketStore]], clock: Clock,
-                   then: Callable[[], Awaitable[None]]) -> None:
-        """Connect with backoff (1 s doubling to 30 s) until it works, then run `then`
-        (e.g. the ticket service's first refresh) and return."""
-        delay = JOIN_MIN_SECONDS
-        while self.store is None:
-            try:
-                self.store = await connect()
-            except (BackendError, OSError) as exc:
-                self.reason = type(exc).__name__
-                log.warning("ticket store not available; monitoring goes on", extra={
-                    "error": str(exc), "retry_in": delay})
-                await clock.sleep(delay)
-                delay = min(JOIN_MAX_SECONDS, delay * 2)
-        self.reason = ""
+    async def attempt(self, connect: Callable[[], Awaitable[TicketStore]],
+                      then: Callable[[], Awaitable[None]],
+                      timeout_seconds: float | None = None) -> bool:
+        """One try to connect, cut after `timeout_seconds` (None: no limit); True once joined.
+        On success `then` runs (e.g. the ticket service's first refresh)."""
+        if self.store is not None:
+            return True
+        try:
+            async with asyncio.timeout(timeout_seconds):
+                store = await connect()
+        except (BackendError, OSError, TimeoutError) as exc:
+            self.reason = type(exc).__name__
+            self._failed = str(exc) or self.reason
+            return False
+        self.store, self.reason = store, ""
         log.info("ticket store joined")
         try:
             await then()
         except BackendError as exc:  # gone again already: the periodic jobs catch up later
             log.warning("ticket store refresh failed after joining", extra={"error": str(exc)})
+        return True
+
+    async def join(self, connect: Callable[[], Awaitable[TicketStore]], clock: Clock,
+                   then: Callable[[], Awaitable[None]]) -> None:
+        """Connect with backoff (1 s doubling to 30 s) until it works, then run `then`
+        and return."""
+        delay = JOIN_MIN_SECONDS
+        while not await self.attempt(connect, then):
+            log.warning("ticket store not available; monitoring goes on", extra={
+                "error": self._failed, "retry_in": delay})
+            await clock.sleep(delay)
+            delay = min(JOIN_MAX_SECONDS, delay * 2)
 
     def _s(self) -> TicketStore:
         if self.store is None:

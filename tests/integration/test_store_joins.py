@@ -15,6 +15,7 @@ import httpx
 from agent.app import Agent
 from agent.config import loads
 from agent.server import STORE_JOINING_TEXT
+from agent.store_gate import StoreGate, TicketStore
 
 TOKEN = "token-admin-0123456789-0123456789-xx"
 
@@ -58,6 +59,7 @@ async def test_monitoring_starts_without_the_store_which_joins_later(tmp_path: P
             assert (health.status_code, health.text) == (
                 200, "ok\nstore: joining (BackendUnavailable)\n")
             assert (await http.get("/metrics")).status_code == 200
+            assert (await http.get("/api/v1/devices")).status_code == 200  # monitoring only
             for path in ("/api/v1/tickets", "/tickets", "/"):
                 answer = await http.get(path)
                 assert (answer.status_code, answer.text) == (503, STORE_JOINING_TEXT), path
@@ -72,3 +74,38 @@ async def test_monitoring_starts_without_the_store_which_joins_later(tmp_path: P
         stop.set()
         async with asyncio.timeout(10):
             await running
+
+
+async def test_a_store_that_is_there_is_ready_with_the_agent(tmp_path: Path) -> None:
+    """The first try comes before monitoring starts: no 503 race for API clients at start."""
+    agent = Agent(loads(config_text(tmp_path / "pantau.db", tmp_path / "journal.db")))
+    stop = asyncio.Event()
+    running = asyncio.create_task(agent.run(stop))
+    try:
+        await until(lambda: agent.ready.is_set() or running.done(), 10, "the agent")
+        assert not running.done(), running.exception()
+        assert agent.store_state() == "ready"
+        assert agent.listening is not None
+        host, port = agent.listening
+        async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=5,
+                                     headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+            assert (await http.get("/api/v1/tickets")).status_code == 200
+    finally:
+        stop.set()
+        async with asyncio.timeout(10):
+            await running
+
+
+async def test_the_first_try_at_start_is_cut_at_its_timeout() -> None:
+    """A store that never answers (a silent host) does not hold monitoring's start."""
+    gate = StoreGate()
+
+    async def connect() -> TicketStore:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async def then() -> None:
+        raise AssertionError("never joined")
+
+    assert not await gate.attempt(connect, then, timeout_seconds=0.05)
+    assert (gate.state, gate.reason) == ("joining", "TimeoutError")

@@ -79,3 +79,21 @@ class TestJoining:
             assert gate.reason == "OSError"
         finally:
             joining.cancel()
+
+
+class TestFirstAttempt:
+    """The one bounded try at start-up: a store that is there is joined at once."""
+
+    async def test_a_store_that_is_there_joins_in_one_try(self) -> None:
+        gate, memory, refreshed = StoreGate(), InMemoryBackend(), []
+
+        async def connect() -> TicketStore:
+            return memory
+
+        async def then() -> None:
+            refreshed.append(True)
+
+        assert await gate.attempt(connect, then, timeout_seconds=1.0)
+        assert (gate.state, refreshed) == ("ready", [True])
+        assert await gate.attempt(connect, then)  # joined: nothing runs again
+        assert refreshed == [True]
