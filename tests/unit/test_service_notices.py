@@ -203,17 +203,22 @@ def real_rules() -> NoticeRules:
                        "https://pantau.kotabogor.example")
 
 
-async def test_warnings_are_queued_once_per_step_and_wake_delivery() -> None:
-    service, backend, clock, wakes = make(real_rules())
+async def step_span(service: TicketService, clock: FakeClock) -> float:
+    """Open a device-down ticket; the seconds from its open step's start to its due time."""
     ticket = await service.observe(obs(clock, fault=Fault.DEVICE_DOWN))
     assert ticket is not None
     record = workflow.open_step(ticket)
     assert record is not None
     assert record.due_at is not None
     assert record.started_at
+    return (record.due_at - record.started_at).total_seconds()
+
+
+async def test_warnings_are_queued_once_per_step_and_wake_delivery() -> None:
+    service, backend, clock, wakes = make(real_rules())
+    span = await step_span(service, clock)
     wakes.count = 0
     assert await service.warn() == 0  # too early
-    span = (record.due_at - record.started_at).total_seconds()
     clock.advance(span * 0.85)
     assert await service.warn() == 1  # step 2 is the kepala dinas's: kadis on Telegram
     assert wakes.count == 1
@@ -226,13 +231,7 @@ async def test_warnings_are_queued_once_per_step_and_wake_delivery() -> None:
 async def test_the_sla_sweep_queues_the_warnings_too() -> None:
     """One periodic look: the sweep records breaches and queues the warnings due."""
     service, backend, clock, _ = make(real_rules())
-    ticket = await service.observe(obs(clock, fault=Fault.DEVICE_DOWN))
-    assert ticket is not None
-    record = workflow.open_step(ticket)
-    assert record is not None
-    assert record.due_at is not None
-    assert record.started_at
-    clock.advance((record.due_at - record.started_at).total_seconds() * 0.85)
+    clock.advance(await step_span(service, clock) * 0.85)
     assert await service.sweep() == 0  # no breach yet
     assert [q.envelope.kind for q in await backend.messages(Delivery.WAITING, 10)
             ].count("sla_warning") == 1
@@ -253,13 +252,7 @@ class CountingBackend(InMemoryBackend):
 async def test_a_queued_warning_is_not_written_again_on_each_look() -> None:
     backend = CountingBackend()
     service, _, clock, _ = make(real_rules(), backend)
-    ticket = await service.observe(obs(clock, fault=Fault.DEVICE_DOWN))
-    assert ticket is not None
-    record = workflow.open_step(ticket)
-    assert record is not None
-    assert record.due_at is not None
-    assert record.started_at
-    clock.advance((record.due_at - record.started_at).total_seconds() * 0.85)
+    clock.advance(await step_span(service, clock) * 0.85)
     offered = backend.offered
     assert await service.warn() == 1
     assert backend.offered == offered + 1
