@@ -4,6 +4,7 @@ sendMessage against a Bot API server on 127.0.0.1 that keeps the documented cont
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -213,6 +214,19 @@ def url(api: BotApi) -> Iterator[str]:
         yield base
 
 
+@contextlib.asynccontextmanager
+async def two_senders(url: str, clock: FakeClock
+                      ) -> AsyncIterator[tuple[TelegramChannel, TelegramChannel]]:
+    """Two channels with the same bot token: one floods a chat, the other meets the 429."""
+    settings_ = TelegramSettings(Secret(TOKEN), api_url=url)
+    first, second = TelegramChannel(settings_, clock), TelegramChannel(settings_, clock)
+    try:
+        yield first, second
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
 @pytest.fixture
 async def channel(url: str, clock: FakeClock) -> AsyncIterator[TelegramChannel]:
     ch = TelegramChannel(TelegramSettings(Secret(TOKEN), api_url=url, timeout_seconds=5), clock)
@@ -281,9 +295,7 @@ class TestSend:
 
     async def test_429_retry_after_is_obeyed(self, url: str, api: BotApi, clock: FakeClock) -> None:
         """Another sender floods chat 42: the 429's retry_after is answered and held."""
-        settings_ = TelegramSettings(Secret(TOKEN), api_url=url)
-        first, second = TelegramChannel(settings_, clock), TelegramChannel(settings_, clock)
-        try:
+        async with two_senders(url, clock) as (first, second):
             assert await first.send(message()) == Sent()
             outcome = await second.send(message())
             assert isinstance(outcome, Retry)
@@ -300,27 +312,19 @@ class TestSend:
             assert len(api.received) == calls
             clock.advance(3.0)
             assert await second.send(message()) == Sent()
-        finally:
-            await first.aclose()
-            await second.aclose()
 
     async def test_a_huge_retry_after_is_capped(
         self, url: str, api: BotApi, clock: FakeClock
     ) -> None:
         """A 429 asking for ~32 years holds the chats for an hour, not until a restart."""
         api.penalty = 10**9
-        settings_ = TelegramSettings(Secret(TOKEN), api_url=url)
-        first, second = TelegramChannel(settings_, clock), TelegramChannel(settings_, clock)
-        try:
+        async with two_senders(url, clock) as (first, second):
             assert await first.send(message()) == Sent()
             outcome = await second.send(message())
             assert isinstance(outcome, Retry)
             assert outcome.after_seconds == MAX_RETRY_AFTER_SECONDS
             clock.advance(MAX_RETRY_AFTER_SECONDS)
             assert await second.send(message(address="7")) == Sent()
-        finally:
-            await first.aclose()
-            await second.aclose()
 
     @pytest.mark.parametrize(
         ("address", "expected"),
