@@ -14,6 +14,7 @@ The trap parser (not written yet) belongs here too.
 from __future__ import annotations
 
 import contextlib
+import gc
 import random
 import socket
 import struct
@@ -185,13 +186,40 @@ def _broken_last(n: int) -> bytes:
 
 
 def _best_of(runs: int, work: Callable[[], object]) -> float:
+    """The fastest of runs calls, with the garbage collector off while timing.
+
+    A full collection walks every object the test process holds, so its cost depends on
+    the suite around the test, not on the decoder; it is what made a 10x input take 22x
+    once in CI, beside the other workers.
+    """
     best = float("inf")
     for _ in range(runs):
-        started = time.perf_counter()
-        with contextlib.suppress(ber.BerError):
-            work()
-        best = min(best, time.perf_counter() - started)
+        gc.collect()
+        gc.disable()
+        try:
+            started = time.perf_counter()
+            with contextlib.suppress(ber.BerError):
+                work()
+            best = min(best, time.perf_counter() - started)
+        finally:
+            gc.enable()
     return best
+
+
+def _ratio(small: bytes, large: bytes, decode: Callable[[bytes], object]) -> float:
+    """How many times longer the large input took; the best of three rounds.
+
+    A linear decoder gives about 10; a quadratic one 100 in every round, so taking the
+    best round hides a busy neighbour, never a quadratic decoder.
+    """
+    ratios = []
+    for _ in range(3):
+        t_small = _best_of(15, partial(decode, small))
+        t_large = _best_of(5, partial(decode, large))
+        ratios.append(t_large / t_small)
+        if ratios[-1] < 20:
+            break
+    return min(ratios)
 
 
 SHAPES: dict[str, Callable[[int], bytes]] = {
@@ -213,10 +241,9 @@ class TestBerLinearTime:
         if shape != "broken after many varbinds":
             assert len(ber.decode_response(large).varbinds) in (1, 4000)  # the work is done
         for decode in (ber.decode_response, ber.decode_message):
-            t_small = _best_of(15, partial(decode, small))
-            t_large = _best_of(5, partial(decode, large))
-            assert t_large < 20 * t_small, (shape, decode.__name__, t_small, t_large)
-            figure(f"{shape}, {decode.__name__}: 10x the input took {t_large / t_small:.1f}x")
+            ratio = _ratio(small, large, decode)
+            assert ratio < 20, (shape, decode.__name__, ratio)
+            figure(f"{shape}, {decode.__name__}: 10x the input took {ratio:.1f}x")
 
 
 # --------------------------------------------------------------------------- ICMP replies
