@@ -304,6 +304,52 @@ class TestFreshInBackground:
                 await settle(clock, gate, lambda: expo.renders)
             assert b"0.777" in await expo.body()
 
+    async def test_a_steady_scraper_gets_one_render_per_scrape(self) -> None:
+        clock, gate = FakeClock(), Gate()
+        views = [view("a", 0.0)]
+        expo = Exposition(Metrics(), lambda: Snapshot(devices=tuple(views)), clock, pack=gate,
+                          max_age_seconds=5.0)
+        async with running(expo):
+            await settle(clock, gate, lambda: expo.renders)
+            late_renders, ages = 0, []
+            for second in range(1, 301):  # a change each second, a scrape each 15 s: 5 min
+                views[0] = view("a", second / 1000)
+                clock.advance(1.0)
+                await settle(clock, gate, lambda: expo.renders)
+                if second % 15 == 0:
+                    before = expo.renders
+                    body = (await expo.body()).decode()
+                    rtt = float(body.split('pantau_icmp_rtt_seconds{device="a"} ')[1].split()[0])
+                    ages.append(second - rtt * 1000)
+                    if second > 5 * 15:  # the cadence is known after 4 scrapes
+                        late_renders += expo.renders - before
+                        assert expo.cadence == 15.0
+                await settle(clock, gate, lambda: expo.renders)
+            # every render after the first minute was for a scrape; periodic would be 3 per
+            # scrape; and each scrape got a body made shortly before it
+            assert late_renders == 0
+            assert expo.renders <= 1 + 75 / 5 + 15
+            assert max(ages[5:]) <= 1.0
+
+    async def test_two_scrapers_keep_the_period(self) -> None:
+        clock, gate = FakeClock(), Gate()
+        views = [view("a", 0.0)]
+        expo = Exposition(Metrics(), lambda: Snapshot(devices=tuple(views)), clock, pack=gate,
+                          max_age_seconds=5.0)
+        async with running(expo):
+            await settle(clock, gate, lambda: expo.renders)
+            for second in range(1, 121):  # two Prometheus, 15 s each, 4 s apart
+                views[0] = view("a", second / 1000)
+                clock.advance(1.0)
+                await settle(clock, gate, lambda: expo.renders)
+                if second % 15 in (0, 4):
+                    await expo.body()
+                    await settle(clock, gate, lambda: expo.renders)
+                if second == 20:
+                    before = expo.renders
+            assert expo.cadence is None
+            assert 100 / 5 - 1 <= expo.renders - before <= 100 / 5 + 1
+
     async def test_unchanged_views_are_not_rendered(self) -> None:
         clock, gate = FakeClock(), Gate()
         views = [view("a", 0.1)]
