@@ -36,6 +36,16 @@ def local_engine_id(host: str | None = None) -> bytes:
     return _PYSNMP_PEN + b"\x05" + hashlib.sha256(b"pantau trap receiver " + name).digest()[:8]
 
 
+def with_engine_id(snmp: Any, engine_id: bytes) -> Any:
+    """`snmp` with its snmpEngineID set. Passing the ID to SnmpEngine() instead makes pysnmp
+    7.1 keep snmpEngineBoots in $TMPDIR/__pysnmp/ and leak that file's handle; here boots
+    start at 1 on each start, and a sender resynchronises on the notInTimeWindow Report."""
+    (mib_id,) = snmp.get_mib_builder().import_symbols("__SNMP-FRAMEWORK-MIB", "snmpEngineID")
+    mib_id.syntax = mib_id.syntax.clone(engine_id)
+    snmp.snmpEngineID = mib_id.syntax
+    return snmp
+
+
 @dataclass(frozen=True, slots=True)
 class V3Notification:
     """An authenticated v3 trap or inform, its varbinds without sysUpTime/snmpTrapOID."""
@@ -148,7 +158,6 @@ class V3Receiver:
         from pysnmp.entity import config, engine
         from pysnmp.entity.rfc3413 import ntfrcv
         from pysnmp.error import PySnmpError
-        from pysnmp.proto.rfc1902 import OctetString
 
         self._errors = (PySnmpError, PyAsn1Error)
         send = self._send
@@ -157,7 +166,7 @@ class V3Receiver:
             def send_message(self, outgoingMessage: Any, transportAddress: Any) -> None:
                 send(bytes(outgoingMessage), tuple(transportAddress))
 
-        snmp = engine.SnmpEngine(OctetString(self._engine_id))
+        snmp = with_engine_id(engine.SnmpEngine(), self._engine_id)
         self._dispatcher = dispatcher = AbstractTransportDispatcher()
         snmp.register_transport_dispatcher(dispatcher)
         self._transport = Relay()
