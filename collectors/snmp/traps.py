@@ -119,6 +119,8 @@ class TrapReceiver:
         try:
             if family == socket.AF_INET6 and host == "::":
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            # Room for a burst while the loop is busy (capped by net.core.rmem_max).
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
             sock.bind((host, port))
             sock.setblocking(False)
         except OSError as exc:
