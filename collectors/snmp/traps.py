@@ -128,10 +128,16 @@ class TrapReceiver:
             raise TrapListenError(
                 f'[traps] listen = "{self._listen}": cannot bind: {exc.strerror or exc}'
             ) from exc
-        if self._v3.needed:
-            await self._v3.start()
-        loop = asyncio.get_running_loop()
-        self._transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
+        try:
+            if self._v3.needed:
+                await self._v3.start()
+            loop = asyncio.get_running_loop()
+            self._transport, _ = await loop.create_datagram_endpoint(
+                lambda: _Protocol(self), sock=sock
+            )
+        except BaseException:
+            sock.close()
+            raise
 
     @property
     def address(self) -> tuple[str, int]:

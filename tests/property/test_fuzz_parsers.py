@@ -35,7 +35,7 @@ from collectors.icmp import EchoBatch, EchoTable
 from collectors.snmp import TrapReceiver, ber
 from collectors.snmp.trap_meaning import describe
 from collectors.snmp.trap_pdu import decode_notification, message_version
-from collectors.snmp.trap_v3 import peek_usm
+from collectors.snmp.trap_v3 import V3Receiver, peek_usm
 from tests import trap_support as ts
 from tests.conftest import Figure
 from tests.fakes import FakeClock
@@ -344,6 +344,32 @@ class TestTrapLinearTime:
         ratio = _ratio(small, large, decode_notification)
         assert ratio < 20, ratio
         figure(f"trap with many varbinds: 10x the input took {ratio:.1f}x")
+
+
+class TestV3NeverRaises:
+    """A mutated SNMPv3 trap through pysnmp's message processing is a notification, a drop
+    reason or None (a discovery probe), never an exception into the loop."""
+
+    async def test_2000_mutated_v3_traps(self, figure: Figure) -> None:
+        from tests.trap_v3_support import V3Sender
+
+        ops = SnmpAuth("v3", "3", username="ops", auth_protocol="sha",
+                       auth_key=Secret("authpass1"), priv_protocol="aes128",
+                       priv_key=Secret("privpass1"))  # fmt: skip
+        sender = V3Sender(bytes.fromhex("80001f8880aabbccdd0011"))
+        seeds = [sender.trap("1.3.6.1.6.3.1.1.5.3"), sender.trap("1.3.6.1.6.3.1.1.5.1",
+                 level="authNoPriv"), sender.trap("1.3.6.1.4.1.9.0.1", level="noAuthNoPriv")]
+        v3 = V3Receiver({"v3": ops}, lambda data, addr: None, lambda: 1.0)
+        await v3.start()
+        rng = random.Random(3414)
+        outcomes: dict[str, int] = {}
+        started = time.perf_counter()
+        for _ in range(2000):
+            result = v3.receive(mutate(rng, rng.choice(seeds)), ("127.0.0.6", 1), None)
+            key = result if isinstance(result, str) or result is None else "accepted"
+            outcomes[str(key)] = outcomes.get(str(key), 0) + 1
+        elapsed = time.perf_counter() - started
+        figure(f"2,000 mutated v3 traps through pysnmp in {elapsed:.1f}s: {outcomes}")
 
 
 # --------------------------------------------------------------------------- ICMP replies
