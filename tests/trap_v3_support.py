@@ -35,8 +35,15 @@ class V3Sender:
         dispatcher = AbstractTransportDispatcher()
         self.snmp.register_transport_dispatcher(dispatcher)
         dispatcher.register_transport(udp.SNMP_UDP_DOMAIN, Relay())
-        config.add_v3_user(self.snmp, user, config.USM_AUTH_HMAC96_SHA, auth_key,
-                           config.USM_PRIV_CFB128_AES, priv_key)  # fmt: skip
+        self.keys = (auth_key, priv_key)
+        self.rekey(engine_id)
+
+    def rekey(self, engine_id: bytes) -> None:
+        """Become an engine with another ID (a trap carries the sender's)."""
+        self.engine_id = engine_id
+        with_engine_id(self.snmp, engine_id)
+        config.add_v3_user(self.snmp, self.user, config.USM_AUTH_HMAC96_SHA, self.keys[0],
+                           config.USM_PRIV_CFB128_AES, self.keys[1])  # fmt: skip
 
     def trap(self, trap_oid: str, *varbinds: tuple[str, Any], level: str = "authPriv") -> bytes:
         """One SNMPv2-Trap from this engine (the authoritative one for a trap, RFC 3414)."""

@@ -23,9 +23,14 @@ from typing import Any, Final
 from agent.core.settings import SnmpAuth
 from collectors.snmp import ber
 from collectors.snmp.ber import Absent, BerError, EncodedOid, Value
+from collectors.snmp.trap_meaning import TokenBucket
 from collectors.snmp.trap_pdu import SNMP_TRAP_OID_0, agent_address
 
 MAX_ENGINES: Final = 1024  # (engine ID, user) pairs that authenticated; more are refused
+# Trying a new engine ID costs pysnmp ~7 ms (a USM table row written and, unless the message
+# authenticates, removed again), so new ones are tried at most this often.
+LEARN_PER_SECOND: Final = 10.0
+LEARN_BURST: Final = 50.0
 _PYSNMP_PEN: Final = b"\x80\x00\x4f\xb8"  # RFC 3411 engine ID: enterprise 20408, bit 1 set
 
 
@@ -135,10 +140,12 @@ class V3Receiver:
         self._sets = {a.username: a for a in auth.values() if a.version == "3" and a.username}
         self._send = send
         self._monotonic = monotonic
+        self._learning = TokenBucket(LEARN_PER_SECOND, LEARN_BURST, monotonic())
         self._engine_id = engine_id or local_engine_id()
         self._engine: Any = None
         self._transport: Any = None
         self._known: set[tuple[bytes, str]] = set()
+        self._masters: dict[str | None, tuple[Any, Any]] = {}  # user -> master keys, unlogged
         self._seen: dict[str, Any] | None = None
         self._errors: tuple[type[Exception], ...] = ()
 
@@ -180,17 +187,29 @@ class V3Receiver:
         return snmp
 
     def _add_user(self, snmp: Any, auth: SnmpAuth, engine_id: bytes | None) -> None:
+        """Register `auth`'s user for `engine_id` (None: ours) from its master keys: hashing a
+        passphrase (RFC 3414 A.2, a megabyte) is done once per set, localizing is one hash."""
         from pysnmp.entity import config
         from pysnmp.proto.rfc1902 import OctetString
 
         from collectors.snmp.client import AUTH_PROTOCOLS, PRIV_PROTOCOLS
 
+        auth_protocol = AUTH_PROTOCOLS[auth.auth_protocol]
+        priv_protocol = PRIV_PROTOCOLS[auth.priv_protocol]
+        masters = self._masters.get(auth.username)
+        if masters is None:
+            auth_master = priv_master = None
+            if auth.auth_key is not None and auth.auth_protocol != "none":
+                service = config.AUTH_SERVICES[auth_protocol]
+                auth_master = service.hash_passphrase(auth.auth_key.reveal())
+            if auth.priv_key is not None and auth.priv_protocol != "none":
+                priv_service = config.PRIV_SERVICES[priv_protocol]
+                priv_master = priv_service.hash_passphrase(auth_protocol, auth.priv_key.reveal())
+            masters = self._masters[auth.username] = (auth_master, priv_master)
         config.add_v3_user(
-            snmp, auth.username, AUTH_PROTOCOLS[auth.auth_protocol],
-            auth.auth_key.reveal() if auth.auth_key else None,
-            PRIV_PROTOCOLS[auth.priv_protocol],
-            auth.priv_key.reveal() if auth.priv_key else None,
+            snmp, auth.username, auth_protocol, masters[0], priv_protocol, masters[1],
             securityEngineId=OctetString(engine_id) if engine_id is not None else None,
+            authKeyType=config.USM_KEY_TYPE_MASTER, privKeyType=config.USM_KEY_TYPE_MASTER,
         )  # fmt: skip
 
     def _observe(self, snmp: Any, execpoint: str, variables: dict[str, Any], ctx: Any) -> None:
@@ -222,7 +241,12 @@ class V3Receiver:
         if learn and wanted is not None:
             if len(self._known) >= MAX_ENGINES or not 5 <= len(engine_id) <= 32:
                 return "usm"
-            self._add_user(self._engine, wanted, engine_id)
+            if not self._learning.take(self._monotonic()):
+                return "rate_limited"
+            try:
+                self._add_user(self._engine, wanted, engine_id)
+            except self._errors:  # an engine ID pysnmp's USM table refuses
+                return "usm"
         self._dispatcher.handle_timer_tick(self._monotonic())  # expires pysnmp's caches
         self._seen = None
         try:

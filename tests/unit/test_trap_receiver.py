@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 import pytest
+from pysnmp.proto.api import v2c
 
 from agent.core.model import Device, Secret
 from agent.core.settings import SnmpAuth
@@ -25,6 +26,7 @@ from tests.trap_support import (
     v2,
     varbind,
 )
+from tests.trap_v3_support import V3Sender
 
 AUTH = {
     "lan": SnmpAuth(name="lan", version="2c", community=Secret("public")),
@@ -38,6 +40,7 @@ DEVICES = [
     Device(name="icmp-only", address="127.0.0.7", owner="diskominfo"),
 ]
 SW1 = ("127.0.0.5", 40000)
+R3 = Device(name="r3", address="127.0.0.6", owner="diskominfo", snmp_auth="v3")
 
 
 class Harness:
@@ -247,3 +250,38 @@ class TestListen:
         assert canonical("0:0::1") == "::1"
         assert canonical("fe80::1%eth0") == "fe80::1"
         assert canonical("switch.local") is None
+
+
+@pytest.fixture(scope="module")
+def sender() -> V3Sender:
+    return V3Sender(bytes.fromhex("80001f8880aabbccdd0011"))
+
+
+class TestV3:
+    """v3 datagrams go through pysnmp's USM, matched to the device whose set names the user."""
+
+    async def harness(self, **kwargs: Any) -> Harness:
+        h = Harness(**kwargs)
+        h.receiver.update_devices([*DEVICES, R3])
+        await h.receiver._v3.start()  # what start() does before binding
+        return h
+
+    async def test_matched(self, sender: V3Sender) -> None:
+        h = await self.harness()
+        h.feed(sender.trap("1.3.6.1.6.3.1.1.5.3", ("1.3.6.1.2.1.2.2.1.1.9", v2c.Integer(9))),
+               ("127.0.0.6", 1))  # fmt: skip
+        assert [(t.device, t.version, t.kind, t.if_index) for t in h.traps] == [
+            ("r3", "3", "linkDown", 9)]  # fmt: skip
+
+    async def test_v3_to_a_v2c_device(self, sender: V3Sender) -> None:
+        h = await self.harness()
+        h.feed(sender.trap("1.3.6.1.6.3.1.1.5.3"))
+        assert (h.traps, h.drops) == ([], ["usm"])
+
+    async def test_agent_address(self, sender: V3Sender) -> None:
+        h = await self.harness(match_agent_address=True)
+        named = ("1.3.6.1.6.3.18.1.3.0", v2c.IpAddress("127.0.0.6"))
+        h.feed(sender.trap("1.3.6.1.6.3.1.1.5.1", named), ("127.0.0.99", 1))
+        h.feed(sender.trap("1.3.6.1.6.3.1.1.5.1"), ("127.0.0.99", 1))
+        assert [t.device for t in h.traps] == ["r3"]
+        assert h.drops == ["unknown_source"]

@@ -14,7 +14,7 @@ from pysnmp.proto.api import v2c
 from agent.core.model import Secret
 from agent.core.settings import SnmpAuth
 from agent.core.traps import LINK_DOWN
-from collectors.snmp import ber
+from collectors.snmp import ber, trap_v3
 from collectors.snmp.trap_v3 import V3Notification, V3Receiver, local_engine_id, peek_usm
 from tests.trap_v3_support import V3Sender
 
@@ -85,6 +85,17 @@ class TestRefused:
 
     async def test_malformed(self, receiver: V3Receiver) -> None:
         assert receiver.receive(b"\x30\x03\x02\x01\x03", ADDR, OPS) == "malformed"
+
+    async def test_new_engine_ids_rate_limited(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(trap_v3, "LEARN_BURST", 3.0)
+        v3 = V3Receiver({"v3": OPS}, lambda data, addr: None, lambda: 1.0)
+        await v3.start()
+        bad = V3Sender(bytes.fromhex("80001f8880aabbccdd0100"), auth_key="wrongpass")
+        outcomes = []
+        for n in range(5):
+            bad.rekey(bytes.fromhex(f"80001f8880aabbccdd01{n:02x}"))
+            outcomes.append(v3.receive(bad.trap("1.3.6.1.6.3.1.1.5.1"), ADDR, OPS))
+        assert outcomes == ["usm"] * 3 + ["rate_limited"] * 2
 
     async def test_not_started(self, sender: V3Sender) -> None:
         v3 = V3Receiver({"v3": OPS}, lambda data, addr: None, lambda: 1.0)
