@@ -6,13 +6,15 @@ Engine IDs (RFC 3414): a trap is authenticated with keys localized to the SENDER
 pysnmp looks users up by (engine ID, user name), and its wildcard engine ID ("0000000000")
 hands back keys localized to the wildcard, which never verify. So a user is registered for
 an engine ID the first time a message names it, and removed again unless that message
-authenticates. An inform uses OUR engine ID (learnt by the sender through discovery); it is
-stable per host.
+authenticates (new engine IDs are tried at a bounded rate). An inform uses OUR engine ID,
+learnt by the sender through discovery; it is stable per host. pysnmp is imported where it is
+used, so importing collectors.snmp stays light.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import socket
 from collections.abc import Callable, Mapping
@@ -256,7 +258,8 @@ class V3Receiver:
         seen, self._seen = self._seen, None
         if learn:
             if seen is None:
-                self._config.delete_v3_user(self._engine, user, securityEngineId=engine_id)
+                with contextlib.suppress(*self._errors):
+                    self._config.delete_v3_user(self._engine, user, securityEngineId=engine_id)
             else:
                 self._known.add((engine_id, user))
         if not user:
@@ -274,8 +277,11 @@ class V3Receiver:
         inform = pdu.tagSet == v2c.InformRequestPDU.tagSet
         if not inform and pdu.tagSet != v2c.SNMPv2TrapPDU.tagSet:
             return "unsupported"
-        varbinds = [(ber.encode_oid(tuple(name)), _value(val))
-                    for name, val in v2c.apiPDU.get_varbinds(pdu)]  # fmt: skip
+        try:
+            varbinds = [(ber.encode_oid(tuple(name)), _value(val))
+                        for name, val in v2c.apiPDU.get_varbinds(pdu)]  # fmt: skip
+        except ValueError:  # an arc beyond 2**32-1, which pyasn1 accepts and SNMP does not
+            return "malformed"
         if len(varbinds) < 2 or varbinds[1][0] != SNMP_TRAP_OID_0:
             return "malformed"
         trap_oid = varbinds[1][1]
