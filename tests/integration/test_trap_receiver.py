@@ -139,12 +139,15 @@ class TestNetSnmp:
         assert (trap.device, trap.version, trap.oid, trap.inform) == ("sw1", "2c", LINK_UP, False)
         assert (trap.if_index, trap.admin_up, trap.oper_up) == (4, True, True)
 
-    async def test_v2c_inform_is_answered(self, received: Received, tmp_path: Path) -> None:
+    async def test_v2c_inform_is_answered(self, received: Received, tmp_path: Path,
+                                          figure: Figure) -> None:  # fmt: skip
+        started = time.perf_counter()
         code, out = await run(
             "snmpinform", "-v", "2c", "-c", COMMUNITY, "-r", "0", "-t", "3",
             "--clientaddr=127.0.0.5", received.target, "", "1.3.6.1.6.3.1.1.5.1", home=tmp_path,
         )  # fmt: skip
         assert code == 0, out  # snmpinform exits 0 only when our Response arrived
+        figure(f"v2c snmpinform answered, process done in {time.perf_counter() - started:.2f}s")
         assert [(t.device, t.oid, t.inform) for t in received.traps] == [
             ("sw1", COLD_START, True)]  # fmt: skip
 
@@ -160,12 +163,16 @@ class TestNetSnmp:
         trap = received.traps[0]
         assert (trap.device, trap.version, trap.oid, trap.if_index) == ("r3", "3", LINK_DOWN, 7)
 
-    async def test_v3_inform_is_answered(self, received: Received, tmp_path: Path) -> None:
+    async def test_v3_inform_is_answered(self, received: Received, tmp_path: Path,
+                                         figure: Figure) -> None:  # fmt: skip
+        started = time.perf_counter()
         code, out = await run(
             "snmpinform", *V3_ARGS, "-r", "0", "-t", "3", "--clientaddr=127.0.0.6",
             received.target, "", "1.3.6.1.6.3.1.1.5.2", home=tmp_path,
         )  # fmt: skip
         assert code == 0, out  # discovery of our engine ID, then the inform and its Response
+        figure(f"v3 authPriv snmpinform (discovery, inform, Response) done in "
+               f"{time.perf_counter() - started:.2f}s")  # fmt: skip
         assert [(t.device, t.version, t.oid, t.inform) for t in received.traps] == [
             ("r3", "3", WARM_START, True)]  # fmt: skip
 
