@@ -34,6 +34,7 @@ from collectors.snmp.trap_v3 import V3Receiver
 log = logging.getLogger(__name__)
 
 _VERSIONS = {ber.V1: "1", ber.V2C: "2c"}
+_UNKNOWN_V3 = "\x00unknown-v3"  # the bucket key of v3 from unknown sources (no device name)
 
 
 class TrapListenError(AgentError):
@@ -105,7 +106,7 @@ class TrapReceiver:
             if address is not None:
                 by_address[address] = device
         self._by_address = by_address
-        names = {d.name for d in devices}
+        names = {d.name for d in devices} | {_UNKNOWN_V3}
         self._buckets = {k: v for k, v in self._buckets.items() if k in names}
 
     async def start(self) -> None:
@@ -163,13 +164,14 @@ class TrapReceiver:
         log.debug("trap dropped", extra={"reason": reason, "source": str(source)})
         self._dropped(reason)
 
-    def _admit(self, device: Device, source: str) -> bool:
-        bucket = self._buckets.get(device.name)
+    def _admit(self, device: Device | None, source: str) -> bool:
+        # None: v3 from an unknown source (match_agent_address), which only pysnmp can read;
+        # those share one device's rate, so they cannot spend the loop on USM checks.
+        key = device.name if device is not None else _UNKNOWN_V3
+        bucket = self._buckets.get(key)
         now = self._clock.monotonic()
         if bucket is None:
-            bucket = self._buckets[device.name] = TokenBucket(
-                self._device_rate, self._device_burst, now
-            )
+            bucket = self._buckets[key] = TokenBucket(self._device_rate, self._device_burst, now)
         if bucket.take(now):
             return True
         self._drop("rate_limited", source)
@@ -193,7 +195,8 @@ class TrapReceiver:
         try:
             version = message_version(data)
             if version == V3:
-                self._receive_v3(data, addr, source, device)
+                if device is not None or self._admit(None, source):
+                    self._receive_v3(data, addr, source, device)
                 return
             note = decode_notification(data)
         except UnsupportedPdu:

@@ -285,3 +285,10 @@ class TestV3:
         h.feed(sender.trap("1.3.6.1.6.3.1.1.5.1"), ("127.0.0.99", 1))
         assert [t.device for t in h.traps] == ["r3"]
         assert h.drops == ["unknown_source"]
+
+    async def test_unknown_sources_share_one_bucket(self, sender: V3Sender) -> None:
+        h = await self.harness(match_agent_address=True, per_device_burst=2)
+        junk = sender.trap("1.3.6.1.6.3.1.1.5.1")[:-1] + b"\x00"  # fails USM
+        for n in range(3):
+            h.feed(junk, (f"127.0.0.{90 + n}", 1))
+        assert h.drops == ["usm", "usm", "rate_limited"]
