@@ -429,7 +429,13 @@ def _decode(data: bytes, response_only: bool) -> Response:
     version, community, pdu_type, request_id, status, index, i, end = _decode_header(
         data, response_only
     )
-    v2 = version == V2C
+    varbinds = decode_varbinds(data, i, end, version == V2C)
+    return Response(version, community, pdu_type, request_id, status, index, varbinds)
+
+
+def decode_varbinds(data: bytes, i: int, end: int, v2: bool) -> list[tuple[EncodedOid, Value]]:
+    """The varbinds encoded in data[i:end] (the contents of a VarBindList); `v2` admits the
+    SNMPv2-only types. Raises BerError, or IndexError on truncation (callers map it)."""
     from_bytes = int.from_bytes
     oid_ok = _OID_RE.fullmatch
     varbinds: list[tuple[EncodedOid, Value]] = []
@@ -522,7 +528,7 @@ def _decode(data: bytes, response_only: bool) -> Response:
             raise BerError(f"varbind value: unexpected tag {tag:#04x}")
         append((oid, value))
         i = j
-    return Response(version, community, pdu_type, request_id, status, index, varbinds)
+    return varbinds
 
 
 # --------------------------------------------------------------------------- SNMPv3 discovery

@@ -8,7 +8,8 @@ the BER decoder and the ICMP echo-reply matcher. Bounded: the whole module took
   flight (its sequence number, payload and, on raw sockets, identifier, from its address),
   each request at most once.
 
-The trap parser (not written yet) belongs here too.
+- the trap decoder (`trap_pdu`, the v3 header peek, the Trap it means): only BerError
+  escapes, in linear time; through the receiver every datagram is one Trap or one drop.
 """
 
 from __future__ import annotations
@@ -27,9 +28,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agent.core.model import Device, Secret
+from agent.core.settings import SnmpAuth
+from agent.core.traps import LINK_DOWN, Trap
 from collectors.icmp import EchoBatch, EchoTable
-from collectors.snmp import ber
+from collectors.snmp import TrapReceiver, ber
+from collectors.snmp.trap_meaning import describe
+from collectors.snmp.trap_pdu import decode_notification, message_version
+from collectors.snmp.trap_v3 import V3Receiver, peek_usm
+from tests import trap_support as ts
 from tests.conftest import Figure
+from tests.fakes import FakeClock
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -244,6 +253,123 @@ class TestBerLinearTime:
             ratio = _ratio(small, large, decode)
             assert ratio < 20, (shape, decode.__name__, ratio)
             figure(f"{shape}, {decode.__name__}: 10x the input took {ratio:.1f}x")
+
+
+# --------------------------------------------------------------------------- traps
+
+_IF_VB = ts.varbind((*ts.IF_INDEX, 3), ts.integer(3))
+# A v3 message header as net-snmp sends it: engine ID, boots, time, user "ops", authPriv.
+_V3 = ts.tlv(0x30, ts.integer(3) + ts.tlv(0x30, ts.integer(7) + ts.integer(65507)
+             + ts.tlv(0x04, b"\x07") + ts.integer(3)) + ts.tlv(0x04, ts.tlv(0x30,
+             ts.tlv(0x04, bytes.fromhex("80001f8880aabbccdd")) + ts.integer(1) + ts.integer(9)
+             + ts.tlv(0x04, b"ops") + ts.tlv(0x04, b"\x00" * 12) + ts.tlv(0x04, b"\x00" * 8)))
+             + ts.tlv(0x04, b"\x01" * 40))  # fmt: skip
+TRAP_SEEDS = [
+    ts.v1(0), ts.v1(2, _IF_VB), ts.v1(6, specific=3),
+    ts.v2(LINK_DOWN, _IF_VB, ts.varbind(ts.SNMP_TRAP_ADDRESS_0, ts.tlv(0x40, b"\x7f\x00\x00\x05"))),
+    ts.v2(LINK_DOWN, _IF_VB, pdu=0xA6), ts.v2((1, 3, 6, 1, 4, 1, 9, 1), ts.varbind(
+        (1, 3, 6, 1, 4, 1, 9, 2), ts.tlv(0x04, b"\x00\xffabc"))), _V3,
+]  # fmt: skip
+
+
+def _receiver() -> tuple[TrapReceiver, list[Trap], list[str]]:
+    traps: list[Trap] = []
+    drops: list[str] = []
+    receiver = TrapReceiver(
+        listen="127.0.0.1:0", auth={"lan": SnmpAuth("lan", "2c", community=Secret("public"))},
+        devices=[Device("sw1", "127.0.0.5", "x", snmp_auth="lan")], clock=FakeClock(),
+        sink=traps.append, dropped=drops.append, overall_per_second=1e12,
+        per_device_per_second=1e12, per_device_burst=10**12, match_agent_address=True,
+    )  # fmt: skip
+    receiver._send = lambda data, addr: None  # type: ignore[method-assign]
+    return receiver, traps, drops
+
+
+RECEIVER = _receiver()
+
+
+def decode_trap_all(data: bytes) -> None:
+    """Every trap decoding step on `data`; anything but BerError propagates. Through the
+    receiver the datagram is exactly one Trap or one drop."""
+    with contextlib.suppress(ber.BerError):
+        message_version(data)
+    with contextlib.suppress(ber.BerError):
+        peek_usm(data)
+    try:
+        note = decode_notification(data)
+    except ber.BerError:
+        pass
+    else:
+        describe(device="d", source="s", version="2c", trap_oid=note.trap_oid,
+                 varbinds=note.varbinds, received_at=FakeClock().now(), inform=False)  # fmt: skip
+    receiver, traps, drops = RECEIVER
+    before = len(traps) + len(drops)
+    receiver.datagram_received(data, ("127.0.0.5", 1))
+    assert len(traps) + len(drops) == before + 1
+
+
+class TestTrapDecoderOnlyRaisesBerError:
+    """The trap decoder gives a notification or BerError for any bytes."""
+
+    def test_seeds_decode(self) -> None:
+        for seed in TRAP_SEEDS[:-1]:
+            decode_notification(seed)
+        assert peek_usm(_V3)[1:] == ("ops", 7)
+
+    def test_50000_seeded_mutations(self, figure: Figure) -> None:
+        rng = random.Random(1313)
+        started = time.perf_counter()
+        for _ in range(50_000):
+            decode_trap_all(mutate(rng, rng.choice(TRAP_SEEDS)))
+        elapsed = time.perf_counter() - started
+        figure(f"50,000 mutated trap datagrams through the decoder and receiver in {elapsed:.1f}s")
+
+    @FUZZ
+    @given(st.sampled_from(TRAP_SEEDS), SEEDED)
+    def test_mutated_seeds(self, seed: bytes, rng: random.Random) -> None:
+        decode_trap_all(mutate(rng, seed))
+
+    @FUZZ
+    @given(st.binary(max_size=600))
+    def test_random_bytes(self, data: bytes) -> None:
+        decode_trap_all(data)
+
+
+class TestTrapLinearTime:
+    """A 10x longer trap takes less than 20x the time to decode."""
+
+    def test_ten_times_more_varbinds(self, figure: Figure) -> None:
+        small, large = ts.v2(LINK_DOWN, _IF_VB * 400), ts.v2(LINK_DOWN, _IF_VB * 4000)
+        assert len(decode_notification(large).varbinds) == 4000
+        ratio = _ratio(small, large, decode_notification)
+        assert ratio < 20, ratio
+        figure(f"trap with many varbinds: 10x the input took {ratio:.1f}x")
+
+
+class TestV3NeverRaises:
+    """A mutated SNMPv3 trap through pysnmp's message processing is a notification, a drop
+    reason or None (a discovery probe), never an exception into the loop."""
+
+    async def test_2000_mutated_v3_traps(self, figure: Figure) -> None:
+        from tests.trap_v3_support import V3Sender
+
+        ops = SnmpAuth("v3", "3", username="ops", auth_protocol="sha",
+                       auth_key=Secret("authpass1"), priv_protocol="aes128",
+                       priv_key=Secret("privpass1"))  # fmt: skip
+        sender = V3Sender(bytes.fromhex("80001f8880aabbccdd0011"))
+        seeds = [sender.trap("1.3.6.1.6.3.1.1.5.3"), sender.trap("1.3.6.1.6.3.1.1.5.1",
+                 level="authNoPriv"), sender.trap("1.3.6.1.4.1.9.0.1", level="noAuthNoPriv")]
+        v3 = V3Receiver({"v3": ops}, lambda data, addr: None, lambda: 1.0)
+        await v3.start()
+        rng = random.Random(3414)
+        outcomes: dict[str, int] = {}
+        started = time.perf_counter()
+        for _ in range(2000):
+            result = v3.receive(mutate(rng, rng.choice(seeds)), ("127.0.0.6", 1), None)
+            key = result if isinstance(result, str) or result is None else "accepted"
+            outcomes[str(key)] = outcomes.get(str(key), 0) + 1
+        elapsed = time.perf_counter() - started
+        figure(f"2,000 mutated v3 traps through pysnmp in {elapsed:.1f}s: {outcomes}")
 
 
 # --------------------------------------------------------------------------- ICMP replies

@@ -1,0 +1,58 @@
+"""SNMP v1/v2c notifications encoded independently of collectors.snmp (for the trap tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+SYS_UPTIME_0 = (1, 3, 6, 1, 2, 1, 1, 3, 0)
+SNMP_TRAP_OID_0 = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
+SNMP_TRAP_ADDRESS_0 = (1, 3, 6, 1, 6, 3, 18, 1, 3, 0)
+IF_INDEX = (1, 3, 6, 1, 2, 1, 2, 2, 1, 1)
+IF_ADMIN = (1, 3, 6, 1, 2, 1, 2, 2, 1, 7)
+IF_OPER = (1, 3, 6, 1, 2, 1, 2, 2, 1, 8)
+
+
+def tlv(tag: int, body: bytes) -> bytes:
+    n = len(body)
+    if n < 0x80:
+        return bytes((tag, n)) + body
+    size = (n.bit_length() + 7) // 8
+    return bytes((tag, 0x80 | size)) + n.to_bytes(size, "big") + body
+
+
+def integer(value: int, tag: int = 0x02) -> bytes:
+    return tlv(tag, value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True))
+
+
+def oid(arcs: Sequence[int]) -> bytes:
+    out = bytearray([40 * arcs[0] + arcs[1]])
+    for arc in arcs[2:]:
+        chunk = [arc & 0x7F]
+        arc >>= 7
+        while arc:
+            chunk.append(0x80 | (arc & 0x7F))
+            arc >>= 7
+        out.extend(reversed(chunk))
+    return tlv(0x06, bytes(out))
+
+
+def varbind(name: Sequence[int], value: bytes) -> bytes:
+    return tlv(0x30, oid(name) + value)
+
+
+def v2(trap_oid: Sequence[int], *varbinds: bytes, community: bytes = b"public",
+       pdu: int = 0xA7, request_id: int = 42, uptime: int = 1234) -> bytes:  # fmt: skip
+    """A v2c SNMPv2-Trap (0xA7) or InformRequest (0xA6)."""
+    vbs = (varbind(SYS_UPTIME_0, integer(uptime, 0x43)) + varbind(SNMP_TRAP_OID_0, oid(trap_oid))
+           + b"".join(varbinds))  # fmt: skip
+    body = integer(request_id) + integer(0) + integer(0) + tlv(0x30, vbs)
+    return tlv(0x30, integer(1) + tlv(0x04, community) + tlv(pdu, body))
+
+
+def v1(generic: int, *varbinds: bytes, specific: int = 0, community: bytes = b"public",
+       enterprise: Sequence[int] = (1, 3, 6, 1, 4, 1, 8072, 3, 2, 10),
+       agent: bytes = bytes((127, 0, 0, 9))) -> bytes:  # fmt: skip
+    """A v1 Trap-PDU (0xA4)."""
+    body = (oid(enterprise) + tlv(0x40, agent) + integer(generic) + integer(specific)
+            + integer(77, 0x43) + tlv(0x30, b"".join(varbinds)))  # fmt: skip
+    return tlv(0x30, integer(0) + tlv(0x04, community) + tlv(0xA4, body))
