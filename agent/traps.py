@@ -25,7 +25,8 @@ SNMP = "snmp"
 _LINK = frozenset({"linkDown", "linkUp"})
 _RESTART = frozenset({"coldStart", "warmStart"})
 
-Recheck = Callable[[str, str], object]  # Scheduler.request_check(device, check)
+Recheck = Callable[[str, str], object]  # Scheduler.request_check(device, check): False
+# when there is no such job
 Announce = Callable[[str, str, datetime, bool], None]  # (device, interface, at, down)
 Count = Callable[[str, str], None]  # (device, trap label)
 
@@ -159,8 +160,8 @@ class TrapMeaning:
         now = self._clock.monotonic()
         if state.confirm_until is not None and now < state.confirm_until:
             return  # one is pending: the scheduler would coalesce it anyway
-        state.confirm_until = now + CONFIRM_WINDOW_SECONDS
-        self._recheck(device, SNMP)
+        if self._recheck(device, SNMP) is not False:  # False: no such job (not yet running)
+            state.confirm_until = now + CONFIRM_WINDOW_SECONDS
 
 
 def _parse_by_index(text: str) -> dict[str, str]:

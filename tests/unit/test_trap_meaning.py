@@ -5,11 +5,13 @@ counters' exposition. Traps are handed in as the receiver would; no sockets, Fak
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 
 from prometheus_client import generate_latest
 
-from agent.core.model import CheckResult, Device, Status
+from agent.config import FlappingSettings, PollingSettings
+from agent.core.model import CheckResult, Device, Sample, Status
 from agent.core.traps import (
     AUTHENTICATION_FAILURE,
     COLD_START,
@@ -22,8 +24,9 @@ from agent.core.traps import (
     WARM_START,
     Trap,
 )
-from agent.detect import CONFIRM_WINDOW_SECONDS
+from agent.detect import CONFIRM_WINDOW_SECONDS, Detector, Recheck, Transition
 from agent.metrics import Metrics
+from agent.pipeline import ResultPipeline
 from agent.traps import MAX_OIDS_PER_DEVICE, TrapMeaning
 from tests.fakes import FakeClock
 
@@ -204,3 +207,83 @@ class TestExposition:
         assert reg.get_sample_value("pantau_traps_dropped_total",
                                     {"reason": "bad_community"}) == 1.0
         assert "# TYPE pantau_traps_received_total counter" in generate_latest(reg).decode()
+
+
+class TestNotYetScheduled:
+    """A poll the scheduler could not take (no job yet) is asked for again."""
+
+    def test_refused_recheck_is_not_pending(self) -> None:
+        clock = FakeClock()
+        asked: list[str] = []
+
+        def recheck(device: str, check: str) -> bool:
+            asked.append(device)
+            return False
+
+        meaning = TrapMeaning(devices=[SW], clock=clock, ring_size=1, recheck=recheck,
+                              announce=lambda *a: None, count=lambda d, t: None)
+        for _ in range(2):
+            meaning.on_trap(Trap("sw", "127.0.0.2", "2c", COLD_START, "coldStart", clock.now()))
+        assert asked == ["sw", "sw"]
+
+
+class TestThroughThePipeline:
+    """Trap, confirming SNMP result, detector: the interface is DOWN after one failing poll
+    (down_after 3), and not before its poll; the same poll without a trap changes nothing."""
+
+    @staticmethod
+    def run(with_trap: bool) -> list[tuple[str, str, str]]:
+        clock = FakeClock()
+        polling = PollingSettings(interval_seconds=60, down_after=3, up_after=2)
+        detector = Detector([SW], polling, FlappingSettings(enabled=False), (),
+                            confirm_after=1)
+        pipeline = ResultPipeline([SW], detector)
+        rechecks: list[tuple[str, str]] = []
+        meaning = TrapMeaning(
+            devices=[SW], clock=clock, ring_size=5,
+            recheck=lambda d, c: rechecks.append((d, c)),
+            announce=lambda d, i, at, down: detector.announce(d, i, at, down=down),
+            count=lambda d, t: None)
+        seen: list[tuple[str, str, str]] = []
+        pipeline.connect(recheck=lambda d, c: rechecks.append((d, c)),
+                         observe=lambda obs: None, on_snmp=meaning.on_snmp_result)
+        original = pipeline.handle_events
+
+        def spy(events: Sequence[Transition | Recheck]) -> None:
+            seen.extend((e.check, e.item, e.new.value) for e in events
+                        if isinstance(e, Transition) and e.check == "interface")
+            original(events)
+
+        pipeline.handle_events = spy  # type: ignore[method-assign]
+
+        def icmp() -> None:
+            clock.advance(0.5)
+            pipeline.on_result(CheckResult("sw", "icmp", Status.OK, clock.now(), 0.01))
+
+        def snmp(oper_up: bool) -> None:
+            clock.advance(0.5)
+            lab = (("interface", "uplink"),)
+            samples = (Sample("interface_monitored", 1.0, lab),
+                       Sample("interface_admin_up", 1.0, lab),
+                       Sample("interface_oper_up", 1.0 if oper_up else 0.0, lab))
+            pipeline.on_result(CheckResult(
+                "sw", "snmp", Status.OK, clock.now(), 0.1, samples=samples,
+                info=((MONITORED_IF_INDEX, '{"3": "uplink"}'),)))
+
+        for _ in range(2):
+            icmp()
+            snmp(True)
+        if with_trap:
+            meaning.on_trap(Trap("sw", "127.0.0.2", "2c", LINK_DOWN, "linkDown", clock.now(),
+                                 if_index=3, admin_up=True, oper_up=False))
+            assert rechecks == [("sw", "snmp")]
+        snmp(False)  # the confirming poll
+        icmp()  # the device's re-check the interface's failure asks for
+        return seen
+
+    def test_trap_makes_one_poll_enough(self) -> None:
+        assert self.run(with_trap=True) == [
+            ("interface", "uplink", "up"), ("interface", "uplink", "down")]
+
+    def test_without_the_trap_down_after_still_holds(self) -> None:
+        assert self.run(with_trap=False) == [("interface", "uplink", "up")]
