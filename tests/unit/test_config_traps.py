@@ -58,3 +58,23 @@ class TestCheckConfig:
         out = io.StringIO()
         assert check_config(path, out, environ={}) == 0
         assert out.getvalue().endswith("; notify: none\n")
+
+
+class TestReadme:
+    """The README's [traps] example is valid and its lists follow the code."""
+
+    README = Path(__file__).resolve().parents[2] / "README.md"
+
+    def section(self) -> str:
+        text = self.README.read_text(encoding="utf-8")
+        return text.split("### SNMP traps\n", 1)[1].split("\n### ", 1)[0]
+
+    def test_example_is_the_defaults(self) -> None:
+        example = self.section().split("```toml\n", 1)[1].split("```", 1)[0]
+        assert loads(example).traps == TrapSettings(listen_host="0.0.0.0", listen_port=162)
+
+    def test_every_drop_reason_is_named(self) -> None:
+        from agent.core.traps import DROP_REASONS
+
+        named = self.section().split("`pantau_traps_dropped_total{reason}`", 1)[1]
+        assert all(f"`{reason}`" in named for reason in DROP_REASONS)
