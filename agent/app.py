@@ -263,7 +263,7 @@ class Agent:
                              device_traps=self.device_traps)
             web = WebContext(service=service, users=cfg.users, devices=cfg.devices,
                              devices_json=views.devices_json, web=cfg.web, tz=cfg.sla.timezone,
-                             notifications=notify.desk)
+                             notifications=notify.desk, device_traps=self.device_traps)
             http_app = build_app(self.metrics, views.snapshot, views.devices_json,
                                  self.ready.is_set, api, web, clock=self.clock,
                                  metrics_token=cfg.agent.metrics_token,
