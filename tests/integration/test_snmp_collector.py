@@ -124,9 +124,9 @@ class TestVersions:
         assert info["sysDescr"]
         # what a linkDown's ifIndex is looked up in: every monitored port, by its own index
         by_index = json.loads(info[MONITORED_IF_INDEX])
-        monitored = {n for n, v in per_interface(result, "interface_monitored").items() if v}
-        assert sorted(by_index.values()) == sorted(monitored)
-        assert monitored
+        watched = {n for n, v in per_interface(result, "interface_monitored").items() if v}
+        assert sorted(by_index.values()) == sorted(watched)
+        assert watched
         assert all(k.isdigit() for k in by_index)
         uptime = result.sample("snmp_uptime_seconds")
         assert uptime is not None
