@@ -28,6 +28,7 @@ from agent.detect import CONFIRM_WINDOW_SECONDS, Detector, Recheck, Transition
 from agent.metrics import Metrics
 from agent.pipeline import ResultPipeline
 from agent.traps import MAX_OIDS_PER_DEVICE, TrapMeaning
+from tests.conftest import Figure
 from tests.fakes import FakeClock
 
 SW = Device(name="sw", address="127.0.0.2", owner="Diskominfo", snmp_auth="v2")
@@ -232,7 +233,7 @@ class TestThroughThePipeline:
     (down_after 3), and not before its poll; the same poll without a trap changes nothing."""
 
     @staticmethod
-    def run(with_trap: bool) -> list[tuple[str, str, str]]:
+    def run(with_trap: bool, failing_polls: int = 1) -> list[tuple[str, str, str]]:
         clock = FakeClock()
         polling = PollingSettings(interval_seconds=60, down_after=3, up_after=2)
         detector = Detector([SW], polling, FlappingSettings(enabled=False), (),
@@ -277,8 +278,9 @@ class TestThroughThePipeline:
             meaning.on_trap(Trap("sw", "127.0.0.2", "2c", LINK_DOWN, "linkDown", clock.now(),
                                  if_index=3, admin_up=True, oper_up=False))
             assert rechecks == [("sw", "snmp")]
-        snmp(False)  # the confirming poll
-        icmp()  # the device's re-check the interface's failure asks for
+        for _ in range(failing_polls):
+            snmp(False)  # the confirming poll (then the retries of a soft state)
+            icmp()  # the device's re-check the interface's failure asks for
         return seen
 
     def test_trap_makes_one_poll_enough(self) -> None:
@@ -287,3 +289,13 @@ class TestThroughThePipeline:
 
     def test_without_the_trap_down_after_still_holds(self) -> None:
         assert self.run(with_trap=False) == [("interface", "uplink", "up")]
+
+    def test_failing_polls_until_down(self, figure: Figure) -> None:
+        def polls(with_trap: bool) -> int:
+            return next(n for n in range(1, 6)
+                        if ("interface", "uplink", "down") in self.run(with_trap, n))
+
+        with_trap, without = polls(True), polls(False)
+        figure(f"interface DOWN after {with_trap} failing poll(s) with a linkDown trap, "
+               f"{without} without (down_after 3, confirm_after 1)")
+        assert (with_trap, without) == (1, 3)
