@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 
 from agent import heap
 from agent.api import ApiContext
-from agent.config import Config
+from agent.config import Config, TrapSettings
 from agent.core.clock import Clock, SystemClock
 from agent.core.model import CheckSpec, Device
+from agent.core.traps import DropSink, TrapSink
 from agent.detect import Detector
 from agent.http_limits import raise_open_file_limit
 from agent.journal import Journal
@@ -28,6 +29,7 @@ from agent.server import bind, build_app, make_server
 from agent.status import StatusViews
 from agent.store_gate import StoreGate, TicketStore
 from agent.tickets import TicketFeed
+from agent.traps import TrapMeaning
 from agent.verify import LiveVerifier
 from agent.web.pages import WebContext
 from collectors.icmp import IcmpCollector, Pinger
@@ -97,6 +99,32 @@ async def open_collectors(config: Config, clock: Clock) -> AsyncIterator[Collect
         )
 
 
+@contextlib.asynccontextmanager
+async def open_trap_receiver(config: Config, traps: TrapSettings, clock: Clock, sink: TrapSink,
+                             dropped: DropSink) -> AsyncIterator[tuple[str, int]]:
+    """The SNMP notification receiver on `traps.listen_*`, matching the inventory's devices
+    with their `[snmp.auth.*]` sets; yields the address it listens on, closes it after."""
+    # Imported here: only a configured [traps] section needs it. The ignore lasts until the
+    # receiver's branch (collectors.snmp.TrapReceiver) is merged.
+    from collectors.snmp import TrapReceiver  # type: ignore[attr-defined,unused-ignore]
+
+    host = f"[{traps.listen_host}]" if ":" in traps.listen_host else traps.listen_host
+    receiver = TrapReceiver(
+        listen=f"{host}:{traps.listen_port}", devices=config.devices, auth=config.snmp.auth,
+        clock=clock, sink=sink, dropped=dropped,
+        per_device_per_second=traps.per_device_per_second,
+        per_device_burst=traps.per_device_burst, overall_per_second=traps.overall_per_second,
+        match_agent_address=traps.match_agent_address,
+    )
+    await receiver.start()
+    try:
+        address: tuple[str, int] = receiver.address
+        log.info("trap receiver listening", extra={"listen": f"{address[0]}:{address[1]}"})
+        yield address
+    finally:
+        await receiver.aclose()
+
+
 class Agent:
     """One running agent. `run(stop)` returns after `stop` is set and everything is closed."""
 
@@ -109,11 +137,14 @@ class Agent:
             polling=config.polling,
             flapping=config.flapping,
             maintenance=config.maintenance,
+            confirm_after=config.traps.confirm_after if config.traps is not None else 1,
         ))
         self.calendar: Calendar = build_calendar(config.sla)
         # who is told what; None with no channel configured (then nothing is queued)
         self.notices: NoticeRules | None = build_rules(config, self.calendar)
         self.listening: tuple[str, int] | None = None
+        self.trap_listening: tuple[str, int] | None = None  # with [traps], while running
+        self.traps: TrapMeaning | None = None  # with [traps], while running
         self.notifications: Notifications | None = None  # while running
         self.ready = asyncio.Event()
         self.store: StoreGate | None = None  # while running
@@ -157,6 +188,29 @@ class Agent:
             ),
         )
 
+    def device_traps(self, name: str) -> list[dict[str, object]]:
+        """A device's recent notifications of other kinds (empty without [traps])."""
+        return [] if self.traps is None else self.traps.recent(name)
+
+    async def _open_traps(self, stack: contextlib.AsyncExitStack,
+                          scheduler: Scheduler) -> TrapMeaning | None:
+        """With [traps]: what traps mean, fed by the receiver (opened on `stack`)."""
+        settings = self.config.traps
+        if settings is None:
+            return None
+        detector, metrics = self.pipeline.detector, self.metrics
+        traps = TrapMeaning(
+            devices=self.config.devices, clock=self.clock, ring_size=settings.ring_size,
+            recheck=scheduler.request_check,
+            announce=lambda device, item, at, down: detector.announce(device, item, at,
+                                                                      down=down),
+            count=lambda device, trap: metrics.traps_received.labels(device, trap).inc(),
+        )
+        self.trap_listening = await stack.enter_async_context(open_trap_receiver(
+            self.config, settings, self.clock, traps.on_trap,
+            lambda reason: metrics.traps_dropped.labels(reason).inc()))
+        return traps
+
     async def run(self, stop: asyncio.Event) -> None:
         cfg = self.config
         async with contextlib.AsyncExitStack() as stack:
@@ -189,7 +243,9 @@ class Agent:
             feed = TicketFeed(service, self.clock, journal,
                               on_rejected=self.metrics.observations_rejected.inc)
             await feed.load()  # the last run's observations first, in order
-            self.pipeline.connect(recheck=scheduler.request_check, observe=feed.put)
+            traps = self.traps = await self._open_traps(stack, scheduler)
+            self.pipeline.connect(recheck=scheduler.request_check, observe=feed.put,
+                                  on_snmp=None if traps is None else traps.on_snmp_result)
             views = StatusViews(
                 devices=cfg.devices, sop=cfg.sop, calendar=self.calendar, clock=self.clock,
                 detector=self.pipeline.detector, reboots=self.pipeline.reboots,
@@ -203,10 +259,11 @@ class Agent:
             api = ApiContext(service=service, users=cfg.users, devices=cfg.devices,
                              devices_json=views.devices_json, tz=cfg.sla.timezone,
                              alert_device_label=cfg.alertmanager.device_label,
-                             alert_token=cfg.alertmanager.token, notifications=notify.desk)
+                             alert_token=cfg.alertmanager.token, notifications=notify.desk,
+                             device_traps=self.device_traps)
             web = WebContext(service=service, users=cfg.users, devices=cfg.devices,
                              devices_json=views.devices_json, web=cfg.web, tz=cfg.sla.timezone,
-                             notifications=notify.desk)
+                             notifications=notify.desk, device_traps=self.device_traps)
             http_app = build_app(self.metrics, views.snapshot, views.devices_json,
                                  self.ready.is_set, api, web, clock=self.clock,
                                  metrics_token=cfg.agent.metrics_token,

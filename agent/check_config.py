@@ -20,8 +20,8 @@ def check_config(
     """Validate the file at `path` and write the result to `out`.
 
     Invalid: every problem as `FILE:LINE: PATH: MESSAGE`, one per line, then
-    "N problems found in FILE"; returns 2. Valid: one summary line (what is configured, and
-    the notification channels); returns 0.
+    "N problems found in FILE"; returns 2. Valid: one summary line (what is configured, the
+    notification channels and, with [traps], where the trap receiver listens); returns 0.
     Secrets are resolved (so a missing variable is reported) but never printed.
     """
     try:
@@ -37,7 +37,9 @@ def check_config(
         _count(len(config.users), "user"),
         _count(len(config.maintenance), "maintenance window"),
     ]
-    out.write(f"{config.source}: valid: {', '.join(parts)}; notify: {_channels(config)}\n")
+    traps = config.traps
+    where = "" if traps is None else f"; traps: {_address(traps.listen_host, traps.listen_port)}"
+    out.write(f"{config.source}: valid: {', '.join(parts)}; notify: {_channels(config)}{where}\n")
     return 0
 
 
@@ -51,3 +53,7 @@ def _channels(config: Config) -> str:
         names = ", ".join(hook.name for hook in notify.webhooks)
         found.append(f"{_count(len(notify.webhooks), 'webhook')} ({names})")
     return ", ".join(found) or "none"
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 
 from agent import __version__
 from agent.core.model import CheckResult, Device, DeviceState, Status
+from agent.core.traps import DROP_REASONS
 from agent.metrics_loop import CounterSeries, HistogramSeries, LoopCounter, LoopHistogram
 
 if TYPE_CHECKING:
@@ -142,6 +143,12 @@ OBSERVATIONS_PENDING = "pantau_observations_pending"  # gauge: journaled, not ye
 EXPOSED_NAMES = EXPOSED_NAMES | frozenset(
     {OBSERVATIONS_PENDING, *(f"{OBSERVATIONS_REJECTED}_{suffix}"
                              for suffix in ("total", "created"))})
+# -- SNMP traps (issue 13): notifications received per device and kind (or OID), and the
+# datagrams the receiver dropped, by reason (every reason of DROP_REASONS from the start).
+TRAPS_RECEIVED = "pantau_traps_received"  # counter {device,trap}
+TRAPS_DROPPED = "pantau_traps_dropped"  # counter {reason}
+EXPOSED_NAMES = EXPOSED_NAMES | frozenset(
+    {f"{TRAPS_RECEIVED}_total", f"{TRAPS_DROPPED}_total"})
 #: The channel label's values: every `[[notify.webhook]]` counts as "webhook" (its name is
 #: on the admin page, not in a label); anything else as "other" (agent/metrics_notify.py).
 NOTIFY_CHANNELS = ("telegram", "email", "webhook")
@@ -251,8 +258,19 @@ class Metrics:
             SCHEDULER_LAG, "How late each check started against its schedule.",
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5),
         )
+        # fed per trap on the loop too: a storm must not take a lock per datagram
+        self.traps_received = LoopCounter(
+            TRAPS_RECEIVED, "SNMP notifications accepted, by device and trap (the kind, or the "
+            "dotted snmpTrapOID of another kind; \"other\" past 100 OIDs of one device).",
+            ["device", "trap"],
+        )
+        self.traps_dropped = LoopCounter(
+            TRAPS_DROPPED, "Datagrams the trap receiver dropped, by reason.", ["reason"])
+        for reason in DROP_REASONS:
+            self.traps_dropped.labels(reason)
         for instrument in (self.collector_duration, self.collector_checks,
-                           self.collector_errors, self.scheduler_lag):
+                           self.collector_errors, self.scheduler_lag, self.traps_received,
+                           self.traps_dropped):
             self.registry.register(instrument)
         self.step_breaches = Counter(
             STEP_BREACHES, "Steps that went past their due time.", ["step"],

@@ -47,13 +47,18 @@ class ResultPipeline:
         self._absent: dict[str, dict[str, int]] = {}  # device -> interface -> walks without it
         self._recheck: Callable[[str, str], object] | None = None
         self._observe: Callable[[Observation], None] | None = None
+        self._on_snmp: Callable[[CheckResult], None] | None = None
         self.results_read = 0  # results read for evidence: the work counter of the tests
 
     def connect(self, *, recheck: Callable[[str, str], object],
-                observe: Callable[[Observation], None]) -> None:
-        """Send rechecks to `recheck(device, check)` and observations to `observe(obs)`."""
+                observe: Callable[[Observation], None],
+                on_snmp: Callable[[CheckResult], None] | None = None) -> None:
+        """Send rechecks to `recheck(device, check)` and observations to `observe(obs)`;
+        `on_snmp(result)` sees each SNMP result before its interfaces reach the detector
+        (the trap meaning learns the interfaces there and makes waiting announcements)."""
         self._recheck = recheck
         self._observe = observe
+        self._on_snmp = on_snmp
 
     def on_result(self, result: CheckResult) -> None:
         """The scheduler's sink: one check result, in the order the checks finished."""
@@ -67,6 +72,8 @@ class ResultPipeline:
             log.info("device rebooted", extra={
                 "device": reboot.device, "uptime_before": reboot.uptime_before_seconds,
                 "uptime_after": reboot.uptime_after_seconds})
+        if self._on_snmp is not None:
+            self._on_snmp(result)
         subjects = interface_results(result)
         names = tuple(name for name, _ in subjects)
         for name, iface in subjects:

@@ -42,6 +42,8 @@ class ApiContext:
     alert_device_label: str = "device"
     alert_token: Secret | None = None  # [alertmanager] token: accepted by the webhook only
     notifications: NotificationDesk | None = None  # None: no [notify] channel configured
+    # a device's recent notifications of other kinds, newest first (agent/traps.py)
+    device_traps: Callable[[str], list[dict[str, Any]]] = lambda name: []
 
 
 def install(app: FastAPI, ctx: ApiContext, *, throttle: RefusalThrottle | None = None,
@@ -53,7 +55,8 @@ def install(app: FastAPI, ctx: ApiContext, *, throttle: RefusalThrottle | None =
         alert_auth=Authenticator([] if ctx.alert_token is None else
                                  [(ctx.alert_token, Principal(ALERT_SOURCE, ALERT_SOURCE, None))]),
         devices={d.name: d for d in ctx.devices}, devices_json=ctx.devices_json, tz=ctx.tz,
-        alert_device_label=ctx.alert_device_label, notifications=ctx.notifications)
+        alert_device_label=ctx.alert_device_label, notifications=ctx.notifications,
+        device_traps=ctx.device_traps)
     app.state.pantau_api = state
     app.include_router(tickets.router)
     app.include_router(alertmanager.router)

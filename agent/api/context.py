@@ -29,6 +29,7 @@ class ApiState:
     tz: str
     alert_device_label: str
     notifications: NotificationDesk | None = None  # None: no [notify] channel configured
+    device_traps: Callable[[str], list[dict[str, Any]]] = lambda name: []  # [traps]' ring
 
     @property
     def sop(self) -> Sop:

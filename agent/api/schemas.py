@@ -98,6 +98,24 @@ class DeviceListOut(BaseModel):
     devices: list[DeviceOut]
 
 
+class TrapOut(BaseModel):
+    """One SNMP notification of a kind pantau has no meaning for (times ISO 8601, UTC):
+    the dotted snmpTrapOID and its varbinds as (dotted OID, value as text)."""
+
+    received_at: str
+    version: Literal["1", "2c", "3"]
+    oid: str
+    kind: str
+    varbinds: list[tuple[str, str]]
+
+
+class DeviceDetailOut(DeviceOut):
+    """One device as the list shows it, plus its recent other notifications, newest first
+    (empty without [traps])."""
+
+    traps: list[TrapOut]
+
+
 class VerifyOut(BaseModel):
     ticket: TicketOut
     verification: dict[str, Any]

@@ -14,6 +14,7 @@ from agent.api.schemas import (
     ERRORS,
     UNAVAILABLE,
     UNREADABLE,
+    DeviceDetailOut,
     DeviceListOut,
     ErrorOut,
     FileRequest,
@@ -51,6 +52,20 @@ async def _visible_ticket(state: ApiState, who: Principal, ticket_id: str) -> Ti
 async def list_devices(state: State, who: Caller) -> dict[str, Any]:
     """Every device with its current state and last measurements (an agency: its own)."""
     return {"devices": [d for d in state.devices_json() if who.may_see(str(d["owner"]))]}
+
+
+@router.get("/devices/{name}", response_model=DeviceDetailOut, tags=["devices"],
+            responses={404: {"model": ErrorOut}})
+async def get_device(state: State, who: Caller, name: str) -> dict[str, Any]:
+    """One device as the list shows it, with `traps`: its recent SNMP notifications of other
+    kinds, newest first (an agency: its own devices only; another's is not found)."""
+    device = state.devices.get(name)
+    if device is None or not who.may_see(device.owner):
+        raise HTTPException(404, f"no device {name}")
+    doc = next((d for d in state.devices_json() if d["name"] == name), None)
+    if doc is None:
+        raise HTTPException(404, f"no device {name}")
+    return {**doc, "traps": state.device_traps(name)}
 
 
 @router.get("/tickets", response_model=TicketListOut, tags=["tickets"], responses=UNAVAILABLE)

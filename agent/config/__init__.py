@@ -57,6 +57,9 @@ from agent.core.settings import (
     TicketSettings as TicketSettings,
 )
 from agent.core.settings import (
+    TrapSettings as TrapSettings,
+)
+from agent.core.settings import (
     User as User,
 )
 from agent.core.settings import (

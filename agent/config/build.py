@@ -31,6 +31,7 @@ from agent.config.rules import (
 from agent.config.schema import Parsed, SnmpAuthModel
 from agent.config.secret_sources import resolve_secret
 from agent.config.sla import effective_sop, sla_settings
+from agent.config.traps import trap_settings
 from agent.config.values import Config, NotifySettings
 from agent.core.model import Device, Secret
 from agent.core.settings import (
@@ -121,6 +122,7 @@ class Builder:
             sla=self._sla(agent),
             sop=self._sop(),
             notify=self._notify(),
+            traps=trap_settings(self.p.traps, self.p.broken, self.issues),
         )
 
     def _agent(self) -> AgentSettings:

@@ -37,6 +37,7 @@ from agent.config.fields import (
 )
 from agent.config.notify import NotifyModel, NotifyParsed, validate_notify
 from agent.config.problems import Issue, Loc, suggest, translate, typed
+from agent.config.traps import TrapsModel
 
 # ---------------------------------------------------------------------------------------------
 # Models, one per TOML table
@@ -197,6 +198,7 @@ SECTIONS: Mapping[str, type[BaseModel]] = {
     "sla": SlaModel,
     "sop": SopModel,
     "notify": NotifyModel,  # its tables are validated one by one (agent/config/notify.py)
+    "traps": TrapsModel,  # agent/config/traps.py
 }
 _TABLE_OF_TABLES = ("sites",)
 _ARRAYS = ("devices", "maintenance", "users")
@@ -236,6 +238,7 @@ class Parsed:
     sla: SlaModel | None = None
     sop: SopModel | None = None
     notify: NotifyParsed | None = None
+    traps: TrapsModel | None = None
 
 
 def validate_document(doc: Mapping[str, Any]) -> tuple[Parsed, list[Issue]]:
@@ -262,7 +265,7 @@ def validate_document(doc: Mapping[str, Any]) -> tuple[Parsed, list[Issue]]:
             return None
 
     for key in ("agent", "polling", "icmp", "flapping", "tickets", "alertmanager", "web", "sla",
-                "sop"):
+                "sop", "traps"):
         if key in doc:
             setattr(parsed, key, one(SECTIONS[key], doc[key], (key,)))
 

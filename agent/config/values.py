@@ -21,6 +21,7 @@ from agent.core.settings import (
     SlaSettings,
     SnmpSettings,
     TicketSettings,
+    TrapSettings,
     User,
     WebSettings,
 )
@@ -77,6 +78,7 @@ class Config:
     sla: SlaSettings = field(default_factory=SlaSettings)
     sop: Sop = SOP_006  # the effective SOP: the built-in one with [sop] overrides applied
     notify: NotifySettings = field(default_factory=NotifySettings)
+    traps: TrapSettings | None = None  # [traps]: the receiver runs only when configured
 
     def device(self, name: str) -> Device:
         for d in self.devices:

@@ -77,6 +77,26 @@ class SnmpSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TrapSettings:
+    """`[traps]`: the SNMP notification receiver (present only when the section is).
+
+    Rates are datagrams per second (token buckets); `confirm_after` is how many failing
+    (or, after a linkUp, good) results of a trap-announced interface make its state hard
+    instead of `down_after` (`up_after`); `ring_size` how many other notifications are kept
+    per device for its page and the API, newest first.
+    """
+
+    listen_host: str = "0.0.0.0"
+    listen_port: int = 162
+    per_device_per_second: float = 20.0
+    per_device_burst: int = 100
+    overall_per_second: float = 1000.0
+    match_agent_address: bool = False  # also match a device by a v1 agent-addr / varbind
+    confirm_after: int = 1
+    ring_size: int = 50
+
+
+@dataclass(frozen=True, slots=True)
 class MaintenanceWindow:
     """A period in which matching devices raise no ticket.
 

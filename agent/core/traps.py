@@ -61,3 +61,8 @@ class Trap:
 
 TrapSink = Callable[[Trap], None]
 DropSink = Callable[[str], None]  # called with one of DROP_REASONS per dropped datagram
+
+# The SNMP check's `info` key that maps each monitored interface's ifIndex (dotted, as text)
+# to its `interface` label, as a JSON object: how a linkDown/linkUp's ifIndex finds the
+# interface subject it is about. Absent when no interface is monitored.
+MONITORED_IF_INDEX = "monitored_if_index"

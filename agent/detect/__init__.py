@@ -6,6 +6,7 @@ and the helpers that turn results into subjects, maintenance windows and reboot 
 
 from __future__ import annotations
 
+from agent.detect.announced import CONFIRM_WINDOW_SECONDS
 from agent.detect.detector import Detector
 from agent.detect.events import ICMP, Event, Recheck, Transition
 from agent.detect.interfaces import (
@@ -20,6 +21,7 @@ from agent.detect.snapshots import DetectorSnapshot, DeviceSnapshot, SubjectSnap
 from agent.detect.soft_hard import StepSettings, SubjectState, flap_percent, step
 
 __all__ = [
+    "CONFIRM_WINDOW_SECONDS",
     "ICMP",
     "INTERFACE_CHECK",
     "RETIRED_REASON",

@@ -13,8 +13,10 @@ from types import MappingProxyType
 from agent.core import topology
 from agent.core.model import CheckResult, Device, DeviceState, Status
 from agent.core.settings import FlappingSettings, MaintenanceWindow, PollingSettings
+from agent.detect.announced import Announcements
 from agent.detect.deadlines import Entry, Holds, Rechecks
 from agent.detect.events import Event, Key, Recheck, Transition
+from agent.detect.interfaces import INTERFACE_CHECK
 from agent.detect.maintenance import covers
 from agent.detect.reasons import why
 from agent.detect.records import DeviceRecord, Subject, device_records
@@ -58,6 +60,10 @@ class Detector:
     and reason "maintenance ended": a device still DOWN is reported, a recovered one closes.
     A window is closed after the changes of the instant that finds it closed (those are still
     flagged), so the catch-up reports the state they lead to, never one that lasted 0 s.
+
+    Trap-announced interfaces (`announce`): a result of that interface observed within
+    CONFIRM_WINDOW_SECONDS after the trap that agrees with it turns hard after
+    `confirm_after` results in a row instead of `down_after` (`up_after` after a linkUp).
     """
 
     def __init__(
@@ -66,8 +72,11 @@ class Detector:
         polling: PollingSettings,
         flapping: FlappingSettings,
         maintenance: Sequence[MaintenanceWindow],
+        *,
+        confirm_after: int = 1,
     ) -> None:
         self._settings = StepSettings.from_config(polling, flapping)
+        self._announced = Announcements(self._settings, confirm_after)
         self._hold_for = timedelta(seconds=polling.interval_seconds)
         self._devices = device_records(devices, maintenance)
         # Every subject by key: each device's "icmp" one, the others from their first result.
@@ -101,7 +110,10 @@ class Detector:
         if windowed:
             events += self._sync_maintenance(record, at, close=False)
         subject = self._subject(record, (result.device, result.check, item))
-        subject.state, _ = step(subject.state, result, self._settings)
+        settings = self._settings
+        if item and self._announced and result.check == INTERFACE_CHECK:
+            settings = self._announced.settings_for(result, item) or settings
+        subject.state, _ = step(subject.state, result, settings)
         subject.recheck_until = None  # any fresh result answers a pending re-check
         if not subject.is_device:
             record.track(subject)
@@ -128,6 +140,17 @@ class Detector:
                 events += self._request_recheck(parent, subject, at)
         return events
 
+    def announce(self, device: str, item: str, at: datetime, *, down: bool) -> None:
+        """A linkDown (`down`) or linkUp trap at `at` about interface `item` of `device`:
+        its confirming results (see the class) use the `confirm_after` threshold. A trap
+        alone changes no state. Devices outside the inventory are ignored."""
+        if device in self._devices:
+            self._announced.announce(device, item, at, down=down)
+
+    def announced_count(self) -> int:
+        """How many announcements are open (for tests and the scaling checks)."""
+        return len(self._announced)
+
     def tick(self, now: datetime) -> list[Transition]:
         """Close maintenance windows and release holds whose parent never answered.
 
@@ -140,6 +163,7 @@ class Detector:
         for record in self._windowed:  # closed after the holds, as in `_reevaluate`
             out += self._sync_maintenance(record, now)
         self.visited += self._rechecks.expire(now)
+        self._announced.expire(now)
         return out
 
     def retire(self, device: str, check: str, item: str, at: datetime,

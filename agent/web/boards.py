@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from agent.web import views
-from agent.web.render import render, signed_in, state_of
+from agent.web.render import error_page, render, signed_in, state_of, words_of
 from ticketing import json_view, policy
 from ticketing.backend import TicketQuery
 
@@ -31,6 +31,20 @@ async def device_board(request: Request, state_filter: str = "", q: str = "") ->
     return render(request, "devices.html", who=who, rows=rows[:views.BOARD_LIMIT],
                   total=len(rows), counts=views.state_counts(shown), state_filter=wanted,
                   q=q[:100], refresh=REFRESH_SECONDS)
+
+
+@router.get("/devices/{name}")
+async def device_page(request: Request, name: str) -> Response:
+    """One device: its state and faults, and its recent SNMP notifications of other kinds."""
+    who = signed_in(request)
+    state = state_of(request)
+    device = state.devices.get(name)
+    doc = None
+    if device is not None and who.may_see(device.owner):
+        doc = next((d for d in state.devices_json() if d["name"] == name), None)
+    if doc is None:
+        return error_page(request, 404, words_of(request)("error.not_found"), who)
+    return render(request, "device.html", who=who, device=doc, traps=state.device_traps(name))
 
 
 # -- tickets -----------------------------------------------------------------------------------

@@ -45,6 +45,8 @@ class WebContext:
     web: WebSettings = field(default_factory=WebSettings)
     tz: str = "Asia/Jakarta"
     notifications: NotificationDesk | None = None  # None: no [notify] channel configured
+    # a device's recent notifications of other kinds, newest first (agent/traps.py)
+    device_traps: Callable[[str], list[dict[str, Any]]] = lambda name: []
 
 
 def install(app: FastAPI, ctx: WebContext) -> None:
@@ -58,7 +60,8 @@ def install(app: FastAPI, ctx: WebContext) -> None:
         service=ctx.service, accounts=Accounts(ctx.users, signins),
         throttle=Throttle(clock.monotonic),
         devices={d.name: d for d in ctx.devices}, devices_json=ctx.devices_json, web=ctx.web,
-        tz=ctx.tz, env=templates(), notifications=ctx.notifications)
+        tz=ctx.tz, env=templates(), notifications=ctx.notifications,
+        device_traps=ctx.device_traps)
     app.add_middleware(SessionMiddleware, secret_key=key, session_cookie=SESSION_COOKIE,
                        max_age=int(ctx.web.session_hours * 3600), same_site="strict",
                        https_only=ctx.web.secure_cookie)

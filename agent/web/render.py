@@ -47,6 +47,7 @@ class PagesState:
     tz: str
     env: jinja2.Environment
     notifications: NotificationDesk | None = None  # None: no [notify] channel configured
+    device_traps: Callable[[str], list[dict[str, Any]]] = lambda name: []  # [traps]' ring
     tested: dict[str, float] = field(default_factory=dict)  # user -> last test message (mono)
 
 

@@ -4,6 +4,7 @@ FastSnmpClient (v1/v2c) or PysnmpClient (v3), turned into a CheckResult with sam
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 
@@ -17,6 +18,7 @@ from agent.core.errors import (
 )
 from agent.core.model import CheckResult, CheckSpec, Device, Sample, Status
 from agent.core.settings import SnmpAuth, SnmpSettings
+from agent.core.traps import MONITORED_IF_INDEX
 from collectors.snmp.ber import Value
 from collectors.snmp.poll import CHECK, COMMUNITY_VERSIONS, Plan, Poll
 from collectors.snmp.profiles import (
@@ -54,7 +56,8 @@ class SnmpCollector:
     Samples (base units): snmp_uptime_seconds; per interface, labelled `interface`:
     interface_admin_up, interface_oper_up, interface_receive/transmit_bytes_total,
     interface_receive/transmit_errors_total, interface_receive/transmit_discards_total,
-    interface_speed_bits_per_second and interface_monitored.
+    interface_speed_bits_per_second and interface_monitored. Info: sysName, sysDescr,
+    sysObjectID and, when an interface is monitored, MONITORED_IF_INDEX (ifIndex -> label).
     """
 
     def __init__(
@@ -123,7 +126,8 @@ class SnmpCollector:
 
         if not answered:
             raise failures[0][1]
-        samples = self._samples(device, profile, plan, system, table)
+        by_index: dict[str, str] = {}
+        samples = self._samples(device, profile, plan, system, table, by_index)
         if failures:
             status = Status.WARNING
             reason = "; ".join(f"{what} failed: {exc}" for what, exc in failures)
@@ -147,6 +151,7 @@ class SnmpCollector:
                 ("sysName", text(system.get(SYS_NAME))),
                 ("sysDescr", text(system.get(SYS_DESCR))),
                 ("sysObjectID", ".".join(map(str, oid)) if oid else ""),
+                *(((MONITORED_IF_INDEX, json.dumps(by_index)),) if by_index else ()),
             ),
         )
 
@@ -183,6 +188,7 @@ class SnmpCollector:
         plan: Plan,
         system: Mapping[Oid, Value],
         table: Mapping[Oid, Rows],
+        by_index: dict[str, str],
     ) -> tuple[Sample, ...]:
         out: list[Sample] = []
         uptime = system.get(SYS_UPTIME)
@@ -195,5 +201,5 @@ class SnmpCollector:
         cache = self._sample_caches.get(device.name)
         if cache is None:
             cache = self._sample_caches[device.name] = SampleCache()
-        out.extend(interface_samples(columns, self._matcher(patterns), cache))
+        out.extend(interface_samples(columns, self._matcher(patterns), cache, by_index))
         return tuple(out)

@@ -85,13 +85,16 @@ def interface_samples(
     columns: Mapping[str, Rows],
     monitored: Callable[[str], object],
     cache: SampleCache | None = None,
+    monitored_by_index: dict[str, str] | None = None,
 ) -> list[Sample]:
     """Samples for every interface found in the walked `columns` (MIB name -> rows).
 
     Octet counters are ifHC*Octets where the interface has them, else the 32-bit ones; speed
     is ifHighSpeed × 10⁶ when above 0, else ifSpeed. `monitored` is tried on ifName, ifDescr
     and ifAlias. Values of the wrong type (a broken agent) are left out. With a `cache` (one
-    per device and matcher), unchanged samples are the previous poll's objects.
+    per device and matcher), unchanged samples are the previous poll's objects. With
+    `monitored_by_index`, each monitored interface's dotted ifIndex is mapped to its label
+    there (what a linkDown/linkUp trap names it by).
     """
     # One record per interface index: the value of each of _FIELDS, or None.
     records: dict[Oid, list[Value]] = {}
@@ -114,7 +117,8 @@ def interface_samples(
         rows_cache.clear()
     out: list[Sample] = []
     add = out.append
-    for label, rec, name, descr in zip(labels, recs, names, descrs, strict=True):
+    for index, label, rec, name, descr in zip(indexes, labels, recs, names, descrs,
+                                               strict=True):
         entry = rows_cache.get(label)
         if entry is None:
             entry = ((("interface", label),), [None] * len(_NAMES), [None, None])
@@ -143,6 +147,8 @@ def interface_samples(
             texts = (name, descr, _text(rec[2]))
             watch[1] = any(t is not None and monitored(t) for t in texts)
         values[_MONITORED] = 1.0 if watch[1] else 0.0
+        if watch[1] and monitored_by_index is not None:
+            monitored_by_index[_if_index(index)] = label
         for slot, x in enumerate(values):
             if x is None:
                 continue

@@ -59,6 +59,8 @@ def expected(allowed: set[str], ok: int) -> dict[str, int]:
 
 MATRIX: dict[str, dict[str, int]] = {
     "list_devices": expected(ALL, 200),
+    # another agency's device reads as missing, as its tickets do
+    "get_device": {**expected(ALL - {"disdik"}, 200), "disdik": 404},
     "list_tickets": expected(ALL, 200),
     # another agency's ticket reads as missing (404), so its id is not confirmed
     "get_ticket": {**expected(ALL - {"disdik"}, 200), "disdik": 404},
@@ -73,6 +75,7 @@ async def do(api: Api, route: str, user: str | None) -> httpx.Response:
     ticket = await api.ticket()
     requests: dict[str, tuple[str, str, dict[str, Any]]] = {
         "list_devices": ("GET", "/api/v1/devices", {}),
+        "get_device": ("GET", "/api/v1/devices/sw-dinkes-01", {}),
         "list_tickets": ("GET", "/api/v1/tickets?status=all", {}),
         "get_ticket": ("GET", f"/api/v1/tickets/{ticket.id}", {}),
         "file_ticket": ("POST", "/api/v1/tickets", {"json": {
@@ -430,7 +433,8 @@ class TestOpenApi:
         doc = (await api.client.get("/openapi.json")).json()
         routes = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
         assert routes == {
-            ("GET", "/api/v1/devices"), ("GET", "/api/v1/tickets"),
+            ("GET", "/api/v1/devices"), ("GET", "/api/v1/devices/{name}"),
+            ("GET", "/api/v1/tickets"),
             ("GET", "/api/v1/tickets/{ticket_id}"), ("POST", "/api/v1/tickets"),
             ("POST", "/api/v1/tickets/{ticket_id}/steps/{no}/complete"),
             ("POST", "/api/v1/tickets/{ticket_id}/verify"), ("POST", "/api/v1/alertmanager"),

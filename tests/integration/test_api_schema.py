@@ -58,6 +58,11 @@ SEEDED = tuple(f"SOP006-2026-{n:06d}" for n in range(1, 6))
 STEP_OF = {SEEDED[0]: 2, SEEDED[1]: 2, SEEDED[2]: 4, SEEDED[3]: 7, SEEDED[4]: 10}
 #: the outbox's messages from `seed_outbox`: 1 failed, 2 sent, 3 waiting
 MESSAGES = (1, 2, 3)
+#: what a device's ring holds (agent/traps.py `recent`): one notification of another kind
+TRAP_SEEN: dict[str, Any] = {
+    "received_at": "2026-11-24T01:00:00+00:00", "version": "2c",
+    "oid": "1.3.6.1.4.1.9.9.41.2.0.1", "kind": "other",
+    "varbinds": [["1.3.6.1.2.1.1.5.0", "sw-dinkes-01"]]}
 ROLE_USER = {"kepala_dinas": "kadis", "kabid": "kabid", "kasi": "kasi", "teknisi": "teknisi"}
 # Fuzzing examples per operation and user; the coverage phase adds its own (boundary values,
 # odd strings) on top. 7 operations x 6 users in well under a minute on 2 cores.
@@ -97,7 +102,8 @@ def build() -> tuple[FastAPI, InMemoryBackend]:
     assert tuple(ids) == SEEDED
     assert asyncio.run(seed_outbox(backend, clock)) == list(MESSAGES)
     return make_app(service, alert_token=Secret(ALERT_TOKEN),
-                    notifications=FakeDesk(backend, clock)), backend
+                    notifications=FakeDesk(backend, clock),
+                    device_traps=lambda name: [dict(TRAP_SEEN)]), backend
 
 
 def with_examples(doc: dict[str, Any]) -> dict[str, Any]:
@@ -109,6 +115,9 @@ def with_examples(doc: dict[str, Any]) -> dict[str, Any]:
                 param["examples"] = {f"seeded{i}": {"value": v} for i, v in enumerate(SEEDED)}
             elif param["name"] == "message_id":
                 param["examples"] = {f"message{m}": {"value": m} for m in MESSAGES}
+            elif param["name"] == "name":  # a device: one of each agency, and a stranger
+                param["examples"] = {f"device{i}": {"value": d.name}
+                                     for i, d in enumerate(DEVICES)}
             elif param["name"] == "no":
                 param["examples"] = {f"step{no}": {"value": no} for no in (2, 4, 7)}
     return doc
@@ -162,6 +171,8 @@ MUST_SEE = {
     ("admin", "GET /api/v1/notifications"): {200, 422},
     ("admin", RETRY): {200, 404, 422},
     ("kasi", RETRY): {403},
+    ("admin", "GET /api/v1/devices/{name}"): {200, 404},
+    ("dinkes", "GET /api/v1/devices/{name}"): {200, 404},  # another agency's device: 404
 }
 
 

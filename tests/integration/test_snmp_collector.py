@@ -5,6 +5,7 @@ dead agents and hosts, and an interface whose link is cut.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from agent.config import SnmpAuth, SnmpSettings
 from agent.core.clock import SystemClock
 from agent.core.errors import AuthFailed, TargetTimeout
 from agent.core.model import CheckResult, CheckSpec, Device, Secret, Status
+from agent.core.traps import MONITORED_IF_INDEX
 from collectors.snmp.client import PysnmpClient
 from collectors.snmp.collector import SnmpCollector
 from collectors.snmp.fastclient import FastSnmpClient
@@ -120,6 +122,12 @@ class TestVersions:
         assert info["sysName"] == poller.lab.name
         assert info["sysObjectID"].startswith("1.3.6.1.4.1.8072.")
         assert info["sysDescr"]
+        # what a linkDown's ifIndex is looked up in: every monitored port, by its own index
+        by_index = json.loads(info[MONITORED_IF_INDEX])
+        watched = {n for n, v in per_interface(result, "interface_monitored").items() if v}
+        assert sorted(by_index.values()) == sorted(watched)
+        assert watched
+        assert all(k.isdigit() for k in by_index)
         uptime = result.sample("snmp_uptime_seconds")
         assert uptime is not None
         assert 0 < uptime < 7 * 86400

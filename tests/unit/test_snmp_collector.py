@@ -4,6 +4,7 @@ varbinds, status and error mapping with fake clients, pysnmp protocol names, v3 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
@@ -19,6 +20,7 @@ from pysnmp.proto.mpmod.rfc3412 import SNMPv3Message
 from agent.config import SnmpAuth, SnmpSettings
 from agent.core.errors import AuthFailed, ProbeError, ProtocolError, TargetTimeout
 from agent.core.model import CheckResult, CheckSpec, Device, Sample, Secret, Status
+from agent.core.traps import MONITORED_IF_INDEX
 from collectors.snmp import ber
 from collectors.snmp.ber import encode_discovery, parse_discovery_reply
 from collectors.snmp.client import AUTH_PROTOCOLS, PRIV_PROTOCOLS, convert, usm_user
@@ -274,6 +276,15 @@ class TestMonitoredPatterns:
         result = await col.check(device(interfaces=("eth2",)), SPEC)
         assert values(result, "interface_monitored") == {"eth0": 0.0, "eth1": 0.0, "eth2": 1.0}
 
+    async def test_monitored_interfaces_by_if_index_in_info(self) -> None:
+        """A trap's ifIndex finds its interface through the result's info."""
+        col, _ = collector(FakeAgent())
+        result = await col.check(device(interfaces=("eth0", "eth2")), SPEC)
+        info = dict(result.info)
+        assert json.loads(info[MONITORED_IF_INDEX]) == {"1": "eth0", "3": "eth2"}
+        result = await col.check(device(interfaces=("none*",)), SPEC)
+        assert MONITORED_IF_INDEX not in dict(result.info)
+
     async def test_profile_patterns_apply_when_the_device_has_none(self) -> None:
         profile = Profile("lab", sys_object_id=NET_SNMP_LINUX, interfaces=("eth1",))
         col, _ = collector(FakeAgent(), profiles=(GENERIC, profile))
@@ -372,6 +383,7 @@ class TestCheck:
             ("sysName", "sw-01"),
             ("sysDescr", "Linux sw-01"),
             ("sysObjectID", "1.3.6.1.4.1.8072.3.2.10"),
+            (MONITORED_IF_INDEX, '{"1": "eth0", "2": "eth1", "3": "eth2"}'),
         )
         assert len(values(result, "interface_oper_up")) == 3
         assert agent.credentials[0] == (COMMUNITY.encode(), 1)
