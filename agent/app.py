@@ -106,7 +106,7 @@ async def open_trap_receiver(config: Config, traps: TrapSettings, clock: Clock, 
     with their `[snmp.auth.*]` sets; yields the address it listens on, closes it after."""
     # Imported here: only a configured [traps] section needs it. The ignore lasts until the
     # receiver's branch (collectors.snmp.TrapReceiver) is merged.
-    from collectors.snmp import TrapReceiver  # type: ignore[attr-defined,unused-ignore]
+    from collectors.snmp import TrapReceiver
 
     host = f"[{traps.listen_host}]" if ":" in traps.listen_host else traps.listen_host
     receiver = TrapReceiver(
