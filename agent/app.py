@@ -104,8 +104,7 @@ async def open_trap_receiver(config: Config, traps: TrapSettings, clock: Clock, 
                              dropped: DropSink) -> AsyncIterator[tuple[str, int]]:
     """The SNMP notification receiver on `traps.listen_*`, matching the inventory's devices
     with their `[snmp.auth.*]` sets; yields the address it listens on, closes it after."""
-    # Imported here: only a configured [traps] section needs it. The ignore lasts until the
-    # receiver's branch (collectors.snmp.TrapReceiver) is merged.
+    # Imported here: only a configured [traps] section needs it.
     from collectors.snmp import TrapReceiver
 
     host = f"[{traps.listen_host}]" if ":" in traps.listen_host else traps.listen_host
