@@ -162,18 +162,21 @@ def _sha(text: str) -> bytes:
 #: What answers while the ticket store has not joined (no host, path or error in it).
 STORE_JOINING_TEXT = "ticket store not available yet; monitoring runs\n"
 OPEN_PATHS = frozenset({"/metrics", "/healthz", "/api/v1/devices"})  # monitoring only
+OPEN_PREFIX = "/api/v1/devices/"  # one device (monitoring state and its traps): no store
 
 
 class StoreGuard:
-    """ASGI middleware: 503 for everything but OPEN_PATHS while `ready()` is
-    false (the API and the pages need the ticket store)."""
+    """ASGI middleware: 503 for everything but OPEN_PATHS and one device's document
+    (OPEN_PREFIX) while `ready()` is false (the API and the pages need the ticket store)."""
 
     def __init__(self, app: ASGIApp, ready: Callable[[], bool]) -> None:
         self.app = app
         self.ready = ready
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS and not self.ready():
+        path = scope.get("path", "")
+        if (scope["type"] == "http" and path not in OPEN_PATHS
+                and not path.startswith(OPEN_PREFIX) and not self.ready()):
             response = PlainTextResponse(STORE_JOINING_TEXT, status_code=503,
                                          headers={"Retry-After": "30"})
             await response(scope, receive, send)

@@ -72,6 +72,7 @@ async def test_monitoring_starts_without_the_store_which_joins_later(tmp_path: P
             200, "ok\nstore: joining (BackendUnavailable)\n")
         assert (await http.get("/metrics")).status_code == 200
         assert (await http.get("/api/v1/devices")).status_code == 200  # monitoring only
+        assert (await http.get("/api/v1/devices/none")).status_code == 404  # not 503
         for path in ("/api/v1/tickets", "/tickets", "/"):
             answer = await http.get(path)
             assert (answer.status_code, answer.text) == (503, STORE_JOINING_TEXT), path
