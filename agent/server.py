@@ -17,7 +17,7 @@ import logging
 import math
 import socket
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -37,6 +37,9 @@ from agent.throttle import RefusalThrottle
 from agent.web.pages import WebContext
 from agent.web.pages import install as install_pages
 
+if TYPE_CHECKING:
+    from agent.status import DevicesJson
+
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE_LATEST = "text/plain; version=0.0.4; charset=utf-8"
@@ -51,7 +54,7 @@ MAX_BODY_BYTES = 1024 * 1024
 def build_app(
     metrics: Metrics,
     snapshot: Callable[[], Snapshot],
-    devices_json: Callable[[], list[dict[str, Any]]],
+    devices_json: DevicesJson,
     healthy: Callable[[], bool],
     api: ApiContext | None = None,
     web: WebContext | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from agent.core.clock import Clock
 from agent.core.model import CheckResult, Device, DeviceState
@@ -41,6 +41,12 @@ def result_json(result: CheckResult) -> dict[str, Any]:
     return out
 
 
+class DevicesJson(Protocol):
+    """`StatusViews.devices_json` as the API and the pages call it."""
+
+    def __call__(self, name: str | None = None) -> list[dict[str, Any]]: ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StatusViews:
     """Reads the detector, the reboots seen, the scheduler and the open tickets on the event
@@ -60,6 +66,7 @@ class StatusViews:
     # re-encode only the results that changed
     json_cache: dict[tuple[str, str], tuple[CheckResult, dict[str, Any]]] = field(
         default_factory=dict)
+    by_name: dict[str, Device] = field(default_factory=dict)  # filled on first use
 
     def snapshot(self) -> Snapshot:
         """What /metrics renders: O(devices) references, no copies of results or subjects."""
@@ -84,11 +91,14 @@ class StatusViews:
                         in_flight=self.scheduler.stats.in_flight,
                         tickets=tickets, step_sla_seconds=sla)
 
-    def devices_json(self) -> list[dict[str, Any]]:
-        """Every device's document: its faults come from its failing subjects only, and a
-        check's JSON is reused while its result is the same."""
+    def devices_json(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Every device's document (only `name`'s, when given: [] for an unknown name): its
+        faults come from its failing subjects only, and a check's JSON is reused while its
+        result is the same."""
         out = []
-        for device in self.devices:
+        devices = self.devices if name is None else [
+            d for d in (self._by_name().get(name),) if d is not None]
+        for device in devices:
             ds = self.detector.fault_snapshot(device.name)
             reboot = self.last_reboot.get(device.name)
             out.append(
@@ -114,6 +124,11 @@ class StatusViews:
                 }
             )
         return out
+
+    def _by_name(self) -> Mapping[str, Device]:
+        if len(self.by_name) != len(self.devices):
+            self.by_name.update((d.name, d) for d in self.devices)
+        return self.by_name
 
     def _result_json(self, result: CheckResult) -> dict[str, Any]:
         """`result_json(result)`, kept per (device, check) while the result is the same."""

@@ -284,3 +284,8 @@ class InMemoryBackend:
 
     async def aclose(self) -> None:
         self._closed = True
+
+
+def no_devices(name: str | None = None) -> list[dict[str, object]]:
+    """A devices_json for an app without devices."""
+    return []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -27,6 +27,9 @@ from agent.core.outbox import NotificationDesk
 from agent.throttle import RefusalThrottle
 from ticketing.service import TicketService
 
+if TYPE_CHECKING:
+    from agent.status import DevicesJson
+
 log = logging.getLogger(__name__)
 
 
@@ -37,7 +40,7 @@ class ApiContext:
     service: TicketService
     users: Sequence[User]
     devices: Sequence[Device]
-    devices_json: Callable[[], list[dict[str, Any]]]
+    devices_json: DevicesJson
     tz: str = "Asia/Jakarta"
     alert_device_label: str = "device"
     alert_token: Secret | None = None  # [alertmanager] token: accepted by the webhook only

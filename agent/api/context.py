@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials
@@ -16,6 +16,9 @@ from agent.core.outbox import NotificationDesk
 from ticketing.service import TicketService
 from ticketing.sop import Sop
 
+if TYPE_CHECKING:
+    from agent.status import DevicesJson
+
 
 @dataclass(frozen=True, slots=True)
 class ApiState:
@@ -25,7 +28,7 @@ class ApiState:
     auth: Authenticator
     alert_auth: Authenticator  # the [alertmanager] token, for the webhook only
     devices: Mapping[str, Device]
-    devices_json: Callable[[], list[dict[str, Any]]]
+    devices_json: DevicesJson
     tz: str
     alert_device_label: str
     notifications: NotificationDesk | None = None  # None: no [notify] channel configured

@@ -62,10 +62,10 @@ async def get_device(state: State, who: Caller, name: str) -> dict[str, Any]:
     device = state.devices.get(name)
     if device is None or not who.may_see(device.owner):
         raise HTTPException(404, f"no device {name}")
-    doc = next((d for d in state.devices_json() if d["name"] == name), None)
-    if doc is None:
+    docs = state.devices_json(name)
+    if not docs:
         raise HTTPException(404, f"no device {name}")
-    return {**doc, "traps": state.device_traps(name)}
+    return {**docs[0], "traps": state.device_traps(name)}
 
 
 @router.get("/tickets", response_model=TicketListOut, tags=["tickets"], responses=UNAVAILABLE)

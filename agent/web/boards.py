@@ -41,7 +41,7 @@ async def device_page(request: Request, name: str) -> Response:
     device = state.devices.get(name)
     doc = None
     if device is not None and who.may_see(device.owner):
-        doc = next((d for d in state.devices_json() if d["name"] == name), None)
+        doc = next(iter(state.devices_json(name)), None)
     if doc is None:
         return error_page(request, 404, words_of(request)("error.not_found"), who)
     return render(request, "device.html", who=who, device=doc, traps=state.device_traps(name))

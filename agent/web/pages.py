@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -33,6 +33,9 @@ from agent.web.session import SESSION_COOKIE, Accounts
 from agent.web.signins import SignIns
 from ticketing.service import TicketService
 
+if TYPE_CHECKING:
+    from agent.status import DevicesJson
+
 
 @dataclass(frozen=True, slots=True)
 class WebContext:
@@ -41,7 +44,7 @@ class WebContext:
     service: TicketService
     users: Sequence[User]
     devices: Sequence[Device]
-    devices_json: Callable[[], list[dict[str, Any]]]
+    devices_json: DevicesJson
     web: WebSettings = field(default_factory=WebSettings)
     tz: str = "Asia/Jakarta"
     notifications: NotificationDesk | None = None  # None: no [notify] channel configured

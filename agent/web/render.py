@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import jinja2
@@ -22,6 +22,9 @@ from agent.web import views
 from agent.web.i18n import LANGS, Words, pick_lang
 from agent.web.session import CSRF_FIELD, Accounts, csrf_ok, csrf_token
 from ticketing.service import TicketService
+
+if TYPE_CHECKING:
+    from agent.status import DevicesJson
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": ("default-src 'self'; script-src 'self'; "
@@ -42,7 +45,7 @@ class PagesState:
     accounts: Accounts
     throttle: Throttle
     devices: Mapping[str, Device]
-    devices_json: Callable[[], list[dict[str, Any]]]
+    devices_json: DevicesJson
     web: WebSettings
     tz: str
     env: jinja2.Environment

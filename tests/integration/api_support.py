@@ -73,6 +73,11 @@ def device_doc(d: Device) -> dict[str, Any]:
             "last_reboot": None, "checks": {}}
 
 
+def devices_docs(name: str | None = None) -> list[dict[str, Any]]:
+    """DEVICES' documents as the agent's StatusViews.devices_json gives them (one by name)."""
+    return [device_doc(d) for d in DEVICES if name is None or d.name == name]
+
+
 @dataclass
 class Api:
     client: httpx.AsyncClient
@@ -127,9 +132,9 @@ def make_app(service: TicketService, **settings: Any) -> FastAPI:
     `settings` go into the ApiContext (alert_token, alert_device_label)."""
     users = [User(name, role, Secret(TOKENS[name]), owner) for name, (role, owner) in USERS.items()]
     ctx = ApiContext(service=service, users=users, devices=DEVICES,
-                     devices_json=lambda: [device_doc(d) for d in DEVICES], tz="Asia/Jakarta",
+                     devices_json=devices_docs, tz="Asia/Jakarta",
                      **settings)
-    return build_app(Metrics(), Snapshot, lambda: [device_doc(d) for d in DEVICES],
+    return build_app(Metrics(), Snapshot, devices_docs,
                      lambda: True, ctx)
 
 

@@ -18,13 +18,13 @@ from agent.core.errors import BackendUnavailable
 from agent.core.model import Secret
 from agent.metrics import Metrics, Snapshot
 from agent.server import build_app
-from tests.fakes import FakeClock, InMemoryBackend
+from tests.fakes import FakeClock, InMemoryBackend, no_devices
 from tests.integration.api_support import (
     DEVICES,
     TOKENS,
     USERS,
     client_of,
-    device_doc,
+    devices_docs,
     headers,
     make_service,
     manual_ticket,
@@ -54,9 +54,9 @@ async def served(backend: InMemoryBackend | None = None, metrics_token: str | No
     service, _ = make_service(backend or InMemoryBackend(), clock)
     users = [User(n, r, Secret(TOKENS[n]), o) for n, (r, o) in USERS.items()]
     ctx = ApiContext(service=service, users=users, devices=DEVICES,
-                     devices_json=lambda: [device_doc(d) for d in DEVICES])
+                     devices_json=devices_docs)
     metrics = metrics or Metrics()
-    app = build_app(metrics, Snapshot, lambda: [], lambda: True, ctx, clock=clock,
+    app = build_app(metrics, Snapshot, no_devices, lambda: True, ctx, clock=clock,
                     metrics_token=None if metrics_token is None else Secret(metrics_token),
                     on_unauthorized=metrics.api_unauthorized.inc)
     async with client_of(app) as client:

@@ -17,13 +17,12 @@ from agent.metrics import Metrics, Snapshot
 from agent.server import build_app
 from agent.web.pages import WebContext
 from tests.fakes import FakeClock, InMemoryBackend
-from tests.integration.api_support import client_of, headers
+from tests.integration.api_support import client_of, devices_docs, headers
 from tests.integration.test_pages import (
     DEVICES,
     SESSION_KEY,
     Site,
     Verifier,
-    device_doc,
     text_of,
     users,
 )
@@ -48,7 +47,7 @@ async def serve() -> AsyncIterator[Site]:
     service = TicketService(backend=InMemoryBackend(), sop=SOP_006, calendar=CalendarTime(),
                             clock=clock, verifier=verifier, settings=TicketSettingsView())
     people = users()
-    docs = lambda: [device_doc(d) for d in DEVICES]  # noqa: E731
+    docs = devices_docs
     ring = lambda name: RING.get(name, [])  # noqa: E731
     api = ApiContext(service=service, users=people, devices=DEVICES, devices_json=docs,
                      device_traps=ring)

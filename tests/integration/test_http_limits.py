@@ -25,12 +25,12 @@ from agent.core.model import Secret
 from agent.http_limits import ACCEPT_ERROR, HttpLimits
 from agent.metrics import Metrics, Snapshot
 from agent.server import bind, build_app, make_server
-from tests.fakes import FakeClock, InMemoryBackend
+from tests.fakes import FakeClock, InMemoryBackend, no_devices
 from tests.integration.api_support import (
     DEVICES,
     TOKENS,
     USERS,
-    device_doc,
+    devices_docs,
     make_app,
     make_service,
 )
@@ -341,8 +341,8 @@ class TestBodyLimit:
         service, _ = make_service(InMemoryBackend(), FakeClock())
         users = [User(n, r, Secret(TOKENS[n]), o) for n, (r, o) in USERS.items()]
         ctx = ApiContext(service=service, users=users, devices=DEVICES,
-                         devices_json=lambda: [device_doc(d) for d in DEVICES])
-        app = build_app(Metrics(), Snapshot, lambda: [], lambda: True, ctx,
+                         devices_json=devices_docs)
+        app = build_app(Metrics(), Snapshot, no_devices, lambda: True, ctx,
                         max_body_bytes=2048)
         async with listening(app) as (host, port), httpx.AsyncClient(
                 base_url=f"http://{host}:{port}",

@@ -23,13 +23,12 @@ from agent.web import i18n
 from agent.web.notifications import TEST_EVERY_SECONDS
 from agent.web.pages import WebContext
 from tests.fakes import FakeClock, InMemoryBackend
-from tests.integration.api_support import USERS, client_of
+from tests.integration.api_support import USERS, client_of, devices_docs
 from tests.integration.test_pages import (
     DEVICES,
     SESSION_KEY,
     Verifier,
     csrf,
-    device_doc,
     password,
     text_of,
     users,
@@ -74,7 +73,7 @@ async def serve(configured: bool = True) -> AsyncIterator[Site]:
     await seed_outbox(backend, clock)
     desk = FakeDesk(backend, clock)
     people = users()
-    docs = lambda: [device_doc(d) for d in DEVICES]  # noqa: E731
+    docs = devices_docs
     shown = desk if configured else None
     api = ApiContext(service=service, users=people, devices=DEVICES, devices_json=docs,
                      notifications=shown)

@@ -152,7 +152,9 @@ async def serve(user_list: list[User] | None = None, clock: FakeClock | None = N
         backend=InMemoryBackend(), sop=SOP_006, calendar=CalendarTime(), clock=clock,
         verifier=verifier, settings=TicketSettingsView())
     people = user_list or users()
-    docs = lambda: [device_doc(d) for d in DEVICES]  # noqa: E731
+    def docs(name: str | None = None) -> list[dict[str, Any]]:
+        return [device_doc(d) for d in DEVICES if name is None or d.name == name]
+
     api = ApiContext(service=service, users=people, devices=DEVICES, devices_json=docs)
     pages = WebContext(service=service, users=people, devices=DEVICES, devices_json=docs,
                        web=web or WebSettings(session_key=Secret(SESSION_KEY)))

@@ -19,7 +19,7 @@ from agent.core.model import CheckResult, Device, DeviceState, Sample, Status
 from agent.exposition import Body, DeviceTexts, Exposition, pack_body, render_parts
 from agent.metrics import DeviceView, Metrics, Snapshot
 from agent.server import accepts_gzip, build_app
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, no_devices
 
 T0 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
 
@@ -412,7 +412,7 @@ class TestGzip:
 
     async def test_served_gzipped(self) -> None:
         views = [view(f"d{i}", 0.1) for i in range(30)]
-        app = build_app(Metrics(), lambda: Snapshot(devices=tuple(views)), list, lambda: True,
+        app = build_app(Metrics(), lambda: Snapshot(devices=tuple(views)), no_devices, lambda: True,
                         clock=FakeClock())
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://pantau.test") as c:

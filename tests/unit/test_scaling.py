@@ -192,3 +192,6 @@ class TestDeviceDocuments:
         assert [f["item"] for f in docs["d3"]["faults"]] == ["ge-4", "ge-9"]
         assert docs["d2"]["state"] == "down"
         assert docs["d3"]["checks"]["snmp"] is views.devices_json()[4]["checks"]["snmp"]
+        # one device by name (the device page and /api/v1/devices/{name}): the same document
+        assert views.devices_json("d3") == [docs["d3"]]
+        assert views.devices_json("nope") == []
