@@ -216,10 +216,21 @@ class Lab:
 
     def set_notifications(self, notifications: Notifications | None) -> None:
         """Make snmpd send linkDown/linkUp as `notifications` says (None: stop sending), by
-        rewriting snmpd.conf and restarting snmpd (sysUpTime starts again from 0)."""
+        rewriting snmpd.conf and restarting snmpd (sysUpTime starts again from 0).
+
+        Returns once snmpd has taken its first look at the ports: that look announces
+        nothing (no burst at start-up), so a change made before it would go unannounced.
+        """
         self.notifications = notifications
         _write_conf(self)
         self.restart_snmpd()
+        self._await_first_check()
+
+    def _await_first_check(self) -> None:
+        if self.notifications is not None:
+            # the first check runs check_seconds after snmpd read its config, which is
+            # before it answered
+            time.sleep(self.notifications.check_seconds + 0.2)
 
     # --- faults (all in the lab's INPUT chain, via the PANTAU-LAB chain) --------------------
 
@@ -390,6 +401,7 @@ def start(
             _write_conf(lab)
             lab.restart_snmpd()
         lab._save()
+        lab._await_first_check()
     except BaseException:
         with contextlib.suppress(LabError, OSError):
             lab.stop()
