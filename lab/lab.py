@@ -37,6 +37,7 @@ _TOOLS = {
     "ip": "iproute2",
     "snmpd": "snmpd",
     "snmpget": "snmp",
+    "snmptrap": "snmp",
     "iptables": "iptables",
     "iptables-save": "iptables",
     "iptables-restore": "iptables",
