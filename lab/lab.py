@@ -221,6 +221,8 @@ class Lab:
 
         Returns once snmpd has taken its first look at the ports: that look announces
         nothing (no burst at start-up), so a change made before it would go unannounced.
+        The restart itself is announced as a switch's reboot is: nsNotifyShutdown to the old
+        receiver, coldStart to the new one.
         """
         self.notifications = notifications
         _write_conf(self)
