@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lab.lab import STATE_DIR, Lab, LabError, find, list_labs, missing_prerequisites, start
+from lab.traps import Notifications
 
 DEFAULT_NAME = "pantau-lab"
 
@@ -43,6 +44,24 @@ def _parser() -> argparse.ArgumentParser:
     port.add_argument("state", choices=["up", "down"])
     port.add_argument("--admin", action="store_true",
                       help="set the port itself admin up/down instead of its link")
+
+    notify = sub.add_parser("notify", parents=[common],
+                            help="snmpd announces port changes (linkDown/linkUp, v2c)")
+    notify.add_argument("--to", metavar="HOST:PORT", help="the trap receiver, in the lab")
+    notify.add_argument("--from", dest="sources", action="append", metavar="ADDR",
+                        help="device address they come from (repeat for more; default the "
+                             "first device)")
+    notify.add_argument("--every", type=int, default=1, help="seconds between checks")
+    notify.add_argument("--off", action="store_true", help="stop announcing")
+
+    trap = sub.add_parser("trap", parents=[common], help="send one trap as a device")
+    trap.add_argument("address", metavar="ADDR", help="the device (UDP source)")
+    trap.add_argument("oid", metavar="TRAP-OID", help="numeric, e.g. .1.3.6.1.6.3.1.1.5.3")
+    trap.add_argument("varbinds", nargs="*", metavar="OID TYPE VALUE")
+    trap.add_argument("--to", metavar="HOST:PORT", required=True, help="the trap receiver")
+    trap.add_argument("--version", choices=["1", "2c", "3"], default="2c")
+    trap.add_argument("--inform", action="store_true", help="an inform (2c, 3): wait for "
+                      "the answer")
 
     ex = sub.add_parser("exec", parents=[common], help="run a command inside the lab: exec -- CMD")
     ex.add_argument("cmd", nargs=argparse.REMAINDER)
@@ -108,6 +127,14 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "port":
         setter = lab.set_admin if args.admin else lab.set_port
         setter(args.port, args.state == "up")
+    elif args.command == "notify":
+        _notify(lab, args)
+    elif args.command == "trap":
+        v = args.varbinds
+        if len(v) % 3:
+            raise _Usage("trap: varbinds come in threes: OID TYPE VALUE")
+        lab.send_trap(args.address, args.oid, [tuple(v[i:i + 3]) for i in range(0, len(v), 3)],
+                      sink=_host_port(args.to), version=args.version, inform=args.inform)
     elif args.command == "exec":
         cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
         if not cmd:
@@ -121,6 +148,27 @@ def _run(args: argparse.Namespace) -> int:
             for key, value in creds.items():
                 print(f"{key}={shlex.quote(str(value if value is not None else ''))}")
     return 0
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise _Usage(f"expected HOST:PORT, e.g. 127.0.0.1:1162, not {text!r}")
+    return host, int(port)
+
+
+def _notify(lab: Lab, args: argparse.Namespace) -> None:
+    if args.off == bool(args.to):
+        raise _Usage("notify: give --to HOST:PORT or --off")
+    if args.off:
+        lab.set_notifications(None)
+        return
+    host, port = _host_port(args.to)
+    lab.set_notifications(Notifications(host=host, port=port, community=lab.community,
+                                        sources=tuple(args.sources or [lab.address(0)]),
+                                        check_seconds=args.every))
+    print(f"snmpd (pid {lab.snmpd_pid}) announces port changes to {host}:{port} from "
+          f"{', '.join(lab.notifications.sources if lab.notifications else ())}")
 
 
 class _Usage(Exception):

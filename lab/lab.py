@@ -13,13 +13,14 @@ import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from lab import netns, snmpd
+from lab import netns, snmpd, traps
 from lab.netns import LabError
+from lab.traps import Notifications, TrapVersion, Varbind
 
 __all__ = ["CHAIN", "STATE_DIR", "Lab", "LabError", "find", "list_labs", "missing_prerequisites",
            "start"]
@@ -36,6 +37,7 @@ _TOOLS = {
     "ip": "iproute2",
     "snmpd": "snmpd",
     "snmpget": "snmp",
+    "snmptrap": "snmp",
     "iptables": "iptables",
     "iptables-save": "iptables",
     "iptables-restore": "iptables",
@@ -84,6 +86,8 @@ class Lab:
     v3_priv_key: str = field(repr=False)
     # SHA-256 / AES-256 user with the same keys; None when this net-snmp lacks them.
     v3_user_sha256: str | None = None
+    # where snmpd sends linkDown/linkUp (None: it sends nothing); see set_notifications
+    notifications: Notifications | None = None
 
     # --- addresses and processes -------------------------------------------------------
 
@@ -161,6 +165,29 @@ class Lab:
             values[oid] = value.strip().strip('"')
         return values
 
+    def send_trap(self, address: str, oid: str, varbinds: Sequence[Varbind] = (), *,
+                  sink: tuple[str, int], version: TrapVersion = "2c", inform: bool = False,
+                  uptime: int | None = None, timeout: float = 1.0, retries: int = 0) -> None:
+        """Send one notification as device `address` would, with net-snmp's snmptrap inside
+        the lab, from `address` as UDP source, with the lab's credentials (v3: authPriv,
+        SHA/AES, engine ID `traps.engine_id(address)`). See `traps.trap_argv` for the rest.
+
+        Returns once sent; an inform once answered. Raises LabError when snmptrap fails or an
+        inform gets no answer; its message never shows a credential.
+        """
+        credentials = self.snmp_args(version)
+        argv = traps.trap_argv(credentials, address, oid, varbinds, sink=sink,
+                               version=version, inform=inform, uptime=uptime,
+                               timeout=timeout, retries=retries)
+        env = {**os.environ, "SNMP_PERSISTENT_DIR": str(self.workdir / "client"), "MIBS": ""}
+        proc = self.run(argv, capture_output=True, text=True, env=env,
+                        timeout=10 + timeout * (retries + 1))
+        if proc.returncode != 0:
+            why = traps.redact(str(proc.stderr).strip(), [self.community, self.v3_auth_key,
+                                                           self.v3_priv_key])
+            raise LabError(f"snmptrap -v {version}{' inform' if inform else ''} from "
+                           f"{address} to {sink[0]}:{sink[1]} failed: {why}")
+
     def _wait_snmpd(self, deadline_s: float = 10.0) -> None:
         deadline = time.monotonic() + deadline_s
         while time.monotonic() < deadline:
@@ -187,6 +214,26 @@ class Lab:
         self._stop_snmpd()
         self._spawn_snmpd()
         self._save()
+
+    def set_notifications(self, notifications: Notifications | None) -> None:
+        """Make snmpd send linkDown/linkUp as `notifications` says (None: stop sending), by
+        rewriting snmpd.conf and restarting snmpd (sysUpTime starts again from 0).
+
+        Returns once snmpd has taken its first look at the ports: that look announces
+        nothing (no burst at start-up), so a change made before it would go unannounced.
+        The restart itself is announced as a switch's reboot is: nsNotifyShutdown to the old
+        receiver, coldStart to the new one.
+        """
+        self.notifications = notifications
+        _write_conf(self)
+        self.restart_snmpd()
+        self._await_first_check()
+
+    def _await_first_check(self) -> None:
+        if self.notifications is not None:
+            # the first check runs check_seconds after snmpd read its config, which is
+            # before it answered
+            time.sleep(self.notifications.check_seconds + 0.2)
 
     # --- faults (all in the lab's INPUT chain, via the PANTAU-LAB chain) --------------------
 
@@ -277,6 +324,7 @@ class Lab:
             "ports": self.ports, "snmpd_pid": self.snmpd_pid, "community": self.community,
             "v3_user": self.v3_user, "v3_auth_key": self.v3_auth_key,
             "v3_priv_key": self.v3_priv_key, "v3_user_sha256": self.v3_user_sha256,
+            "notifications": self.notifications and self.notifications.state(),
         }
         tmp = self.state_file().with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -303,19 +351,23 @@ def _write_conf(lab: Lab) -> None:
     users = [(lab.v3_user, "SHA", "AES")]
     if lab.v3_user_sha256 is not None:
         users.append((lab.v3_user_sha256, "SHA-256", "AES-256"))
+    n = lab.notifications
     snmpd.write_conf(lab.workdir / "snmpd.conf", sys_name=lab.name, community=lab.community,
-                     v3_users=users, v3_auth_key=lab.v3_auth_key, v3_priv_key=lab.v3_priv_key)
+                     v3_users=users, v3_auth_key=lab.v3_auth_key, v3_priv_key=lab.v3_priv_key,
+                     extra=() if n is None else n.conf_lines(secrets.token_hex(16)))
 
 
 def start(
-    workdir: Path, *, name: str | None = None, ports: int = 48, snmp_port: int = 16100
+    workdir: Path, *, name: str | None = None, ports: int = 48, snmp_port: int = 16100,
+    notifications: Notifications | None = None,
 ) -> Lab:
     """Build a lab and return once snmpd answers (about a second).
 
     Creates namespace `name` (default `pantau-lab-<pid>`) with `lo` up and unprivileged
     ICMP allowed, `ports` veth ports `lab-pNN` whose far ends (`lab-pNNb`) sit in
     `<name>-peers` (so ifTable has lo + `ports` rows), the PANTAU-LAB iptables chain, and
-    snmpd on udp:0.0.0.0:`snmp_port`. Raises LabError; on failure nothing is left behind.
+    snmpd on udp:0.0.0.0:`snmp_port`, sending linkDown/linkUp per `notifications` (see
+    `Lab.set_notifications`). Raises LabError; on failure nothing is left behind.
     """
     problems = missing_prerequisites()
     if problems:
@@ -328,7 +380,7 @@ def start(
         name=name, workdir=workdir.resolve(), snmp_port=snmp_port,
         ports=[f"lab-p{i:02d}" for i in range(1, ports + 1)], snmpd_pid=0,
         community=f"lab-{token(8)}", v3_user="pantau-lab", v3_auth_key=token(12),
-        v3_priv_key=token(12), v3_user_sha256="pantau-lab-sha256",
+        v3_priv_key=token(12), v3_user_sha256="pantau-lab-sha256", notifications=notifications,
     )
     for ns in (lab.name, lab.peer_netns):
         if netns.exists(ns):
@@ -352,6 +404,7 @@ def start(
             _write_conf(lab)
             lab.restart_snmpd()
         lab._save()
+        lab._await_first_check()
     except BaseException:
         with contextlib.suppress(LabError, OSError):
             lab.stop()
@@ -385,4 +438,5 @@ def find(name: str) -> Lab:
         ports=list(state["ports"]), snmpd_pid=state["snmpd_pid"], community=state["community"],
         v3_user=state["v3_user"], v3_auth_key=state["v3_auth_key"],
         v3_priv_key=state["v3_priv_key"], v3_user_sha256=state["v3_user_sha256"],
+        notifications=Notifications.from_state(state.get("notifications")),
     )

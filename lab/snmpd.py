@@ -32,9 +32,10 @@ def pid_running(pid: int) -> bool:
 
 def write_conf(path: Path, *, sys_name: str, community: str,
                v3_users: Sequence[tuple[str, str, str]], v3_auth_key: str,
-               v3_priv_key: str) -> None:
-    """Write snmpd.conf (mode 0600): read-only v1/v2c `community`, and each (user, auth,
-    priv) of `v3_users` as an authPriv user with the lab's keys."""
+               v3_priv_key: str, extra: Sequence[str] = ()) -> None:
+    """Write snmpd.conf (mode 0600): read-only v1/v2c `community`, each (user, auth, priv)
+    of `v3_users` as an authPriv user with the lab's keys, then the `extra` lines (the
+    notification set-up of `lab.traps.Notifications.conf_lines`)."""
     lines = [
         "# pantau device lab: written at each start; random credentials, do not share",
         "view all included .1",
@@ -45,6 +46,7 @@ def write_conf(path: Path, *, sys_name: str, community: str,
         f"sysName {sys_name}",
         "sysLocation pantau device lab",
         "sysContact root@localhost",
+        *extra,
     ]
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
