@@ -3,17 +3,24 @@
 `lab` is session-scoped: one lab (namespace, snmpd, 48 ports) for the whole run, stopped at
 the end. The autouse fixture `lab_clean` resets it after every test that used it: all fault
 rules removed and every port back to its start state. snmpd is not restarted between tests.
+
+`own_lab` is a module's private lab (its own namespace and snmpd, 12 ports), for tests that
+restart or reconfigure snmpd (trap notifications): the shared lab's other users never see it.
+`in_own_lab` runs a test inside it, as `in_lab` does for the shared one.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lab.lab import Lab, missing_prerequisites, start
+
+OWN_LAB_PORTS = 12
 
 _RUNNING = pytest.StashKey[Lab]()
 
@@ -62,3 +69,28 @@ def in_lab(lab: Lab) -> Iterator[Lab]:
     """
     with lab.inside():
         yield lab
+
+
+@pytest.fixture(scope="module")
+def own_lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[Lab]:
+    """A lab of the test module's own (see the module docstring), stopped after it."""
+    require_lab()
+    workdir: Path = tmp_path_factory.mktemp("own-lab")
+    name = f"pantau-own-{os.getpid()}-{secrets.token_hex(3)}"
+    running = start(workdir, name=name, ports=OWN_LAB_PORTS)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def in_own_lab(own_lab: Lab) -> Iterator[Lab]:
+    """`in_lab` for `own_lab`; its ports and fault rules are reset after each test."""
+    try:
+        with own_lab.inside():
+            yield own_lab
+    finally:
+        own_lab.restore_all()
+        own_lab.reset_ports()

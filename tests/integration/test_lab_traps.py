@@ -132,7 +132,7 @@ def link_trap(source: str, kind: tuple[int, ...], if_index: int
 
 
 @pytest.fixture
-async def listener(in_lab: Lab) -> AsyncIterator[Listener]:
+async def listener(in_own_lab: Lab) -> AsyncIterator[Listener]:
     """A UDP listener on 127.0.0.1 inside the lab namespace (the thread is inside it)."""
     transport, protocol = await asyncio.get_running_loop().create_datagram_endpoint(
         Listener, local_addr=("127.0.0.1", 0))
@@ -143,10 +143,10 @@ async def listener(in_lab: Lab) -> AsyncIterator[Listener]:
 
 
 @pytest.fixture
-def announcing(in_lab: Lab, listener: Listener) -> Any:
+def announcing(in_own_lab: Lab, listener: Listener) -> Any:
     """The lab's snmpd sends linkDown/linkUp to `listener` from devices 0 and 1; afterwards it
     sends nothing again (snmpd restarts both times)."""
-    lab = in_lab
+    lab = in_own_lab
     sources = (lab.address(0), lab.address(1))
     lab.set_notifications(Notifications(host="127.0.0.1", port=listener.port,
                                         community=lab.community, sources=sources))
@@ -160,9 +160,9 @@ class TestPortChanges:
     """A port cut or restored is announced as a v2c linkDown/linkUp within 3 s, per source."""
 
     async def test_link_down_and_up_arrive_within_the_bound(
-        self, in_lab: Lab, listener: Listener, announcing: tuple[str, str], figure: Figure
+        self, in_own_lab: Lab, listener: Listener, announcing: tuple[str, str], figure: Figure
     ) -> None:
-        lab = in_lab
+        lab = in_own_lab
         delays: dict[str, list[float]] = {"linkDown": [], "linkUp": []}
         # each change follows the last datagram, which snmpd's 1 s timer sent: shift the
         # changes across that second, or every one would land just after a check
@@ -188,9 +188,9 @@ class TestPortChanges:
             assert sorted(seen)[len(seen) // 2] <= MEDIAN_S
 
     async def test_link_down_is_a_well_formed_v2c_trap(
-        self, in_lab: Lab, listener: Listener, announcing: tuple[str, str]
+        self, in_own_lab: Lab, listener: Listener, announcing: tuple[str, str]
     ) -> None:
-        lab = in_lab
+        lab = in_own_lab
         index = lab.if_index("lab-p09")
         lab.set_port("lab-p09", False)
         got = await listener.wait_for(link_trap(announcing[0], LINK_DOWN_ARCS, index))
@@ -207,9 +207,9 @@ class TestPortChanges:
         assert values[1:5] == [LINK_DOWN_ARCS, index, 1, 2]  # admin up(1), oper down(2)
 
     async def test_restart_sends_cold_start_and_turning_off_sends_nothing_more(
-        self, in_lab: Lab, listener: Listener
+        self, in_own_lab: Lab, listener: Listener
     ) -> None:
-        lab = in_lab
+        lab = in_own_lab
         lab.set_notifications(Notifications(host="127.0.0.1", port=listener.port,
                                             community=lab.community))
         lab.set_notifications(None)
@@ -224,8 +224,8 @@ class TestPortChanges:
 class TestOneOffTraps:
     """Lab.send_trap sends v1, v2c, inform and v3 traps from the device's address."""
 
-    async def test_v2c_trap(self, in_lab: Lab, listener: Listener) -> None:
-        lab, device = in_lab, in_lab.address(3)
+    async def test_v2c_trap(self, in_own_lab: Lab, listener: Listener) -> None:
+        lab, device = in_own_lab, in_own_lab.address(3)
         varbinds = [(f"{IF_INDEX}.7", "i", "7")]
         await asyncio.to_thread(lab.send_trap, device, LINK_DOWN, varbinds,
                                 sink=("127.0.0.1", listener.port))
@@ -236,9 +236,9 @@ class TestOneOffTraps:
         assert trap_vars(got.data)[(*arcs(IF_INDEX), 7)] == 7
 
     async def test_v1_trap_names_the_device_as_agent_address(
-        self, in_lab: Lab, listener: Listener
+        self, in_own_lab: Lab, listener: Listener
     ) -> None:
-        lab, device = in_lab, in_lab.address(4)
+        lab, device = in_own_lab, in_own_lab.address(4)
         await asyncio.to_thread(lab.send_trap, device, LINK_DOWN, [(f"{IF_INDEX}.7", "i", "7")],
                                 sink=("127.0.0.1", listener.port), version="1")
         got = await listener.wait_for(lambda d: d.source == device)
@@ -255,8 +255,8 @@ class TestOneOffTraps:
         tag, k, j = _skip_tlv(got.data, j)  # generic-trap
         assert (tag, got.data[k:j]) == (0x02, b"\x02")  # linkDown
 
-    async def test_answered_inform_is_sent_once(self, in_lab: Lab, listener: Listener) -> None:
-        lab, device = in_lab, in_lab.address(5)
+    async def test_answered_inform_is_sent_once(self, in_own_lab: Lab, listener: Listener) -> None:
+        lab, device = in_own_lab, in_own_lab.address(5)
         listener.answer_informs = True
         await asyncio.to_thread(lab.send_trap, device, LINK_DOWN, sink=("127.0.0.1",
                                 listener.port), inform=True, timeout=1.0, retries=2)
@@ -264,9 +264,9 @@ class TestOneOffTraps:
             INFORM_REQUEST]
 
     async def test_unanswered_inform_is_retried_then_fails_without_secrets(
-        self, in_lab: Lab, listener: Listener
+        self, in_own_lab: Lab, listener: Listener
     ) -> None:
-        lab, device = in_lab, in_lab.address(6)
+        lab, device = in_own_lab, in_own_lab.address(6)
         with pytest.raises(LabError) as caught:
             await asyncio.to_thread(lab.send_trap, device, LINK_DOWN, sink=("127.0.0.1",
                                     listener.port), inform=True, timeout=0.3, retries=2)
@@ -276,8 +276,8 @@ class TestOneOffTraps:
         assert len(tries) == 3
         assert len({ber.peek_request_id(d.data) for d in tries}) == 1  # one request, resent
 
-    async def test_v3_auth_priv_trap(self, in_lab: Lab, listener: Listener) -> None:
-        lab, device = in_lab, in_lab.address(7)
+    async def test_v3_auth_priv_trap(self, in_own_lab: Lab, listener: Listener) -> None:
+        lab, device = in_own_lab, in_own_lab.address(7)
         await asyncio.to_thread(lab.send_trap, device, LINK_DOWN, [(f"{IF_INDEX}.7", "i", "7")],
                                 sink=("127.0.0.1", listener.port), version="3")
         got = await listener.wait_for(lambda d: d.source == device)
@@ -302,9 +302,9 @@ class TestOneOffTraps:
 class TestCli:
     """`pantau-lab trap` sends one trap; `pantau-lab notify` wants a receiver or --off."""
 
-    async def test_trap_command(self, in_lab: Lab, listener: Listener) -> None:
-        device = in_lab.address(8)
-        argv = ["trap", "--name", in_lab.name, device, LINK_DOWN, f"{IF_INDEX}.3", "i", "3",
+    async def test_trap_command(self, in_own_lab: Lab, listener: Listener) -> None:
+        device = in_own_lab.address(8)
+        argv = ["trap", "--name", in_own_lab.name, device, LINK_DOWN, f"{IF_INDEX}.3", "i", "3",
                 "--to", f"127.0.0.1:{listener.port}"]
         assert await asyncio.to_thread(lab_cli, argv) == 0
         got = await listener.wait_for(lambda d: d.source == device)
