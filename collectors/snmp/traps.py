@@ -178,19 +178,24 @@ class TrapReceiver:
         return False
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        """One datagram: bounded, matched, authenticated, then a Trap or a drop."""
-        if not self._overall.take(self._clock.monotonic()):
-            self._drop("rate_limited", addr[0])
-            return
+        """One datagram: bounded, matched, authenticated, then a Trap or a drop.
+
+        Nothing is decoded before both buckets let it through. A known device spends its own
+        bucket first, so one device's storm never uses up the overall rate and the other
+        devices' traps still arrive; unknown sources spend the overall bucket only.
+        """
         if len(data) > self._max_bytes:
             self._drop("oversize", addr[0])
             return
         source = canonical(str(addr[0])) or str(addr[0])
         device = self._by_address.get(source)
+        if device is not None and not self._admit(device, source):
+            return
+        if not self._overall.take(self._clock.monotonic()):
+            self._drop("rate_limited", source)
+            return
         if device is None and not self._match_agent:
             self._drop("unknown_source", source)
-            return
-        if device is not None and not self._admit(device, source):
             return
         try:
             version = message_version(data)

@@ -187,6 +187,17 @@ class TestRateLimits:
         h.feed(v2(COLD_START))
         assert len(h.traps) == 1
 
+    def test_one_device_storming_leaves_the_others_their_traps(self) -> None:
+        h = Harness(per_device_per_second=20.0, per_device_burst=100, overall_per_second=1000.0)
+        for i in range(10_000):  # 5,000 a second from sw1 for 2 s; sw6 sends one now and then
+            h.feed(v2(COLD_START))
+            if i % 1000 == 999:
+                h.feed(v2(COLD_START), ("::1", 40000))
+            h.clock.advance(0.0002)
+        assert [t.device for t in h.traps].count("sw6") == 10  # none lost to sw1's storm
+        assert [t.device for t in h.traps].count("sw1") <= 100 + 20 * 2 + 1
+        assert len(h.traps) + len(h.drops) == 10_010
+
     def test_buckets_survive_a_reload(self) -> None:
         h = Harness(per_device_per_second=1.0, per_device_burst=1)
         h.feed(v2(COLD_START))
