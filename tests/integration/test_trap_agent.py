@@ -22,7 +22,7 @@ import pytest
 from lab.agentproc import AgentProcess
 from lab.inventory import LabDevice, TomlValue
 from lab.lab import Lab
-from lab.traps import Notifications
+from lab.traps import Notifications, TrapVersion
 from tests.conftest import Figure
 from tests.trap_support import IF_INDEX, integer, v2, varbind
 
@@ -161,7 +161,8 @@ class TestOneOffTraps:
     def test_each_version_arrives(self, own_lab: Lab, agent: AgentProcess) -> None:
         sink = ("127.0.0.1", agent.trap_port)  # type: ignore[attr-defined]
         before = counter(agent, "pantau_traps_received_total", device="sw-trap", trap=OTHER_OID)
-        for version, inform in (("1", False), ("2c", False), ("2c", True)):
+        sends: list[tuple[TrapVersion, bool]] = [("1", False), ("2c", False), ("2c", True)]
+        for version, inform in sends:
             own_lab.send_trap(own_lab.address(0), OTHER_OID, [OTHER_VARBIND], sink=sink,
                               version=version, inform=inform)  # an inform returns once answered
         own_lab.send_trap(own_lab.address(2), OTHER_OID, [OTHER_VARBIND], sink=sink,
