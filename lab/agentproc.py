@@ -133,6 +133,17 @@ class AgentProcess:
             time.sleep(0.3)
         raise AssertionError(f"not within {timeout}s\n{self.logs()}")
 
+    def took(self, cond: Callable[[], bool], timeout: float, every: float = 0.1) -> float:
+        """Seconds until `cond()` held, polled every `every` s; fail after `timeout` with the
+        devices as the API shows them and the end of the agent's log."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if cond():
+                return time.monotonic() - start
+            time.sleep(every)
+        raise AssertionError(f"not within {timeout}s:\n"
+                             f"{self.get('/api/v1/devices').text[:3000]}\n{self.logs()[-5000:]}")
+
     def stop(self, timeout: float = 5.0) -> float:
         """SIGTERM by PID; returns how long the agent took to exit (raises if > timeout)."""
         if self._client is not None:

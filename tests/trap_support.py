@@ -1,8 +1,13 @@
-"""SNMP v1/v2c notifications encoded independently of collectors.snmp (for the trap tests)."""
+"""SNMP v1/v2c notifications encoded independently of collectors.snmp (for the trap tests),
+and the storm tests' sender and loop-lag meter."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+import socket
+import time
+from collections.abc import AsyncIterator, Sequence
 
 SYS_UPTIME_0 = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 SNMP_TRAP_OID_0 = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
@@ -56,3 +61,34 @@ def v1(generic: int, *varbinds: bytes, specific: int = 0, community: bytes = b"p
     body = (oid(enterprise) + tlv(0x40, agent) + integer(generic) + integer(specific)
             + integer(77, 0x43) + tlv(0x30, b"".join(varbinds)))  # fmt: skip
     return tlv(0x30, integer(0) + tlv(0x04, community) + tlv(0xA4, body))
+
+
+def flood(sock: socket.socket, target: tuple[str, int], datagrams: Sequence[bytes],
+          per_tick: int) -> None:
+    """Send `datagrams` in order from `sock`, `per_tick` every 10 ms (paced from the start,
+    so a slow tick is caught up)."""
+    begin = time.perf_counter()
+    for k, first in enumerate(range(0, len(datagrams), per_tick)):
+        for data in datagrams[first:first + per_tick]:
+            sock.sendto(data, target)
+        time.sleep(max(0.0, begin + (k + 1) * 0.01 - time.perf_counter()))
+
+
+@contextlib.asynccontextmanager
+async def loop_lags() -> AsyncIterator[list[float]]:
+    """How late each 10 ms sleep of the running loop woke, while the block runs."""
+    lags: list[float] = []
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        while not stop.is_set():
+            started = time.perf_counter()
+            await asyncio.sleep(0.01)
+            lags.append(time.perf_counter() - started - 0.01)
+
+    tick = asyncio.create_task(ticker())
+    try:
+        yield lags
+    finally:
+        stop.set()
+        await tick

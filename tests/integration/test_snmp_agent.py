@@ -5,7 +5,7 @@ restart, and SNMP dropped while ICMP answers is "SNMP agent down"."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -59,20 +59,11 @@ def agent(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentP
                              "LAB_PRIV": lab.v3_priv_key})
     proc.start()
     try:
-        wait(proc, lambda: snmp_status(proc, "sw-v2c") == "ok", 30)
+        proc.took(lambda: snmp_status(proc, "sw-v2c") == "ok", 30)
         yield proc
     finally:
         assert proc.stop() < 5.0
 
-
-def wait(agent: AgentProcess, cond: Callable[[], bool], timeout: float) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if cond():
-            return time.monotonic() - start
-        time.sleep(0.25)
-    raise AssertionError(f"not within {timeout}s:\n{agent.get('/api/v1/devices').text[:3000]}"
-                         f"\n{agent.logs()}")
 
 
 def device(agent: AgentProcess, name: str) -> dict[str, object]:
@@ -100,7 +91,7 @@ class TestVersions:
 
     @pytest.mark.parametrize("name", ["sw-v2c", "sw-v3", "sw-v3-sha256"])
     def test_answers(self, agent: AgentProcess, name: str) -> None:
-        wait(agent, lambda: snmp_status(agent, name) == "ok", 20)
+        agent.took(lambda: snmp_status(agent, name) == "ok", 20)
         checks = device(agent, name)["checks"]
         assert isinstance(checks, dict)
         snmp = checks["snmp"]
@@ -108,7 +99,7 @@ class TestVersions:
         assert snmp["samples"]["snmp_uptime_seconds"] > 0
         # /metrics is served from a background render at most one period old (README)
         key = frozenset({("device", name)})
-        wait(agent, lambda: agent.metrics().get("pantau_snmp_up", {}).get(key) is not None,
+        agent.took(lambda: agent.metrics().get("pantau_snmp_up", {}).get(key) is not None,
              MAX_PERIOD_SECONDS + 2)
         assert agent.metrics()["pantau_snmp_up"][key] == 1.0
 
@@ -119,7 +110,7 @@ class TestAuthProblems:
     @pytest.mark.parametrize(("name", "words"), [
         ("sw-badcommunity", "community"), ("sw-badkey", "key")])
     def test_unknown_not_down(self, agent: AgentProcess, name: str, words: str) -> None:
-        wait(agent, lambda: snmp_status(agent, name) == "unknown"
+        agent.took(lambda: snmp_status(agent, name) == "unknown"
              and device(agent, name)["state"] == "up", 20)
         d = device(agent, name)
         checks = d["checks"]
@@ -139,14 +130,14 @@ class TestSnmpAgentDown:
 
     def test_snmp_down_device_up(self, lab: Lab, agent: AgentProcess) -> None:
         name = "sw-snmpdead"
-        wait(agent, lambda: snmp_status(agent, name) == "ok", 20)
+        agent.took(lambda: snmp_status(agent, name) == "ok", 20)
         lab.snmp_dead(lab.address(505))
-        took = wait(agent, lambda: faults(agent, name).get(("snmp", "")) == "down",
+        took = agent.took(lambda: faults(agent, name).get(("snmp", "")) == "down",
                     DOWN_BOUND + 5)
         assert device(agent, name)["state"] == "up"
         assert took <= DOWN_BOUND
         lab.restore(lab.address(505))
-        wait(agent, lambda: ("snmp", "") not in faults(agent, name), UP_BOUND + 5)
+        agent.took(lambda: ("snmp", "") not in faults(agent, name), UP_BOUND + 5)
 
 
 class TestInterfaceFault:
@@ -154,13 +145,13 @@ class TestInterfaceFault:
 
     def test_port_down_and_up(self, lab: Lab, agent: AgentProcess, figure: Figure) -> None:
         name, port = "sw-v2c", lab.ports[0]
-        wait(agent, lambda: snmp_status(agent, name) == "ok", 20)
+        agent.took(lambda: snmp_status(agent, name) == "ok", 20)
         assert ("interface", port) not in faults(agent, name)
         lab.set_port(port, up=False)
-        took_down = wait(agent, lambda: faults(agent, name).get(("interface", port)) == "down",
+        took_down = agent.took(lambda: faults(agent, name).get(("interface", port)) == "down",
                          DOWN_BOUND + 10)
         lab.set_port(port, up=True)
-        took_up = wait(agent, lambda: ("interface", port) not in faults(agent, name),
+        took_up = agent.took(lambda: ("interface", port) not in faults(agent, name),
                        UP_BOUND + 10)
         figure(f"interface fault in {took_down:.1f}s (bound {DOWN_BOUND}s, including snmpd's"
               f" ifTable cache), cleared in {took_up:.1f}s (bound {UP_BOUND}s)")
@@ -177,7 +168,7 @@ class TestReboot:
         before = agent.metrics().get("pantau_device_reboots_total", {}).get(key, 0.0)
         time.sleep(6)  # let the lab's snmpd be up long enough for a reboot to be told apart
         lab.restart_snmpd()
-        wait(agent, lambda: agent.metrics().get("pantau_device_reboots_total", {}).get(
+        agent.took(lambda: agent.metrics().get("pantau_device_reboots_total", {}).get(
             key, 0.0) == before + 1, 20)
         time.sleep(3 * INTERVAL)  # a few more polls: still exactly one
         after = agent.metrics()["pantau_device_reboots_total"][key]

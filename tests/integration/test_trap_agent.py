@@ -14,7 +14,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,7 +24,7 @@ from lab.inventory import LabDevice, TomlValue
 from lab.lab import Lab
 from lab.traps import Notifications, TrapVersion
 from tests.conftest import Figure
-from tests.trap_support import IF_INDEX, integer, v2, varbind
+from tests.trap_support import IF_INDEX, flood, integer, v2, varbind
 
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("trap_agent"), pytest.mark.timeout(400)]
 
@@ -81,21 +81,12 @@ def agent(own_lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ag
         # snmpd restarts announcing sw-trap's ports: its coldStart asks for a poll at once
         lab.set_notifications(Notifications(host="127.0.0.1", port=port,
                                             community=lab.community, sources=(lab.address(0),)))
-        wait(proc, lambda: snmp_status(proc, "sw-trap") == "ok", 20)
+        proc.took(lambda: snmp_status(proc, "sw-trap") == "ok", 20)
         yield proc
     finally:
         lab.set_notifications(None)
         assert proc.stop() < 5.0
 
-
-def wait(agent: AgentProcess, cond: Callable[[], bool], timeout: float) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if cond():
-            return time.monotonic() - start
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout}s:\n{agent.get('/api/v1/devices').text[:3000]}"
-                         f"\n{agent.logs()[-5000:]}")
 
 
 def device(agent: AgentProcess, name: str) -> dict[str, Any]:
@@ -143,9 +134,9 @@ class TestPortCut:
         port = own_lab.ports[0]
         assert fault(agent, "sw-trap", port) is None
         own_lab.set_port(port, up=False)
-        took_down = wait(agent, lambda: fault(agent, "sw-trap", port) == "down", 30)
+        took_down = agent.took(lambda: fault(agent, "sw-trap", port) == "down", 30)
         own_lab.set_port(port, up=True)
-        took_up = wait(agent, lambda: fault(agent, "sw-trap", port) is None, 30)
+        took_up = agent.took(lambda: fault(agent, "sw-trap", port) is None, 30)
         figure(f"with traps, {INTERVAL}s SNMP polls: interface fault {took_down:.1f}s after the "
                f"port cut (bound {TRAP_BOUND_S:g}s), cleared {took_up:.1f}s after the repair")
         assert took_down <= TRAP_BOUND_S
@@ -167,7 +158,7 @@ class TestOneOffTraps:
                               version=version, inform=inform)  # an inform returns once answered
         own_lab.send_trap(own_lab.address(2), OTHER_OID, [OTHER_VARBIND], sink=sink,
                           version="3")
-        wait(agent, lambda: counter(agent, "pantau_traps_received_total", device="sw-trap",
+        agent.took(lambda: counter(agent, "pantau_traps_received_total", device="sw-trap",
                                     trap=OTHER_OID) == before + 3
              and counter(agent, "pantau_traps_received_total", device="sw-v3",
                          trap=OTHER_OID) == 1, 15)
@@ -195,7 +186,7 @@ class TestDropped:
                  b"\x30\x03junk", b"\x30" + b"\xff" * 9000)
         send_raw(own_lab, own_lab.address(9), port, good)  # no device has that address
         expected = {"bad_community": 1, "malformed": 1, "oversize": 1, "unknown_source": 1}
-        wait(agent, lambda: {r: dropped(agent).get(r, 0) - before.get(r, 0)
+        agent.took(lambda: {r: dropped(agent).get(r, 0) - before.get(r, 0)
                              for r in expected} == expected, 15)
         assert "not-the-community" not in agent.logs()
 
@@ -215,24 +206,18 @@ class TestStorm:
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind((own_lab.address(1), 0))
 
-        def flood() -> None:
-            begin = time.monotonic()
-            for k in range(STORM // 50):  # 50 every 10 ms: 5,000 a second for 2 s
-                for _ in range(50):
-                    sock.sendto(data, ("127.0.0.1", trap_port))
-                time.sleep(max(0.0, begin + (k + 1) * 0.01 - time.monotonic()))
-
-        storm = threading.Thread(target=flood)
+        storm = threading.Thread(target=flood,
+                                 args=(sock, ("127.0.0.1", trap_port), [data] * STORM, 50))
         with sock:
             storm.start()
             time.sleep(0.5)  # well inside the storm
             own_lab.set_port(port, up=False)
-            took = wait(agent, lambda: fault(agent, "sw-trap", port) == "down", 30)
+            took = agent.took(lambda: fault(agent, "sw-trap", port) == "down", 30)
             storm.join(10)
         assert not storm.is_alive()
-        wait(agent, lambda: counter(agent, "pantau_traps_received_total", device="sw-noisy",
-                                    trap="linkDown") - received
-             + dropped(agent).get("rate_limited", 0.0) - limited == STORM, 15)
+        agent.took(lambda: counter(agent, "pantau_traps_received_total", device="sw-noisy",
+                                   trap="linkDown") - received
+                   + dropped(agent).get("rate_limited", 0.0) - limited == STORM, 15)
         accepted = counter(agent, "pantau_traps_received_total", device="sw-noisy",
                            trap="linkDown") - received
         states = agent.states()
@@ -242,7 +227,7 @@ class TestStorm:
         assert took <= TRAP_BOUND_S
         assert not {"down", "unreachable"} & set(states.values())
         own_lab.set_port(port, up=True)
-        wait(agent, lambda: fault(agent, "sw-trap", port) is None, 30)
+        agent.took(lambda: fault(agent, "sw-trap", port) is None, 30)
 
 
 class TestWithoutTraps:
@@ -254,7 +239,7 @@ class TestWithoutTraps:
         own_lab.set_notifications(None)
         assert fault(agent, "sw-trap", port) is None
         own_lab.set_port(port, up=False)
-        took = wait(agent, lambda: fault(agent, "sw-trap", port) == "down", POLL_BOUND_S + 10)
+        took = agent.took(lambda: fault(agent, "sw-trap", port) == "down", POLL_BOUND_S + 10)
         figure(f"without traps, {INTERVAL}s SNMP polls: interface fault {took:.1f}s after the "
                f"port cut (bound {POLL_BOUND_S}s: next poll, then {DOWN_AFTER - 1} re-checks "
                f"{RETRY}s apart)")

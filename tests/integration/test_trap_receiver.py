@@ -9,7 +9,6 @@ import asyncio
 import os
 import shutil
 import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from agent.core.settings import SnmpAuth
 from agent.core.traps import COLD_START, LINK_DOWN, LINK_UP, WARM_START, Trap
 from collectors.snmp import TrapListenError, TrapReceiver
 from tests.conftest import Figure
-from tests.trap_support import IF_INDEX, integer, v2, varbind
+from tests.trap_support import IF_INDEX, flood, integer, loop_lags, v2, varbind
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -245,33 +244,17 @@ class TestStorm:
     async def test_storm(self, received: Received, figure: Figure) -> None:
         data = v2(LINK_DOWN, varbind((*IF_INDEX, 3), integer(3)), community=COMMUNITY.encode())
         target = received.receiver.address
-        lags: list[float] = []
-        stop = asyncio.Event()
 
-        async def ticker() -> None:
-            while not stop.is_set():
-                started = time.perf_counter()
-                await asyncio.sleep(0.01)
-                lags.append(time.perf_counter() - started - 0.01)
-
-        def flood() -> None:
+        def send() -> None:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
                 sock.bind(("127.0.0.5", 0))
-                begin = time.perf_counter()
-                for k in range(self.SENT // 50):  # 50 every 10 ms: 5,000 a second
-                    for _ in range(50):
-                        sock.sendto(data, target)
-                    time.sleep(max(0.0, begin + (k + 1) * 0.01 - time.perf_counter()))
+                flood(sock, target, [data] * self.SENT, 50)  # 5,000 a second
 
-        tick = asyncio.create_task(ticker())
-        started = time.perf_counter()
-        thread = threading.Thread(target=flood)
-        thread.start()
-        await asyncio.to_thread(thread.join)
-        sent_in = time.perf_counter() - started
-        await received.wait(lambda: len(received.traps) + len(received.drops) >= self.SENT)
-        stop.set()
-        await tick
+        async with loop_lags() as lags:
+            started = time.perf_counter()
+            await asyncio.to_thread(send)
+            sent_in = time.perf_counter() - started
+            await received.wait(lambda: len(received.traps) + len(received.drops) >= self.SENT)
         accepted, dropped = len(received.traps), len(received.drops)
         figure(f"storm: {self.SENT:,} v2c traps from one source in {sent_in:.2f}s: "
                f"{accepted} accepted, {dropped:,} dropped "
@@ -291,32 +274,18 @@ class TestStorm:
         datagrams = [sender.trap("1.3.6.1.6.3.1.1.5.3") for _ in range(2000)]
         box = await make(per_device_per_second=1000.0, per_device_burst=1000)
         target = box.receiver.address
-        lags: list[float] = []
-        stop = asyncio.Event()
 
-        async def ticker() -> None:
-            while not stop.is_set():
-                started = time.perf_counter()
-                await asyncio.sleep(0.01)
-                lags.append(time.perf_counter() - started - 0.01)
-
-        def flood() -> None:
+        def send() -> None:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
                 sock.bind(("127.0.0.6", 0))
-                begin = time.perf_counter()
-                for k in range(len(datagrams) // 10):  # 10 every 10 ms: 1,000 a second
-                    for data in datagrams[10 * k : 10 * k + 10]:
-                        sock.sendto(data, target)
-                    time.sleep(max(0.0, begin + (k + 1) * 0.01 - time.perf_counter()))
+                flood(sock, target, datagrams, 10)  # 1,000 a second
 
         try:
-            tick = asyncio.create_task(ticker())
-            started = time.perf_counter()
-            await asyncio.to_thread(flood)
-            sent_in = time.perf_counter() - started
-            await box.wait(lambda: len(box.traps) + len(box.drops) >= len(datagrams))
-            stop.set()
-            await tick
+            async with loop_lags() as lags:
+                started = time.perf_counter()
+                await asyncio.to_thread(send)
+                sent_in = time.perf_counter() - started
+                await box.wait(lambda: len(box.traps) + len(box.drops) >= len(datagrams))
         finally:
             await box.receiver.aclose()
         figure(f"v3 authPriv: {len(datagrams):,} traps in {sent_in:.2f}s from one device: "
