@@ -194,10 +194,12 @@ class TestReloader:
         assert self._success(metrics) == 0
         assert any("interval_seconds" in p for p in outcome.problems)
         logged = [r for r in caplog.records if r.getMessage() == "config reload refused"]
-        assert logged and all(getattr(r, "file", None) == str(path) for r in logged)
+        assert logged
+        assert all(getattr(r, "file", None) == str(path) for r in logged)
         assert any("interval_seconds" in str(getattr(r, "problem", "")) for r in logged)
         path.write_text("[agent\n", encoding="utf-8")  # not even TOML
-        assert not reloader.reload().ok and applied == []
+        assert not reloader.reload().ok
+        assert applied == []
 
     def test_a_valid_file_applies_the_inventory_only(
             self, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
