@@ -92,6 +92,15 @@ class Reloader:
         self._success.set(1)
         self._success_at.set(self._clock.now().timestamp())
 
+    def _new_credentials(self, new: Config) -> tuple[str, ...]:
+        """Devices naming a `[snmp.auth.*]` set the running agent does not have: the SNMP
+        collector's sets need a restart, so such a file is refused as a whole."""
+        known = self.config.snmp.auth
+        return tuple(
+            f"{new.source}: devices[{i}].snmp_auth: credential set {d.snmp_auth!r} is new; "
+            "new [snmp.auth.*] sets need a restart"
+            for i, d in enumerate(new.devices) if d.snmp_auth and d.snmp_auth not in known)
+
     def reload(self) -> ReloadOutcome:
         """Load the file again; apply its inventory when it is valid. Never raises for a bad
         file: its problems are logged and returned, and nothing changes."""
@@ -104,6 +113,12 @@ class Reloader:
                 log.error("config reload refused", extra={"file": exc.file, "problem": problem})
             self._success.set(0)
             return ReloadOutcome(ok=False, problems=problems)
+        unknown = self._new_credentials(new)
+        if unknown:
+            for problem in unknown:
+                log.error("config reload refused", extra={"file": path, "problem": problem})
+            self._success.set(0)
+            return ReloadOutcome(ok=False, problems=unknown)
         change = diff_inventory(self.config.devices, new.devices)
         try:
             self._apply(change)

@@ -218,6 +218,22 @@ class TestReloader:
         assert outcome.as_json()["added"] == ["d"]
 
 
+    def test_a_device_naming_a_new_credential_set_is_refused(self, tmp_path: Path) -> None:
+        reloader, applied, metrics = self._reloader(tmp_path)
+        path = tmp_path / "pantau.toml"
+        path.write_text(
+            '[snmp.auth.fresh]\nversion = "2c"\ncommunity = "c0mmunity-secret"\n\n'
+            '[[devices]]\nname = "a"\naddress = "127.0.0.1"\nowner = "Dinas Uji"\n'
+            'snmp_auth = "fresh"\n', encoding="utf-8")
+        outcome = reloader.reload()
+        assert not outcome.ok
+        assert applied == []
+        assert self._success(metrics) == 0
+        assert outcome.problems == (f"{path}: devices[0].snmp_auth: credential set 'fresh' is "
+                                    "new; new [snmp.auth.*] sets need a restart",)
+        assert "c0mmunity-secret" not in repr(outcome)
+
+
 def test_diff_names_added_removed_and_changed() -> None:
     change = diff_inventory([device("a"), device("b"), device("c")],
                             [device("c", address="127.0.0.2"), device("a"), device("z")])
