@@ -8,7 +8,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from agent import heap
@@ -24,6 +25,7 @@ from agent.lag import LagMonitor
 from agent.metrics import Metrics
 from agent.notifications import Notifications, build_rules, open_notifications
 from agent.pipeline import ResultPipeline
+from agent.reload import InventoryChange, Reloader, ReloadOutcome
 from agent.scheduler import Job, Scheduler
 from agent.server import bind, build_app, make_server
 from agent.status import StatusViews
@@ -99,11 +101,19 @@ async def open_collectors(config: Config, clock: Clock) -> AsyncIterator[Collect
         )
 
 
+class DeviceMatcher(Protocol):
+    """The trap receiver as a reload sees it."""
+
+    def update_devices(self, devices: Sequence[Device]) -> None: ...
+
+
 @contextlib.asynccontextmanager
 async def open_trap_receiver(config: Config, traps: TrapSettings, clock: Clock, sink: TrapSink,
-                             dropped: DropSink) -> AsyncIterator[tuple[str, int]]:
+                             dropped: DropSink, on_open: Callable[[DeviceMatcher], None]
+                             = lambda receiver: None) -> AsyncIterator[tuple[str, int]]:
     """The SNMP notification receiver on `traps.listen_*`, matching the inventory's devices
-    with their `[snmp.auth.*]` sets; yields the address it listens on, closes it after."""
+    with their `[snmp.auth.*]` sets; yields the address it listens on (and hands the
+    receiver to `on_open`, for reloads), closes it after."""
     # Imported here: only a configured [traps] section needs it.
     from collectors.snmp import TrapReceiver
 
@@ -116,6 +126,7 @@ async def open_trap_receiver(config: Config, traps: TrapSettings, clock: Clock, 
         match_agent_address=traps.match_agent_address,
     )
     await receiver.start()
+    on_open(receiver)
     try:
         address: tuple[str, int] = receiver.address
         log.info("trap receiver listening", extra={"listen": f"{address[0]}:{address[1]}"})
@@ -147,6 +158,12 @@ class Agent:
         self.notifications: Notifications | None = None  # while running
         self.ready = asyncio.Event()
         self.store: StoreGate | None = None  # while running
+        # the inventory the views, the API and the pages read: updated in place by reloads
+        self.inventory: list[Device] = list(config.devices)
+        self.device_index: dict[str, Device] = {d.name: d for d in config.devices}
+        self.reloader: Reloader | None = None  # while running
+        self._reload_wanted = asyncio.Event()
+        self._trap_receiver: DeviceMatcher | None = None  # with [traps], while running
 
     def store_state(self) -> str:
         """The ticket store for /healthz: "ready", or "joining" with the class of the last
@@ -187,6 +204,41 @@ class Agent:
             ),
         )
 
+    def request_reload(self) -> None:
+        """Reload the config file soon (SIGHUP): done on the loop by the running agent."""
+        self._reload_wanted.set()
+
+    def reload(self) -> ReloadOutcome:
+        """Reload the config file now (`POST /api/v1/reload`); only while running."""
+        if self.reloader is None:
+            return ReloadOutcome(ok=False, problems=("the agent is not running",))
+        return self.reloader.reload()
+
+    async def _reloads(self) -> None:
+        while True:
+            await self._reload_wanted.wait()
+            self._reload_wanted.clear()
+            self.reload()
+
+    def _apply_inventory(self, change: InventoryChange, scheduler: Scheduler,
+                         collectors: Collectors, views: StatusViews) -> None:
+        """A reload's valid inventory, everywhere it is read; unchanged devices keep their
+        jobs' slots and their detector states."""
+        devices = change.devices
+        fresh = {*change.added, *change.changed}
+        scheduler.remove_devices([*change.removed, *change.changed])
+        self.pipeline.update_devices(devices, change.changed)
+        self.config = replace(self.config, devices=devices)
+        self.inventory[:] = devices
+        self.device_index.clear()
+        self.device_index.update((d.name, d) for d in devices)
+        views.forget([*change.removed, *change.changed])
+        if self.traps is not None:
+            self.traps.update_devices(devices)
+        if self._trap_receiver is not None:
+            self._trap_receiver.update_devices(devices)
+        scheduler.add_jobs(collectors.jobs(self.config, [d for d in devices if d.name in fresh]))
+
     def device_traps(self, name: str) -> list[dict[str, object]]:
         """A device's recent notifications of other kinds (empty without [traps])."""
         return [] if self.traps is None else self.traps.recent(name)
@@ -207,8 +259,12 @@ class Agent:
         )
         self.trap_listening = await stack.enter_async_context(open_trap_receiver(
             self.config, settings, self.clock, traps.on_trap,
-            lambda reason: metrics.traps_dropped.labels(reason).inc()))
+            lambda reason: metrics.traps_dropped.labels(reason).inc(),
+            on_open=self._set_trap_receiver))
         return traps
+
+    def _set_trap_receiver(self, receiver: DeviceMatcher) -> None:
+        self._trap_receiver = receiver
 
     async def run(self, stop: asyncio.Event) -> None:
         cfg = self.config
@@ -246,7 +302,7 @@ class Agent:
             self.pipeline.connect(recheck=scheduler.request_check, observe=feed.put,
                                   on_snmp=None if traps is None else traps.on_snmp_result)
             views = StatusViews(
-                devices=cfg.devices, sop=cfg.sop, calendar=self.calendar, clock=self.clock,
+                devices=self.inventory, sop=cfg.sop, calendar=self.calendar, clock=self.clock,
                 detector=self.pipeline.detector, reboots=self.pipeline.reboots,
                 last_reboot=self.pipeline.last_reboot, scheduler=scheduler, service=service,
             )
@@ -255,12 +311,19 @@ class Agent:
             sock = bind(cfg.agent.listen_host, cfg.agent.listen_port)
             stack.callback(sock.close)
             self.listening = sock.getsockname()[:2]
+            self.reloader = Reloader(
+                cfg, lambda change: self._apply_inventory(change, scheduler, collectors, views),
+                clock=self.clock, success=self.metrics.reload_success,
+                success_at=self.metrics.reload_success_at)
             api = ApiContext(service=service, users=cfg.users, devices=cfg.devices,
+                             device_index=self.device_index,
+                             reload=lambda: self.reload().as_json(),
                              devices_json=views.devices_json, tz=cfg.sla.timezone,
                              alert_device_label=cfg.alertmanager.device_label,
                              alert_token=cfg.alertmanager.token, notifications=notify.desk,
                              device_traps=self.device_traps)
             web = WebContext(service=service, users=cfg.users, devices=cfg.devices,
+                             device_index=self.device_index,
                              devices_json=views.devices_json, web=cfg.web, tz=cfg.sla.timezone,
                              notifications=notify.desk, device_traps=self.device_traps)
             http_app = build_app(self.metrics, views.snapshot, views.devices_json,
@@ -283,6 +346,8 @@ class Agent:
                 jobs = collectors.jobs(cfg, cfg.devices)
                 stack.enter_context(heap.settled())  # the inventory lives as long as the agent
                 polling = tg.create_task(scheduler.run(jobs), name="scheduler")
+                # after the scheduler (tasks start in order): a reload finds its jobs there
+                reloading = tg.create_task(self._reloads(), name="reload")
                 joining = None if backend.ready() else tg.create_task(
                     backend.join(self.open_store, self.clock, service.refresh), name="store")
                 lagging = tg.create_task(lag.run(), name="lag monitor")
@@ -300,6 +365,7 @@ class Agent:
                 self.ready.clear()
                 log.info("agent stopping")
                 polling.cancel()
+                reloading.cancel()
                 if joining is not None:
                     joining.cancel()
                 lagging.cancel()

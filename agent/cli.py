@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
             help="configuration file (default: $PANTAU_CONFIG, then ./pantau.toml)",
         )
 
-    run = sub.add_parser("run", help="run the agent until SIGTERM/SIGINT")
+    run = sub.add_parser(
+        "run", help="run the agent until SIGTERM/SIGINT; SIGHUP reloads the config file")
     with_config(run)
     run.add_argument("--log-level", default=None, help="override agent.log_level")
 
@@ -187,11 +188,13 @@ async def _run(config: Any) -> int:
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    agent = Agent(config)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, agent.request_reload)  # reload the config file
     try:
-        await Agent(config).run(stop)
+        await agent.run(stop)
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
     return EXIT_OK

@@ -143,6 +143,10 @@ OBSERVATIONS_PENDING = "pantau_observations_pending"  # gauge: journaled, not ye
 EXPOSED_NAMES = EXPOSED_NAMES | frozenset(
     {OBSERVATIONS_PENDING, *(f"{OBSERVATIONS_REJECTED}_{suffix}"
                              for suffix in ("total", "created"))})
+# -- Reloads (issue 15): did the last reload of the config file work, and when did one last.
+RELOAD_SUCCESS = "pantau_config_last_reload_success"  # gauge: 1 or 0
+RELOAD_SUCCESS_AT = "pantau_config_last_reload_success_timestamp_seconds"  # gauge: unix time
+EXPOSED_NAMES = EXPOSED_NAMES | frozenset({RELOAD_SUCCESS, RELOAD_SUCCESS_AT})
 # -- SNMP traps (issue 13): notifications received per device and kind (or OID), and the
 # datagrams the receiver dropped, by reason (every reason of DROP_REASONS from the start).
 TRAPS_RECEIVED = "pantau_traps_received"  # counter {device,trap}
@@ -300,6 +304,12 @@ class Metrics:
             OBSERVATIONS_PENDING, "Observations kept in the journal that the ticket store has "
             "not taken yet (grows while the store is away).", registry=self.registry,
         )
+        self.reload_success = Gauge(
+            RELOAD_SUCCESS, "Whether the last reload of the configuration file succeeded "
+            "(1; the start counts as one) or was refused (0).", registry=self.registry)
+        self.reload_success_at = Gauge(
+            RELOAD_SUCCESS_AT, "When the configuration was last loaded successfully "
+            "(at start or by a reload), as a Unix time.", registry=self.registry)
         build = Info(BUILD_INFO, "pantau build information.", registry=self.registry)
         build.info({"version": __version__, "python": platform.python_version()})
         self.lateness = LatenessInstruments(self.registry)

@@ -60,6 +60,21 @@ class ResultPipeline:
         self._observe = observe
         self._on_snmp = on_snmp
 
+    def update_devices(self, devices: Sequence[Device], changed: Iterable[str]) -> None:
+        """A reloaded inventory (`changed`: the names whose device is new or differs): the
+        detector keeps the unchanged devices' states, and what is kept here of a removed or
+        changed device goes. `devices` is updated in place (the verifier reads it)."""
+        self.detector.update_devices(devices)
+        names = {d.name for d in devices}
+        stale = set(changed) | (self.devices.keys() - names)
+        self.devices.clear()
+        self.devices.update((d.name, d) for d in devices)
+        for kept in (self.last_results, self.last_reboot, self.interfaces, self._absent):
+            for name in stale & kept.keys():
+                del kept[name]
+        for name in stale:
+            self.reboots.forget(name)
+
     def on_result(self, result: CheckResult) -> None:
         """The scheduler's sink: one check result, in the order the checks finished."""
         self.last_results.setdefault(result.device, {})[result.check] = result

@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import heapq
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,19 +136,42 @@ class Scheduler:
         return True
 
     async def run(self, jobs: Sequence[Job]) -> None:
-        self._jobs = {(j.device.name, j.spec.check): j for j in jobs}
+        self._jobs = {}
         self._wake = asyncio.Event()
         self._asleep_until = _AWAKE
-        start = self._clock.monotonic()
-        for job in jobs:
-            jitter = jitter_fraction(job.device.name, job.spec.check)
-            self._push(job, start + jitter * job.spec.interval_seconds)
+        self.add_jobs(jobs)
         async with asyncio.TaskGroup() as tg:
             self._tasks = tg
             try:
                 await self._dispatch()
             finally:
                 self._tasks = None
+
+    def add_jobs(self, jobs: Sequence[Job]) -> None:
+        """Schedule `jobs` (a reload's new or changed devices): each first runs at its jitter
+        slot within one interval from now. A job with the key of a known one replaces it."""
+        start = self._clock.monotonic()
+        for job in jobs:
+            key = (job.device.name, job.spec.check)
+            old = self._jobs.get(key)
+            if old is not None:
+                old.version += 1  # its heap entries are stale now
+            self._jobs[key] = job
+            jitter = jitter_fraction(job.device.name, job.spec.check)
+            self._push(job, start + jitter * job.spec.interval_seconds)
+
+    def remove_devices(self, names: Iterable[str]) -> int:
+        """Stop polling every job of the devices `names`; a check of theirs still running
+        finishes unseen (its result is dropped). Returns how many jobs went."""
+        gone = set(names)
+        removed = [key for key in self._jobs if key[0] in gone]
+        for key in removed:
+            self._jobs.pop(key).version += 1  # its heap entries are stale now
+        return len(removed)
+
+    def job_count(self) -> int:
+        """How many (device, check) jobs are scheduled."""
+        return len(self._jobs)
 
     def _push(self, job: Job, due: float) -> None:
         job.due = due
@@ -232,6 +255,8 @@ class Scheduler:
     def _finish(self, job: Job, result: CheckResult) -> None:
         job.runs += 1
         job.running = False
+        if self._jobs.get((job.device.name, job.spec.check)) is not job:
+            return  # removed or replaced by a reload while it ran: neither seen nor rescheduled
         self._sink(result)
         now = self._clock.monotonic()
         if job.demanded:

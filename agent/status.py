@@ -3,7 +3,7 @@ pages, and a check result as JSON."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -125,8 +125,15 @@ class StatusViews:
             )
         return out
 
+    def forget(self, names: Iterable[str]) -> None:
+        """After a reload (`devices` changed in place): drop what is cached of `names`."""
+        self.by_name.clear()
+        gone = set(names)
+        for key in [k for k in self.json_cache if k[0] in gone]:
+            del self.json_cache[key]
+
     def _by_name(self) -> Mapping[str, Device]:
-        if len(self.by_name) != len(self.devices):
+        if len(self.by_name) != len(self.devices):  # filled on first use, or after forget()
             self.by_name.update((d.name, d) for d in self.devices)
         return self.by_name
 

@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from agent.api import alertmanager, notifications, tickets
+from agent.api import alertmanager, notifications, reload, tickets
 from agent.api.auth import ALERT_SOURCE, Authenticator, Principal, TokenGate
 from agent.api.context import ApiState
 from agent.config import User
@@ -47,6 +47,10 @@ class ApiContext:
     notifications: NotificationDesk | None = None  # None: no [notify] channel configured
     # a device's recent notifications of other kinds, newest first (agent/traps.py)
     device_traps: Callable[[str], list[dict[str, Any]]] = lambda name: []
+    # the devices by name, kept up to date by reloads (None: built once from `devices`)
+    device_index: Mapping[str, Device] | None = None
+    # reload the config file (agent/reload.py): its answer, "reloaded" false when refused
+    reload: Callable[[], Mapping[str, Any]] | None = None
 
 
 def install(app: FastAPI, ctx: ApiContext, *, throttle: RefusalThrottle | None = None,
@@ -57,13 +61,15 @@ def install(app: FastAPI, ctx: ApiContext, *, throttle: RefusalThrottle | None =
         service=ctx.service, auth=Authenticator.of_users(ctx.users),
         alert_auth=Authenticator([] if ctx.alert_token is None else
                                  [(ctx.alert_token, Principal(ALERT_SOURCE, ALERT_SOURCE, None))]),
-        devices={d.name: d for d in ctx.devices}, devices_json=ctx.devices_json, tz=ctx.tz,
+        devices=ctx.device_index if ctx.device_index is not None else {
+            d.name: d for d in ctx.devices}, devices_json=ctx.devices_json, tz=ctx.tz,
         alert_device_label=ctx.alert_device_label, notifications=ctx.notifications,
-        device_traps=ctx.device_traps)
+        device_traps=ctx.device_traps, reload=ctx.reload)
     app.state.pantau_api = state
     app.include_router(tickets.router)
     app.include_router(alertmanager.router)
     app.include_router(notifications.router)
+    app.include_router(reload.router)
     app.add_middleware(TokenGate, auth=state.auth, alert_auth=state.alert_auth,
                        throttle=throttle or RefusalThrottle(SystemClock()),
                        on_refused=on_unauthorized)

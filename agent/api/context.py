@@ -33,6 +33,7 @@ class ApiState:
     alert_device_label: str
     notifications: NotificationDesk | None = None  # None: no [notify] channel configured
     device_traps: Callable[[str], list[dict[str, Any]]] = lambda name: []  # [traps]' ring
+    reload: Callable[[], Mapping[str, Any]] | None = None  # None: not a running agent
 
     @property
     def sop(self) -> Sop:

@@ -78,6 +78,7 @@ class Detector:
         self._settings = StepSettings.from_config(polling, flapping)
         self._announced = Announcements(self._settings, confirm_after)
         self._hold_for = timedelta(seconds=polling.interval_seconds)
+        self._maintenance = tuple(maintenance)
         self._devices = device_records(devices, maintenance)
         # Every subject by key: each device's "icmp" one, the others from their first result.
         self._subjects: dict[Key, Subject] = {r.icmp.key: r.icmp for r in self._devices.values()}
@@ -184,6 +185,32 @@ class Detector:
             return []
         return [replace(self._emit(subject, subject.reported, _UP, at, reason),
                         maintenance=False)]
+
+    def update_devices(self, devices: Sequence[Device]) -> None:
+        """A reloaded inventory. A device equal to the one held keeps its records and states
+        (no transition); a new or changed one starts afresh, as on start; a removed one, and
+        a changed one's old records, are forgotten with their holds (no transition either:
+        the device is no longer, or not the same, subject)."""
+        old = self._devices
+        records = device_records(devices, self._maintenance)  # parents linked, cycles cut
+        parents = {name: None if r.icmp.parent is None else r.icmp.parent.device
+                   for name, r in records.items()}
+        for name, record in records.items():
+            kept = old.get(name)
+            if kept is not None and kept.device == record.device:
+                kept.children = record.children
+                records[name] = kept
+        for name, parent in parents.items():
+            records[name].icmp.parent = None if parent is None else records[parent].icmp
+        for name, record in old.items():
+            if records.get(name) is not record:
+                for subject in record.subjects():
+                    self._holds.release(subject)
+                    self._subjects.pop(subject.key, None)
+        for record in records.values():
+            self._subjects.setdefault(record.icmp.key, record.icmp)
+        self._devices = records
+        self._windowed = [r for r in records.values() if r.windows]
 
     def subject_count(self) -> int:
         """How many subjects the detector holds (devices and the others seen)."""

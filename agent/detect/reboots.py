@@ -33,6 +33,11 @@ class RebootTracker:
         self._boot: dict[str, tuple[datetime, float]] = {}  # device -> (boot time, uptime)
         self.counts: dict[str, int] = {}
 
+    def forget(self, device: str) -> None:
+        """Drop what is known of `device` (removed from the inventory by a reload)."""
+        self._boot.pop(device, None)
+        self.counts.pop(device, None)
+
     def observe(self, result: CheckResult) -> Reboot | None:
         if not result.status.answered:
             return None

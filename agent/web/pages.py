@@ -5,7 +5,7 @@ the session cookie and the answers to a missing sign-in or a rejected CSRF token
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -50,6 +50,8 @@ class WebContext:
     notifications: NotificationDesk | None = None  # None: no [notify] channel configured
     # a device's recent notifications of other kinds, newest first (agent/traps.py)
     device_traps: Callable[[str], list[dict[str, Any]]] = lambda name: []
+    # the devices by name, kept up to date by reloads (None: built once from `devices`)
+    device_index: Mapping[str, Device] | None = None
 
 
 def install(app: FastAPI, ctx: WebContext) -> None:
@@ -62,7 +64,8 @@ def install(app: FastAPI, ctx: WebContext) -> None:
     app.state.pantau_web = PagesState(
         service=ctx.service, accounts=Accounts(ctx.users, signins),
         throttle=Throttle(clock.monotonic),
-        devices={d.name: d for d in ctx.devices}, devices_json=ctx.devices_json, web=ctx.web,
+        devices=ctx.device_index if ctx.device_index is not None else {
+            d.name: d for d in ctx.devices}, devices_json=ctx.devices_json, web=ctx.web,
         tz=ctx.tz, env=templates(), notifications=ctx.notifications,
         device_traps=ctx.device_traps)
     app.add_middleware(SessionMiddleware, secret_key=key, session_cookie=SESSION_COOKIE,

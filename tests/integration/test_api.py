@@ -68,6 +68,8 @@ MATRIX: dict[str, dict[str, int]] = {
     "complete_step2": {**expected({"kadis", "admin"}, 200), "disdik": 404},
     "verify": expected(STAFF, 200),
     "alertmanager": expected({"admin"}, 200),
+    # this app is not a running agent: nothing to reload (tests/integration/test_reload.py)
+    "reload": expected({"admin"}, 404),
 }
 
 
@@ -85,6 +87,7 @@ async def do(api: Api, route: str, user: str | None) -> httpx.Response:
         "verify": ("POST", f"/api/v1/tickets/{ticket.id}/verify", {}),
         "alertmanager": ("POST", "/api/v1/alertmanager",
                          {"json": payload(alert(device="sw-dinkes-01"))}),
+        "reload": ("POST", "/api/v1/reload", {}),
     }
     method, path, kw = requests[route]
     return await api.call(method, path, user, **kw)
@@ -439,7 +442,7 @@ class TestOpenApi:
             ("POST", "/api/v1/tickets/{ticket_id}/steps/{no}/complete"),
             ("POST", "/api/v1/tickets/{ticket_id}/verify"), ("POST", "/api/v1/alertmanager"),
             ("GET", "/api/v1/notifications"),
-            ("POST", "/api/v1/notifications/{message_id}/retry"),
+            ("POST", "/api/v1/notifications/{message_id}/retry"), ("POST", "/api/v1/reload"),
         }
         assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
 
