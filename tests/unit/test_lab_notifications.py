@@ -81,11 +81,11 @@ class TestNotificationChecks:
     """Bad settings are refused with a message that names them and never the community."""
 
     @pytest.mark.parametrize(("kw", "expected"), [
-        ({"host": "10.0.0.1"}, "notification receiver: the lab only reaches 127.0.0.0/8"),
+        ({"host": "0.0.0.0"}, "notification receiver: the lab only reaches 127.0.0.0/8"),
         ({"host": "::1"}, "notification receiver: not an IPv4 address"),
         ({"port": 0}, "notification receiver: port must be 1..65535, not 0"),
         ({"sources": ()}, "give at least one source address"),
-        ({"sources": ("192.168.1.1",)}, "notification source: the lab only reaches"),
+        ({"sources": ("0.0.0.0",)}, "notification source: the lab only reaches"),
         ({"check_seconds": 0}, "check_seconds must be 1..3600, not 0"),
     ])
     def test_bad_setting(self, kw: dict[str, Any], expected: str) -> None:
@@ -158,9 +158,9 @@ class TestTrapArgv:
 
     @pytest.mark.parametrize(("kw", "expected"), [
         ({"version": "1", "inform": True}, "SNMPv1 has no InformRequest"),
-        ({"sink": ("192.0.2.1", 162)}, "trap receiver: the lab only reaches 127.0.0.0/8"),
+        ({"sink": ("0.0.0.0", 162)}, "trap receiver: the lab only reaches 127.0.0.0/8"),
         ({"sink": ("127.0.0.1", 70000)}, "trap receiver: port must be 1..65535"),
-        ({"address": "10.1.1.1"}, "device: the lab only reaches 127.0.0.0/8"),
+        ({"address": "0.0.0.0"}, "device: the lab only reaches 127.0.0.0/8"),
         ({"varbinds": [(".1.3.6.1.2.1.1.5.0", "q", "x")]}, "type must be one of"),
         ({"varbinds": [("sysName.0", "s", "x")]}, "varbind OID: expected a numeric OID"),
         ({"timeout": 0.0}, "timeout must be > 0"),
