@@ -302,7 +302,8 @@ class Agent:
             self.pipeline.connect(recheck=scheduler.request_check, observe=feed.put,
                                   on_snmp=None if traps is None else traps.on_snmp_result)
             views = StatusViews(
-                devices=self.inventory, sop=cfg.sop, calendar=self.calendar, clock=self.clock,
+                devices=self.inventory, index=self.device_index, sop=cfg.sop,
+                calendar=self.calendar, clock=self.clock,
                 detector=self.pipeline.detector, reboots=self.pipeline.reboots,
                 last_reboot=self.pipeline.last_reboot, scheduler=scheduler, service=service,
             )

@@ -66,7 +66,8 @@ class StatusViews:
     # re-encode only the results that changed
     json_cache: dict[tuple[str, str], tuple[CheckResult, dict[str, Any]]] = field(
         default_factory=dict)
-    by_name: dict[str, Device] = field(default_factory=dict)  # filled on first use
+    # every device by name: the agent's index, kept by reloads (the device page reads one)
+    index: Mapping[str, Device] = field(default_factory=dict)
 
     def snapshot(self) -> Snapshot:
         """What /metrics renders: O(devices) references, no copies of results or subjects."""
@@ -97,7 +98,7 @@ class StatusViews:
         result is the same."""
         out = []
         devices = self.devices if name is None else [
-            d for d in (self._by_name().get(name),) if d is not None]
+            d for d in (self.index.get(name),) if d is not None]
         for device in devices:
             ds = self.detector.fault_snapshot(device.name)
             reboot = self.last_reboot.get(device.name)
@@ -127,15 +128,9 @@ class StatusViews:
 
     def forget(self, names: Iterable[str]) -> None:
         """After a reload (`devices` changed in place): drop what is cached of `names`."""
-        self.by_name.clear()
         gone = set(names)
         for key in [k for k in self.json_cache if k[0] in gone]:
             del self.json_cache[key]
-
-    def _by_name(self) -> Mapping[str, Device]:
-        if len(self.by_name) != len(self.devices):  # filled on first use, or after forget()
-            self.by_name.update((d.name, d) for d in self.devices)
-        return self.by_name
 
     def _result_json(self, result: CheckResult) -> dict[str, Any]:
         """`result_json(result)`, kept per (device, check) while the result is the same."""

@@ -178,7 +178,8 @@ class TestDeviceDocuments:
         pipeline.on_result(snmp("d3", 0, 50, down=frozenset({4, 9})))
         pipeline.on_result(icmp("d2", DOWN, 30))
         views = StatusViews(
-            devices=devices, sop=SOP_006, calendar=CalendarTime(), clock=FakeClock(),
+            devices=devices, index={d.name: d for d in devices}, sop=SOP_006,
+            calendar=CalendarTime(), clock=FakeClock(),
             detector=pipeline.detector, reboots=pipeline.reboots,
             last_reboot=pipeline.last_reboot,
             scheduler=cast(Any, SimpleNamespace(stats=SimpleNamespace(in_flight=0))),
