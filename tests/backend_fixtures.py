@@ -16,6 +16,7 @@ from tests.store_samples import builder, draft
 from ticketing.backend import TicketBackend
 from ticketing.models import Ticket
 from ticketing.store.engine import database_url
+from ticketing.store.schema import metadata
 from ticketing.store.sql import SqlBackend
 
 
@@ -24,7 +25,8 @@ def reset_postgres(url: str) -> None:
     engine = create_engine(database_url(url))
     try:
         with engine.begin() as conn:
-            for table in ("outbox", "ticket_events", "tickets", "alembic_version"):
+            # every table schema.py declares (dependents first), then Alembic's own
+            for table in [*reversed(metadata.sorted_tables), "alembic_version"]:
                 conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
     finally:
         engine.dispose()

@@ -129,6 +129,8 @@ ticket_events = Table(
     Column("role", String(32), nullable=False),
     Column("step", Integer, nullable=True),
     Column("data", JsonType, nullable=False),
+    # the cluster member that wrote it ("" for a single agent or the CLI; revision 0004)
+    Column("writer", String(64), nullable=False, server_default=""),
     PrimaryKeyConstraint("ticket_id", "seq", name="pk_ticket_events"),
     CheckConstraint("seq >= 1", name="ck_ticket_events_seq"),
 )
@@ -164,4 +166,33 @@ outbox = Table(
     # due(): the oldest waiting message of each (channel, address); listings by status
     Index("ix_outbox_status_channel_address_id", "status", "channel", "address", "id"),
     Index("ix_outbox_status_id", "status", "id"),
+)
+
+#: Several agents on one database (issue 15, revision 0004). A member is live while
+#: `lease_until` (set from the database's clock) is in the future; `epoch` grows each time a
+#: member takes a lease it had lost, and ticket writes carrying an older epoch are refused.
+cluster_members = Table(
+    "cluster_members",
+    metadata,
+    Column("node", String(64), nullable=False),
+    Column("address", Text, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("last_seen", UtcDateTime, nullable=False),
+    Column("lease_until", UtcDateTime, nullable=False),
+    Column("inventory_hash", String(64), nullable=False),
+    Column("epoch", Integer, nullable=False),
+    PrimaryKeyConstraint("node", name="pk_cluster_members"),
+    CheckConstraint("epoch >= 1", name="ck_cluster_members_epoch"),
+)
+
+#: Singleton duties (the leader: SLA sweep, notification delivery, reports), one row each.
+cluster_leases = Table(
+    "cluster_leases",
+    metadata,
+    Column("duty", String(32), nullable=False),
+    Column("holder", String(64), nullable=False),
+    Column("epoch", Integer, nullable=False),
+    Column("lease_until", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("duty", name="pk_cluster_leases"),
+    CheckConstraint("epoch >= 1", name="ck_cluster_leases_epoch"),
 )
