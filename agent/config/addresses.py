@@ -111,7 +111,15 @@ def _language(value: str) -> str | None:
     return f"expected {' or '.join(quote(lang) for lang in LANGS)}, got {quote(value)}"
 
 
+def _nip(value: str) -> str | None:
+    # the civil servant's number (Nomor Induk Pegawai): 18 digits, often grouped with spaces
+    if len(value.replace(" ", "")) == 18 and value.replace(" ", "").isdigit():
+        return None
+    return f'expected 18 digits, e.g. "19800101 200501 1 001", got {quote(value)}'
+
+
 Slug = Annotated[str, AfterValidator(_checked(_slug))]
+Nip = Annotated[str, AfterValidator(_checked(_nip))]
 #: base_url, api_url: no query, fragment or userinfo
 HttpUrl = Annotated[str, AfterValidator(_checked(lambda v: url_problem(v, query=False)))]
 #: a webhook's URL may carry a gateway's token in its query or userinfo

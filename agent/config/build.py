@@ -372,6 +372,7 @@ class Builder:
                                 f"the same token as users[{same}]; give each user their own")
             users.append(User(name=model.name, role=model.role, token=token, owner=model.owner,
                               password_hash=password, full_name=model.full_name,
+                              nip=model.nip, jabatan=model.jabatan,
                               telegram_chat_id=model.telegram_chat_id, email=model.email,
                               language=model.language or DEFAULT_LANG))
         return tuple(users)

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agent.config.addresses import ChatId, EmailAddress, HttpUrl, Language
+from agent.config.addresses import ChatId, EmailAddress, HttpUrl, Language, Nip
 from agent.config.fields import (
     Address,
     AtLeastOne,
@@ -166,6 +166,8 @@ class UserModel(_Table):
     token: SecretField | None = None  # for the API (bearer); kept only as a hash in memory
     password_hash: SecretField | None = None  # for the pages' sign-in: `pantau hash-password`
     full_name: Text | None = None
+    nip: Nip | None = None  # shown under the signature of the letters this user signs
+    jabatan: Text | None = None  # the position, e.g. "Kepala Seksi Infrastruktur"
     telegram_chat_id: ChatId | None = None
     email: EmailAddress | None = None
     language: Language | None = None

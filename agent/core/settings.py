@@ -126,6 +126,8 @@ class User:
     owner: str | None = None  # only for perangkat_daerah
     password_hash: Secret | None = None  # the pages' sign-in, from `pantau hash-password`
     full_name: str | None = None  # as messages and letters address the person
+    nip: str | None = None  # Nomor Induk Pegawai (18 digits), under a letter's signature
+    jabatan: str | None = None  # the position, under a letter's signature
     telegram_chat_id: str | None = None  # digits, "-digits" (a group) or "@channelname"
     email: str | None = None  # a bare address: local@domain
     language: str = "id"  # of the messages sent to this user: "id" | "en"

@@ -49,6 +49,8 @@ roles = ["kepala_dinas", "kabid"]               # whose messages go there too
 name = "kadis"
 role = "kepala_dinas"
 full_name = "Drs. Contoh, M.Si"
+nip = "19700101 199503 1 001"
+jabatan = "Kepala Dinas Komunikasi dan Informatika"
 telegram_chat_id = "123456789"
 email = "kadis@kotabogor.example"
 """
@@ -113,6 +115,7 @@ class TestContract:
     def test_user(self, contract: Config) -> None:
         assert contract.users == (User(
             name="kadis", role="kepala_dinas", full_name="Drs. Contoh, M.Si",
+            nip="19700101 199503 1 001", jabatan="Kepala Dinas Komunikasi dan Informatika",
             telegram_chat_id="123456789", email="kadis@kotabogor.example", language="id"),)
 
     def test_rule_defaults(self, contract: Config) -> None:
@@ -315,6 +318,10 @@ BAD_VALUES = [
     (USER + 'email = "kadis@"\n', "users[0].email"),
     (USER + 'token = "tttttttttttttttttttttttttttttttt"\nlanguage = "jv"\n', "users[0].language"),
     (USER + 'token = "tttttttttttttttttttttttttttttttt"\nfull_name = " "\n', "users[0].full_name"),
+    (USER + 'token = "tttttttttttttttttttttttttttttttt"\nnip = "1980"\n', "users[0].nip"),
+    (USER + 'token = "tttttttttttttttttttttttttttttttt"\nnip = "19800101 200501 1 00x"\n',
+     "users[0].nip"),
+    (USER + 'token = "tttttttttttttttttttttttttttttttt"\njabatan = ""\n', "users[0].jabatan"),
 ]
 
 
