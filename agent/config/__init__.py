@@ -33,6 +33,9 @@ from agent.core.settings import (
     AlertmanagerSettings as AlertmanagerSettings,
 )
 from agent.core.settings import (
+    ClusterSettings as ClusterSettings,
+)
+from agent.core.settings import (
     FlappingSettings as FlappingSettings,
 )
 from agent.core.settings import (

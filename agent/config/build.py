@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from agent.config.cluster import cluster_settings
 from agent.config.fields import WEEKDAYS, SecretRef, split_listen
 from agent.config.notify import notify_settings
 from agent.config.problems import Issue, Loc, number, quote, suggest
@@ -123,6 +124,8 @@ class Builder:
             sop=self._sop(),
             notify=self._notify(),
             traps=trap_settings(self.p.traps, self.p.broken, self.issues),
+            cluster=cluster_settings(self.p.cluster, agent.database, self.p.broken,
+                                     self.issues),
         )
 
     def _agent(self) -> AgentSettings:

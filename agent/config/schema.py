@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.config.addresses import ChatId, EmailAddress, HttpUrl, Language, Nip
+from agent.config.cluster import ClusterModel
 from agent.config.fields import (
     Address,
     AtLeastOne,
@@ -201,6 +202,7 @@ SECTIONS: Mapping[str, type[BaseModel]] = {
     "sop": SopModel,
     "notify": NotifyModel,  # its tables are validated one by one (agent/config/notify.py)
     "traps": TrapsModel,  # agent/config/traps.py
+    "cluster": ClusterModel,  # agent/config/cluster.py
 }
 _TABLE_OF_TABLES = ("sites",)
 _ARRAYS = ("devices", "maintenance", "users")
@@ -241,6 +243,7 @@ class Parsed:
     sop: SopModel | None = None
     notify: NotifyParsed | None = None
     traps: TrapsModel | None = None
+    cluster: ClusterModel | None = None
 
 
 def validate_document(doc: Mapping[str, Any]) -> tuple[Parsed, list[Issue]]:
@@ -267,7 +270,7 @@ def validate_document(doc: Mapping[str, Any]) -> tuple[Parsed, list[Issue]]:
             return None
 
     for key in ("agent", "polling", "icmp", "flapping", "tickets", "alertmanager", "web", "sla",
-                "sop", "traps"):
+                "sop", "traps", "cluster"):
         if key in doc:
             setattr(parsed, key, one(SECTIONS[key], doc[key], (key,)))
 

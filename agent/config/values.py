@@ -14,6 +14,7 @@ from agent.core.model import Device
 from agent.core.settings import (
     AgentSettings,
     AlertmanagerSettings,
+    ClusterSettings,
     FlappingSettings,
     IcmpSettings,
     MaintenanceWindow,
@@ -79,6 +80,7 @@ class Config:
     sop: Sop = SOP_006  # the effective SOP: the built-in one with [sop] overrides applied
     notify: NotifySettings = field(default_factory=NotifySettings)
     traps: TrapSettings | None = None  # [traps]: the receiver runs only when configured
+    cluster: ClusterSettings | None = None  # [cluster] enabled: one member of several
 
     def device(self, name: str) -> Device:
         for d in self.devices:

@@ -97,6 +97,17 @@ class TrapSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterSettings:
+    """`[cluster]` with `enabled = true`: this agent is one member of several sharing one
+    PostgreSQL. A member is live while its lease (renewed every heartbeat) is fresh."""
+
+    node: str = ""  # unique among the members
+    address: str = ""  # where the others and operators reach it; default: [agent] listen
+    heartbeat_seconds: float = 5.0  # agent/config/cluster.py has the same default
+    lease_seconds: float = 15.0  # default 3 x heartbeat_seconds
+
+
+@dataclass(frozen=True, slots=True)
 class MaintenanceWindow:
     """A period in which matching devices raise no ticket.
 
