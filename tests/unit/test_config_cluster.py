@@ -31,7 +31,8 @@ class TestCluster:
     def test_sqlite_is_refused_with_the_reason(self) -> None:
         found = problems(DEVICE + '[cluster]\nenabled = true\nnode = "agent-a"\n')
         assert [path for path, _ in found] == ["cluster.enabled"]
-        assert "PostgreSQL" in found[0][1] and "sqlite" in found[0][1]
+        assert "PostgreSQL" in found[0][1]
+        assert "sqlite" in found[0][1]
 
     def test_a_member_needs_a_node_name(self) -> None:
         assert [p for p, _ in problems(PG + DEVICE + "[cluster]\nenabled = true\n")] == [
