@@ -145,3 +145,14 @@ class TestSameNumbers:
         # signed by the configured kepala_dinas
         assert KADIS_NAME in flat
         assert KADIS_NIP in flat
+
+    async def test_an_agency_pdf_has_only_its_rows(self, tmp_path: Path) -> None:
+        async with serve_reports() as site:
+            await site.sign_in("dinkes")
+            pdf = await site.client.get("/laporan.pdf?bulan=2026-12")
+        assert pdf.status_code == 200
+        text = pdftotext(pdf.content, tmp_path)
+        assert "99,95 %" in line_of(text, "sw-dinkes-01")
+        assert "sw-disdik-01" not in text
+        assert DISDIK not in text
+        assert "Kepatuhan SLA: Keseluruhan" not in " ".join(text.split())
