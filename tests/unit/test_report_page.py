@@ -5,6 +5,7 @@ the answer to a bad `bulan`."""
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -24,7 +25,7 @@ ROUTES = ("/laporan", "/laporan.pdf", "/laporan.csv")
 
 
 @pytest.fixture
-async def site() -> ReportSite:  # type: ignore[misc]
+async def site() -> AsyncIterator[ReportSite]:
     async with serve_reports() as served:
         yield served
 
