@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from agent.web.report_words import REPORT_WORDS
 from ticketing.indonesian import LANGS as LANGS  # the pages' languages (the messages' too)
 from ticketing.indonesian import (
     MONTHS_SHORT,
@@ -245,6 +246,7 @@ CATALOG: Mapping[str, tuple[str, str]] = {
     "sla.unit.day": ("hari", "day(s)"),
     "sla.unit.hour": ("jam", "hour(s)"),
     "sla.unit.minute": ("menit", "minute(s)"),
+    **REPORT_WORDS,  # the monthly report's page and PDF
 }
 
 _MONTHS = {"id": MONTHS_SHORT, "en": MONTHS_SHORT_EN}

@@ -19,7 +19,7 @@ from agent.config import User, WebSettings
 from agent.core.model import Device
 from agent.core.outbox import NotificationDesk
 from agent.throttle import Throttle
-from agent.web import boards, filing, notifications, signin, ticket
+from agent.web import boards, filing, notifications, reports, signin, ticket
 from agent.web.render import (
     CsrfRejected,
     PagesState,
@@ -52,6 +52,9 @@ class WebContext:
     device_traps: Callable[[str], list[dict[str, Any]]] = lambda name: []
     # the devices by name, kept up to date by reloads (None: built once from `devices`)
     device_index: Mapping[str, Device] | None = None
+    # the monthly report (agent/web/reports.py): one month's report, and its CSV in a language
+    report_for: reports.ReportFor | None = None
+    csv_for: reports.CsvFor | None = None
 
 
 def install(app: FastAPI, ctx: WebContext) -> None:
@@ -67,13 +70,14 @@ def install(app: FastAPI, ctx: WebContext) -> None:
         devices=ctx.device_index if ctx.device_index is not None else {
             d.name: d for d in ctx.devices}, devices_json=ctx.devices_json, web=ctx.web,
         tz=ctx.tz, env=templates(), notifications=ctx.notifications,
-        device_traps=ctx.device_traps)
+        device_traps=ctx.device_traps,
+        reports=reports.ReportSource(ctx.report_for, ctx.csv_for, reports.signer_of(ctx.users)))
     app.add_middleware(SessionMiddleware, secret_key=key, session_cookie=SESSION_COOKIE,
                        max_age=int(ctx.web.session_hours * 3600), same_site="strict",
                        https_only=ctx.web.secure_cookie)
     app.mount("/static", StaticFiles(packages=[("agent.web", "static")]), name="static")
     # in this order: /tickets/new is matched before /tickets/{ticket_id}
-    for pages in (signin, boards, filing, ticket, notifications):
+    for pages in (signin, boards, filing, ticket, notifications, reports):
         app.include_router(pages.router)
     app.add_exception_handler(SignInRequired, _to_sign_in)
     app.add_exception_handler(CsrfRejected, _csrf_rejected)

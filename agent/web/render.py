@@ -20,11 +20,13 @@ from agent.core.outbox import NotificationDesk
 from agent.throttle import Throttle
 from agent.web import views
 from agent.web.i18n import LANGS, Words, pick_lang
+from agent.web.report_view import may_read
 from agent.web.session import CSRF_FIELD, Accounts, csrf_ok, csrf_token
 from ticketing.service import TicketService
 
 if TYPE_CHECKING:
     from agent.status import DevicesJson
+    from agent.web.reports import ReportSource
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": ("default-src 'self'; script-src 'self'; "
@@ -52,6 +54,7 @@ class PagesState:
     notifications: NotificationDesk | None = None  # None: no [notify] channel configured
     device_traps: Callable[[str], list[dict[str, Any]]] = lambda name: []  # [traps]' ring
     tested: dict[str, float] = field(default_factory=dict)  # user -> last test message (mono)
+    reports: ReportSource | None = None  # the monthly report (agent/web/reports.py)
 
 
 def templates() -> jinja2.Environment:
@@ -116,7 +119,8 @@ def render(request: Request, template: str, *, status: int = 200, who: Principal
         csrf_field=CSRF_FIELD, flashes=flashes, here=here, views=views,
         role_label=lambda role: words(f"role.{role}"), sop=state.service.sop,
         is_agency_or_admin=who is not None and who.may_file,
-        is_admin=who is not None and who.may_manage_outbox, **context)
+        is_admin=who is not None and who.may_manage_outbox,
+        may_report=who is not None and may_read(who.role), **context)
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
 
