@@ -1,0 +1,121 @@
+"""The state history writer: batches, liveness, maintenance edges, store outages, stop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import timedelta
+
+from agent.core.errors import BackendUnavailable
+from agent.core.model import CheckResult, Device, DeviceState, Status
+from agent.core.settings import MaintenanceWindow
+from agent.detect import Transition
+from agent.history import HistorySink, HistoryWriter
+from tests.fakes import FakeClock
+from ticketing.history import MAINTENANCE, WINDOW_CLOSED, WINDOW_OPEN, MonitorRun, StateChange
+
+SW = Device("sw", "127.0.0.2", "Dinas A")
+
+
+class FakeSink:
+    def __init__(self) -> None:
+        self.writes: list[tuple[MonitorRun, list[StateChange]]] = []
+        self.down = False
+
+    async def record(self, run: MonitorRun, changes: Sequence[StateChange]) -> None:
+        if self.down:
+            raise BackendUnavailable("store down (test)")
+        self.writes.append((run, list(changes)))
+
+    @property
+    def changes(self) -> list[StateChange]:
+        return [c for _, cs in self.writes for c in cs]
+
+
+def transition(clock: FakeClock, device: str, new: DeviceState,
+               old: DeviceState = DeviceState.UP) -> Transition:
+    evidence = CheckResult(device, "icmp", Status.OK, clock.now(), 0.1)
+    return Transition(device, "icmp", "", old, new, clock.now(), "test", evidence)
+
+
+def writer(clock: FakeClock, sink: FakeSink, windows: Sequence[MaintenanceWindow] = (),
+           devices: Sequence[Device] = (SW,)) -> HistoryWriter:
+    async def open_sink() -> HistorySink:
+        return sink
+
+    return HistoryWriter(clock, "node-a", open_sink, lambda: (windows, devices),
+                         flush_seconds=5.0, alive_seconds=60.0)
+
+
+class TestHistoryWriter:
+    """Only changes are written, in batches, with the run's last-alive time."""
+
+    async def test_a_mass_event_is_one_write(self) -> None:
+        clock, sink = FakeClock(), FakeSink()
+        w = writer(clock, sink)
+        task = asyncio.create_task(w.run_forever())
+        await clock.wait_sleepers(1)
+        assert len(sink.writes) == 1  # the run's row at once
+        for i in range(2000):
+            w.on_transition(transition(clock, f"d{i}", DeviceState.DOWN))
+        for _ in range(6):
+            clock.advance(1.0)
+            await clock.wait_sleepers(1)
+        task.cancel()
+        assert len(sink.writes) == 2
+        assert len(sink.writes[1][1]) == 2000
+        assert sink.writes[1][0].last_alive == clock.now() - timedelta(seconds=1)
+
+    async def test_without_changes_only_the_liveness_is_written_each_minute(self) -> None:
+        clock, sink = FakeClock(), FakeSink()
+        w = writer(clock, sink)
+        task = asyncio.create_task(w.run_forever())
+        await clock.wait_sleepers(1)
+        for _ in range(180):
+            clock.advance(1.0)
+            await clock.wait_sleepers(1)
+        task.cancel()
+        assert len(sink.writes) == 4  # at start, then after 60, 120, 180 s
+        assert sink.changes == []
+        assert sink.writes[-1][0].last_alive == w.run.started_at + timedelta(seconds=180)
+
+    async def test_changes_survive_a_store_outage(self) -> None:
+        clock, sink = FakeClock(), FakeSink()
+        w = writer(clock, sink)
+        sink.down = True
+        w.on_transition(transition(clock, "sw", DeviceState.DOWN))
+        assert not await w.write()
+        clock.advance(30)
+        w.on_transition(transition(clock, "sw", DeviceState.UP, DeviceState.DOWN))
+        assert not await w.write()
+        assert len(w.pending) == 2
+        sink.down = False
+        assert await w.write()
+        assert [c.state for c in sink.changes] == ["down", "up"]
+        assert w.pending == []
+        assert w.written == 2
+
+    async def test_stop_writes_the_stop_time(self) -> None:
+        clock, sink = FakeClock(), FakeSink()
+        w = writer(clock, sink)
+        await w.write()
+        clock.advance(10)
+        w.on_transition(transition(clock, "sw", DeviceState.DOWN))
+        assert await w.stop()
+        run, changes = sink.writes[-1]
+        assert run.stopped_at == clock.now()
+        assert [c.state for c in changes] == ["down"]
+
+    async def test_maintenance_windows_are_recorded_as_edges(self) -> None:
+        clock, sink = FakeClock(), FakeSink()
+        start = clock.now() + timedelta(seconds=10)
+        window = MaintenanceWindow("swap", devices=frozenset({"sw"}), start=start,
+                                   end=start + timedelta(seconds=20))
+        other = Device("other", "127.0.0.3", "Dinas B")
+        w = writer(clock, sink, [window], [SW, other])
+        for _ in range(40):
+            w.tick(clock.now())
+            clock.advance(1.0)
+        assert [(c.device, c.check, c.state, c.at - start) for c in w.pending] == [
+            ("sw", MAINTENANCE, WINDOW_OPEN, timedelta()),
+            ("sw", MAINTENANCE, WINDOW_CLOSED, timedelta(seconds=20))]
