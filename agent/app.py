@@ -19,6 +19,7 @@ from agent.core.clock import Clock, SystemClock
 from agent.core.model import CheckSpec, Device
 from agent.core.traps import DropSink, TrapSink
 from agent.detect import Detector
+from agent.history import HistorySink, HistoryWriter, node_name
 from agent.http_limits import raise_open_file_limit
 from agent.journal import Journal
 from agent.lag import LagMonitor
@@ -44,6 +45,7 @@ from ticketing.notices import NoticeRules
 from ticketing.periodic import run_periodically
 from ticketing.ports import TicketSettingsView
 from ticketing.service import TicketService
+from ticketing.store.history import SqlHistory
 from ticketing.store.sql import SqlBackend
 
 log = logging.getLogger(__name__)
@@ -99,6 +101,11 @@ async def open_collectors(config: Config, clock: Clock) -> AsyncIterator[Collect
             snmp=SnmpCollector(fast, v3, clock, settings=config.snmp),
             icmp_mode=pinger.mode,
         )
+
+
+async def open_history(config: Config) -> SqlHistory:
+    """The state history in the store (written by the agent, read by `pantau report`)."""
+    return await SqlHistory.connect(config.agent.database)
 
 
 class DeviceMatcher(Protocol):
@@ -158,6 +165,7 @@ class Agent:
         self.notifications: Notifications | None = None  # while running
         self.ready = asyncio.Event()
         self.store: StoreGate | None = None  # while running
+        self.history: HistoryWriter | None = None  # while running
         # the inventory the views, the API and the pages read: updated in place by reloads
         self.inventory: list[Device] = list(config.devices)
         self.device_index: dict[str, Device] = {d.name: d for d in config.devices}
@@ -177,6 +185,9 @@ class Agent:
         while True:
             await self.clock.sleep(TICK_SECONDS)
             self.pipeline.tick(self.clock.now())
+
+    async def _open_history(self) -> HistorySink:
+        return await open_history(self.config)
 
     async def open_store(self) -> TicketStore:
         # ticket numbers run per year in the agency's zone (SOP006-2027-... from 1 January WIB)
@@ -299,8 +310,12 @@ class Agent:
                               on_rejected=self.metrics.observations_rejected.inc)
             await feed.load()  # the last run's observations first, in order
             traps = self.traps = await self._open_traps(stack, scheduler)
+            history = self.history = HistoryWriter(
+                self.clock, node_name(cfg.cluster.node if cfg.cluster else None),
+                self._open_history, lambda: (self.config.maintenance, self.inventory))
             self.pipeline.connect(recheck=scheduler.request_check, observe=feed.put,
-                                  on_snmp=None if traps is None else traps.on_snmp_result)
+                                  on_snmp=None if traps is None else traps.on_snmp_result,
+                                  on_transition=history.on_transition)
             views = StatusViews(
                 devices=self.inventory, index=self.device_index, sop=cfg.sop,
                 calendar=self.calendar, clock=self.clock,
@@ -354,6 +369,7 @@ class Agent:
                 lagging = tg.create_task(lag.run(), name="lag monitor")
                 ticker = tg.create_task(self._ticker(), name="ticker")
                 feeding = tg.create_task(feed.run(), name="tickets")
+                recording = tg.create_task(history.run_forever(), name="history")
                 sweeping = tg.create_task(run_periodically(
                     cfg.tickets.sla_sweep_seconds, self.clock, service.sweep), name="sla")
                 serving = tg.create_task(server.serve(sockets=[sock]), name="http")
@@ -376,6 +392,9 @@ class Agent:
                     # rest waits in the journal for the next start
                     await asyncio.wait_for(feed.queue.join(), DRAIN_SECONDS)
                 feeding.cancel()
+                recording.cancel()
+                with contextlib.suppress(TimeoutError):  # else the run ends at its last write
+                    await asyncio.wait_for(history.stop(), DRAIN_SECONDS)
                 if not await journal.flush():
                     log.error("observation journal incomplete at stop",
                               extra={"journal": journal.path})

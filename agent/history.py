@@ -11,7 +11,9 @@ as not monitored (never UP). A clean stop writes `stopped_at`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
@@ -41,6 +43,13 @@ class HistorySink(Protocol):
         """Store the changes and the run's row (last_alive, stopped_at) together.
         BackendError when it cannot."""
         ...
+
+    async def aclose(self) -> None: ...
+
+
+def node_name(cluster_node: str | None) -> str:
+    """The run's node: the cluster member's name, else the host's."""
+    return (cluster_node or socket.gethostname())[:64]
 
 
 Inventory = Callable[[], tuple[Sequence[MaintenanceWindow], Sequence[Device]]]
@@ -132,6 +141,12 @@ class HistoryWriter:
         return True
 
     async def stop(self) -> bool:
-        """The last write: what is pending and the run's stop time."""
+        """The last write (what is pending and the run's stop time), then close the store."""
         self.tick(self.clock.now())
-        return await self.write(stopping=True)
+        try:
+            return await self.write(stopping=True)
+        finally:
+            if self._sink is not None:
+                with contextlib.suppress(BackendError):
+                    await self._sink.aclose()
+                self._sink = None

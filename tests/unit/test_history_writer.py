@@ -21,11 +21,15 @@ class FakeSink:
     def __init__(self) -> None:
         self.writes: list[tuple[MonitorRun, list[StateChange]]] = []
         self.down = False
+        self.closed = False
 
     async def record(self, run: MonitorRun, changes: Sequence[StateChange]) -> None:
         if self.down:
             raise BackendUnavailable("store down (test)")
         self.writes.append((run, list(changes)))
+
+    async def aclose(self) -> None:
+        self.closed = True
 
     @property
     def changes(self) -> list[StateChange]:
@@ -105,6 +109,7 @@ class TestHistoryWriter:
         run, changes = sink.writes[-1]
         assert run.stopped_at == clock.now()
         assert [c.state for c in changes] == ["down"]
+        assert sink.closed
 
     async def test_maintenance_windows_are_recorded_as_edges(self) -> None:
         clock, sink = FakeClock(), FakeSink()
