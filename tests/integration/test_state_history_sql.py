@@ -94,11 +94,15 @@ class TestStateHistorySql:
         engine = create_store_engine(database_url(url))
         try:
             with engine.begin() as conn:
-                conn.execute(insert(ticket_events).values(
-                    ticket_id=ticket.id, seq=99, kind="reopened", at=START + 3 * H,
-                    actor="pantau", role="system", step=None, data={}))
+                for seq, at in ((97, START - H), (98, START + 3 * H), (99, END)):
+                    conn.execute(insert(ticket_events).values(
+                        ticket_id=ticket.id, seq=seq, kind="reopened", at=at,
+                        actor="pantau", role="system", step=None, data={}))
         finally:
             engine.dispose()
+        listed, reopened = await history.report_tickets(START, END)
+        assert [t.id for t in listed] == [ticket.id]
+        assert reopened == [("Dinas Kesehatan", START + 3 * H)]
         run = MonitorRun("r1", "a", START, END, END)
         await history.record(run, [ch("r1", "sw", "up", START),
                                    ch("r1", "sw", "down", START + 10 * H),
@@ -112,4 +116,4 @@ class TestStateHistorySql:
         assert [c.owner for c in report.compliance] == [None, "Dinas Kesehatan"]
         # the sample ticket was opened in November (T0) and is still open
         assert report.compliance[0].tickets.still_open == 1
-        assert report.compliance[0].tickets.reopened == 1
+        assert report.compliance[0].tickets.reopened == 1  # of three, one in December

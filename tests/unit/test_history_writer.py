@@ -99,6 +99,21 @@ class TestHistoryWriter:
         assert w.pending == []
         assert w.written == 2
 
+    async def test_a_change_made_during_a_write_waits_for_the_next(self) -> None:
+        clock, sink = FakeClock(), FakeSink()
+        w = writer(clock, sink)
+        w.on_transition(transition(clock, "sw", DeviceState.DOWN))
+        record = sink.record
+
+        async def record_and_change(run: MonitorRun, changes: Sequence[StateChange]) -> None:
+            w.on_transition(transition(clock, "sw", DeviceState.UP, DeviceState.DOWN))
+            await record(run, changes)
+
+        sink.record = record_and_change  # type: ignore[method-assign]
+        assert await w.write()
+        assert [c.state for c in w.pending] == ["up"]
+        assert [c.state for c in sink.changes] == ["down"]
+
     async def test_stop_writes_the_stop_time(self) -> None:
         clock, sink = FakeClock(), FakeSink()
         w = writer(clock, sink)
@@ -124,3 +139,25 @@ class TestHistoryWriter:
         assert [(c.device, c.check, c.state, c.at - start) for c in w.pending] == [
             ("sw", MAINTENANCE, WINDOW_OPEN, timedelta()),
             ("sw", MAINTENANCE, WINDOW_CLOSED, timedelta(seconds=20))]
+
+
+class TestPipelineHook:
+    """The result pipeline hands every hard transition to the history."""
+
+    def test_hard_transitions_reach_the_hook(self) -> None:
+        from agent.config import FlappingSettings, PollingSettings
+        from agent.detect import Detector
+        from agent.pipeline import ResultPipeline
+
+        clock = FakeClock()
+        detector = Detector(devices=[SW], polling=PollingSettings(down_after=2, up_after=1),
+                            flapping=FlappingSettings(enabled=False), maintenance=())
+        pipeline = ResultPipeline([SW], detector)
+        seen: list[Transition] = []
+        pipeline.connect(recheck=lambda d, c: None, observe=lambda o: None,
+                         on_transition=seen.append)
+        for status in (Status.OK, Status.DOWN, Status.DOWN):
+            pipeline.on_result(CheckResult("sw", "icmp", status, clock.now(), 0.1))
+            clock.advance(30)
+        assert [(t.device, t.new) for t in seen] == [("sw", DeviceState.UP),
+                                                      ("sw", DeviceState.DOWN)]

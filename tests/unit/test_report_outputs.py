@@ -23,7 +23,7 @@ from ticketing.sop import SOP_006
 START = datetime(2026, 11, 30, 17, tzinfo=UTC)
 NOW = datetime(2026, 12, 6, 17, tzinfo=UTC)  # six days into December (WIB)
 H = timedelta(hours=1)
-DEVICES = [Device("sw-b", "127.0.0.2", "Dinas B", site="Balai"),
+DEVICES = [Device("ap-b", "127.0.0.2", "Dinas B", site="Balai"),
            Device("sw-a2", "127.0.0.3", "Dinas A"), Device("sw-a1", "127.0.0.4", "Dinas A")]
 
 
@@ -69,7 +69,7 @@ class TestBuild:
         assert report.period.timezone == "Asia/Jakarta"
 
     async def test_devices_by_owner_then_name(self, report: MonthlyReport) -> None:
-        assert [d.device for d in report.devices] == ["sw-a1", "sw-a2", "sw-b"]
+        assert [d.device for d in report.devices] == ["sw-a1", "sw-a2", "ap-b"]
         assert [(a.owner, a.devices) for a in report.agencies] == [("Dinas A", 2), ("Dinas B", 1)]
 
     async def test_the_outage_is_counted(self, report: MonthlyReport) -> None:
