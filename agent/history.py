@@ -124,8 +124,10 @@ class HistoryWriter:
             if self._sink is None:
                 self._sink = await self._open_sink()
             await self._sink.record(run, batch)
-        except BackendError as exc:
-            if not self._failing:
+        except Exception as exc:
+            if not isinstance(exc, BackendError):  # a bug: shown with its traceback, and
+                log.exception("state history write failed")  # the changes kept, not lost
+            elif not self._failing:
                 log.warning("state history not written; kept in memory", extra={
                     "changes": len(self.pending), "error": str(exc)})
             self._failing = True

@@ -6,7 +6,9 @@ import asyncio
 import csv
 import io
 import json
+import sys
 import time
+import types
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 from agent.app import Agent
 from agent.cli import main
 from agent.config import loads
+from agent.reports.model import MonthlyReport
 from ticketing.history import MonitorRun, StateChange
 from ticketing.store.history import SqlHistory
 
@@ -116,3 +119,31 @@ class TestAgentRun:
         assert len(runs) == 1
         assert runs[0].stopped_at is not None
         assert runs[0].stopped_at >= runs[0].started_at
+
+
+class TestPdfSeam:
+    """`--format pdf` hands the report, language, letterhead and signer to render_pdf."""
+
+    def test_render_pdf_gets_its_arguments(self, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+        # agent/reports/pdf.py is R2's part of issue 16: a stand-in of the same signature
+        calls: list[tuple[object, ...]] = []
+
+        def render_pdf(report: object, lang: str, letterhead: object, signer: object) -> bytes:
+            calls.append((report, lang, letterhead, signer))
+            return b"%PDF-1.7 stand-in"
+
+        monkeypatch.setitem(sys.modules, "agent.reports.pdf",
+                            types.SimpleNamespace(render_pdf=render_pdf))
+        config = write_config(tmp_path)
+        asyncio.run(seed(tmp_path))
+        out = tmp_path / "r.pdf"
+        assert main(["report", "-c", str(config), "--month", "2026-11", "--format", "pdf",
+                     "--lang", "en", "--signer", "kadis", "-o", str(out)]) == 0
+        assert out.read_bytes() == b"%PDF-1.7 stand-in"
+        (report, lang, letterhead, signer), = calls
+        assert lang == "en"
+        assert getattr(signer, "name", None) == "kadis"
+        assert getattr(letterhead, "city", None) == "Bogor"
+        assert isinstance(report, MonthlyReport)
+        assert report.period.label == "2026-11"

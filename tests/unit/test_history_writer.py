@@ -114,6 +114,18 @@ class TestHistoryWriter:
         assert [c.state for c in w.pending] == ["up"]
         assert [c.state for c in sink.changes] == ["down"]
 
+    async def test_a_bug_in_the_store_keeps_the_changes_and_the_agent(self) -> None:
+        clock, sink = FakeClock(), FakeSink()
+        w = writer(clock, sink)
+
+        async def broken(run: MonitorRun, changes: Sequence[StateChange]) -> None:
+            raise RuntimeError("bug (test)")
+
+        sink.record = broken  # type: ignore[method-assign]
+        w.on_transition(transition(clock, "sw", DeviceState.DOWN))
+        assert not await w.write()
+        assert len(w.pending) == 1
+
     async def test_stop_writes_the_stop_time(self) -> None:
         clock, sink = FakeClock(), FakeSink()
         w = writer(clock, sink)
