@@ -239,6 +239,8 @@ class Agent:
         fresh = {*change.added, *change.changed}
         scheduler.remove_devices([*change.removed, *change.changed])
         self.pipeline.update_devices(devices, change.changed)
+        if self.history is not None:  # their states are forgotten: not monitored until known
+            self.history.forget([*change.removed, *change.changed], self.clock.now())
         self.config = replace(self.config, devices=devices)
         self.inventory[:] = devices
         self.device_index.clear()

@@ -24,7 +24,7 @@ from agent.core.clock import Clock
 from agent.core.errors import BackendError
 from agent.core.model import Device, DeviceState
 from agent.core.settings import MaintenanceWindow
-from agent.detect import Transition, active_windows
+from agent.detect import ICMP, Transition, active_windows
 from agent.detect.maintenance import matches
 from ticketing.history import MAINTENANCE, WINDOW_CLOSED, WINDOW_OPEN, MonitorRun, StateChange
 
@@ -82,6 +82,14 @@ class HistoryWriter:
         recorded apart, the state is the detected one)."""
         self.pending.append(StateChange(self.run.id, t.device, t.check, t.item,
                                         DeviceState(t.new).value, t.at))
+
+    def forget(self, devices: Sequence[str], at: datetime) -> None:
+        """A reload removed or changed these devices: the detector forgot their states (no
+        transition), so their time is not monitored until their next hard state."""
+        for name in devices:
+            self.pending.append(StateChange(self.run.id, name, ICMP, "",
+                                            DeviceState.UNKNOWN.value, at))
+        self._matched_at = None  # find the devices with windows again at the next tick
 
     def tick(self, now: datetime) -> None:
         """Record maintenance windows opening and closing for the devices that have them."""

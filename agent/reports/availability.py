@@ -11,6 +11,7 @@ part inside the period, and MTTR averages the outages that ended (back UP) in th
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -64,58 +65,65 @@ class Tally:
         )
 
 
-def _covering(runs: Sequence[MonitorRun]) -> list[tuple[MonitorRun, datetime, datetime]]:
-    """Each run with the span it speaks for: from its start until it ended or a later run
-    started (two agents that watched one device at once: the newer one is believed)."""
-    ordered = sorted(runs, key=lambda r: (r.started_at, r.id))
-    out = []
-    for i, run in enumerate(ordered):
-        end = run.end
-        if i + 1 < len(ordered):
-            end = min(end, ordered[i + 1].started_at)
-        if end > run.started_at:
-            out.append((run, run.started_at, end))
-    return out
+@dataclass(slots=True)
+class _RunView:
+    """One run's rows of one device, read forward in time."""
+
+    run: MonitorRun
+    rows: list[StateChange]  # by time (stable: stored order kept within an instant)
+    next: int = 0
+    state: str = "unknown"
+    window: bool = False
+    newest: datetime | None = None  # the time of the latest state row applied
+
+    def advance(self, t: datetime) -> None:
+        """Apply the rows at or before `t` (each at the earliest at the run's start)."""
+        while self.next < len(self.rows) and max(self.rows[self.next].at,
+                                                 self.run.started_at) <= t:
+            c = self.rows[self.next]
+            self.next += 1
+            if c.check == MAINTENANCE:
+                self.window = c.state == WINDOW_OPEN
+            else:
+                self.state = c.state
+                self.newest = max(c.at, self.run.started_at)
+
+    def covers(self, t: datetime) -> bool:
+        return self.run.started_at <= t < self.run.end
 
 
 def pieces(runs: Iterable[MonitorRun], changes: Iterable[StateChange], start: datetime,
            end: datetime) -> list[Piece]:
     """One device's time in [start, end), in order and without gaps. `changes` are that
     device's (device check and maintenance rows, others ignored), in stored order; only the
-    runs with a change of this device speak for it (in a cluster, each device's own agent)."""
+    runs with a change of this device speak for it (in a cluster, each device's own agent).
+    When several runs cover an instant (a handover between cluster members), the run with
+    the newest state row for the device speaks; a run covering it with no state row yet
+    (its first check not done) is not monitored."""
     by_run: dict[str, list[StateChange]] = {}
     for c in changes:
         if c.check in (DEVICE_CHECK, MAINTENANCE):
             by_run.setdefault(c.run_id, []).append(c)
-    mine = [r for r in runs if r.id in by_run]
+    views = [_RunView(r, sorted(by_run[r.id], key=lambda c: c.at))
+             for r in sorted(runs, key=lambda r: (r.started_at, r.id)) if r.id in by_run]
+    edges = {start, end}
+    for v in views:
+        edges.update((v.run.started_at, v.run.end))
+        edges.update(max(c.at, v.run.started_at) for c in v.rows)
+    cuts = sorted(t for t in edges if start <= t <= end)
     out: list[Piece] = []
-    cursor = start
-
-    def emit(a: datetime, b: datetime, kind: Kind) -> None:
-        a, b = max(a, start), min(b, end)
-        if b <= a:
-            return
-        if out and out[-1].kind is kind and out[-1].end == a:
+    for a, b in itertools.pairwise(cuts):
+        speaking: _RunView | None = None
+        for v in views:
+            v.advance(a)
+            if v.covers(a) and v.newest is not None and (
+                    speaking is None or speaking.newest is None or v.newest >= speaking.newest):
+                speaking = v
+        kind = Kind.UNMONITORED if speaking is None else _kind(speaking.state, speaking.window)
+        if out and out[-1].kind is kind:
             out[-1] = Piece(out[-1].start, b, kind)
         else:
             out.append(Piece(a, b, kind))
-
-    for run, lo, hi in _covering(mine):
-        if hi <= start or lo >= end:
-            continue
-        emit(cursor, lo, Kind.UNMONITORED)
-        state, window, at = "unknown", False, lo
-        for c in sorted(by_run[run.id], key=lambda c: c.at):  # stable: stored order kept
-            t = min(max(c.at, lo), hi)
-            emit(at, t, _kind(state, window))
-            at = t
-            if c.check == MAINTENANCE:
-                window = c.state == WINDOW_OPEN
-            else:
-                state = c.state
-        emit(at, hi, _kind(state, window))
-        cursor = max(cursor, hi)
-    emit(cursor, end, Kind.UNMONITORED)
     return out
 
 

@@ -166,6 +166,23 @@ class TestAvailability:
         a = device_tally([old, new], changes, START, END).availability()
         assert a.up_seconds == 10 * 3600
 
+    def test_a_handover_between_members_follows_the_newest_state(self) -> None:
+        # b had the device first, a took it at 5 h, b took it back at 15 h and saw it down
+        # at 20 h: a's run (started later, still alive) holds only its stale UP
+        m = timedelta(minutes=1)
+        b = run(START, END, "b")
+        a = run(START + 5 * H, END, "a")
+        changes = [ch(START, "up", ident="b"), ch(START + 5 * H + m, "up", ident="a"),
+                   ch(START + 15 * H + m, "up", ident="b"), ch(START + 20 * H, "down", ident="b")]
+        t = device_tally([b, a], changes, START, END).availability()
+        assert t.down_seconds == (END - START - 20 * H).total_seconds()
+        assert t.unmonitored_seconds == 0
+
+    def test_a_forgotten_device_is_not_monitored_until_seen_again(self) -> None:
+        changes = [ch(START, "up"), ch(START + H, "unknown"), ch(START + 2 * H, "up")]
+        a = device_tally([run(START, END)], changes, START, END).availability()
+        assert a.unmonitored_seconds == 3600
+
     def test_a_run_that_never_saw_the_device_does_not_speak_for_it(self) -> None:
         other = run(START, END, "r9")  # a cluster member watching other devices
         a = device_tally([other], [], START, END).availability()

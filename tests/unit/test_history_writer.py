@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from agent.core.errors import BackendUnavailable
 from agent.core.model import CheckResult, Device, DeviceState, Status
@@ -152,6 +153,13 @@ class TestHistoryWriter:
             ("sw", MAINTENANCE, WINDOW_OPEN, timedelta()),
             ("sw", MAINTENANCE, WINDOW_CLOSED, timedelta(seconds=20))]
 
+    async def test_a_reload_forgets_removed_and_changed_devices(self) -> None:
+        clock, sink = FakeClock(), FakeSink()
+        w = writer(clock, sink)
+        w.forget(["gone", "changed"], clock.now())
+        assert [(c.device, c.check, c.state) for c in w.pending] == [
+            ("gone", "icmp", "unknown"), ("changed", "icmp", "unknown")]
+
 
 class TestPipelineHook:
     """The result pipeline hands every hard transition to the history."""
@@ -173,3 +181,28 @@ class TestPipelineHook:
             clock.advance(30)
         assert [(t.device, t.new) for t in seen] == [("sw", DeviceState.UP),
                                                       ("sw", DeviceState.DOWN)]
+
+
+class TestReloadWiring:
+    """The agent's reload tells the history which devices' states were forgotten."""
+
+    def test_removed_and_changed_devices_are_forgotten(self) -> None:
+        from types import SimpleNamespace
+
+        from agent.app import Agent
+        from agent.config import loads
+        from agent.reload import InventoryChange
+
+        config = loads('[[devices]]\nname = "sw"\naddress = "127.0.0.2"\nowner = "A"\n'
+                       '[[devices]]\nname = "ap"\naddress = "127.0.0.3"\nowner = "A"\n')
+        clock = FakeClock()
+        agent = Agent(config, clock=clock)
+        agent.history = writer(clock, FakeSink())
+        moved = Device("ap", "127.0.0.4", "A")
+        change = InventoryChange(devices=(moved,), added=(), removed=("sw",), changed=("ap",))
+        idle: Any = SimpleNamespace(remove_devices=lambda names: None,
+                                    add_jobs=lambda jobs: None, forget=lambda names: None,
+                                    jobs=lambda cfg, devices: [])
+        agent._apply_inventory(change, idle, idle, idle)
+        assert [(c.device, c.state) for c in agent.history.pending] == [
+            ("sw", "unknown"), ("ap", "unknown")]
