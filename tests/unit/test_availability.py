@@ -92,6 +92,12 @@ class TestAvailability:
         assert a.down_seconds == 0
         assert a.ratio == 1.0
 
+    def test_snmp_and_interface_states_do_not_count(self) -> None:
+        t = START + 10 * H
+        changes = [ch(START, "up"), ch(t, "down", "snmp"), ch(t, "down", "interface")]
+        a = device_tally([run(START, END)], changes, START, END).availability()
+        assert a.ratio == 1.0
+
     def test_flapping_counts_as_down(self) -> None:
         t = START + 10 * H
         a = device_tally([run(START, END)], [ch(START, "up"), ch(t, "down"),
