@@ -3,8 +3,9 @@
 
 The agent polls every 0.5 s (down after 2 failures, up after 2 answers), so detecting the
 outage and the recovery take about the same time (each within about half a second of the
-edge), and the reported down time matches the blackholed time to about half a second: over
-~120 s monitored, under 1 % of the ratio.
+edge). The report counts hard states, so its down time is shorter than the blackholed time by
+the failed checks' timeouts (about 0.3 to 0.7 s here): over ~160 s monitored, about 0.4 % of
+the ratio, within the 1 % the issue asks.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from tests.conftest import Figure
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab-report")]
 
 OWNER = "Dinas Lab Laporan"
-BEFORE_S, OUTAGE_S, AFTER_S = 40.0, 40.0, 40.0
+BEFORE_S, OUTAGE_S, AFTER_S = 60.0, 40.0, 60.0
 
 
 @pytest.fixture
@@ -61,7 +62,7 @@ def report(agent: AgentProcess, fmt: str, month: str) -> str:
 class TestLabReport:
     """The report's availability is the blackholed share of the monitored time."""
 
-    @pytest.mark.timeout(240)  # the scenario itself lasts about 130 s
+    @pytest.mark.timeout(300)  # the scenario itself lasts about 170 s
     def test_a_blackholed_device_gives_its_availability(
             self, lab: Lab, agent: AgentProcess, figure: Figure) -> None:
         out = lab.address(900)
