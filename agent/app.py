@@ -9,6 +9,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -27,6 +28,8 @@ from agent.metrics import Metrics
 from agent.notifications import Notifications, build_rules, open_notifications
 from agent.pipeline import ResultPipeline
 from agent.reload import InventoryChange, Reloader, ReloadOutcome
+from agent.reports.build import build_report
+from agent.reports.model import MonthlyReport
 from agent.scheduler import Job, Scheduler
 from agent.server import bind, build_app, make_server
 from agent.status import StatusViews
@@ -108,6 +111,17 @@ async def open_history(config: Config) -> SqlHistory:
     return await SqlHistory.connect(config.agent.database)
 
 
+async def monthly_report(config: Config, devices: Sequence[Device], month: str,
+                         now: datetime) -> MonthlyReport:
+    """One month's report from the store (`pantau report`, the page's `report_for`).
+    ValueError for a month it cannot report; BackendError when the store cannot be read."""
+    history = await open_history(config)
+    try:
+        return await build_report(history, devices, config.sop, month, config.sla.timezone, now)
+    finally:
+        await history.aclose()
+
+
 class DeviceMatcher(Protocol):
     """The trap receiver as a reload sees it."""
 
@@ -185,6 +199,10 @@ class Agent:
         while True:
             await self.clock.sleep(TICK_SECONDS)
             self.pipeline.tick(self.clock.now())
+
+    async def report(self, month: str) -> MonthlyReport:
+        """`month`'s report of the running inventory, as of now (the page's `report_for`)."""
+        return await monthly_report(self.config, list(self.inventory), month, self.clock.now())
 
     async def _open_history(self) -> HistorySink:
         return await open_history(self.config)

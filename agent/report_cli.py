@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from agent.app import open_history
+from agent.app import monthly_report
 from agent.config import Config
 from agent.core.clock import Clock, SystemClock
 from agent.core.settings import User
-from agent.reports.build import build_report
 from agent.reports.csv_out import render_csv
 from agent.reports.json_out import render_json
 from agent.reports.model import MonthlyReport
@@ -50,15 +49,6 @@ def last_month(now: datetime, timezone: str) -> str:
     local = now.astimezone(ZoneInfo(timezone))
     year, month = (local.year - 1, 12) if local.month == 1 else (local.year, local.month - 1)
     return f"{year:04d}-{month:02d}"
-
-
-async def make_report(config: Config, month: str, clock: Clock) -> MonthlyReport:
-    history = await open_history(config)
-    try:
-        return await build_report(history, config.devices, config.sop, month,
-                                  config.sla.timezone, clock.now())
-    finally:
-        await history.aclose()
 
 
 def render(report: MonthlyReport, config: Config, fmt: str, lang: str,
@@ -102,7 +92,7 @@ def main_report(config: Config, args: argparse.Namespace, clock: Clock | None = 
             print(f"pantau: --signer: no user {args.signer!r} in [[users]]", file=sys.stderr)
             return EXIT_USAGE
     try:
-        report = asyncio.run(make_report(config, month, clock))
+        report = asyncio.run(monthly_report(config, config.devices, month, clock.now()))
     except ValueError as exc:
         print(f"pantau: --month: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -16,7 +16,7 @@ import pytest
 
 from agent.app import Agent
 from agent.cli import main
-from agent.config import loads
+from agent.config import load, loads
 from agent.reports.model import MonthlyReport
 from ticketing.history import MonitorRun, StateChange
 from ticketing.store.history import SqlHistory
@@ -147,3 +147,18 @@ class TestPdfSeam:
         assert getattr(letterhead, "city", None) == "Bogor"
         assert isinstance(report, MonthlyReport)
         assert report.period.label == "2026-11"
+
+
+class TestAgentReport:
+    """The running agent's `report(month)`: what the page's `report_for` calls."""
+
+    def test_the_agent_reports_a_month_from_its_store(self, tmp_path: Path) -> None:
+        config = write_config(tmp_path)
+        asyncio.run(seed(tmp_path))
+        agent = Agent(load(str(config)))
+        report = asyncio.run(agent.report("2026-11"))
+        assert report.period.label == "2026-11"
+        assert [d.device for d in report.devices] == ["sw-dinkes-01"]
+        assert report.devices[0].availability.down_seconds == 3 * 3600
+        with pytest.raises(ValueError, match="expected YYYY-MM"):
+            asyncio.run(agent.report("2026-13"))
