@@ -175,6 +175,26 @@ class TestHistoryWriterOnSqlite:
         figure(f"10,000 state changes written in one transaction in {took:.2f}s")
         assert took < 10
 
+    async def test_a_city_months_report(self, history: SqlHistory, figure: Figure) -> None:
+        """10,000 devices in 50 agencies, each down once for an hour in the month."""
+        devices = [Device(f"d{i:05d}", "127.0.0.2", f"Dinas {i % 50:02d}")
+                   for i in range(10_000)]
+        run = MonitorRun("r1", "a", START - H, END, END)
+        rows = [ch("r1", d.name, "up", START - H) for d in devices]
+        rows += [ch("r1", d.name, state, START + (i % 600 + k) * H)
+                 for i, d in enumerate(devices) for k, state in ((0, "down"), (1, "up"))]
+        await history.record(run, rows)
+        began = time.perf_counter()
+        report = await build_report(history, devices, SOP_006, "2026-12", "Asia/Jakarta",
+                                    END + H)
+        took = time.perf_counter() - began
+        assert len(report.agencies) == 50
+        assert report.overall.down_seconds == 10_000 * 3600
+        assert report.overall.outages == 10_000
+        figure(f"a month's report of 10,000 devices (30,000 history rows, 50 agencies) "
+               f"read and built in {took:.2f}s")
+        assert took < 30
+
 
 async def _read(url: str) -> tuple[Sequence[MonitorRun], Sequence[StateChange]]:
     h = await SqlHistory.connect(url)
