@@ -41,7 +41,8 @@ def add_parser(sub: Any, with_config: Any) -> None:
     report.add_argument("--lang", choices=("id", "en"), default="id",
                         help="the language of CSV headers and the PDF (default id)")
     report.add_argument("--signer", metavar="USER",
-                        help="a configured user who signs the PDF (full name, NIP, jabatan)")
+                        help="a configured user who signs the PDF (full name, NIP, jabatan); "
+                             "default: the first kepala_dinas user")
     report.add_argument("-o", "--output", metavar="FILE", help="default: standard output")
 
 
@@ -85,7 +86,8 @@ def write_output(data: bytes, output: str | None) -> None:
 def main_report(config: Config, args: argparse.Namespace, clock: Clock | None = None) -> int:
     clock = clock or SystemClock()
     month = args.month or last_month(clock.now(), config.sla.timezone)
-    signer = None
+    # as the page's PDF: signed by the first kepala_dinas user unless --signer names one
+    signer = next((u for u in config.users if u.role == "kepala_dinas"), None)
     if args.signer is not None:
         signer = next((u for u in config.users if u.name == args.signer), None)
         if signer is None:

@@ -139,7 +139,7 @@ class TestPdfSeam:
         asyncio.run(seed(tmp_path))
         out = tmp_path / "r.pdf"
         assert main(["report", "-c", str(config), "--month", "2026-11", "--format", "pdf",
-                     "--lang", "en", "--signer", "kadis", "-o", str(out)]) == 0
+                     "--lang", "en", "-o", str(out)]) == 0  # signed by the kepala_dinas
         assert out.read_bytes() == b"%PDF-1.7 stand-in"
         (report, lang, letterhead, signer), = calls
         assert lang == "en"
