@@ -9,6 +9,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,7 @@ from agent.core.clock import Clock, SystemClock
 from agent.core.model import CheckSpec, Device
 from agent.core.traps import DropSink, TrapSink
 from agent.detect import Detector
+from agent.history import HistorySink, HistoryWriter, node_name
 from agent.http_limits import raise_open_file_limit
 from agent.journal import Journal
 from agent.lag import LagMonitor
@@ -26,6 +28,8 @@ from agent.metrics import Metrics
 from agent.notifications import Notifications, build_rules, open_notifications
 from agent.pipeline import ResultPipeline
 from agent.reload import InventoryChange, Reloader, ReloadOutcome
+from agent.reports.build import build_report
+from agent.reports.model import MonthlyReport
 from agent.scheduler import Job, Scheduler
 from agent.server import bind, build_app, make_server
 from agent.status import StatusViews
@@ -44,6 +48,7 @@ from ticketing.notices import NoticeRules
 from ticketing.periodic import run_periodically
 from ticketing.ports import TicketSettingsView
 from ticketing.service import TicketService
+from ticketing.store.history import SqlHistory
 from ticketing.store.sql import SqlBackend
 
 log = logging.getLogger(__name__)
@@ -99,6 +104,22 @@ async def open_collectors(config: Config, clock: Clock) -> AsyncIterator[Collect
             snmp=SnmpCollector(fast, v3, clock, settings=config.snmp),
             icmp_mode=pinger.mode,
         )
+
+
+async def open_history(config: Config) -> SqlHistory:
+    """The state history in the store (written by the agent, read by `pantau report`)."""
+    return await SqlHistory.connect(config.agent.database)
+
+
+async def monthly_report(config: Config, devices: Sequence[Device], month: str,
+                         now: datetime) -> MonthlyReport:
+    """One month's report from the store (`pantau report`, the page's `report_for`).
+    ValueError for a month it cannot report; BackendError when the store cannot be read."""
+    history = await open_history(config)
+    try:
+        return await build_report(history, devices, config.sop, month, config.sla.timezone, now)
+    finally:
+        await history.aclose()
 
 
 class DeviceMatcher(Protocol):
@@ -158,6 +179,7 @@ class Agent:
         self.notifications: Notifications | None = None  # while running
         self.ready = asyncio.Event()
         self.store: StoreGate | None = None  # while running
+        self.history: HistoryWriter | None = None  # while running
         # the inventory the views, the API and the pages read: updated in place by reloads
         self.inventory: list[Device] = list(config.devices)
         self.device_index: dict[str, Device] = {d.name: d for d in config.devices}
@@ -177,6 +199,13 @@ class Agent:
         while True:
             await self.clock.sleep(TICK_SECONDS)
             self.pipeline.tick(self.clock.now())
+
+    async def report(self, month: str) -> MonthlyReport:
+        """`month`'s report of the running inventory, as of now (the page's `report_for`)."""
+        return await monthly_report(self.config, list(self.inventory), month, self.clock.now())
+
+    async def _open_history(self) -> HistorySink:
+        return await open_history(self.config)
 
     async def open_store(self) -> TicketStore:
         # ticket numbers run per year in the agency's zone (SOP006-2027-... from 1 January WIB)
@@ -228,6 +257,8 @@ class Agent:
         fresh = {*change.added, *change.changed}
         scheduler.remove_devices([*change.removed, *change.changed])
         self.pipeline.update_devices(devices, change.changed)
+        if self.history is not None:  # their states are forgotten: not monitored until known
+            self.history.forget([*change.removed, *change.changed], self.clock.now())
         self.config = replace(self.config, devices=devices)
         self.inventory[:] = devices
         self.device_index.clear()
@@ -299,8 +330,12 @@ class Agent:
                               on_rejected=self.metrics.observations_rejected.inc)
             await feed.load()  # the last run's observations first, in order
             traps = self.traps = await self._open_traps(stack, scheduler)
+            history = self.history = HistoryWriter(
+                self.clock, node_name(cfg.cluster.node if cfg.cluster else None),
+                self._open_history, lambda: (self.config.maintenance, self.inventory))
             self.pipeline.connect(recheck=scheduler.request_check, observe=feed.put,
-                                  on_snmp=None if traps is None else traps.on_snmp_result)
+                                  on_snmp=None if traps is None else traps.on_snmp_result,
+                                  on_transition=history.on_transition)
             views = StatusViews(
                 devices=self.inventory, index=self.device_index, sop=cfg.sop,
                 calendar=self.calendar, clock=self.clock,
@@ -354,6 +389,7 @@ class Agent:
                 lagging = tg.create_task(lag.run(), name="lag monitor")
                 ticker = tg.create_task(self._ticker(), name="ticker")
                 feeding = tg.create_task(feed.run(), name="tickets")
+                recording = tg.create_task(history.run_forever(), name="history")
                 sweeping = tg.create_task(run_periodically(
                     cfg.tickets.sla_sweep_seconds, self.clock, service.sweep), name="sla")
                 serving = tg.create_task(server.serve(sockets=[sock]), name="http")
@@ -376,6 +412,9 @@ class Agent:
                     # rest waits in the journal for the next start
                     await asyncio.wait_for(feed.queue.join(), DRAIN_SECONDS)
                 feeding.cancel()
+                recording.cancel()
+                with contextlib.suppress(TimeoutError):  # else the run ends at its last write
+                    await asyncio.wait_for(history.stop(), DRAIN_SECONDS)
                 if not await journal.flush():
                     log.error("observation journal incomplete at stop",
                               extra={"journal": journal.path})

@@ -48,17 +48,21 @@ class ResultPipeline:
         self._recheck: Callable[[str, str], object] | None = None
         self._observe: Callable[[Observation], None] | None = None
         self._on_snmp: Callable[[CheckResult], None] | None = None
+        self._on_transition: Callable[[Transition], None] | None = None
         self.results_read = 0  # results read for evidence: the work counter of the tests
 
     def connect(self, *, recheck: Callable[[str, str], object],
                 observe: Callable[[Observation], None],
-                on_snmp: Callable[[CheckResult], None] | None = None) -> None:
+                on_snmp: Callable[[CheckResult], None] | None = None,
+                on_transition: Callable[[Transition], None] | None = None) -> None:
         """Send rechecks to `recheck(device, check)` and observations to `observe(obs)`;
         `on_snmp(result)` sees each SNMP result before its interfaces reach the detector
-        (the trap meaning learns the interfaces there and makes waiting announcements)."""
+        (the trap meaning learns the interfaces there and makes waiting announcements);
+        `on_transition(t)` sees every hard transition (the state history)."""
         self._recheck = recheck
         self._observe = observe
         self._on_snmp = on_snmp
+        self._on_transition = on_transition
 
     def update_devices(self, devices: Sequence[Device], changed: Iterable[str]) -> None:
         """A reloaded inventory (`changed`: the names whose device is new or differs): the
@@ -129,6 +133,8 @@ class ResultPipeline:
                 if self._recheck is not None:
                     self._recheck(event.device, event.check)
                 continue
+            if self._on_transition is not None:
+                self._on_transition(event)
             obs = observation(event, self.devices, self.detector.device_state, self.evidence_of)
             if obs is not None and self._observe is not None:
                 self._observe(obs)

@@ -32,7 +32,7 @@ from ticketing.store.sql import SqlBackend
 NOW = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
 
 #: The newest revision under ticketing/store/migrations/versions.
-HEAD = "0004"
+HEAD = "0005"
 
 
 @pytest.fixture(params=SQL_KINDS)

@@ -196,3 +196,39 @@ cluster_leases = Table(
     PrimaryKeyConstraint("duty", name="pk_cluster_leases"),
     CheckConstraint("epoch >= 1", name="ck_cluster_leases_epoch"),
 )
+
+#: The state history (issue 16, revision 0005): each agent run, with the time it was last
+#: known alive, and every hard state change (and maintenance window edge) it saw, keyed by
+#: device, so cluster members write their own devices' rows side by side.
+monitor_runs = Table(
+    "monitor_runs",
+    metadata,
+    Column("id", String(40), nullable=False),
+    Column("node", String(64), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("last_alive", UtcDateTime, nullable=False),
+    Column("stopped_at", UtcDateTime, nullable=True),
+    PrimaryKeyConstraint("id", name="pk_monitor_runs"),
+    Index("ix_monitor_runs_started_at", "started_at"),
+)
+
+state_changes = Table(
+    "state_changes",
+    metadata,
+    Column("id", Integer, nullable=False, autoincrement=True),
+    Column(
+        "run_id",
+        String(40),
+        ForeignKey("monitor_runs.id", ondelete="RESTRICT", name="fk_state_changes_run_id"),
+        nullable=False,
+    ),
+    Column("device", Text, nullable=False),
+    Column("check", String(32), nullable=False),
+    Column("item", Text, nullable=False, server_default=""),
+    Column("state", String(16), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("id", name="pk_state_changes"),
+    # a period's rows; the last row of each subject and run before a period
+    Index("ix_state_changes_at", "at"),
+    Index("ix_state_changes_run_device", "run_id", "device", "check", "item", "at"),
+)

@@ -1,0 +1,71 @@
+"""Builds the monthly report's values from the store: the state history (availability per
+device, per agency, overall) and the tickets of the period (SLA compliance).
+
+The period is the calendar month in the agency's zone (`agent.reports.period`); a month not
+over yet ends at `now`. Devices are those of the inventory given (a device removed from it
+is not reported); each is counted from the history of the runs that watched it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from agent.core.model import Device
+from agent.reports.availability import device_tally, total
+from agent.reports.compliance import compliance
+from agent.reports.model import AgencyAvailability, DeviceAvailability, MonthlyReport
+from agent.reports.period import month_period
+from ticketing.history import MonitorRun, StateChange
+from ticketing.models import Ticket
+from ticketing.sop import Sop
+
+
+class ReportSource(Protocol):
+    """What a report reads (the SQL store implements it: ticketing.store.history)."""
+
+    async def report_history(self, start: datetime, end: datetime
+                             ) -> tuple[Sequence[MonitorRun], Sequence[StateChange]]:
+        """The runs alive at some time in [start, end), and the device and maintenance
+        rows of those runs: those in [start, end) and, for each run and subject, the last
+        one before `start` (the state the period begins in), in stored order."""
+        ...
+
+    async def report_tickets(self, start: datetime, end: datetime
+                             ) -> tuple[Sequence[Ticket], Sequence[tuple[str, datetime]]]:
+        """The tickets open at some time in [start, end), and the (owner, time) of each
+        reopening in [start, end)."""
+        ...
+
+
+async def build_report(source: ReportSource, devices: Sequence[Device], sop: Sop, month: str,
+                       timezone: str, now: datetime) -> MonthlyReport:
+    """The report of `month` ("YYYY-MM") counted in `timezone`, as of `now`.
+    ValueError for a bad month or zone (see `month_period`); BackendError from the store."""
+    period = month_period(month, timezone, now)
+    start, end = period.start, period.end
+    runs, changes = await source.report_history(start, end)
+    tickets, reopenings = await source.report_tickets(start, end)
+    of_device: dict[str, list[StateChange]] = {}
+    for c in changes:
+        of_device.setdefault(c.device, []).append(c)
+    ordered = sorted(devices, key=lambda d: (d.owner, d.name))
+    tallies = {d.name: device_tally(runs, of_device.get(d.name, ()), start, end)
+               for d in ordered}
+    owners = sorted({d.owner for d in ordered})
+    agencies = []
+    for owner in owners:
+        mine = [tallies[d.name] for d in ordered if d.owner == owner]
+        agencies.append(AgencyAvailability(owner=owner, devices=len(mine),
+                                           availability=total(mine, end - start).availability()))
+    return MonthlyReport(
+        period=period,
+        generated_at=now,
+        devices=tuple(DeviceAvailability(device=d.name, owner=d.owner, site=d.site,
+                                         availability=tallies[d.name].availability())
+                      for d in ordered),
+        agencies=tuple(agencies),
+        overall=total(tallies.values(), end - start).availability(),
+        compliance=compliance(tickets, reopenings, sop, period, owners),
+    )
