@@ -29,6 +29,7 @@ from agent.notifications import Notifications, build_rules, open_notifications
 from agent.pipeline import ResultPipeline
 from agent.reload import InventoryChange, Reloader, ReloadOutcome
 from agent.reports.build import build_report
+from agent.reports.csv_out import render_csv
 from agent.reports.model import MonthlyReport
 from agent.scheduler import Job, Scheduler
 from agent.server import bind, build_app, make_server
@@ -361,7 +362,8 @@ class Agent:
             web = WebContext(service=service, users=cfg.users, devices=cfg.devices,
                              device_index=self.device_index,
                              devices_json=views.devices_json, web=cfg.web, tz=cfg.sla.timezone,
-                             notifications=notify.desk, device_traps=self.device_traps)
+                             notifications=notify.desk, device_traps=self.device_traps,
+                             report_for=self.report, csv_for=render_csv)
             http_app = build_app(self.metrics, views.snapshot, views.devices_json,
                                  self.ready.is_set, api, web, clock=self.clock,
                                  metrics_token=cfg.agent.metrics_token,

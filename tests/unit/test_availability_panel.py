@@ -88,15 +88,15 @@ class TestAvailabilityPanel:
         expected = {
             "Dinas A": report_ratio(45, 15, maintenance=3600.0),  # 0.75
             "Dinas B": report_ratio(30, 0, unreachable=1800.0),  # 1
-            "Dinas C": report_ratio(30, 20),  # 0.6: flapping counted neither way
+            "Dinas C": report_ratio(30, 30),  # 0.5: flapping counts as DOWN, as in the report
         }
-        assert expected == {"Dinas A": 0.75, "Dinas B": 1.0, "Dinas C": 0.6}
+        assert expected == {"Dinas A": 0.75, "Dinas B": 1.0, "Dinas C": 0.5}
         out = run_panel(tmp_path, expected)
         assert out.returncode == 0, out.stdout + out.stderr
         assert "SUCCESS" in out.stdout
 
     def test_a_wrong_figure_fails(self, tmp_path: Path) -> None:
         # maintenance counted as DOWN would give Dinas A 45/105: the check would see it
-        out = run_panel(tmp_path, {"Dinas A": 45 / 105, "Dinas B": 1.0, "Dinas C": 0.6})
+        out = run_panel(tmp_path, {"Dinas A": 45 / 105, "Dinas B": 1.0, "Dinas C": 0.5})
         assert out.returncode != 0
         assert "FAILED" in out.stdout + out.stderr
