@@ -1,5 +1,6 @@
 """Lab end to end: a device blackholed for a measured time while `pantau run` watches; then
-`pantau report --format json` (and csv) gives that availability within 1 %.
+`pantau report --format json` (and csv) gives that availability within 1 %, and the PDF, read
+back with `pdftotext`, shows the kop, the device and the same figure.
 
 The agent polls every 0.5 s (down after 2 failures, up after 2 answers), so detecting the
 outage and the recovery take about the same time (each within about half a second of the
@@ -27,11 +28,13 @@ from lab.agentproc import AgentProcess
 from lab.inventory import LabDevice
 from lab.lab import Lab
 from tests.conftest import Figure
+from tests.unit.test_report_pdf import line_of, pdftotext
 
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab-report")]
 
 OWNER = "Dinas Lab Laporan"
 BEFORE_S, OUTAGE_S, AFTER_S = 60.0, 40.0, 60.0
+KOP = ("PEMERINTAH KOTA LAB", "DINAS KOMUNIKASI DAN INFORMATIKA")
 
 
 @pytest.fixture
@@ -42,6 +45,7 @@ def agent(lab: Lab, tmp_path: Path) -> Iterator[AgentProcess]:
         "polling": {"interval_seconds": 0.5, "timeout_seconds": 0.3, "down_after": 2,
                     "up_after": 2, "retry_interval_seconds": 0.5},
         "sla": {"timezone": "Asia/Jakarta"},
+        "web": {"kop": list(KOP)},
     })
     proc.start()
     try:
@@ -50,13 +54,17 @@ def agent(lab: Lab, tmp_path: Path) -> Iterator[AgentProcess]:
         proc.stop()
 
 
-def report(agent: AgentProcess, fmt: str, month: str) -> str:
+def report_file(agent: AgentProcess, fmt: str, month: str, lang: str = "en") -> Path:
     out = agent.workdir / f"laporan.{fmt}"
     done = subprocess.run([sys.executable, "-m", "agent", "report", "-c", str(agent.config),
-                           "--month", month, "--format", fmt, "--lang", "en", "-o", str(out)],
+                           "--month", month, "--format", fmt, "--lang", lang, "-o", str(out)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    return out.read_text(encoding="utf-8")
+    return out
+
+
+def report(agent: AgentProcess, fmt: str, month: str) -> str:
+    return report_file(agent, fmt, month).read_text(encoding="utf-8")
 
 
 class TestLabReport:
@@ -101,3 +109,13 @@ class TestLabReport:
         row = next(r for r in avail if r["device"] == "sw-report-out")
         assert float(row["availability"]) == a["ratio"]
         assert float(row["down_seconds"]) == a["down_seconds"]
+
+        # the PDF, in Indonesian: the kop, the device and its figure ("75,64 %")
+        pdf = report_file(agent, "pdf", month, lang="id")
+        text = pdftotext(pdf.read_bytes(), agent.workdir)
+        flat = " ".join(text.split())
+        for line in KOP:
+            assert line in flat, line
+        shown = f"{a['ratio'] * 100:.2f}".replace(".", ",") + " %"
+        assert shown in line_of(text, "sw-report-out"), text
+        figure(f"PDF {pdf.stat().st_size} bytes: kop, sw-report-out at {shown}")
