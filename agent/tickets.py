@@ -22,6 +22,7 @@ from agent.core.errors import (
     TicketNotFound,
 )
 from agent.core.model import Device, DeviceState
+from agent.core.reasons import reason
 from agent.detect import INTERFACE_CHECK, Transition
 from agent.journal import Journal
 from ticketing.models import EventKind, Fault, Ticket, TicketEvent
@@ -68,9 +69,10 @@ def observation(t: Transition, devices: Mapping[str, Device],
         root = root_cause(device, devices, state)
         if root is None:
             return None
+        cause = reason("unreachable_behind", device=device.name, root=root.name)
         return Observation(device=root.name, owner=root.owner, fault=Fault.DEVICE_DOWN,
                            kind=AFFECTED, at=t.at, affected=(device.name,),
-                           reason=f"{device.name} unreachable behind {root.name}")
+                           reason=cause.text(), cause=cause)
     kind = {DeviceState.DOWN: FAILING, DeviceState.FLAPPING: FLAPPING,
             DeviceState.UP: RESTORED}.get(new)
     if kind is None:
@@ -78,9 +80,10 @@ def observation(t: Transition, devices: Mapping[str, Device],
     affected = tuple(t.affected) if t.check == "icmp" else ()
     proof = Evidence.of_detection(fault=fault.value, state=new.value, since=t.at,
                                   reason=t.reason, last=last_results(device.name),
-                                  interface=item, affected=affected)
+                                  interface=item, affected=affected, cause=t.cause)
     return Observation(device=device.name, owner=device.owner, fault=fault, kind=kind, at=t.at,
-                       item=item, reason=t.reason, evidence=proof, affected=affected)
+                       item=item, reason=t.reason, evidence=proof, affected=affected,
+                       cause=t.cause)
 
 
 #: Observations taken off the queue at once (a mass event arrives in one burst).

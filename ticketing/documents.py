@@ -65,11 +65,16 @@ def validate_output(spec: StepSpec, output: Mapping[str, Any]) -> OutputDocument
     return OutputDocument(clean)
 
 
+#: A result's reasons are in English (and coded): the Penyebab line says why in Indonesian.
+_UNLISTED = frozenset({"reason", "reason_code", "error"})
+
+
 def _flat(value: Any, prefix: str = "") -> list[str]:
     if isinstance(value, Mapping):
         out: list[str] = []
         for k in sorted(value, key=str):
-            out += _flat(value[k], f"{prefix}{k}.")
+            if k not in _UNLISTED:
+                out += _flat(value[k], f"{prefix}{k}.")
         return out
     if isinstance(value, list | tuple):
         return [f"{prefix[:-1]}={', '.join(map(str, value))}"] if value else []
@@ -89,7 +94,7 @@ def automatic_request(draft: TicketDraft) -> OutputDocument:
         f"Sejak: {ev.since_text or aware_utc(draft.opened_at, 'opened_at').isoformat()}",
     ]
     if ev.reason:
-        lines.append(f"Penyebab: {ev.reason}")
+        lines.append(f"Penyebab: {ev.reason_in('id')}")
     if draft.affected:
         lines.append(f"Perangkat terdampak: {', '.join(draft.affected)}")
     measurements = _flat(ev.measurements)
