@@ -20,6 +20,7 @@ from agent.core.outbox import NotificationDesk
 from agent.throttle import Throttle
 from agent.web import views
 from agent.web.i18n import LANGS, Words, pick_lang
+from agent.web.letter_parts import Signer
 from agent.web.session import CSRF_FIELD, Accounts, csrf_ok, csrf_token
 from ticketing.service import TicketService
 
@@ -52,6 +53,7 @@ class PagesState:
     notifications: NotificationDesk | None = None  # None: no [notify] channel configured
     device_traps: Callable[[str], list[dict[str, Any]]] = lambda name: []  # [traps]' ring
     tested: dict[str, float] = field(default_factory=dict)  # user -> last test message (mono)
+    people: Mapping[str, Signer] = field(default_factory=dict)  # user -> name, NIP, jabatan
 
 
 def templates() -> jinja2.Environment:
