@@ -79,12 +79,13 @@ CATALOG: Mapping[str, Spec] = MappingProxyType({
         "{check} {address}: dibatalkan pada batas waktu {seconds:g} detik (kemungkinan "
         "tidak ada jawaban)", _CHECK),
     "check_late": Spec(
-        "{check}: pantau was late during the check: the agent stalled, not the device",
-        "{check}: pantau sendiri terlambat saat pemeriksaan: agen yang tersendat, bukan "
+        "{check} {address}: pantau was late during the check: the agent stalled, not the "
+        "device",
+        "{check} {address}: pantau sendiri terlambat saat pemeriksaan: agen yang tersendat, bukan "
         "perangkat", _CHECK),
     "check_internal": Spec(
-        "{check}: internal error in pantau (see the log)",
-        "{check}: galat internal pantau (lihat log)", _CHECK),
+        "{check} {address}: internal error in pantau (see the log)",
+        "{check} {address}: galat internal pantau (lihat log)", _CHECK),
     "snmp_partial": Spec(
         "{parts} failed", "{parts} gagal (data sebagian)", {"parts": "part"}),
     "interface_oper_down": Spec(
@@ -271,7 +272,14 @@ def _pattern(spec: Spec) -> re.Pattern[str]:
     return re.compile("".join(out))
 
 
-_PATTERNS = {code: _pattern(spec) for code, spec in CATALOG.items()}
+def _literal_length(spec: Spec) -> int:
+    return sum(len(literal) for literal, _, _, _ in string.Formatter().parse(spec.en))
+
+
+#: the most specific templates (the most literal text) tried first: "no longer failing"
+#: before "failing"
+_PATTERNS = {code: _pattern(spec) for code, spec in sorted(
+    CATALOG.items(), key=lambda item: -_literal_length(item[1]))}
 _REVERSE_TERMS = {voc: {en: key for key, (en, _) in words.items()}
                   for voc, words in TERMS.items()}
 _LAST = re.compile(r"^(?P<head>.*) \(last: (?P<last>.*)\)$")
