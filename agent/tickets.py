@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from agent.core import topology
 from agent.core.clock import Clock
@@ -78,7 +79,10 @@ def observation(t: Transition, devices: Mapping[str, Device],
     if kind is None:
         return None
     affected = tuple(t.affected) if t.check == "icmp" else ()
-    proof = Evidence.of_detection(fault=fault.value, state=new.value, since=t.at,
+    # "since" in the device's own zone: the request's text (ticketing.documents) names the
+    # local time at the device, zone included
+    proof = Evidence.of_detection(fault=fault.value, state=new.value,
+                                  since=t.at.astimezone(ZoneInfo(device.timezone)),
                                   reason=t.reason, last=last_results(device.name),
                                   interface=item, affected=affected, cause=t.cause)
     return Observation(device=device.name, owner=device.owner, fault=fault, kind=kind, at=t.at,

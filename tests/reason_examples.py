@@ -53,7 +53,9 @@ def english_left(text: str, r: Reason) -> list[str]:
     its whole text and its template's own words, nested reasons' too."""
     found = [r.text("en")] if r.text("en") in text else []
     for code in _codes(r):
-        found += [w for w in literals(code, "en") if re.search(re.escape(w), text)]
+        spec = CATALOG[code]
+        found += [w for w in literals(code, "en")  # not a loanword Indonesian uses too
+                  if w not in spec.id and re.search(re.escape(w), text)]
     return found
 
 

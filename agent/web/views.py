@@ -141,12 +141,14 @@ def field_label(spec: StepSpec, name: str, lang: str) -> str:
     return name
 
 
-def output_lines(spec: StepSpec, output: Mapping[str, Any], words: Words
-                 ) -> list[tuple[str, str]]:
-    """A completed step's output document as (label, text) pairs, in the SOP's field order."""
+def output_lines(spec: StepSpec, output: Mapping[str, Any], words: Words,
+                 automatic: bool = False) -> list[tuple[str, str]]:
+    """A completed step's output document as (label, text) pairs, in the SOP's field order.
+    The description of an `automatic` request is left out: it is written from the evidence,
+    which the page shows as a table in the reader's language."""
     lines = []
     for f in spec.fields:
-        if f.name not in output:
+        if f.name not in output or (automatic and spec.no == 1 and f.name == "description"):
             continue
         value = output[f.name]
         if isinstance(value, bool):
