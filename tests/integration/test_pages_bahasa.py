@@ -5,6 +5,7 @@ readable table in the device's local time, and people named by their full names.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -13,11 +14,16 @@ import pytest
 
 from agent.api import ApiContext
 from agent.config import User, WebSettings
-from agent.core.model import Device, Secret
+from agent.core.model import CheckResult, Device, DeviceState, Secret, Status
 from agent.core.reasons import Reason, reason
+from agent.core.settings import FlappingSettings, PollingSettings
+from agent.detect import Detector, Transition
 from agent.metrics import Metrics, Snapshot
 from agent.server import build_app
+from agent.status import result_json
+from agent.tickets import observation
 from agent.web.pages import WebContext
+from tests.conftest import Figure
 from tests.fakes import FakeClock, InMemoryBackend
 from tests.integration.api_support import DINKES, USERS, client_of, walk_to
 from tests.integration.test_pages import csrf, device_doc, password, password_hash, text_of
@@ -78,10 +84,11 @@ class Site:
 
 
 @contextlib.asynccontextmanager
-async def serve(cause: Reason, steps_done: int = 10) -> AsyncIterator[Site]:
+async def serve(cause: Reason, steps_done: int = 10, observed: Observation | None = None
+                ) -> AsyncIterator[Site]:
     """The pages over a service holding one automatic ticket of sw-dinkes-01 (a WITA site)
-    whose evidence carries `cause`, walked to step `steps_done` (10: closed), signed in as
-    admin."""
+    whose evidence carries `cause` (or opened by `observed`), walked to step `steps_done`
+    (10: closed), signed in as admin."""
     clock = FakeClock()
     service = TicketService(backend=InMemoryBackend(), sop=SOP_006, calendar=CalendarTime(),
                             clock=clock, verifier=CodedVerifier(clock, cause),
@@ -93,7 +100,7 @@ async def serve(cause: Reason, steps_done: int = 10) -> AsyncIterator[Site]:
                        "reason_code": cause.to_json(), "error": "timeout",
                        "samples": {"icmp_rtt_seconds": 0.0015,
                                    "icmp_packet_loss_ratio": 1.0}}})
-    ticket = await service.observe(Observation(
+    ticket = await service.observe(observed or Observation(
         device="sw-dinkes-01", owner=DINKES, fault=Fault.DEVICE_DOWN, kind=FAILING, at=at,
         reason=cause.text(), evidence=evidence, cause=cause))
     assert ticket is not None
@@ -136,6 +143,48 @@ class TestEveryReasonCode:
             await client.get("/lang/en")
             english = text_of((await client.get(f"/tickets/{site.ticket.id}")).text)
             assert r.text("en") in english
+
+
+class TestFromDetection:
+    """A device that stops answering ping, from its results through the detector and the
+    bridge to its ticket, walked through all nine steps: nothing English on the page or in the
+    letters (the issue's reproduction)."""
+
+    async def test_the_issue_reproduction(self, figure: Figure) -> None:
+        clock = FakeClock()
+        device = DEVICES[0]
+        detector = Detector([device], PollingSettings(interval_seconds=30, down_after=3),
+                            FlappingSettings(), ())
+        transitions: list[Transition] = []
+        last: dict[str, CheckResult] = {}
+        for _ in range(3):
+            clock.advance(30)
+            last["icmp"] = CheckResult(
+                device.name, "icmp", Status.DOWN, clock.now(), 1.0, error="timeout",
+                reason="no reply to 5 echo requests to 127.0.0.11 in 1.0s",
+                code="icmp_no_reply",
+                params=(("sent", 5), ("address", "127.0.0.11"), ("seconds", 1.0)))
+            transitions += [e for e in detector.observe(last["icmp"], "")
+                            if isinstance(e, Transition)]
+        [down] = [t for t in transitions if t.new is DeviceState.DOWN]
+        obs = observation(down, {device.name: device}, lambda name: DeviceState.DOWN,
+                          lambda name: {c: result_json(r) for c, r in last.items()})
+        assert obs is not None
+        assert obs.cause is not None
+        async with serve(obs.cause, observed=obs) as site:
+            page = text_of((await site.client.get(f"/tickets/{site.ticket.id}")).text)
+            letters = [text_of((await site.client.get(
+                f"/tickets/{site.ticket.id}/documents/{no}")).text) for no in range(1, 10)]
+        english = ("no reply to", "echo requests", "consecutive failed results",
+                   "device(s) healthy", "probe(s) over", "last.icmp", "NIP. \u2014")
+        left = sum(text.count(e) for text in (page, *letters) for e in english)
+        iso = sum(len(re.findall(r"\d{4}-\d\d-\d\dT\d\d:\d\d", text))
+                  for text in (page, *letters))
+        figure(f"ticket page and 9 letters: {left} English reason fragments or raw keys, "
+               f"{iso} ISO timestamps (before this change: 37 and 3)")
+        assert (left, iso) == (0, 0)
+        assert ("3 hasil gagal berturut-turut (terakhir: tidak ada balasan atas 5 permintaan "
+                "echo (ping) ke 127.0.0.11 dalam 1,0 detik)") in page
 
 
 class TestEvidenceTable:
