@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from agent.core.reasons import parse_english
+from agent.core.reason_text import parse_english
 from ticketing.indonesian import (
     DAYS,
     DAYS_EN,

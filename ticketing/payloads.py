@@ -11,7 +11,8 @@ from datetime import UTC, date, datetime
 from types import MappingProxyType
 from typing import Any
 
-from agent.core.reasons import Reason, shown
+from agent.core.reason_text import shown
+from agent.core.reasons import Reason
 
 
 def parse_time(value: Any) -> datetime | None:

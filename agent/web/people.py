@@ -15,8 +15,11 @@ def signers(users: Iterable[User]) -> dict[str, Signer]:
             for u in users}
 
 
-def display_name(name: str, people: Mapping[str, Signer]) -> str:
-    """"Joko Susilo (joko)" for a user with a full name; the user name otherwise (also for
-    the agent itself, "pantau", and for users no longer configured)."""
+def display_name(name: str, people: Mapping[str, Signer], short: bool = False) -> str:
+    """"Joko Susilo (joko)" for a user with a full name ("Joko Susilo" when `short`); the
+    user name otherwise (also for the agent itself, "pantau", and for users no longer
+    configured)."""
     full = people.get(name, Signer()).full_name
-    return f"{full} ({name})" if full and full != name else name
+    if not full or full == name:
+        return name
+    return full if short else f"{full} ({name})"

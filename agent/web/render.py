@@ -21,6 +21,7 @@ from agent.throttle import Throttle
 from agent.web import views
 from agent.web.i18n import LANGS, Words, pick_lang
 from agent.web.letter_parts import Signer
+from agent.web.people import display_name
 from agent.web.session import CSRF_FIELD, Accounts, csrf_ok, csrf_token
 from ticketing.service import TicketService
 
@@ -117,6 +118,7 @@ def render(request: Request, template: str, *, status: int = 200, who: Principal
         t=words, lang=words.lang, langs=LANGS, user=who, csrf=csrf_token(request),
         csrf_field=CSRF_FIELD, flashes=flashes, here=here, views=views,
         role_label=lambda role: words(f"role.{role}"), sop=state.service.sop,
+        person=lambda name, short=False: display_name(str(name or ""), state.people, short),
         is_agency_or_admin=who is not None and who.may_file,
         is_admin=who is not None and who.may_manage_outbox, **context)
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)

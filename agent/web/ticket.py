@@ -17,7 +17,6 @@ from agent.api.auth import Principal
 from agent.core.errors import BackendUnavailable, DocumentError, InvalidTransition, TicketNotFound
 from agent.web import evidence, letters, views
 from agent.web.i18n import Words
-from agent.web.people import display_name
 from agent.web.render import (
     SECURITY_HEADERS,
     PagesState,
@@ -97,8 +96,7 @@ def _ticket_view(request: Request, who: Principal, shown: _Shown, *,
         verification=doc.get("last_verification"),
         timeline=list(reversed(doc.get("audit", []))),
         evidence_rows=evidence.evidence_rows(shown.ticket, zone, lang),
-        measured=evidence.measurements(shown.ticket, zone, lang),
-        person=lambda name: display_name(str(name or ""), state.people))
+        measured=evidence.measurements(shown.ticket, zone, lang))
 
 
 def _output(spec: StepSpec, form: FormData) -> dict[str, Any]:

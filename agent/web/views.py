@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from agent.core.reasons import shown
+from agent.core.reason_text import shown
 from agent.web.i18n import Words
 from ticketing.sop import Sop, StepSpec
 

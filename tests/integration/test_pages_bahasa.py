@@ -84,11 +84,11 @@ class Site:
 
 
 @contextlib.asynccontextmanager
-async def serve(cause: Reason, steps_done: int = 10, observed: Observation | None = None
-                ) -> AsyncIterator[Site]:
+async def serve(cause: Reason, steps_done: int = 10, observed: Observation | None = None,
+                user: str = "admin") -> AsyncIterator[Site]:
     """The pages over a service holding one automatic ticket of sw-dinkes-01 (a WITA site)
     whose evidence carries `cause` (or opened by `observed`), walked to step `steps_done`
-    (10: closed), signed in as admin."""
+    (10: closed), signed in as `user`."""
     clock = FakeClock()
     service = TicketService(backend=InMemoryBackend(), sop=SOP_006, calendar=CalendarTime(),
                             clock=clock, verifier=CodedVerifier(clock, cause),
@@ -118,7 +118,7 @@ async def serve(cause: Reason, steps_done: int = 10, observed: Observation | Non
     async with client_of(app) as client:
         login = await client.get("/login")
         signed = await client.post("/login", data={
-            "username": "admin", "password": password("admin"), "next": "/devices",
+            "username": user, "password": password(user), "next": "/devices",
             "csrf_token": csrf(login.text)})
         assert signed.status_code == 303
         yield Site(client, service, ticket)
@@ -221,6 +221,12 @@ class TestPeople:
             assert "Budi Santoso (kasi)" in page  # completed step 4
             assert "Joko Susilo (teknisi)" in page  # completed step 5
             assert "kabid (Kepala Bidang TI)" in page  # no full name: the user name
+            assert "Masuk sebagai admin (Administrator)" in page
+
+    async def test_the_header_names_the_signed_in_person(self) -> None:
+        async with serve(example("no_result_yet"), steps_done=2, user="kasi") as site:
+            page = text_of((await site.client.get("/devices")).text)
+            assert "Masuk sebagai Budi Santoso (Kepala Seksi)" in page
 
     async def test_letters_sign_from_the_configuration(self) -> None:
         async with serve(example("no_result_yet"), steps_done=6) as site:

@@ -11,15 +11,8 @@ import pytest
 
 from agent.core import errors
 from agent.core.model import ERROR_KINDS, CheckResult, Device, DeviceState, Sample, Status
-from agent.core.reasons import (
-    CATALOG,
-    TERMS,
-    Reason,
-    of_result,
-    parse_english,
-    reason,
-    shown,
-)
+from agent.core.reason_text import parse_english, shown
+from agent.core.reasons import CATALOG, TERMS, Reason, of_result, reason
 from agent.detect import RETIRED, Transition, interface_results
 from agent.scheduler import Job
 from agent.tickets import observation
