@@ -62,6 +62,12 @@ class TestCatalog:
         assert parse_english(r.text("en")) is not None
         assert shown(r.text("en"), None, "id") == r.text("id")
 
+    @pytest.mark.parametrize("kind", ERROR_KINDS)
+    def test_every_error_kind_has_its_code(self, kind: str) -> None:
+        """The scheduler codes a failed check "check_" + its error kind."""
+        r = reason(f"check_{kind}", check="snmp", address="10.0.0.1", seconds=1.0)
+        assert "10.0.0.1" in r.text("id")
+
     def test_unknown_code_and_missing_parameter_are_refused(self) -> None:
         with pytest.raises(ValueError, match="unknown reason code 'nope'"):
             reason("nope")
