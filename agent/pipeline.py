@@ -12,7 +12,7 @@ from agent.core.model import CheckResult, Device, Status
 from agent.detect import (
     INTERFACE_CHECK,
     RETIRE_AFTER_POLLS,
-    RETIRED_REASON,
+    RETIRED,
     Detector,
     Reboot,
     RebootTracker,
@@ -100,7 +100,7 @@ class ResultPipeline:
         if result.status is Status.OK:  # a complete walk: a missing interface is gone
             for name in self._age(result.device, names):
                 self.handle_events(self.detector.retire(
-                    result.device, INTERFACE_CHECK, name, result.observed_at, RETIRED_REASON))
+                    result.device, INTERFACE_CHECK, name, result.observed_at, RETIRED))
         elif names:  # partial data: keep the ones it missed, and their counts
             known = self.interfaces.get(result.device, ())
             self.interfaces[result.device] = (*names, *(n for n in known if n not in names))

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from agent.core import reasons
 from agent.core.clock import Clock
 from agent.core.errors import CollectorError
 from agent.core.model import CheckResult, CheckSpec, Device, Status
@@ -367,14 +368,15 @@ class Scheduler:
             if late > self._late_after:
                 return self._late(job, started, late)
         if isinstance(outcome, CollectorError):
-            return self._failed(job, started, outcome.status, str(outcome), outcome.kind)
+            return self._failed(job, started, outcome.status, str(outcome), outcome.kind,
+                                seconds=elapsed)
         if isinstance(outcome, TimeoutError):
             return self._failed(
                 job, started, Status.DOWN,
                 f"{spec.check} {device.name}: cancelled after {elapsed:.1f}s "
                 f"(deadline {spec.timeout_seconds:g}s, possible timeout) "
                 f"probing {device.address}",
-                "deadline",
+                "deadline", seconds=spec.timeout_seconds,
             )
         # A bug, not a device problem (logged with its traceback where it was caught).
         return self._failed(job, started, Status.UNKNOWN, "internal", "internal")
@@ -396,8 +398,13 @@ class Scheduler:
         )
 
     def _failed(
-        self, job: Job, started: float, status: Status, reason: str, kind: str
+        self, job: Job, started: float, status: Status, reason: str, kind: str,
+        seconds: float = 0.0,
     ) -> CheckResult:
+        """A failed check's result: `reason` the English detail (logs), `kind` the error
+        kind, which is also its reason code ("check_" + kind) for the pages and letters."""
+        cause = reasons.reason(f"check_{kind}", check=job.spec.check,
+                               address=job.device.address, seconds=seconds)
         return CheckResult(
             device=job.device.name,
             check=job.spec.check,
@@ -406,4 +413,6 @@ class Scheduler:
             duration_seconds=self._clock.monotonic() - started,
             reason=reason,
             error=kind,
+            code=cause.code,
+            params=cause.flat(),
         )

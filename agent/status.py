@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from agent.core.clock import Clock
 from agent.core.model import CheckResult, Device, DeviceState
+from agent.core.reasons import of_result
 from agent.detect import Detector, Reboot, RebootTracker
 from agent.metrics import DeviceView, OpenTicketView, Snapshot
 from agent.scheduler import Scheduler
@@ -30,6 +31,9 @@ def result_json(result: CheckResult) -> dict[str, Any]:
         "error": result.error,
         "samples": {s.name: s.value for s in result.samples if not s.labels},
     }
+    cause = of_result(result.code, result.params)
+    if cause is not None:
+        out["reason_code"] = cause.to_json()
     if result.info:
         out["info"] = dict(result.info)
     interfaces: dict[str, dict[str, float]] = {}

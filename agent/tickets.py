@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from agent.core import topology
 from agent.core.clock import Clock
@@ -22,6 +23,7 @@ from agent.core.errors import (
     TicketNotFound,
 )
 from agent.core.model import Device, DeviceState
+from agent.core.reasons import reason
 from agent.detect import INTERFACE_CHECK, Transition
 from agent.journal import Journal
 from ticketing.models import EventKind, Fault, Ticket, TicketEvent
@@ -68,19 +70,24 @@ def observation(t: Transition, devices: Mapping[str, Device],
         root = root_cause(device, devices, state)
         if root is None:
             return None
+        cause = reason("unreachable_behind", device=device.name, root=root.name)
         return Observation(device=root.name, owner=root.owner, fault=Fault.DEVICE_DOWN,
                            kind=AFFECTED, at=t.at, affected=(device.name,),
-                           reason=f"{device.name} unreachable behind {root.name}")
+                           reason=cause.text(), cause=cause)
     kind = {DeviceState.DOWN: FAILING, DeviceState.FLAPPING: FLAPPING,
             DeviceState.UP: RESTORED}.get(new)
     if kind is None:
         return None
     affected = tuple(t.affected) if t.check == "icmp" else ()
-    proof = Evidence.of_detection(fault=fault.value, state=new.value, since=t.at,
+    # "since" in the device's own zone: the request's text (ticketing.documents) names the
+    # local time at the device, zone included
+    proof = Evidence.of_detection(fault=fault.value, state=new.value,
+                                  since=t.at.astimezone(ZoneInfo(device.timezone)),
                                   reason=t.reason, last=last_results(device.name),
-                                  interface=item, affected=affected)
+                                  interface=item, affected=affected, cause=t.cause)
     return Observation(device=device.name, owner=device.owner, fault=fault, kind=kind, at=t.at,
-                       item=item, reason=t.reason, evidence=proof, affected=affected)
+                       item=item, reason=t.reason, evidence=proof, affected=affected,
+                       cause=t.cause)
 
 
 #: Observations taken off the queue at once (a mass event arrives in one burst).

@@ -17,6 +17,7 @@ from agent.core.errors import ConfigError, ConfigProblem, InvalidTransition
 from agent.scheduler import Scheduler
 from ticketing import json_view, workflow
 from ticketing.backend import PAGE_MAX, TicketQuery
+from ticketing.indonesian import LANGS
 from ticketing.models import Ticket
 from ticketing.service import TicketService
 from ticketing.sop import Sop
@@ -53,6 +54,8 @@ def add_parser(sub: Any, with_config: Any) -> None:
     with_config(show)
     show.add_argument("id")
     show.add_argument("--json", action="store_true")
+    show.add_argument("--lang", choices=LANGS, default="en",
+                      help="the language of reasons (default en; --json keeps the codes)")
 
     file = tsub.add_parser("file", help="file a manual request for an agency")
     with_config(file)
@@ -79,6 +82,8 @@ def add_parser(sub: Any, with_config: Any) -> None:
     verify.add_argument("id")
     verify.add_argument("--as", dest="user", required=True, help="a configured user")
     verify.add_argument("--json", action="store_true")
+    verify.add_argument("--lang", choices=LANGS, default="en",
+                        help="the language of reasons (default en)")
 
     note = tsub.add_parser("note", help="add a note to the audit trail")
     with_config(note)
@@ -161,7 +166,7 @@ async def _dispatch(config: Config, service: TicketService, args: argparse.Names
         if args.json:
             _json(out, doc)
         else:
-            _show(doc, out)
+            _show(doc, out, ticket, args.lang)
         return 0
     actor = actor_for(config, args.user)
     if cmd == "file":
@@ -183,10 +188,11 @@ async def _dispatch(config: Config, service: TicketService, args: argparse.Names
         if args.json:
             _json(out, result.to_json())
         else:
-            out.write(f"{'PASSED' if result.passed else 'FAILED'}: {result.reason}\n")
+            out.write(f"{'PASSED' if result.passed else 'FAILED'}: "
+                      f"{result.reason_in(args.lang)}\n")
             for p in result.probes:
                 out.write(f"  round {p.round}  {p.device:<20} {p.check:<9} "
-                          f"{p.item:<12} {p.status.upper():<8} {p.reason}\n")
+                          f"{p.item:<12} {p.status.upper():<8} {p.reason_in(args.lang)}\n")
         return 0 if result.passed else 1
     else:
         ticket = await service.note(args.id, actor, args.text)
@@ -214,11 +220,17 @@ def _table(tickets: Sequence[Ticket], service: TicketService, out: TextIO) -> No
         out.write("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n")
 
 
-def _show(doc: Mapping[str, Any], out: TextIO) -> None:
+def _show(doc: Mapping[str, Any], out: TextIO, ticket: Ticket, lang: str) -> None:
     out.write(f"{doc['id']}  {doc['device']}  {doc['owner']}  {doc['fault']}  "
               f"{doc['status']}  step {doc['current_step']}\n")
     if doc.get("affected"):
         out.write(f"affected: {', '.join(doc['affected'])}\n")
+    if ticket.evidence.reason:
+        out.write(f"reason: {ticket.evidence.reason_in(lang)}\n")
+    if ticket.last_verification is not None:
+        v = ticket.last_verification
+        out.write(f"verification: {'PASSED' if v.passed else 'FAILED'}: "
+                  f"{v.reason_in(lang)}\n")
     for s in doc["steps"]:
         mark = "x" if s["completed_at"] else ("!" if s["breached"] else " ")
         out.write(f" [{mark}] {s['no']} {s['role']:<17} due {s['due_at'] or '-':<26} "

@@ -5,9 +5,11 @@ names the field), and the Surat Permohonan the agent writes for an automatic req
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from agent.core.errors import DocumentError
+from ticketing.indonesian import MONTHS, offset_zone_name
 from ticketing.models import TicketDraft, aware_utc
 from ticketing.payloads import OutputDocument
 from ticketing.sop import FieldSpec, StepSpec
@@ -65,15 +67,33 @@ def validate_output(spec: StepSpec, output: Mapping[str, Any]) -> OutputDocument
     return OutputDocument(clean)
 
 
+#: A result's reasons are in English (and coded): the Penyebab line says why in Indonesian.
+_UNLISTED = frozenset({"reason", "reason_code", "error"})
+
+
 def _flat(value: Any, prefix: str = "") -> list[str]:
     if isinstance(value, Mapping):
         out: list[str] = []
         for k in sorted(value, key=str):
-            out += _flat(value[k], f"{prefix}{k}.")
+            if k not in _UNLISTED:
+                out += _flat(value[k], f"{prefix}{k}.")
         return out
     if isinstance(value, list | tuple):
         return [f"{prefix[:-1]}={', '.join(map(str, value))}"] if value else []
     return [f"{prefix[:-1]}={value}"]
+
+
+def _since(text: str) -> str:
+    """"24 November 2026 pukul 08.00 WITA": the evidence's start in its own offset (the
+    device's zone, as the agent's bridge writes it); "" when it is not an aware ISO time."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return ""
+    if moment.utcoffset() is None:
+        return ""
+    return (f"{moment.day} {MONTHS[moment.month - 1]} {moment.year} pukul "
+            f"{moment:%H.%M} {offset_zone_name(moment)}")
 
 
 def automatic_request(draft: TicketDraft) -> OutputDocument:
@@ -85,11 +105,11 @@ def automatic_request(draft: TicketDraft) -> OutputDocument:
     lines = [
         f"Permohonan penanganan gangguan diajukan otomatis oleh pantau atas nama {draft.owner}.",
         f"Perangkat: {draft.device}" + (f", antarmuka {draft.item}" if draft.item else ""),
-        f"Gangguan: {draft.fault.value} ({what})",
-        f"Sejak: {ev.since_text or aware_utc(draft.opened_at, 'opened_at').isoformat()}",
+        f"Gangguan: {what}",
+        f"Sejak: {_since(ev.since_text) or aware_utc(draft.opened_at, 'opened_at').isoformat()}",
     ]
     if ev.reason:
-        lines.append(f"Penyebab: {ev.reason}")
+        lines.append(f"Penyebab: {ev.reason_in('id')}")
     if draft.affected:
         lines.append(f"Perangkat terdampak: {', '.join(draft.affected)}")
     measurements = _flat(ev.measurements)

@@ -43,6 +43,20 @@ def fault_title_en(fault: str, item: str = "") -> str:
     return " ".join(FAULT_TITLES_EN[fault].format(item=item).split())
 
 
+#: Indonesia's zones by their UTC offset in hours, for a time that carries only its offset.
+ZONE_BY_OFFSET: Mapping[int, str] = MappingProxyType({7: "WIB", 8: "WITA", 9: "WIT"})
+
+
+def offset_zone_name(moment: datetime) -> str:
+    """"WITA" for an aware time at +08:00, ...; "UTC+hh:mm" (or "UTC") outside Indonesia."""
+    offset = moment.utcoffset()
+    seconds = int(offset.total_seconds()) if offset is not None else 0
+    if seconds % 3600 == 0 and seconds // 3600 in ZONE_BY_OFFSET:
+        return ZONE_BY_OFFSET[seconds // 3600]
+    text = moment.strftime("%z")
+    return "UTC" if not seconds else f"UTC{text[:3]}:{text[3:]}"
+
+
 def zone_name(moment: datetime, tz: str) -> str:
     """"WIB", "WITA", "WIT", or "UTC+hh:mm" for a zone outside Indonesia (from the aware
     `moment`'s offset)."""

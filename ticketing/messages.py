@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from agent.core.reason_text import parse_english
 from ticketing.indonesian import (
     DAYS,
     DAYS_EN,
@@ -56,7 +57,11 @@ _LABELS = {
     "ticket": ("Tiket", "Ticket"),
     "subject": ("Perihal", "Subject"),
     "escalated": ("Dieskalasi kepada", "Escalated to"),
+    "reason": ("Keterangan", "Reason"),
 }
+#: The notices that say why: the fault's evidence, or the live verification's verdict.
+_WHY_EVIDENCE = frozenset({"ticket_opened", "ticket_reopened"})
+_WHY_VERIFICATION = frozenset({"verification_passed", "verification_failed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +138,9 @@ def render(notice: Notice, lang: str, tz: str, base_url: str) -> Text:
         # the agency's own words (a manual request's Perihal); an automatic request's
         # subject is built from the evidence, which may hold a collector's English reason
         rows.append((_pick(_LABELS["subject"], lang), request.output.text("subject")))
+    why = reason_text(notice, lang)
+    if why:
+        rows.append((_pick(_LABELS["reason"], lang), why))
     if step is not None:
         rows.append((_pick(_LABELS["step"], lang).format(no=step.no),
                      step.title_en if lang == "en" else step.title_id))
@@ -149,6 +157,21 @@ def render(notice: Notice, lang: str, tz: str, base_url: str) -> Text:
                       *(f"{escape(k)}: {escape(v)}" for k, v in rows), "",
                       f'<a href="{escape(link, quote=True)}">{escape(link_label)}</a>'])
     return Text(subject=subject, text=text, html=html, document=_document(notice, link))
+
+
+def reason_text(notice: Notice, lang: str) -> str:
+    """Why, in `lang`: the evidence's reason of a new or reopened ticket, the verification's
+    of a verdict; rendered from its code (or an old text read back into one). "" when there
+    is none, or it is free text (an alert's own summary), which the message leaves out."""
+    t = notice.ticket
+    if notice.kind in _WHY_EVIDENCE:
+        cause, text = t.evidence.cause, t.evidence.reason
+    elif notice.kind in _WHY_VERIFICATION and t.last_verification is not None:
+        cause, text = t.last_verification.cause, t.last_verification.reason
+    else:
+        return ""
+    found = cause or parse_english(text)
+    return found.text(lang) if found is not None else ""
 
 
 def html_for(channel: str, html: str) -> str:

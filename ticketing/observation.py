@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from agent.core.reasons import Reason
 from ticketing.models import Fault, Ticket, TicketEvent, fault_key
 from ticketing.payloads import Evidence
 
@@ -34,6 +35,7 @@ class Observation:
     reason: str = ""
     evidence: Evidence = field(default_factory=Evidence)
     affected: tuple[str, ...] = ()
+    cause: Reason | None = None  # `reason`'s code (agent.core.reasons), for the readers
 
     @property
     def dedup_key(self) -> str:
@@ -44,10 +46,13 @@ class Observation:
         `at` as ISO 8601 with its offset. ValueError for a naive `at`."""
         if self.at.utcoffset() is None:
             raise ValueError(f"observation of {self.device}: naive time {self.at.isoformat()}")
-        return {"device": self.device, "owner": self.owner, "fault": self.fault.value,
-                "kind": self.kind, "at": self.at.isoformat(), "item": self.item,
-                "reason": self.reason, "evidence": self.evidence.to_json(),
-                "affected": list(self.affected)}
+        out = {"device": self.device, "owner": self.owner, "fault": self.fault.value,
+               "kind": self.kind, "at": self.at.isoformat(), "item": self.item,
+               "reason": self.reason, "evidence": self.evidence.to_json(),
+               "affected": list(self.affected)}
+        if self.cause is not None:
+            out["reason_code"] = self.cause.to_json()
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Observation:
@@ -62,7 +67,8 @@ class Observation:
                    fault=Fault(data["fault"]), kind=kind, at=at, item=str(data.get("item", "")),
                    reason=str(data.get("reason", "")),
                    evidence=Evidence(dict(data.get("evidence", {}))),
-                   affected=tuple(str(a) for a in data.get("affected", ())))
+                   affected=tuple(str(a) for a in data.get("affected", ())),
+                   cause=Reason.from_json(data.get("reason_code")))
 
 
 #: (the open ticket, its events) -> whether an observation about it is a stale replay

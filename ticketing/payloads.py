@@ -11,6 +11,9 @@ from datetime import UTC, date, datetime
 from types import MappingProxyType
 from typing import Any
 
+from agent.core.reason_text import shown
+from agent.core.reasons import Reason
+
 
 def parse_time(value: Any) -> datetime | None:
     """An aware UTC datetime from an ISO string or a datetime; None when it is neither."""
@@ -39,7 +42,10 @@ def json_plain(value: Any) -> Any:
 #: Evidence.source of an alert's evidence.
 ALERTMANAGER = "alertmanager"
 #: The keys of a probe that are not measurements.
-_PROBE_KEYS = ("round", "device", "check", "item", "status", "at", "healthy", "reason")
+_PROBE_KEYS = ("round", "device", "check", "item", "status", "at", "healthy", "reason",
+               "reason_code")
+#: The key beside "reason" that keeps its code (agent.core.reasons.Reason.to_json).
+REASON_CODE = "reason_code"
 
 
 def _time(value: Any) -> datetime | None:
@@ -104,6 +110,15 @@ class CheckSeen:
     def reason(self) -> str:
         return _text(self.record.get("reason") or self.record.get("error"))
 
+    @property
+    def cause(self) -> Reason | None:
+        """The reason's code, when the result was recorded with one."""
+        return Reason.from_json(self.record.get(REASON_CODE))
+
+    def reason_in(self, lang: str) -> str:
+        """The reason for a reader in `lang` (agent.core.reasons.shown)."""
+        return shown(self.reason, self.record.get(REASON_CODE), lang)
+
     def sample(self, *names: str) -> Any:
         """The first of `names` in the result's samples or in the result itself."""
         samples = self.record.get("samples")
@@ -128,10 +143,13 @@ class Evidence(JsonView):
     @classmethod
     def of_detection(cls, *, fault: str, state: str, since: datetime, reason: str,
                      last: Mapping[str, Mapping[str, Any]], interface: str = "",
-                     affected: Sequence[str] = ()) -> Evidence:
-        """The detector's evidence of a hard transition, with the device's last results."""
+                     affected: Sequence[str] = (), cause: Reason | None = None) -> Evidence:
+        """The detector's evidence of a hard transition, with the device's last results;
+        `reason` in English, `cause` its code (kept under "reason_code")."""
         data: dict[str, Any] = {"fault": fault, "state": state, "since": since.isoformat(),
                                 "reason": reason, "last": dict(last)}
+        if cause is not None:
+            data[REASON_CODE] = cause.to_json()
         if interface:
             data["interface"] = interface
         if affected:
@@ -175,6 +193,15 @@ class Evidence(JsonView):
     @property
     def reason(self) -> str:
         return self._str("reason")
+
+    @property
+    def cause(self) -> Reason | None:
+        return Reason.from_json(self.data.get(REASON_CODE))
+
+    def reason_in(self, lang: str) -> str:
+        """The reason for a reader in `lang`: its code's rendering, an old (text only)
+        reason read back into its code, else the text (an alert's own summary)."""
+        return shown(self.reason, self.data.get(REASON_CODE), lang)
 
     @property
     def interface(self) -> str:
@@ -237,6 +264,10 @@ class Probe(JsonView):
     reason: str = ""
     item: str = ""  # the interface, for check "interface"
     samples: Mapping[str, Any] = field(default_factory=dict)  # base units, e.g. icmp_rtt_seconds
+    cause: Reason | None = None  # the reason's code
+
+    def reason_in(self, lang: str) -> str:
+        return shown(self.reason, self.cause, lang)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "samples", _frozen(self.samples))
@@ -250,6 +281,8 @@ class Probe(JsonView):
             out["item"] = self.item
         out.update(status=self.status, at=_iso(self.at), healthy=self.healthy,
                    reason=self.reason)
+        if self.cause is not None:
+            out[REASON_CODE] = self.cause.to_json()
         out.update(json_plain(self.samples))
         return out
 
@@ -261,7 +294,8 @@ class Probe(JsonView):
                    status=_text(data.get("status")), at=_time(data.get("at")),
                    healthy=data.get("healthy") is True, reason=_text(data.get("reason")),
                    item=_text(data.get("item")),
-                   samples={k: v for k, v in data.items() if k not in _PROBE_KEYS})
+                   samples={k: v for k, v in data.items() if k not in _PROBE_KEYS},
+                   cause=Reason.from_json(data.get(REASON_CODE)))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -274,17 +308,26 @@ class Verification(JsonView):
     finished_at: datetime | None
     reason: str = ""
     probes: tuple[Probe, ...] = ()
+    cause: Reason | None = None  # the reason's code
+
+    def reason_in(self, lang: str) -> str:
+        return shown(self.reason, self.cause, lang)
 
     def to_json(self) -> dict[str, Any]:
-        return {"passed": self.passed, "started_at": _iso(self.started_at),
-                "finished_at": _iso(self.finished_at), "reason": self.reason,
-                "probes": [p.to_json() for p in self.probes]}
+        out: dict[str, Any] = {
+            "passed": self.passed, "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at), "reason": self.reason,
+            "probes": [p.to_json() for p in self.probes]}
+        if self.cause is not None:
+            out[REASON_CODE] = self.cause.to_json()
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Verification:
         probes = data.get("probes")
         return cls(passed=data.get("passed") is True, started_at=_time(data.get("started_at")),
                    finished_at=_time(data.get("finished_at")), reason=_text(data.get("reason")),
+                   cause=Reason.from_json(data.get(REASON_CODE)),
                    probes=tuple(Probe.from_json(p) for p in probes or () if isinstance(
                        p, Mapping)) if isinstance(probes, list | tuple) else ())
 

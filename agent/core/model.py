@@ -116,9 +116,13 @@ class CheckResult:
     observed_at: datetime  # clock.now(), aware UTC
     duration_seconds: float  # from clock.monotonic()
     samples: tuple[Sample, ...] = ()
-    reason: str = ""  # human text: never a metric label
+    reason: str = ""  # English text, as logs show it: never a metric label
     error: str = ""  # closed set for metrics: "" or one of ERROR_KINDS
     info: tuple[tuple[str, str], ...] = ()  # text facts, e.g. ("sysName", "sw-01")
+    # The reason as a code of agent.core.reasons.CATALOG ("" when `reason` is empty) with its
+    # parameters: what pages, letters and messages render in the reader's language.
+    code: str = ""
+    params: tuple[tuple[str, str | int | float], ...] = ()
 
     def sample(self, name: str) -> float | None:
         """The value of the first unlabelled sample called `name`, or None."""

@@ -12,6 +12,7 @@ from agent.detect.events import ICMP, Event, Recheck, Transition
 from agent.detect.interfaces import (
     INTERFACE_CHECK,
     RETIRE_AFTER_POLLS,
+    RETIRED,
     RETIRED_REASON,
     interface_results,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "CONFIRM_WINDOW_SECONDS",
     "ICMP",
     "INTERFACE_CHECK",
+    "RETIRED",
     "RETIRED_REASON",
     "RETIRE_AFTER_POLLS",
     "Detector",

@@ -12,13 +12,14 @@ from types import MappingProxyType
 
 from agent.core import topology
 from agent.core.model import CheckResult, Device, DeviceState, Status
+from agent.core.reasons import Reason, reason
 from agent.core.settings import FlappingSettings, MaintenanceWindow, PollingSettings
 from agent.detect.announced import Announcements
 from agent.detect.deadlines import Entry, Holds, Rechecks
 from agent.detect.events import Event, Key, Recheck, Transition
 from agent.detect.interfaces import INTERFACE_CHECK
 from agent.detect.maintenance import covers
-from agent.detect.reasons import why
+from agent.detect.reasons import upstream, why
 from agent.detect.records import DeviceRecord, Subject, device_records
 from agent.detect.snapshots import DetectorSnapshot, DeviceSnapshot
 from agent.detect.soft_hard import StepSettings, step
@@ -26,6 +27,7 @@ from agent.detect.soft_hard import StepSettings, step
 log = logging.getLogger(__name__)
 
 _UP = DeviceState.UP
+_ENDED = reason("maintenance_ended")
 _DOWN = DeviceState.DOWN
 _UNKNOWN = DeviceState.UNKNOWN
 _UNREACHABLE = DeviceState.UNREACHABLE
@@ -168,10 +170,10 @@ class Detector:
         return out
 
     def retire(self, device: str, check: str, item: str, at: datetime,
-               reason: str) -> list[Transition]:
+               cause: Reason) -> list[Transition]:
         """Forget subject (device, check, item), never a device's own "icmp" one: its record
         and hold go. When ticketing last saw it failing (DOWN or FLAPPING), it gets a
-        transition to UP with `reason` (outside maintenance, so its ticket sees it)."""
+        transition to UP with reason `cause` (outside maintenance, so its ticket sees it)."""
         key = (device, check, item)
         subject = self._subjects.get(key)
         if subject is None or subject.is_device:
@@ -183,7 +185,7 @@ class Detector:
         self._holds.release(subject)
         if subject.reported not in _PROBLEMS or subject.state.last is None:
             return []
-        return [replace(self._emit(subject, subject.reported, _UP, at, reason),
+        return [replace(self._emit(subject, subject.reported, _UP, at, cause.text(), cause),
                         maintenance=False)]
 
     def update_devices(self, devices: Sequence[Device]) -> None:
@@ -316,29 +318,31 @@ class Detector:
             queue += record.children
         return out
 
-    def _decide(self, subject: Subject, at: datetime) -> tuple[DeviceState, str, list[Recheck]]:
+    def _decide(self, subject: Subject, at: datetime) -> tuple[DeviceState, Reason | None,
+                                                          list[Recheck]]:
         """The state to show for `subject` now, a note on why a hold ended, and re-checks."""
         self.visited += 1
         raw = subject.raw_state()
         shown = subject.shown
         if raw is shown:
             self._unhold(subject)
-            return shown, "", []
+            return shown, None, []
         parent = subject.parent
         if raw is _DOWN and shown is _UNREACHABLE and not subject.failed_since_parent_ok():
-            return shown, "", []  # failures its parent explains: wait for a newer result
+            return shown, None, []  # failures its parent explains: wait for a newer result
         if raw in _PROBLEMS and parent is not None and subject.parent_stale(parent):
             until = subject.hold_until
             if until is None:
                 until = at + self._hold_for
                 self._holds.hold(subject, until)
             if at < until:
-                return shown, "", self._request_recheck(parent, subject, at)
+                return shown, None, self._request_recheck(parent, subject, at)
             self._unhold(subject)
             seconds = self._hold_for.total_seconds()
-            return raw, f"{subject.upstream()} not re-checked within {seconds:g}s", []
+            return raw, reason("upstream_not_rechecked", **upstream(subject),
+                               seconds=seconds), []
         self._unhold(subject)
-        return raw, "", []
+        return raw, None, []
 
     def _unhold(self, subject: Subject) -> None:
         if subject.hold_until is not None:
@@ -358,7 +362,7 @@ class Detector:
 
     def _reevaluate(self, subjects: list[Subject], at: datetime) -> list[Event]:
         events: list[Event] = []
-        changes: list[tuple[Subject, DeviceState, DeviceState, str]] = []
+        changes: list[tuple[Subject, DeviceState, DeviceState, Reason | None]] = []
         for subject in subjects:
             new, note, rechecks = self._decide(subject, at)
             events += rechecks
@@ -378,8 +382,8 @@ class Detector:
             subject.shown = new
             subject.since = at
         for subject, old, new, note in changes:
-            reason = why(subject, old, new, note, self._settings.flapping)
-            transitions.append(self._emit(subject, old, new, at, reason))
+            text, cause = why(subject, old, new, note, self._settings.flapping)
+            transitions.append(self._emit(subject, old, new, at, text, cause))
         for record in records:
             transitions += self._sync_maintenance(record, at)
         return transitions + events
@@ -422,7 +426,8 @@ class Detector:
         for subject in record.subjects():
             if subject.shown is not subject.reported and subject.state.last is not None:
                 out.append(
-                    self._emit(subject, subject.reported, subject.shown, at, "maintenance ended")
+                    self._emit(subject, subject.reported, subject.shown, at, _ENDED.text(),
+                               _ENDED)
                 )
         return out
 
@@ -435,7 +440,8 @@ class Detector:
         return self._devices[name].children
 
     def _emit(
-        self, subject: Subject, old: DeviceState, new: DeviceState, at: datetime, reason: str
+        self, subject: Subject, old: DeviceState, new: DeviceState, at: datetime, reason: str,
+        cause: Reason,
     ) -> Transition:
         device, check, item = subject.key
         state = subject.state
@@ -451,6 +457,7 @@ class Detector:
             new=new,
             at=at,
             reason=reason,
+            cause=cause,
             evidence=state.last,
             maintenance=in_window,
             flapping=state.flapping,

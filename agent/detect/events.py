@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from agent.core.model import CheckResult, DeviceState
+from agent.core.reasons import Reason
 
 ICMP = "icmp"  # the check whose subject decides a device's own state
 
@@ -36,8 +37,9 @@ class Transition:
     old: DeviceState
     new: DeviceState
     at: datetime
-    reason: str
+    reason: str  # English, for logs
     evidence: CheckResult
+    cause: Reason | None = None  # the reason's code, for pages, letters and messages
     maintenance: bool = False
     flapping: bool = False
     affected: tuple[str, ...] = ()

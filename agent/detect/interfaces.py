@@ -6,12 +6,15 @@ from __future__ import annotations
 from dataclasses import replace
 
 from agent.core.model import CheckResult, Sample, Status
+from agent.core.reasons import CATALOG, reason
 
 INTERFACE_CHECK = "interface"
 # An interface missing from this many answered walks in a row (status OK: every request
 # answered) is retired: its subject goes, and a DOWN one is reported restored.
 RETIRE_AFTER_POLLS = 3
-RETIRED_REASON = "interface no longer reported"
+RETIRED = reason("interface_retired")
+RETIRED_REASON = RETIRED.text()
+_OPER_DOWN = CATALOG["interface_oper_down"].en.replace("{interface}", "{name}")
 
 
 def interface_results(result: CheckResult) -> list[tuple[str, CheckResult]]:
@@ -40,8 +43,10 @@ def interface_results(result: CheckResult) -> list[tuple[str, CheckResult]]:
             status=Status.DOWN if down else Status.OK,
             samples=(Sample("interface_admin_up", float(admin_up)),
                      Sample("interface_oper_up", float(oper_up))),
-            reason=f"interface {name} is admin-up but oper-down" if down else "",
+            reason=_OPER_DOWN.format(name=name) if down else "",
             error="",
+            code="interface_oper_down" if down else "",
+            params=(("interface", name),) if down else (),
             info=(("interface", name),),
         )))
     return out

@@ -139,6 +139,8 @@ CATALOG: Mapping[str, tuple[str, str]] = {
     "ticket.flapping": ("Perangkat tidak stabil (flapping)", "The device is flapping"),
     "ticket.reopened": ("Dibuka kembali {count} kali", "Reopened {count} time(s)"),
     "ticket.evidence": ("Bukti gangguan", "Evidence"),
+    "ticket.no_evidence": ("Tidak ada bukti yang tercatat.", "No evidence recorded."),
+    "ticket.measurements": ("Pengukuran terakhir", "Last measurements"),
     "ticket.steps": ("Langkah-langkah", "Steps"),
     "ticket.timeline": ("Riwayat", "Timeline"),
     "ticket.action": ("Tindakan Anda", "Your action"),

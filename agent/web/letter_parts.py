@@ -1,5 +1,6 @@
 """A letter's parts as plain values for its template (rows, measurements, the verification's
-probes, the signature), each written out in Indonesian from a Ticket's typed payloads."""
+probes, the signature), each written out in Indonesian from a Ticket's typed payloads (the
+evidence's rows and measurements are agent/web/evidence.py's, in Indonesian)."""
 
 from __future__ import annotations
 
@@ -7,35 +8,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from agent.web import evidence
+from agent.web.evidence import Measurement as Measurement
+from agent.web.evidence import Row as Row
 from agent.web.indonesian import DASH, clock_time, local, number, when
 from ticketing import payloads
 from ticketing.models import EventKind, Ticket, TicketEvent, Trigger
 from ticketing.sop import Sop, StepSpec
-
-_STATUSES = {"ok": "Normal", "warning": "Sebagian", "down": "Terputus",
-             "unknown": "Tidak diketahui"}
-_CHECKS = {"icmp": "ICMP (ping)", "snmp": "SNMP", "interface": "Antarmuka"}
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One labelled line of a letter's table."""
-
-    label: str
-    value: str
-    items: tuple[str, ...] = ()  # shown as a list under `value` (e.g. the devices to replace)
-
-
-@dataclass(frozen=True, slots=True)
-class Measurement:
-    """One check of the evidence's last measurements (step 1 of an automatic request)."""
-
-    check: str
-    status: str
-    rtt_ms: str
-    loss_pct: str
-    at: str
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,71 +45,48 @@ class Verification:
 
 @dataclass(frozen=True, slots=True)
 class Signature:
-    """The block at the right: an optional first line ("Pemohon,"), the signing title, and the
-    signer's name, or for an automatic request a plain statement that no one signed it."""
+    """The block at the right: an optional first line ("Pemohon,"), the signing title (the
+    signer's jabatan, else the role's title), and the signer's full name and NIP, or for an
+    automatic request a plain statement that no one signed it. An empty name or NIP is printed
+    as a blank line to be filled in by hand."""
 
     opening: str
     title: str
     name: str
     automatic: bool
+    nip: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Signer:
+    """What a letter prints of the user who signs it (agent.core.settings.User's fields)."""
+
+    full_name: str = ""
+    nip: str = ""
+    jabatan: str = ""
 
 
 def check_name(check: str, item: str = "") -> str:
-    name = _CHECKS.get(check, check)
-    return f"{name} {item}" if item else name
+    return evidence.check_name(check, "id", item)
 
 
 def status_name(status: str) -> str:
-    return _STATUSES.get(status, status or DASH)
+    return evidence.status_name(status, "id")
 
 
 def fault_title(ticket: Ticket) -> str:
     """"Antarmuka Gi0/1 mati", "Perangkat tidak dapat dijangkau", ..."""
-    return ticket.fault.title_id(ticket.item or "?")
-
-
-def _flat(value: object) -> str:
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_flat(v)}" for k, v in sorted(value.items(), key=str))
-    if isinstance(value, list | tuple):
-        return ", ".join(_flat(v) for v in value)
-    return "" if value is None else str(value)
+    return evidence.fault_title(ticket, "id")
 
 
 def evidence_rows(ticket: Ticket, tz: str) -> tuple[Row, ...]:
     """Bukti gangguan: what failed, since when, why, and who else is affected."""
-    ev = ticket.evidence
-    if not ev:
-        return ()
-    rows = [Row("Perangkat", ticket.device), Row("Perangkat Daerah", ticket.owner),
-            Row("Gangguan", fault_title(ticket))]
-    interface = ev.interface or ticket.item
-    if interface:
-        rows.append(Row("Antarmuka", interface))
-    if ev.from_alert:
-        alert = ev.alertname
-        rows.append(Row("Sumber", "Alertmanager" + (f" (peringatan {alert})" if alert else "")))
-    rows.append(Row("Sejak", when(ev.since, tz, fallback=ev.since_text) if ev.since_text
-                    else when(ticket.opened_at, tz)))
-    if ev.reason:
-        rows.append(Row("Penyebab", ev.reason))
-    affected = ev.affected or ticket.affected
-    if affected:
-        rows.append(Row("Perangkat terdampak", _flat(affected)))
-    if ev.labels:
-        rows.append(Row("Label peringatan", _flat(dict(ev.labels))))
-    return tuple(rows)
+    return evidence.evidence_rows(ticket, tz, "id")
 
 
 def measurements(ticket: Ticket, tz: str) -> tuple[Measurement, ...]:
     """The last ICMP and SNMP results kept in the evidence."""
-    return tuple(Measurement(
-        check=check_name(seen.check), status=status_name(seen.status),
-        rtt_ms=number(seen.sample("icmp_rtt_seconds"), 1000.0, 2),
-        loss_pct=number(seen.sample("icmp_packet_loss_ratio", "loss"), 100.0),
-        at=when(seen.observed_at, tz, seconds=True,
-                fallback=str(seen.record.get("observed_at") or "")),
-        reason=seen.reason or DASH) for seen in ticket.evidence.last)
+    return evidence.measurements(ticket, tz, "id")
 
 
 def gate_step(sop: Sop, no: int) -> StepSpec | None:
@@ -174,9 +130,10 @@ def verification_rows(v: payloads.Verification | None, tz: str) -> Verification 
         round=str(p.round), device=p.device, check=check_name(p.check, p.item),
         status=status_name(p.status), rtt_ms=number(p.sample("icmp_rtt_seconds"), 1000.0, 2),
         loss_pct=number(p.sample("icmp_packet_loss_ratio"), 100.0),
-        at=_probe_time(p.at, v.started_at, tz), reason=p.reason or DASH) for p in v.probes)
+        at=_probe_time(p.at, v.started_at, tz), reason=p.reason_in("id") or DASH)
+        for p in v.probes)
     return Verification(passed=v.passed, verdict="LULUS" if v.passed else "GAGAL",
-                        reason=v.reason or DASH,
+                        reason=v.reason_in("id") or DASH,
                         started=when(v.started_at, tz, seconds=True),
                         finished=when(v.finished_at, tz, seconds=True), probes=probes)
 

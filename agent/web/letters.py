@@ -27,6 +27,7 @@ from agent.web.letter_parts import (
     Measurement,
     Row,
     Signature,
+    Signer,
     Verification,
     automatic,
     evidence_rows,
@@ -145,17 +146,34 @@ class _Context:
     tz: str
     record: StepRecord
     moment: datetime  # the letter's date: the step's completion (step 1: the filing)
-    signer: str  # the signing role's title
-    names: Mapping[str, str]
+    role_title: str  # the signing role's title
+    signers: Mapping[str, Signer]
+    evidence_tz: str  # the zone of the evidence's times (agent/web/evidence.py says which)
 
     @property
     def output(self) -> OutputDocument:
         return self.record.output
 
     @property
-    def signer_name(self) -> str:
-        who = self.record.completed_by or ""
-        return self.names.get(who, who)
+    def signed_by(self) -> Signer:
+        """The user who completed the step; an unknown one (removed since) has no name."""
+        return self.signers.get(self.record.completed_by or "", Signer())
+
+    @property
+    def signer(self) -> str:
+        """The signer's title: their jabatan, else the role's title."""
+        return self.signed_by.jabatan or self.role_title
+
+    @property
+    def undersigned(self) -> str:
+        """Who "yang bertanda tangan di bawah ini" is: "Joko Susilo, Staf/Teknisi"."""
+        name = self.signed_by.full_name
+        return f"{name}, {self.signer}" if name else self.signer
+
+    def signature(self, opening: str = "", title: str = "") -> Signature:
+        who = self.signed_by
+        return Signature(opening, who.jabatan or title or self.role_title, who.full_name,
+                         False, who.nip)
 
     @property
     def request_ref(self) -> str:
@@ -168,7 +186,7 @@ class _Context:
 
 def _permohonan(c: _Context) -> dict[str, Any]:
     t = c.ticket
-    rows, measured = evidence_rows(t, c.tz), measurements(t, c.tz)
+    rows, measured = evidence_rows(t, c.evidence_tz), measurements(t, c.evidence_tz)
     sop_name = f"SOP-{c.sop.number} ({c.sop.title})"
     if automatic(t):
         paragraphs: tuple[str, ...] = (
@@ -188,7 +206,7 @@ def _permohonan(c: _Context) -> dict[str, Any]:
             f"berikut:",
             c.output.text("description"),
         )
-        signature = Signature("Pemohon,", t.owner, c.signer_name, False)
+        signature = c.signature("Pemohon,", t.owner)
     return {
         "paragraphs": paragraphs, "rows": rows, "measurements": measured,
         "signature": signature,
@@ -238,7 +256,7 @@ def _pengecekan(c: _Context) -> dict[str, Any]:
         "paragraphs": (
             f"Pada hari ini {DAYS[m.weekday()]}, tanggal {indonesian_date(m)}, pukul "
             f"{clock_time(m)} {zone_name(m, c.tz)}, yang bertanda tangan di bawah ini, "
-            f"{c.signer}, telah melakukan pengecekan untuk menindaklanjuti {c.request_ref}, "
+            f"{c.undersigned}, telah melakukan pengecekan untuk menindaklanjuti {c.request_ref}, "
             f"dengan hasil sebagai berikut:",),
         "closing": "Demikian berita acara ini dibuat dengan sebenarnya untuk dipergunakan "
                    "sebagaimana mestinya.",
@@ -248,7 +266,8 @@ def _pengecekan(c: _Context) -> dict[str, Any]:
 def _laporan(c: _Context) -> dict[str, Any]:
     gate = gate_step(c.sop, c.spec.no)
     verification = verification_rows(
-        gate_verification(c.ticket, gate.no, c.events) if gate is not None else None, c.tz)
+        gate_verification(c.ticket, gate.no, c.events) if gate is not None else None,
+        c.evidence_tz)
     return {
         "perihal": f"Laporan Tindaklanjut: {request_subject(c.ticket)}",
         "lampiran": ONE_ATTACHMENT if verification is not None else NO_ATTACHMENT,
@@ -264,11 +283,14 @@ def _laporan(c: _Context) -> dict[str, Any]:
 
 
 def build_letter(ticket: Ticket, no: int, sop: Sop, web: WebSettings, *, tz: str,
-                 events: Sequence[TicketEvent] = (), names: Mapping[str, str] | None = None
-                 ) -> Letter:
-    """The letter of step `no` as plain values; `events` is the ticket's audit trail (where a
-    report finds the verification that opened its gate). Raises ValueError when the step has
-    no letter yet (see `letter_available`) or its output document has no letter form."""
+                 events: Sequence[TicketEvent] = (),
+                 signers: Mapping[str, Signer] | None = None,
+                 evidence_tz: str | None = None) -> Letter:
+    """The letter of step `no` as plain values, dated in `tz`; `events` is the ticket's audit
+    trail (where a report finds the verification that opened its gate); `signers` the users
+    by name (their full name, NIP and jabatan sign); `evidence_tz` the zone of the evidence's
+    and the verification's times (default `tz`). Raises ValueError when the step has no
+    letter yet (see `letter_available`) or its output document has no letter form."""
     record = ticket.step_record(no)
     if sop.find(no) is None or record is None or not letter_available(ticket, no):
         raise ValueError(f"ticket {ticket.id}: step {no} has no letter yet")
@@ -278,7 +300,8 @@ def build_letter(ticket: Ticket, no: int, sop: Sop, web: WebSettings, *, tz: str
         raise ValueError(f"step {no}'s output {spec.output!r} has no letter form")
     c = _Context(ticket=ticket, events=events, spec=spec, sop=sop, web=web, tz=tz,
                  record=record, moment=_letter_time(ticket, no, tz),
-                 signer=role_title(spec.role.value, web, ticket.owner), names=names or {})
+                 role_title=role_title(spec.role.value, web, ticket.owner),
+                 signers=signers or {}, evidence_tz=evidence_tz or tz)
     yth = (f"Yth. {role_title(spec.hands_to.value, web, ticket.owner)}"
            if spec.hands_to else "")
     fields: dict[str, Any] = {
@@ -288,7 +311,7 @@ def build_letter(ticket: Ticket, no: int, sop: Sop, web: WebSettings, *, tz: str
         "tanggal": f"{web.city}, {indonesian_date(c.moment)}", "sifat": SIFAT,
         "lampiran": NO_ATTACHMENT, "perihal": request_subject(ticket), "yth": yth,
         "paragraphs": (), "rows": (), "measurements": (), "verification": None,
-        "closing": "", "signature": Signature("", c.signer, c.signer_name, False),
+        "closing": "", "signature": c.signature(),
     }
     if kind == "permohonan":
         fields.update(_permohonan(c))
@@ -311,13 +334,16 @@ def environment() -> jinja2.Environment:
 
 def render_letter(env: jinja2.Environment, ticket: Ticket, no: int, sop: Sop,
                   web: WebSettings, *, tz: str, events: Sequence[TicketEvent] = (),
-                  names: Mapping[str, str] | None = None) -> str:
+                  signers: Mapping[str, Signer] | None = None,
+                  evidence_tz: str | None = None) -> str:
     """Step `no`'s output document as a whole standalone, printable HTML page (A4, its own
-    CSS), always in Indonesian, with times in `tz`. `events` is the ticket's audit trail;
-    `names` maps user names to the names printed under the signature. Every text from users
-    and devices is escaped by `env` (which must autoescape). Raises ValueError when the step
-    has no letter yet (check `letter_available` first)."""
-    letter = build_letter(ticket, no, sop, web, tz=tz, events=events, names=names)
+    CSS), always in Indonesian, dated in `tz`. `events` is the ticket's audit trail;
+    `signers` the users whose full name, NIP and jabatan sign; `evidence_tz` the zone of the
+    evidence's times (see `build_letter`). Every text from users and devices is escaped by
+    `env` (which must autoescape). Raises ValueError when the step has no letter yet (check
+    `letter_available` first)."""
+    letter = build_letter(ticket, no, sop, web, tz=tz, events=events, signers=signers,
+                          evidence_tz=evidence_tz)
     name = f"letters/{letter.kind}.html"
     escapes = env.autoescape(name) if callable(env.autoescape) else env.autoescape
     if not escapes:

@@ -19,7 +19,7 @@ from agent.config import User, WebSettings
 from agent.core.model import Device
 from agent.core.outbox import NotificationDesk
 from agent.throttle import Throttle
-from agent.web import boards, filing, notifications, reports, signin, ticket
+from agent.web import boards, filing, notifications, people, reports, signin, ticket
 from agent.web.render import (
     CsrfRejected,
     PagesState,
@@ -70,7 +70,7 @@ def install(app: FastAPI, ctx: WebContext) -> None:
         devices=ctx.device_index if ctx.device_index is not None else {
             d.name: d for d in ctx.devices}, devices_json=ctx.devices_json, web=ctx.web,
         tz=ctx.tz, env=templates(), notifications=ctx.notifications,
-        device_traps=ctx.device_traps,
+        device_traps=ctx.device_traps, people=people.signers(ctx.users),
         reports=reports.ReportSource(ctx.report_for, ctx.csv_for, reports.signer_of(ctx.users)))
     app.add_middleware(SessionMiddleware, secret_key=key, session_cookie=SESSION_COOKIE,
                        max_age=int(ctx.web.session_hours * 3600), same_site="strict",

@@ -20,6 +20,8 @@ from agent.core.outbox import NotificationDesk
 from agent.throttle import Throttle
 from agent.web import views
 from agent.web.i18n import LANGS, Words, pick_lang
+from agent.web.letter_parts import Signer
+from agent.web.people import display_name
 from agent.web.report_view import may_read
 from agent.web.session import CSRF_FIELD, Accounts, csrf_ok, csrf_token
 from ticketing.service import TicketService
@@ -55,6 +57,7 @@ class PagesState:
     device_traps: Callable[[str], list[dict[str, Any]]] = lambda name: []  # [traps]' ring
     tested: dict[str, float] = field(default_factory=dict)  # user -> last test message (mono)
     reports: ReportSource | None = None  # the monthly report (agent/web/reports.py)
+    people: Mapping[str, Signer] = field(default_factory=dict)  # user -> name, NIP, jabatan
 
 
 def templates() -> jinja2.Environment:
@@ -118,6 +121,7 @@ def render(request: Request, template: str, *, status: int = 200, who: Principal
         t=words, lang=words.lang, langs=LANGS, user=who, csrf=csrf_token(request),
         csrf_field=CSRF_FIELD, flashes=flashes, here=here, views=views,
         role_label=lambda role: words(f"role.{role}"), sop=state.service.sop,
+        person=lambda name, short=False: display_name(str(name or ""), state.people, short),
         is_agency_or_admin=who is not None and who.may_file,
         is_admin=who is not None and who.may_manage_outbox,
         may_report=who is not None and may_read(who.role), **context)

@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from agent.api.auth import Principal
 from agent.core.errors import BackendUnavailable, DocumentError, InvalidTransition, TicketNotFound
-from agent.web import letters, views
+from agent.web import evidence, letters, views
 from agent.web.i18n import Words
 from agent.web.render import (
     SECURITY_HEADERS,
@@ -86,13 +86,17 @@ def _ticket_view(request: Request, who: Principal, shown: _Shown, *,
         spec = sop.step(int(record["no"]))
         steps.append((spec, record, views.clocked(record, now),
                       letters.letter_available(shown.ticket, spec.no)))
+    lang = words_of(request).lang
+    zone = evidence.zone_of(shown.ticket, state.devices, state.tz)
     return render(
         request, "ticket.html", status=status, who=who, ticket=doc, steps=steps,
         current=current, may_act=current is not None and who.may_act(current),
         may_verify=doc["status"] == "open" and who.may_verify,
         values=values or {}, error=error, now_ms=int(now.timestamp() * 1000),
         verification=doc.get("last_verification"),
-        timeline=list(reversed(doc.get("audit", []))))
+        timeline=list(reversed(doc.get("audit", []))),
+        evidence_rows=evidence.evidence_rows(shown.ticket, zone, lang),
+        measured=evidence.measurements(shown.ticket, zone, lang))
 
 
 def _output(spec: StepSpec, form: FormData) -> dict[str, Any]:
@@ -187,7 +191,7 @@ async def verify_now(request: Request, ticket_id: str) -> Response:
     else:
         verdict = words("verify.passed") if result.passed else words("verify.failed")
         flash(request, "ok" if result.passed else "error",
-              words("verify.result", verdict=verdict, reason=result.reason))
+              words("verify.result", verdict=verdict, reason=result.reason_in(words.lang)))
     return RedirectResponse(f"/tickets/{quote(ticket_id)}#verifikasi", status_code=303)
 
 
@@ -223,6 +227,8 @@ async def document(request: Request, ticket_id: str, no: int) -> Response:
     if state.service.sop.find(no) is None or not letters.letter_available(
             doc.ticket, no):
         return error_page(request, 404, words_of(request)("error.not_found"), who)
-    html = letters.render_letter(state.env, doc.ticket, no, state.service.sop, state.web,
-                                 tz=state.tz, events=doc.events)
+    html = letters.render_letter(
+        state.env, doc.ticket, no, state.service.sop, state.web, tz=state.tz,
+        events=doc.events, signers=state.people,
+        evidence_tz=evidence.zone_of(doc.ticket, state.devices, state.tz))
     return HTMLResponse(html, headers=SECURITY_HEADERS)

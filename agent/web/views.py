@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from agent.core.reason_text import shown
 from agent.web.i18n import Words
 from ticketing.sop import Sop, StepSpec
 
@@ -140,12 +141,14 @@ def field_label(spec: StepSpec, name: str, lang: str) -> str:
     return name
 
 
-def output_lines(spec: StepSpec, output: Mapping[str, Any], words: Words
-                 ) -> list[tuple[str, str]]:
-    """A completed step's output document as (label, text) pairs, in the SOP's field order."""
+def output_lines(spec: StepSpec, output: Mapping[str, Any], words: Words,
+                 automatic: bool = False) -> list[tuple[str, str]]:
+    """A completed step's output document as (label, text) pairs, in the SOP's field order.
+    The description of an `automatic` request is left out: it is written from the evidence,
+    which the page shows as a table in the reader's language."""
     lines = []
     for f in spec.fields:
-        if f.name not in output:
+        if f.name not in output or (automatic and spec.no == 1 and f.name == "description"):
             continue
         value = output[f.name]
         if isinstance(value, bool):
@@ -166,11 +169,11 @@ def event_summary(event: Mapping[str, Any], words: Words) -> str:
     kind = event["kind"]
     if kind == "verification":
         verdict = words("verify.passed") if data.get("passed") else words("verify.failed")
-        return f"{verdict}: {data.get('reason', '')}"
+        return f"{verdict}: {reason_of(data, words.lang)}"
     if kind in ("opened", "failure_observed", "reopened"):
         evidence = data.get("evidence") or {}
         if isinstance(evidence, Mapping):
-            return str(evidence.get("reason") or data.get("subject") or "")
+            return reason_of(evidence, words.lang) or str(data.get("subject") or "")
     if kind == "note":
         return str(data.get("text", ""))
     if kind == "affected_added":
@@ -187,25 +190,13 @@ def event_title(event: Mapping[str, Any], words: Words) -> str:
     return words(f"event.{event['kind']}", step=event.get("step") or "")
 
 
-def evidence_rows(evidence: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
-    """The evidence as key/value rows, nested tables flattened to dotted keys
-    ("last.icmp.samples.icmp_rtt_seconds")."""
-    rows = []
-    for key, value in evidence.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            rows.extend(evidence_rows(value, f"{name}."))
-        else:
-            rows.append((name, _plain(value)))
-    return rows
-
-
-def _plain(value: Any) -> str:
-    if isinstance(value, list):
-        return ", ".join(_plain(v) for v in value)
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return "—" if value is None else str(value)
+def reason_of(record: Mapping[str, Any] | None, lang: str) -> str:
+    """The reason of a JSON record (evidence, verification, probe) in `lang`: rendered from
+    its "reason_code" when it has one, else its (old, text only) "reason" read back into a
+    code, else that text as stored."""
+    if not record:
+        return ""
+    return shown(str(record.get("reason") or ""), record.get("reason_code"), lang)
 
 
 def probe_rows(verification: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:

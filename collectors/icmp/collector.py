@@ -13,6 +13,7 @@ from typing import Protocol
 from agent.core.clock import Clock
 from agent.core.errors import CollectorError, ProbeError
 from agent.core.model import CheckResult, CheckSpec, Device, Sample, Status
+from agent.core.reasons import reason
 from collectors.icmp.packets import PingReply, canonical_address
 
 log = logging.getLogger(__name__)
@@ -182,6 +183,8 @@ class IcmpCollector:
             log.debug("icmp check", extra={"device": device.name, "address": address,
                                             "sent": reply.sent, "received": reply.received})
         if reply.received == 0:
+            cause = reason("icmp_no_reply", sent=reply.sent,
+                           address=_target(device, address), seconds=duration)
             return CheckResult(
                 device=device.name,
                 check="icmp",
@@ -189,9 +192,10 @@ class IcmpCollector:
                 observed_at=self._clock.now() if at is None else at,
                 duration_seconds=duration,
                 samples=samples,
-                reason=f"no reply to {reply.sent} echo requests to "
-                       f"{_target(device, address)} in {duration:.1f}s",
+                reason=cause.text(),
                 error="timeout",
+                code=cause.code,
+                params=cause.flat(),
             )
         return CheckResult(
             device=device.name,

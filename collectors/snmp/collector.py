@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 
+from agent.core import reasons
 from agent.core.clock import Clock
 from agent.core.errors import (
     CollectorError,
@@ -38,6 +39,9 @@ from collectors.snmp.protocol import CommunityClient, Oid, Rows, UsmClient
 from collectors.snmp.samples import SampleCache, interface_samples, monitored_matcher, text
 
 log = logging.getLogger(__name__)
+#: what failed in a partial poll -> its term in agent.core.reasons (vocabulary "part")
+_PARTS = {"system group": "system", "interface walk": "interfaces",
+          "32-bit octet walk": "octets32"}
 
 
 class SnmpCollector:
@@ -132,8 +136,11 @@ class SnmpCollector:
             status = Status.WARNING
             reason = "; ".join(f"{what} failed: {exc}" for what, exc in failures)
             error = failures[0][1].kind
+            cause = reasons.reason("snmp_partial", parts=",".join(dict.fromkeys(
+                _PARTS[what] for what, _ in failures)))
+            code, params = cause.code, cause.flat()
         else:
-            status, reason, error = Status.OK, "", ""
+            status, reason, error, code, params = Status.OK, "", "", "", ()
         log.debug(
             "snmp poll",
             extra={"device": device.name, "profile": profile.name, "samples": len(samples)},
@@ -147,6 +154,8 @@ class SnmpCollector:
             samples=samples,
             reason=reason,
             error=error,
+            code=code,
+            params=params,
             info=(
                 ("sysName", text(system.get(SYS_NAME))),
                 ("sysDescr", text(system.get(SYS_DESCR))),

@@ -11,6 +11,7 @@ import pytest
 from agent.core.clock import SystemClock
 from agent.core.errors import ProbeError
 from agent.core.model import CheckResult, CheckSpec, Device, Status
+from agent.core.reasons import of_result
 from collectors.icmp import IcmpCollector, Pinger
 from collectors.icmp.channel import COALESCE_SECONDS, Channel
 from lab.lab import Lab
@@ -120,6 +121,11 @@ class TestDead:
         assert result.sample("icmp_packet_loss_ratio") == 1.0
         assert result.sample("icmp_rtt_seconds") is None
         assert result.reason.startswith(f"no reply to 3 echo requests to {address} in ")
+        cause = of_result(result.code, result.params)  # the same words, as a reason code
+        assert cause is not None
+        assert cause.text() == result.reason
+        assert cause.text("id").startswith(
+            f"tidak ada balasan atas 3 permintaan echo (ping) ke {address} dalam ")
         assert wall < 1.25  # the check's own deadline is 0.95 s; slack for a loaded CI box
 
     async def test_ping_waits_timeout_after_the_last_send(

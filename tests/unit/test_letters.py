@@ -15,6 +15,7 @@ import pytest
 
 from agent.config import WebSettings
 from agent.web import letter_parts, letters
+from agent.web.letter_parts import Signer
 from tests.workflow_support import NAMES, T0, Run, actor, auto_draft, manual_draft
 from ticketing import workflow
 from ticketing.models import Fault, Ticket, TicketEvent, Trigger
@@ -26,8 +27,10 @@ WEB = WebSettings()
 EVIL = "<script>alert(1)</script>"
 H = timedelta(hours=1)
 DASH = "\u2014"
-DISPLAY = {"siti": "Siti Aminah", "ahmad": "Ahmad Fauzi", "rina": "Rina Wulandari",
-           "budi": "Budi Santoso", "joko": "Joko Susilo"}
+DISPLAY = {name: Signer(full_name=full) for name, full in (
+    ("siti", "Siti Aminah"), ("ahmad", "Ahmad Fauzi"), ("rina", "Rina Wulandari"),
+    ("budi", "Budi Santoso"), ("joko", "Joko Susilo"))}
+BLANK = "." * 40  # a signature line left to be filled in by hand
 
 # -- a small DOM over html.parser --------------------------------------------------------------
 
@@ -197,14 +200,14 @@ def with_output(doc: Doc, no: int, output: Mapping[str, Any], **changes: Any) ->
 
 
 def html_of(doc: Doc, no: int, web: WebSettings = WEB, env: jinja2.Environment | None = None,
-            names: Mapping[str, str] | None = None) -> str:
+            names: Mapping[str, Signer] | None = None) -> str:
     return letters.render_letter(env or letters.environment(), doc.ticket, no, SOP_006, web,
-                                 tz=TZ, events=doc.events, names=names)
+                                 tz=TZ, events=doc.events, signers=names)
 
 
 def render(doc: Doc, no: int, web: WebSettings = WEB,
            env: jinja2.Environment | None = None,
-           names: Mapping[str, str] | None = DISPLAY) -> Dom:
+           names: Mapping[str, Signer] | None = DISPLAY) -> Dom:
     return Dom(html_of(doc, no, web, env, names))
 
 
@@ -339,10 +342,13 @@ class TestEveryLetter:
         page = render(manual, no)
         assert page.text("ttd-jabatan") == title
         assert page.text("ttd-nama") == name
-        assert page.text("ttd-nip") == f"NIP. {DASH}"
+        assert page.text("ttd-nip") == f"NIP. {BLANK}"  # no NIP configured: a blank line
 
-    def test_without_names_the_user_name_is_printed(self, manual: Doc) -> None:
-        assert render(manual, 4, names=None).text("ttd-nama") == NAMES["kasi"]
+    def test_without_a_full_name_the_lines_are_blank(self, manual: Doc) -> None:
+        page = render(manual, 4, names=None)
+        assert page.text("ttd-nama") == BLANK
+        assert page.text("ttd-nip") == f"NIP. {BLANK}"
+        assert NAMES["kasi"] not in page.text("ttd")
 
     @pytest.mark.parametrize("no", range(1, 10))
     def test_printable_page(self, manual: Doc, no: int) -> None:
@@ -547,7 +553,8 @@ class TestEscaping:
         run = closed_manual_run(outputs, description=EVIL, subject=EVIL, owner=EVIL)
         doc = doc_of(run)
         for no in range(1, 10):
-            html = html_of(doc, no, names={"joko": EVIL, "budi": EVIL})
+            html = html_of(doc, no, names={"joko": Signer(EVIL, "1" * 18, EVIL),
+                                           "budi": Signer(EVIL)})
             assert "<script>alert" not in html, f"step {no}"
             assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html, f"step {no}"
             assert EVIL in Dom(html).root.text(), f"step {no}"

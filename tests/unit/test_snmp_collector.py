@@ -443,6 +443,7 @@ class TestCheck:
         result = await col.check(device(), SPEC)
         assert result.status == Status.WARNING
         assert result.reason.startswith("interface walk failed: snmp sw-01: agent answered")
+        assert (result.code, result.params) == ("snmp_partial", (("parts", "interfaces"),))
         assert result.error == "protocol"
         assert result.sample("snmp_uptime_seconds") == 1234.56
 
@@ -452,6 +453,7 @@ class TestCheck:
         result = await col.check(device(), SPEC)
         assert result.status == Status.WARNING
         assert "system group failed" in result.reason
+        assert (result.code, result.params) == ("snmp_partial", (("parts", "system"),))
         assert result.info[2] == ("sysObjectID", "")
         assert len(values(result, "interface_oper_up")) == 3
 
