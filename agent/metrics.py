@@ -147,6 +147,11 @@ EXPOSED_NAMES = EXPOSED_NAMES | frozenset(
 RELOAD_SUCCESS = "pantau_config_last_reload_success"  # gauge: 1 or 0
 RELOAD_SUCCESS_AT = "pantau_config_last_reload_success_timestamp_seconds"  # gauge: unix time
 EXPOSED_NAMES = EXPOSED_NAMES | frozenset({RELOAD_SUCCESS, RELOAD_SUCCESS_AT})
+# -- The cluster's leader (issue 15): 1 on the member running the singleton duties (the SLA
+# sweep, notification delivery, reports), 0 on the others; an agent alone is its own leader.
+# Only the leader exports the ticket gauges (TICKETS_OPEN, STEP_SLA, STEP_REMAINING).
+CLUSTER_LEADER = "pantau_cluster_leader"  # gauge {node}
+EXPOSED_NAMES = EXPOSED_NAMES | frozenset({CLUSTER_LEADER})
 # -- SNMP traps (issue 13): notifications received per device and kind (or OID), and the
 # datagrams the receiver dropped, by reason (every reason of DROP_REASONS from the start).
 TRAPS_RECEIVED = "pantau_traps_received"  # counter {device,trap}
@@ -219,6 +224,7 @@ class Snapshot:
     in_flight: int = 0
     tickets: tuple[OpenTicketView, ...] = ()
     step_sla_seconds: Mapping[int, float] = field(default_factory=dict)
+    leader: bool = True  # False on a cluster member that is not the leader: no ticket gauges
 
 
 class SnapshotCollector(Collector):
@@ -310,6 +316,10 @@ class Metrics:
         self.reload_success_at = Gauge(
             RELOAD_SUCCESS_AT, "When the configuration was last loaded successfully "
             "(at start or by a reload), as a Unix time.", registry=self.registry)
+        self.cluster_leader = Gauge(
+            CLUSTER_LEADER, "1 on the member that runs the singleton duties (SLA sweep, "
+            "notification delivery, reports) and exports the ticket gauges, else 0; an agent "
+            "alone is its own leader.", ["node"], registry=self.registry)
         build = Info(BUILD_INFO, "pantau build information.", registry=self.registry)
         build.info({"version": __version__, "python": platform.python_version()})
         self.lateness = LatenessInstruments(self.registry)
