@@ -380,6 +380,11 @@ class Agent:
                 collecting = tg.create_task(heap.collect_periodically(self.clock), name="gc")
                 notifying = [tg.create_task(job(), name=name)
                              for name, job in notify.stats_jobs()]
+                if cfg.cluster is not None:  # a member not leading sweeps nothing, but keeps
+                    # its open tickets current: taking over, it counts no old change again
+                    notifying.append(tg.create_task(run_periodically(
+                        cfg.tickets.sla_sweep_seconds, self.clock, service.refresh),
+                        name="refresh"))
                 self.ready.set()
                 stopping = tg.create_task(stop.wait(), name="stop")
                 await asyncio.wait({stopping, serving}, return_when=asyncio.FIRST_COMPLETED)

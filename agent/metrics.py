@@ -244,6 +244,22 @@ class SnapshotCollector(Collector):
         yield from text_string_to_metric_families(DeviceTexts().text(self.snapshot))
 
 
+class LeaderOnly(Collector):
+    """The ticket counters and histograms, collected only while `leading` (set per render
+    from the snapshot): the leader counts every ticket change, its own and (at each sweep's
+    re-read) the others', so only its series are the cluster's; the other members' would
+    count changes twice in a sum over agents."""
+
+    def __init__(self) -> None:
+        self.leading = True
+        self.instruments: list[Collector] = []
+
+    def collect(self) -> Iterator[Metric]:
+        if self.leading:
+            for instrument in self.instruments:
+                yield from instrument.collect()
+
+
 class Metrics:
     """The app's registry: the snapshot collector plus the agent's own health instruments."""
 
@@ -282,25 +298,28 @@ class Metrics:
                            self.collector_errors, self.scheduler_lag, self.traps_received,
                            self.traps_dropped):
             self.registry.register(instrument)
+        self.ticket_counts = LeaderOnly()
+        self.registry.register(self.ticket_counts)
         self.step_breaches = Counter(
-            STEP_BREACHES, "Steps that went past their due time.", ["step"],
-            registry=self.registry,
+            STEP_BREACHES, "Steps that went past their due time.", ["step"], registry=None,
         )
         self.step_duration = Histogram(
             STEP_DURATION, "Durations of completed steps (wall time).", ["step"],
             buckets=(60, 300, 600, 1800, 3600, 4 * 3600, 8 * 3600, 86400, 2 * 86400,
                      5 * 86400, 10 * 86400),
-            registry=self.registry,
+            registry=None,
         )
         self.tickets_opened = Counter(
             TICKETS_OPENED, "Tickets opened, by trigger and fault.", ["trigger", "fault"],
-            registry=self.registry,
+            registry=None,
         )
         self.restoration = Histogram(
             RESTORATION, "From a ticket's opening to its verified restoration (step 7).",
             buckets=(300, 900, 1800, 3600, 4 * 3600, 8 * 3600, 86400, 3 * 86400, 7 * 86400),
-            registry=self.registry,
+            registry=None,
         )
+        self.ticket_counts.instruments += [self.step_breaches, self.step_duration,
+                                           self.tickets_opened, self.restoration]
         self.observations_rejected = Counter(
             OBSERVATIONS_REJECTED, "Observations the ticket store still refused after re-reading "
             "the ticket: kept with the reason in the journal's rejected table.",
@@ -381,6 +400,7 @@ class Metrics:
         per-device families, which `device_texts` renders."""
         self.snapshots.snapshot = snapshot
         self.snapshots.silent = True
+        self.ticket_counts.leading = snapshot.leader
         try:
             return generate_latest(self.registry)
         finally:

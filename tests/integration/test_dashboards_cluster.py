@@ -116,6 +116,11 @@ class TestThreeMembers:
             assert total(prom.query("pantau:devices_not_up:count")) == 1.0
             assert total(prom.query('pantau:devices:count_by_state{state="up"}')) == 3.0
             assert total(prom.query("pantau_cluster_leader")) == 1.0
+            # the ticket counters too: its opening counted once (by the leader), not by each
+            # member that saw it
+            c.wait(lambda: prom.query("sum(pantau_tickets_opened_total) > 0"), 15,
+                   "the opening counted")
+            assert total(prom.query("sum(pantau_tickets_opened_total)")) == 1.0
             naive = total(prom.query("count(pantau_device_up)"))
             alerts = [a for a in prom.get("/api/v1/alerts")["alerts"]
                       if a["labels"]["alertname"] == "PantauAgentDown"]

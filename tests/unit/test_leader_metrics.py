@@ -46,6 +46,31 @@ class TestTicketGauges:
         assert "pantau_devices_configured" in families(snap)  # the rest is all there
 
 
+class TestTicketCounters:
+    """The ticket counters and histograms come from the leader only, too."""
+
+    COUNTED = ("pantau_tickets_opened_total", "pantau_ticket_step_breaches_total",
+               "pantau_ticket_step_duration_seconds_count",
+               "pantau_ticket_restoration_seconds_count")
+
+    def exposed(self, leader: bool) -> set[str]:
+        metrics = Metrics()
+        metrics.breached(2)
+        metrics.step_completed(2, 60.0)
+        metrics.restoration_verified(600.0)
+        metrics.tickets_opened.labels("auto", "device_down").inc()
+        text = metrics.own_text(Snapshot(leader=leader)).decode()
+        return {s.name for f in text_string_to_metric_families(text) for s in f.samples}
+
+    def test_the_leader_exports_them(self) -> None:
+        assert set(self.COUNTED) <= self.exposed(leader=True)
+
+    def test_another_member_leaves_them_out(self) -> None:
+        names = self.exposed(leader=False)
+        assert not set(self.COUNTED) & names
+        assert "pantau_build_info" in names
+
+
 class FakeLeases:
     def __init__(self, holder: str) -> None:
         self.holder = holder
