@@ -111,10 +111,19 @@ class TestLeaderKilled:
             repeated = {key: n for key, n in copies.items() if n > 1}
             assert len(repeated) <= 1, repeated  # only the one in flight at the kill
             assert all(n == 2 for n in repeated.values()), repeated
+            # a clean stop hands the lease back: the last member leads at its next heartbeat,
+            # not a lease later
+            stopping = time.monotonic()
+            c.agents[second].stop(15.0)
+            c.wait(lambda: c.leaders() == [third], 10, "the last member leads")
+            handover = time.monotonic() - stopping
+
             bound_s = LEASE_SECONDS + HEARTBEAT_SECONDS
             figure(f"leader SIGKILL (heartbeat {HEARTBEAT_SECONDS:g}s, lease "
                    f"{LEASE_SECONDS:g}s): another member led after {takeover:.1f}s (bound "
                    f"{bound_s:g}s); first message delivered after the kill at {delivered:.1f}s; "
                    f"breach recorded by the new leader; {len(copies)} messages, "
-                   f"{len(repeated)} sent twice")
+                   f"{len(repeated)} sent twice; leader SIGTERM: handed over in "
+                   f"{handover:.1f}s (stop included)")
             assert takeover <= bound_s + 1.0, takeover
+            assert handover < LEASE_SECONDS, handover  # released, not left to expire

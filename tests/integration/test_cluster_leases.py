@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from agent.core.errors import BackendRejected
+from agent.core.errors import BackendRejected, BackendUnavailable
 from tests.backend_fixtures import reset_postgres
 from tests.postgres_fixtures import postgres_url
 from ticketing.store.cluster_leases import SqlLeases
@@ -97,3 +97,17 @@ class TestLeaderLease:
     async def test_sqlite_is_refused(self, tmp_path: object) -> None:
         with pytest.raises(BackendRejected, match="need PostgreSQL"):
             await SqlLeases.connect(f"sqlite:///{tmp_path}/x.db")
+
+
+class TestErrors:
+    """A lease store that cannot connect says so without the password."""
+
+    async def test_the_password_is_hidden(self) -> None:
+        secret = "hunter2-lease-secret"
+        # Port 1 on loopback: nothing listens there, so the connection is refused at once.
+        with pytest.raises(BackendUnavailable) as caught:
+            await SqlLeases.connect(f"postgresql://pantau:{secret}@127.0.0.1:1/pantau",
+                                    timeout_seconds=2)
+        assert "pantau:***@127.0.0.1:1" in str(caught.value)
+        assert secret not in str(caught.value)
+        assert secret not in repr(caught.value)
