@@ -3,11 +3,14 @@ pointed at the suite's SMTP server: started and stopped by PID, read through the
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from lab.agentproc import AgentProcess
 from lab.inventory import LabDevice, TomlValue
@@ -20,6 +23,19 @@ from tests.notify_lab_support import OWNER, PEOPLE
 NODES = ("agent-a", "agent-b", "agent-c")
 HEARTBEAT_SECONDS, LEASE_SECONDS = 1.0, 3.0
 MAIL_FROM = "pantau@kotabogor.example"
+
+
+class SlowRecorder(TimedRecorder):
+    """An SMTP server that takes `delay` seconds to accept each mail: a message stays in
+    flight that long, so a second sender polling the outbox meanwhile would send it again."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        await asyncio.sleep(self.delay)  # the server's own loop, in its thread
+        return await super().handle_DATA(server, session, envelope)
 
 
 def users() -> str:
@@ -39,11 +55,12 @@ class Cluster:
 
     def __init__(self, lab: Lab, workdir: Path, devices: Sequence[LabDevice],
                  sections: Mapping[str, Mapping[str, TomlValue]],
-                 inventories: Mapping[str, Sequence[LabDevice]] | None = None) -> None:
+                 inventories: Mapping[str, Sequence[LabDevice]] | None = None,
+                 smtp_delay: float = 0.0) -> None:
         self.lab, self.workdir = lab, workdir
         self.devices, self.sections = devices, sections
         self.inventories = dict(inventories or {})  # node -> its own inventory, if given
-        self.mail = TimedRecorder()
+        self.mail = SlowRecorder(smtp_delay)
         self.smtp = SmtpThread(self.mail)
         self.pg = LabPostgres(lab)
         self.agents: dict[str, AgentProcess] = {}
