@@ -4,7 +4,9 @@ alone or in a cluster, with the `pantau_cluster_leader` gauge."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
@@ -14,6 +16,10 @@ from agent.cluster.leader import Duty, Leader, LeaderSettings, run_duties
 from agent.core.clock import Clock
 from agent.core.leases import Lease, LeaseStore
 from agent.core.settings import ClusterSettings
+
+log = logging.getLogger(__name__)
+
+CLOSE_SECONDS = 2.0
 
 
 class ClosingLeaseStore(LeaseStore, Protocol):
@@ -38,9 +44,16 @@ class ConnectingLeases:
             await self._store.release(duty, node)
 
     async def aclose(self) -> None:
+        """Close the connection; a close stuck behind a call the network swallowed is given
+        up after CLOSE_SECONDS (the agent's stop does not wait for TCP to time out)."""
         store, self._store = self._store, None
         if store is not None:
-            await store.aclose()
+            try:
+                async with asyncio.timeout(CLOSE_SECONDS):
+                    await store.aclose()
+            except TimeoutError:
+                log.warning("leader lease connection not closed",
+                            extra={"within_seconds": CLOSE_SECONDS})
 
 
 def leadership(cluster: ClusterSettings | None, clock: Clock, gauge: Gauge,

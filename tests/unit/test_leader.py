@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from agent.cluster.leader import LEADER_DUTY, STOP_SHARE, Duty, Leader, LeaderSettings
+from agent.cluster.leader_store import ConnectingLeases
 from agent.core.errors import BackendUnavailable
 from agent.core.leases import Lease
 from tests.fakes import FakeClock
@@ -71,6 +72,9 @@ class FakeLeases:
         self.released.append(node)
         if self.holder == node:
             self.until = self.clock.monotonic()
+
+    async def aclose(self) -> None:
+        return None
 
     def held_elsewhere(self, node: str) -> None:
         """Another member holds the lease from now on (as after a takeover)."""
@@ -234,3 +238,36 @@ class TestCleanStop:
         assert store.released == [ME]
         assert store.until == clock.monotonic()  # free for the next member now
         assert task.cancelled()
+
+
+class TestConnecting:
+    """The lease store is connected at the first heartbeat, and again after a failure."""
+
+    async def test_a_failed_connect_is_tried_again_at_the_next_heartbeat(self) -> None:
+        clock, probe = FakeClock(), Probe()
+        store = FakeLeases(clock, probe)
+        attempts: list[float] = []
+
+        async def connect() -> FakeLeases:
+            attempts.append(clock.monotonic())
+            await probe.notify()
+            if len(attempts) == 1:
+                raise BackendUnavailable("database postgresql://pantau@db/pantau unavailable")
+            return store
+
+        duties = DutyLog(clock, probe)
+        leases = ConnectingLeases(connect)
+        leader = Leader(leases, LeaderSettings(ME, HEARTBEAT, LEASE), clock, [duties.duty()])
+        task = asyncio.create_task(leader.run())
+        try:
+            await probe.until(lambda: len(attempts) == 1)
+            await clock.wait_sleepers(1)
+            assert not leader.leading
+            clock.advance(HEARTBEAT)
+            await probe.until(lambda: duties.running == 1)
+            assert attempts == [1000.0, 1000.0 + HEARTBEAT]
+            assert leader.leading
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await leases.aclose()
