@@ -122,9 +122,17 @@ class TestThreeMembers:
                    "the opening counted")
             assert total(prom.query("sum(pantau_tickets_opened_total)")) == 1.0
             naive = total(prom.query("count(pantau_device_up)"))
-            alerts = [a for a in prom.get("/api/v1/alerts")["alerts"]
-                      if a["labels"]["alertname"] == "PantauAgentDown"]
-            assert alerts == []
+            alerts = prom.get("/api/v1/alerts")["alerts"]
+            assert [a for a in alerts if a["labels"]["alertname"] == "PantauAgentDown"] == []
+
+            def down_alerts() -> list[dict[str, Any]]:
+                return [a for a in prom.get("/api/v1/alerts")["alerts"]
+                        if a["labels"]["alertname"] == "PantauDeviceDown"]
+
+            c.wait(down_alerts, 15, "PantauDeviceDown (pending)")
+            # one alert for the device two members export, without an instance label
+            assert [a["labels"].get("device") for a in down_alerts()] == [DOWN]
+            assert "instance" not in down_alerts()[0]["labels"]
             assert all(not math.isnan(v) for v in got.values())
             figure(f"3 members, 4 devices (1 exported by 2 members), 1 ticket: panel totals "
                    f"right ({len(TOTALS)} totals, {len(SERIES)} series counts); a plain "
