@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from agent import heap
 from agent.api import ApiContext
 from agent.cluster.leader import Duty, Leader
+from agent.cluster.leader_outbox import LeaderOutbox
 from agent.cluster.leader_store import leadership
 from agent.config import Config, TrapSettings
 from agent.core.clock import Clock, SystemClock
@@ -270,6 +271,10 @@ class Agent:
             on_open=self._set_trap_receiver))
         return traps
 
+    def _leading(self) -> bool:
+        """In a cluster: this member leads, within its lease (delivery checks it)."""
+        return self.leader is not None and self.leader.valid()
+
     def _snapshots(self, views: StatusViews) -> Callable[[], Snapshot]:
         """/metrics' snapshots: in a cluster, with the ticket gauges on the leader only."""
         if self.config.cluster is None:
@@ -303,7 +308,8 @@ class Agent:
                 lag=lag,
             )
             notify = await stack.enter_async_context(
-                open_notifications(cfg, self.clock, backend, self.metrics))
+                open_notifications(cfg, self.clock, backend if cfg.cluster is None else
+                                   LeaderOutbox(backend, self._leading), self.metrics))
             self.notifications = notify
             service = self.build_service(backend, collectors, scheduler, notify.wake)
             # one bounded try now: a store that is there is ready when the agent is (the API

@@ -92,6 +92,12 @@ class Leader:
         self._term: asyncio.Task[None] | None = None
         self._failing = False  # a take failed: logged once until one works again
 
+    def valid(self) -> bool:
+        """Whether this member may act as the leader right now: it leads and its deadline
+        has not passed. Duties check it before a side effect: after a stall of the whole
+        process (SIGSTOP, a paused VM) their timers may fire before this loop's does."""
+        return self.leading and self._clock.monotonic() < self._deadline
+
     async def run(self) -> None:
         """Heartbeat until cancelled; on cancellation the duties stop and the lease is
         handed back (within RELEASE_SECONDS)."""

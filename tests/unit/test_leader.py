@@ -12,10 +12,14 @@ from dataclasses import dataclass, field
 import pytest
 
 from agent.cluster.leader import LEADER_DUTY, STOP_SHARE, Duty, Leader, LeaderSettings
+from agent.cluster.leader_outbox import LeaderOutbox
 from agent.cluster.leader_store import ConnectingLeases
 from agent.core.errors import BackendUnavailable
 from agent.core.leases import Lease
+from agent.core.outbox import Delivery
 from tests.fakes import FakeClock
+from tests.notify_delivery_support import envelope
+from tests.notify_outbox_fake import FakeOutbox
 
 HEARTBEAT, LEASE = 5.0, 15.0
 ME = "agent-a"
@@ -271,3 +275,30 @@ class TestConnecting:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             await leases.aclose()
+
+
+class TestStalls:
+    """After a stall of the whole process past the deadline, nothing acts as the leader
+    before the leader loop runs again: `valid()` is False and the outbox offers nothing."""
+
+    async def test_valid_turns_false_at_the_deadline_before_the_loop_runs(self, rig: Rig
+                                                                          ) -> None:
+        await rig.probe.until(lambda: rig.duties.running == 1)
+        assert rig.leader.valid()
+        await rig.clock.wait_sleepers(1)
+        rig.clock.advance(STOP_SHARE * LEASE)  # SIGSTOP for that long; no task ran since
+        assert rig.leader.leading  # the loop has not seen it yet
+        assert not rig.leader.valid()
+
+    async def test_the_outbox_offers_nothing_to_a_member_not_valid(self) -> None:
+        clock = FakeClock()
+        box = FakeOutbox()
+        queued = box.put(envelope("m1", at=clock.now()))
+        valid = [False]
+        outbox = LeaderOutbox(box, lambda: valid[0])
+        assert list(await outbox.due(clock.now(), 10)) == []
+        assert box.calls.get("due", 0) == 0  # the store is not even asked
+        valid[0] = True
+        assert [q.id for q in await outbox.due(clock.now(), 10)] == [queued]
+        await outbox.mark_sent(queued, clock.now())
+        assert [q.status for q in await outbox.messages(None, 10)] == [Delivery.SENT]
