@@ -94,6 +94,16 @@ class TestLeaderLease:
             assert sum(lease.held_by(lease.holder) and lease.holder == node
                        for lease, node in zip(got, ("agent-a", "agent-b"), strict=True)) == 1
 
+    async def test_read_shows_the_lease_as_it_stands(
+            self, leases: tuple[SqlLeases, SqlLeases]) -> None:
+        a, b = leases
+        assert await b.read(LEADER) is None  # never taken
+        await a.take(LEADER, "agent-a", 30)
+        seen = await b.read(LEADER)
+        assert seen is not None
+        assert (seen.holder, seen.epoch) == ("agent-a", 1)
+        assert seen.held_by("agent-a")
+
     async def test_sqlite_is_refused(self, tmp_path: object) -> None:
         with pytest.raises(BackendRejected, match="need PostgreSQL"):
             await SqlLeases.connect(f"sqlite:///{tmp_path}/x.db")

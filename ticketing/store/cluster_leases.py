@@ -40,6 +40,12 @@ def take(conn: Connection, duty: str, node: str, lease_seconds: float) -> Lease:
     return _lease(duty, row)
 
 
+def read(conn: Connection, duty: str) -> Lease | None:
+    """The duty's lease as it stands (None when never taken), for `pantau cluster status`."""
+    row = conn.execute(_READ, {"duty": duty}).first()
+    return None if row is None else _lease(duty, row)
+
+
 def release(conn: Connection, duty: str, node: str) -> None:
     conn.execute(_RELEASE, {"duty": duty, "node": node})
 
@@ -68,6 +74,9 @@ class SqlLeases:
     async def take(self, duty: str, node: str, lease_seconds: float) -> Lease:
         return await self._worker.write(f"taking the {duty} lease", take, duty, node,
                                         lease_seconds)
+
+    async def read(self, duty: str) -> Lease | None:
+        return await self._worker.read(f"reading the {duty} lease", read, duty)
 
     async def release(self, duty: str, node: str) -> None:
         await self._worker.write(f"releasing the {duty} lease", release, duty, node)
