@@ -151,7 +151,7 @@ class TestLeaderKilled:
                    f"{LEASE_SECONDS:g}s): another member led after {takeover:.1f}s (bound "
                    f"{bound_s:g}s); first message delivered after the kill at {delivered:.1f}s; "
                    f"breach recorded by the new leader; {len(copies)} messages, "
-                   f"{len(repeated)} sent twice (in flight at the kill); leader SIGTERM: handed over in "
-                   f"{handover:.1f}s (stop included)")
+                   f"{len(repeated)} sent twice (in flight at the kill); leader SIGTERM: "
+                   f"handed over in {handover:.1f}s (stop included)")
             assert takeover <= bound_s + 1.0, takeover
             assert handover < LEASE_SECONDS, handover  # released, not left to expire
