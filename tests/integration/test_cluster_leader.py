@@ -17,7 +17,7 @@ from lab.inventory import LabDevice, TomlValue
 from lab.lab import Lab
 from tests.cluster_leader_support import HEARTBEAT_SECONDS, LEASE_SECONDS, NODES, Cluster
 from tests.conftest import Figure
-from tests.notify_lab_support import OWNER
+from tests.notify_lab_support import OWNER, PEOPLE
 from tests.postgres_fixtures import _missing
 
 FIRST, SECOND, HEALTHY = "sw-lead-1", "sw-lead-2", "sw-lead-ok"
@@ -153,5 +153,10 @@ class TestLeaderKilled:
                    f"breach recorded by the new leader; {len(copies)} messages, "
                    f"{len(repeated)} sent twice (in flight at the kill); leader SIGTERM: "
                    f"handed over in {handover:.1f}s (stop included)")
+            for agent in c.agents.values():  # no person's token in any member's log
+                log = agent.log.read_text(errors="replace")
+                assert "leadership gained" in log  # each led in turn: first, second, third
+                for person in PEOPLE.values():
+                    assert person.token not in log, person.name
             assert takeover <= bound_s + 1.0, takeover
             assert handover < LEASE_SECONDS, handover  # released, not left to expire
