@@ -15,6 +15,9 @@ from zoneinfo import ZoneInfo
 
 from agent import heap
 from agent.api import ApiContext
+from agent.cluster.leader import Duty, Leader
+from agent.cluster.leader_outbox import LeaderOutbox
+from agent.cluster.leader_store import leadership
 from agent.config import Config, TrapSettings
 from agent.core.clock import Clock, SystemClock
 from agent.core.model import CheckSpec, Device
@@ -24,7 +27,7 @@ from agent.history import HistorySink, HistoryWriter, node_name
 from agent.http_limits import raise_open_file_limit
 from agent.journal import Journal
 from agent.lag import LagMonitor
-from agent.metrics import Metrics
+from agent.metrics import Metrics, Snapshot
 from agent.notifications import Notifications, build_rules, open_notifications
 from agent.pipeline import ResultPipeline
 from agent.reload import InventoryChange, Reloader, ReloadOutcome
@@ -49,6 +52,7 @@ from ticketing.notices import NoticeRules
 from ticketing.periodic import run_periodically
 from ticketing.ports import TicketSettingsView
 from ticketing.service import TicketService
+from ticketing.store.cluster_leases import SqlLeases
 from ticketing.store.history import SqlHistory
 from ticketing.store.sql import SqlBackend
 
@@ -187,6 +191,10 @@ class Agent:
         self.reloader: Reloader | None = None  # while running
         self._reload_wanted = asyncio.Event()
         self._trap_receiver: DeviceMatcher | None = None  # with [traps], while running
+        # singleton duties beyond the SLA sweep and delivery (issue 16's monthly reports):
+        # they start and stop with leadership, like those
+        self.report_duties: list[Duty] = []
+        self.leader: Leader | None = None  # with [cluster], while running
 
     def store_state(self) -> str:
         """The ticket store for /healthz: "ready", or "joining" with the class of the last
@@ -295,6 +303,17 @@ class Agent:
             on_open=self._set_trap_receiver))
         return traps
 
+    def _leading(self) -> bool:
+        """In a cluster: this member leads, within its lease (delivery checks it)."""
+        return self.leader is not None and self.leader.valid()
+
+    def _snapshots(self, views: StatusViews) -> Callable[[], Snapshot]:
+        """/metrics' snapshots: in a cluster, with the ticket gauges on the leader only."""
+        if self.config.cluster is None:
+            return views.snapshot
+        return lambda: replace(views.snapshot(),
+                               leader=self.leader is not None and self.leader.leading)
+
     def _set_trap_receiver(self, receiver: DeviceMatcher) -> None:
         self._trap_receiver = receiver
 
@@ -321,7 +340,8 @@ class Agent:
                 lag=lag,
             )
             notify = await stack.enter_async_context(
-                open_notifications(cfg, self.clock, backend, self.metrics))
+                open_notifications(cfg, self.clock, backend if cfg.cluster is None else
+                                   LeaderOutbox(backend, self._leading), self.metrics))
             self.notifications = notify
             service = self.build_service(backend, collectors, scheduler, notify.wake)
             # one bounded try now: a store that is there is ready when the agent is (the API
@@ -364,7 +384,13 @@ class Agent:
                              devices_json=views.devices_json, web=cfg.web, tz=cfg.sla.timezone,
                              notifications=notify.desk, device_traps=self.device_traps,
                              report_for=self.report, csv_for=render_csv)
-            http_app = build_app(self.metrics, views.snapshot, views.devices_json,
+            self.leader, leading = leadership(
+                cfg.cluster, self.clock, self.metrics.cluster_leader, stack,
+                lambda: SqlLeases.connect(cfg.agent.database), [
+                ("sla", lambda: run_periodically(cfg.tickets.sla_sweep_seconds, self.clock,
+                                                 service.sweep)),
+                *notify.delivery_jobs(), *self.report_duties])
+            http_app = build_app(self.metrics, self._snapshots(views), views.devices_json,
                                  self.ready.is_set, api, web, clock=self.clock,
                                  metrics_token=cfg.agent.metrics_token,
                                  max_body_bytes=cfg.agent.max_body_bytes,
@@ -392,12 +418,17 @@ class Agent:
                 ticker = tg.create_task(self._ticker(), name="ticker")
                 feeding = tg.create_task(feed.run(), name="tickets")
                 recording = tg.create_task(history.run_forever(), name="history")
-                sweeping = tg.create_task(run_periodically(
-                    cfg.tickets.sla_sweep_seconds, self.clock, service.sweep), name="sla")
+                duties = tg.create_task(leading(), name="leader")
                 serving = tg.create_task(server.serve(sockets=[sock]), name="http")
                 exposing = tg.create_task(http_app.state.exposition.run(), name="metrics")
                 collecting = tg.create_task(heap.collect_periodically(self.clock), name="gc")
-                notifying = [tg.create_task(job(), name=name) for name, job in notify.jobs()]
+                notifying = [tg.create_task(job(), name=name)
+                             for name, job in notify.stats_jobs()]
+                if cfg.cluster is not None:  # a member not leading sweeps nothing, but keeps
+                    # its open tickets current: taking over, it counts no old change again
+                    notifying.append(tg.create_task(run_periodically(
+                        cfg.tickets.sla_sweep_seconds, self.clock, service.refresh),
+                        name="refresh"))
                 self.ready.set()
                 stopping = tg.create_task(stop.wait(), name="stop")
                 await asyncio.wait({stopping, serving}, return_when=asyncio.FIRST_COMPLETED)
@@ -420,7 +451,7 @@ class Agent:
                 if not await journal.flush():
                     log.error("observation journal incomplete at stop",
                               extra={"journal": journal.path})
-                sweeping.cancel()
+                duties.cancel()  # a leader stops its duties and hands its lease back
                 for task in notifying:
                     task.cancel()
                 exposing.cancel()

@@ -92,7 +92,10 @@ def family(name: str, text: str, kind: str, lines: Iterable[str]) -> str:
 
 
 def tickets_text(snap: Snapshot) -> str:
-    """The open tickets' families: per step and owner, each step's SLA, the time left."""
+    """The open tickets' families: per step and owner, each step's SLA, the time left;
+    none at all on a cluster member that is not the leader (sums over agents stay right)."""
+    if not snap.leader:
+        return ""
     counts: dict[tuple[str, str], int] = {}
     urgent: dict[tuple[str, str, str], float] = {}
     for t in snap.tickets:

@@ -147,6 +147,11 @@ EXPOSED_NAMES = EXPOSED_NAMES | frozenset(
 RELOAD_SUCCESS = "pantau_config_last_reload_success"  # gauge: 1 or 0
 RELOAD_SUCCESS_AT = "pantau_config_last_reload_success_timestamp_seconds"  # gauge: unix time
 EXPOSED_NAMES = EXPOSED_NAMES | frozenset({RELOAD_SUCCESS, RELOAD_SUCCESS_AT})
+# -- The cluster's leader (issue 15): 1 on the member running the singleton duties (the SLA
+# sweep, notification delivery, reports), 0 on the others; an agent alone is its own leader.
+# Only the leader exports the ticket gauges (TICKETS_OPEN, STEP_SLA, STEP_REMAINING).
+CLUSTER_LEADER = "pantau_cluster_leader"  # gauge {node}
+EXPOSED_NAMES = EXPOSED_NAMES | frozenset({CLUSTER_LEADER})
 # -- SNMP traps (issue 13): notifications received per device and kind (or OID), and the
 # datagrams the receiver dropped, by reason (every reason of DROP_REASONS from the start).
 TRAPS_RECEIVED = "pantau_traps_received"  # counter {device,trap}
@@ -219,6 +224,7 @@ class Snapshot:
     in_flight: int = 0
     tickets: tuple[OpenTicketView, ...] = ()
     step_sla_seconds: Mapping[int, float] = field(default_factory=dict)
+    leader: bool = True  # False on a cluster member that is not the leader: no ticket gauges
 
 
 class SnapshotCollector(Collector):
@@ -236,6 +242,22 @@ class SnapshotCollector(Collector):
         from agent.exposition import DeviceTexts  # it renders the families named here
 
         yield from text_string_to_metric_families(DeviceTexts().text(self.snapshot))
+
+
+class LeaderOnly(Collector):
+    """The ticket counters and histograms, collected only while `leading` (set per render
+    from the snapshot): the leader counts every ticket change, its own and (at each sweep's
+    re-read) the others', so only its series are the cluster's; the other members' would
+    count changes twice in a sum over agents."""
+
+    def __init__(self) -> None:
+        self.leading = True
+        self.instruments: list[Collector] = []
+
+    def collect(self) -> Iterator[Metric]:
+        if self.leading:
+            for instrument in self.instruments:
+                yield from instrument.collect()
 
 
 class Metrics:
@@ -276,25 +298,28 @@ class Metrics:
                            self.collector_errors, self.scheduler_lag, self.traps_received,
                            self.traps_dropped):
             self.registry.register(instrument)
+        self.ticket_counts = LeaderOnly()
+        self.registry.register(self.ticket_counts)
         self.step_breaches = Counter(
-            STEP_BREACHES, "Steps that went past their due time.", ["step"],
-            registry=self.registry,
+            STEP_BREACHES, "Steps that went past their due time.", ["step"], registry=None,
         )
         self.step_duration = Histogram(
             STEP_DURATION, "Durations of completed steps (wall time).", ["step"],
             buckets=(60, 300, 600, 1800, 3600, 4 * 3600, 8 * 3600, 86400, 2 * 86400,
                      5 * 86400, 10 * 86400),
-            registry=self.registry,
+            registry=None,
         )
         self.tickets_opened = Counter(
             TICKETS_OPENED, "Tickets opened, by trigger and fault.", ["trigger", "fault"],
-            registry=self.registry,
+            registry=None,
         )
         self.restoration = Histogram(
             RESTORATION, "From a ticket's opening to its verified restoration (step 7).",
             buckets=(300, 900, 1800, 3600, 4 * 3600, 8 * 3600, 86400, 3 * 86400, 7 * 86400),
-            registry=self.registry,
+            registry=None,
         )
+        self.ticket_counts.instruments += [self.step_breaches, self.step_duration,
+                                           self.tickets_opened, self.restoration]
         self.observations_rejected = Counter(
             OBSERVATIONS_REJECTED, "Observations the ticket store still refused after re-reading "
             "the ticket: kept with the reason in the journal's rejected table.",
@@ -310,6 +335,10 @@ class Metrics:
         self.reload_success_at = Gauge(
             RELOAD_SUCCESS_AT, "When the configuration was last loaded successfully "
             "(at start or by a reload), as a Unix time.", registry=self.registry)
+        self.cluster_leader = Gauge(
+            CLUSTER_LEADER, "1 on the member that runs the singleton duties (SLA sweep, "
+            "notification delivery, reports) and exports the ticket gauges, else 0; an agent "
+            "alone is its own leader.", ["node"], registry=self.registry)
         build = Info(BUILD_INFO, "pantau build information.", registry=self.registry)
         build.info({"version": __version__, "python": platform.python_version()})
         self.lateness = LatenessInstruments(self.registry)
@@ -371,6 +400,7 @@ class Metrics:
         per-device families, which `device_texts` renders."""
         self.snapshots.snapshot = snapshot
         self.snapshots.silent = True
+        self.ticket_counts.leading = snapshot.leader
         try:
             return generate_latest(self.registry)
         finally:

@@ -126,13 +126,18 @@ class Notifications:
     def jobs(self) -> list[Job]:
         """The periodic work: delivery and the outbox gauges (the SLA sweep queues the
         warnings, with the breaches)."""
+        return [*self.delivery_jobs(), *self.stats_jobs()]
+
+    def delivery_jobs(self) -> list[Job]:
+        """Delivery: in a cluster, a duty of the leader only (one sender of each message)."""
+        return [] if self.deliverer is None else [("delivery", self.deliverer.run)]
+
+    def stats_jobs(self) -> list[Job]:
+        """The outbox gauges: a read of the shared outbox, on every member."""
         if self.deliverer is None:
             return []
-        return [
-            ("delivery", self.deliverer.run),
-            ("outbox stats", lambda: run_periodically(STATS_SECONDS, self.clock,
-                                                       self.publish_stats)),
-        ]
+        return [("outbox stats", lambda: run_periodically(STATS_SECONDS, self.clock,
+                                                           self.publish_stats))]
 
 
 @contextlib.asynccontextmanager

@@ -97,7 +97,8 @@ class PrometheusProcess:
         return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
 
 
-def start_prometheus(lab: Lab, workdir: Path, agent_port: int) -> PrometheusProcess:
+def start_prometheus(lab: Lab, workdir: Path, *agent_ports: int) -> PrometheusProcess:
+    """Prometheus scraping the agents on `agent_ports` (one job, "pantau") every second."""
     binary = prometheus()
     port = free_port(lab)
     config = workdir / "prometheus.yml"
@@ -105,7 +106,8 @@ def start_prometheus(lab: Lab, workdir: Path, agent_port: int) -> PrometheusProc
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(p) for p in RULE_FILES],
         "scrape_configs": [{"job_name": "pantau",
-                            "static_configs": [{"targets": [f"127.0.0.1:{agent_port}"]}]}],
+                            "static_configs": [{"targets": [f"127.0.0.1:{port}"
+                                                            for port in agent_ports]}]}],
     }))
     log = workdir / "prometheus.log"
     with log.open("ab") as out:

@@ -6,6 +6,7 @@ maintenance and UNREACHABLE time counted neither way)."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +27,24 @@ def panel() -> dict[str, Any]:
     return found
 
 
-def history(device: str, owner: str, spans: list[tuple[str, int]]) -> list[dict[str, str]]:
-    """One device's series, a sample a minute: its state for each (state, minutes) span."""
+def history(device: str, owner: str, spans: list[tuple[str, int]],
+            instance: str = "a:9806") -> list[dict[str, str]]:
+    """One device's series, a sample a minute: its state for each (state, minutes) span
+    ("absent": this member did not export the device then)."""
     timeline = [state for state, minutes in spans for _ in range(minutes)]
     assert len(timeline) == MINUTES
-    labels = f'job="pantau",instance="a:9806",device="{device}"'
+    labels = f'job="pantau",instance="{instance}",device="{device}"'
+
+    def values(sample: Callable[[str], str]) -> str:
+        return " ".join("_" if s == "absent" else sample(s) for s in timeline)
+
+    def is_(state: str) -> Callable[[str], str]:
+        return lambda s: "1" if s == state else "0"
+
     series = [{"series": f'pantau_device_up{{{labels},owner="{owner}"}}',
-               "values": " ".join("1" if s == "up" else "0" for s in timeline)}]
+               "values": values(is_("up"))}]
     series += [{"series": f'pantau_device_state{{{labels},state="{state}"}}',
-                "values": " ".join("1" if s == state else "0" for s in timeline)}
-               for state in STATES]
+                "values": values(is_(state))} for state in STATES]
     return series
 
 
@@ -45,6 +54,8 @@ def run_panel(tmp_path: Path, expected: dict[str, float]) -> subprocess.Complete
     (target,) = panel()["targets"]
     expr = fill(target["expr"], {"owner": ".*", "__range": "2h"})
     inputs = (history("sw-a", "Dinas A", [("up", 45), ("down", 15)])
+              # a second member exported it too in its last 15 minutes (a handover): once
+              + history("sw-a", "Dinas A", [("absent", 45), ("down", 15)], instance="b:9806")
               # all hour in maintenance: counted neither way (no sample UP or DOWN)
               + history("sw-b", "Dinas A", [("maintenance", 60)])
               # behind a failing parent for half the hour: not DOWN

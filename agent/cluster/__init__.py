@@ -1,0 +1,1 @@
+"""A member of several agents on one PostgreSQL (issue 15)."""
