@@ -34,6 +34,7 @@ from agent.reload import InventoryChange, Reloader, ReloadOutcome
 from agent.reports.build import build_report
 from agent.reports.csv_out import render_csv
 from agent.reports.model import MonthlyReport
+from agent.reports.monthly import MonthlyFiles
 from agent.scheduler import Job, Scheduler
 from agent.server import bind, build_app, make_server
 from agent.status import StatusViews
@@ -194,6 +195,11 @@ class Agent:
         # singleton duties beyond the SLA sweep and delivery (issue 16's monthly reports):
         # they start and stop with leadership, like those
         self.report_duties: list[Duty] = []
+        if config.reports is not None:
+            files = MonthlyFiles(config.reports, timezone=config.sla.timezone,
+                                 users=config.users, letterhead=config.web,
+                                 report_for=self.report, clock=self.clock)
+            self.report_duties.append(("reports", files.run))
         self.leader: Leader | None = None  # with [cluster], while running
 
     def store_state(self) -> str:

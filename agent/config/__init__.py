@@ -48,6 +48,9 @@ from agent.core.settings import (
     PollingSettings as PollingSettings,
 )
 from agent.core.settings import (
+    ReportSettings as ReportSettings,
+)
+from agent.core.settings import (
     SlaSettings as SlaSettings,
 )
 from agent.core.settings import (

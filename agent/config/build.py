@@ -23,6 +23,7 @@ from agent.config.cluster import cluster_settings
 from agent.config.fields import WEEKDAYS, SecretRef, split_listen
 from agent.config.notify import notify_settings
 from agent.config.problems import Issue, Loc, number, quote, suggest
+from agent.config.reports import report_settings
 from agent.config.rules import (
     duplicate_names,
     maintenance_time_rules,
@@ -107,6 +108,7 @@ class Builder:
         flapping = self._flapping()
         snmp = self._snmp(polling)
         devices = self._devices(agent, snmp)
+        users = self._users()
         return Config(
             source=source,
             agent=agent,
@@ -116,7 +118,7 @@ class Builder:
             snmp=snmp,
             devices=devices,
             maintenance=self._maintenance(devices),
-            users=self._users(),
+            users=users,
             tickets=TicketSettings(**_given(self.p.tickets)),
             alertmanager=self._alertmanager(),
             web=self._web(),
@@ -126,6 +128,8 @@ class Builder:
             traps=trap_settings(self.p.traps, self.p.broken, self.issues),
             cluster=cluster_settings(self.p.cluster, agent.database, self.p.broken,
                                      self.issues),
+            reports=report_settings(self.p.reports, users, self.base_dir, self.p.broken,
+                                    self.issues),
         )
 
     def _agent(self) -> AgentSettings:

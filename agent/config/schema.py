@@ -38,6 +38,7 @@ from agent.config.fields import (
 )
 from agent.config.notify import NotifyModel, NotifyParsed, validate_notify
 from agent.config.problems import Issue, Loc, suggest, translate, typed
+from agent.config.reports import ReportsModel
 from agent.config.traps import TrapsModel
 
 # ---------------------------------------------------------------------------------------------
@@ -203,6 +204,7 @@ SECTIONS: Mapping[str, type[BaseModel]] = {
     "notify": NotifyModel,  # its tables are validated one by one (agent/config/notify.py)
     "traps": TrapsModel,  # agent/config/traps.py
     "cluster": ClusterModel,  # agent/config/cluster.py
+    "reports": ReportsModel,  # agent/config/reports.py
 }
 _TABLE_OF_TABLES = ("sites",)
 _ARRAYS = ("devices", "maintenance", "users")
@@ -244,6 +246,7 @@ class Parsed:
     notify: NotifyParsed | None = None
     traps: TrapsModel | None = None
     cluster: ClusterModel | None = None
+    reports: ReportsModel | None = None
 
 
 def validate_document(doc: Mapping[str, Any]) -> tuple[Parsed, list[Issue]]:
@@ -270,7 +273,7 @@ def validate_document(doc: Mapping[str, Any]) -> tuple[Parsed, list[Issue]]:
             return None
 
     for key in ("agent", "polling", "icmp", "flapping", "tickets", "alertmanager", "web", "sla",
-                "sop", "traps", "cluster"):
+                "sop", "traps", "cluster", "reports"):
         if key in doc:
             setattr(parsed, key, one(SECTIONS[key], doc[key], (key,)))
 

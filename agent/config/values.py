@@ -19,6 +19,7 @@ from agent.core.settings import (
     IcmpSettings,
     MaintenanceWindow,
     PollingSettings,
+    ReportSettings,
     SlaSettings,
     SnmpSettings,
     TicketSettings,
@@ -81,6 +82,7 @@ class Config:
     notify: NotifySettings = field(default_factory=NotifySettings)
     traps: TrapSettings | None = None  # [traps]: the receiver runs only when configured
     cluster: ClusterSettings | None = None  # [cluster] enabled: one member of several
+    reports: ReportSettings | None = None  # [reports]: monthly files written by the leader
 
     def device(self, name: str) -> Device:
         for d in self.devices:

@@ -108,6 +108,16 @@ class ClusterSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportSettings:
+    """`[reports]`: last month's report written as files on the 1st (by the leader)."""
+
+    directory: str  # absolute (a relative one is read from the config file's folder)
+    formats: tuple[str, ...] = ("pdf", "csv", "json")
+    lang: str = "id"
+    signer: str | None = None  # a user's name; default: the first kepala_dinas user
+
+
+@dataclass(frozen=True, slots=True)
 class MaintenanceWindow:
     """A period in which matching devices raise no ticket.
 

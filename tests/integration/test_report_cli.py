@@ -6,9 +6,7 @@ import asyncio
 import csv
 import io
 import json
-import sys
 import time
-import types
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import pytest
 from agent.app import Agent
 from agent.cli import main
 from agent.config import load, loads
-from agent.reports.model import MonthlyReport
+from tests.unit.test_report_pdf import pdftotext
 from ticketing.history import MonitorRun, StateChange
 from ticketing.store.history import SqlHistory
 
@@ -121,32 +119,22 @@ class TestAgentRun:
         assert runs[0].stopped_at >= runs[0].started_at
 
 
-class TestPdfSeam:
-    """`--format pdf` hands the report, language, letterhead and signer to render_pdf."""
+class TestPdf:
+    """`--format pdf`: the real PDF, signed by the kepala_dinas user, read back."""
 
-    def test_render_pdf_gets_its_arguments(self, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
-        # agent/reports/pdf.py is R2's part of issue 16: a stand-in of the same signature
-        calls: list[tuple[object, ...]] = []
-
-        def render_pdf(report: object, lang: str, letterhead: object, signer: object) -> bytes:
-            calls.append((report, lang, letterhead, signer))
-            return b"%PDF-1.7 stand-in"
-
-        monkeypatch.setitem(sys.modules, "agent.reports.pdf",
-                            types.SimpleNamespace(render_pdf=render_pdf))
+    def test_the_pdf_names_the_month_the_device_and_the_signer(self, tmp_path: Path) -> None:
         config = write_config(tmp_path)
+        config.write_text(config.read_text(encoding="utf-8") + (
+            'full_name = "Drs. Contoh, M.Si"\nnip = "19700101 199503 1 001"\n'
+            '[web]\nkop = ["PEMERINTAH KOTA BOGOR"]\ncity = "Bogor"\n'), encoding="utf-8")
         asyncio.run(seed(tmp_path))
         out = tmp_path / "r.pdf"
         assert main(["report", "-c", str(config), "--month", "2026-11", "--format", "pdf",
-                     "--lang", "en", "-o", str(out)]) == 0  # signed by the kepala_dinas
-        assert out.read_bytes() == b"%PDF-1.7 stand-in"
-        (report, lang, letterhead, signer), = calls
-        assert lang == "en"
-        assert getattr(signer, "name", None) == "kadis"
-        assert getattr(letterhead, "city", None) == "Bogor"
-        assert isinstance(report, MonthlyReport)
-        assert report.period.label == "2026-11"
+                     "--lang", "en", "-o", str(out)]) == 0
+        flat = " ".join(pdftotext(out.read_bytes(), tmp_path).split())
+        for words in ("PEMERINTAH KOTA BOGOR", "November 2026", "sw-dinkes-01",
+                      "Drs. Contoh, M.Si", "19700101 199503 1 001"):
+            assert words in flat, words
 
 
 class TestAgentReport:
