@@ -1,0 +1,2 @@
+"""Several agents on one PostgreSQL (issue 15): membership with leases, rendezvous
+assignment of device trees, and fencing of a member that cannot renew its lease."""
