@@ -23,9 +23,7 @@ def root_of(device: Device, index: Mapping[str, Device]) -> str:
         up = (device if name == device.name else index[name]).parent
         return up if up in index else None
 
-    root = device.name
-    for root in topology.ancestors(device.name, parent):
-        pass
+    *_, root = device.name, *topology.ancestors(device.name, parent)
     return root
 
 

@@ -102,9 +102,11 @@ class TestJoining:
     within one heartbeat."""
 
     async def test_alone_it_owns_everything(self, member: Member) -> None:
-        assert member.m.epoch == 1 and not member.m.fenced
+        assert member.m.epoch == 1
+        assert not member.m.fenced
         assert member.applied == [tuple(DEVICES)]
-        assert member.m.writer().node == "agent-a" and member.m.writer().epoch == 1
+        assert member.m.writer().node == "agent-a"
+        assert member.m.writer().epoch == 1
 
     async def test_a_second_member_takes_its_share_within_one_heartbeat(
             self, member: Member, store: FakeMembers, clock: FakeClock) -> None:
@@ -144,11 +146,14 @@ class TestFencing:
         store.down = True
         deadline = last_start + SETTINGS.lease_seconds * 0.8  # 2.4 s
         await step(clock, 2.3)
-        assert not member.m.fenced and member.m.owned == tuple(DEVICES)
+        assert not member.m.fenced
+        assert member.m.owned == tuple(DEVICES)
         member.m.writer()  # still writes
         await step(clock, 0.2)
-        assert member.m.fenced and member.applied[-1] == ()
-        assert member.m.fenced_at is not None and deadline <= member.m.fenced_at < deadline + 0.2
+        assert member.m.fenced
+        assert member.applied[-1] == ()
+        assert member.m.fenced_at is not None
+        assert deadline <= member.m.fenced_at < deadline + 0.2
         # before the database's lease ends (3 s after the renewal began)
         assert member.m.fenced_at < last_start + SETTINGS.lease_seconds
         with pytest.raises(WriterFenced, match="agent-a holds no fresh lease"):
@@ -158,7 +163,8 @@ class TestFencing:
             self, member: Member, store: FakeMembers, clock: FakeClock) -> None:
         store.gate = asyncio.Event()  # every answer waits: a cut-off network
         await step(clock, 2.5)
-        assert member.m.fenced and member.m.owned == ()
+        assert member.m.fenced
+        assert member.m.owned == ()
 
     async def test_rejoining_after_the_lease_ended_takes_the_next_epoch(
             self, member: Member, store: FakeMembers, clock: FakeClock) -> None:
@@ -167,7 +173,8 @@ class TestFencing:
         assert member.m.fenced
         store.down = False
         await step(clock, 1.0)
-        assert not member.m.fenced and member.m.epoch == 2
+        assert not member.m.fenced
+        assert member.m.epoch == 2
         assert member.m.owned == tuple(DEVICES)
         assert member.m.writer().epoch == 2
 
@@ -179,7 +186,8 @@ class TestFencing:
         store.down = True  # the beats after it fail
         store.gate.set()  # it answers now: too late to count
         await step(clock, 0.5)
-        assert member.m.fenced and member.m.owned == ()
+        assert member.m.fenced
+        assert member.m.owned == ()
         store.down = False
         await step(clock, 1.0)  # a beat sent now counts
         assert not member.m.fenced
