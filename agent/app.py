@@ -14,8 +14,11 @@ from zoneinfo import ZoneInfo
 
 from agent import heap
 from agent.api import ApiContext
+from agent.cluster.membership import Membership
 from agent.config import Config, TrapSettings
 from agent.core.clock import Clock, SystemClock
+from agent.core.cluster import Writer
+from agent.core.errors import WriterFenced
 from agent.core.model import CheckSpec, Device
 from agent.core.traps import DropSink, TrapSink
 from agent.detect import Detector
@@ -23,9 +26,10 @@ from agent.http_limits import raise_open_file_limit
 from agent.journal import Journal
 from agent.lag import LagMonitor
 from agent.metrics import Metrics
+from agent.metrics_cluster import ClusterInstruments
 from agent.notifications import Notifications, build_rules, open_notifications
 from agent.pipeline import ResultPipeline
-from agent.reload import InventoryChange, Reloader, ReloadOutcome
+from agent.reload import InventoryChange, Reloader, ReloadOutcome, diff_inventory
 from agent.scheduler import Job, Scheduler
 from agent.server import bind, build_app, make_server
 from agent.status import StatusViews
@@ -44,6 +48,7 @@ from ticketing.notices import NoticeRules
 from ticketing.periodic import run_periodically
 from ticketing.ports import TicketSettingsView
 from ticketing.service import TicketService
+from ticketing.store.cluster import ClusterStore
 from ticketing.store.sql import SqlBackend
 
 log = logging.getLogger(__name__)
@@ -135,6 +140,13 @@ async def open_trap_receiver(config: Config, traps: TrapSettings, clock: Clock, 
         await receiver.aclose()
 
 
+def member_store(config: Config) -> ClusterStore:
+    """The cluster's members' table (`pantau cluster status`); needs `[cluster]`."""
+    assert config.cluster is not None
+    return ClusterStore(config.agent.database, lease_seconds=config.cluster.lease_seconds,
+                        connect_seconds=5.0)
+
+
 class Agent:
     """One running agent. `run(stop)` returns after `stop` is set and everything is closed."""
 
@@ -142,8 +154,11 @@ class Agent:
         self.config = config
         self.clock = clock or SystemClock()
         self.metrics = Metrics()
-        self.pipeline = ResultPipeline(config.devices, Detector(
-            devices=config.devices,
+        # a cluster member polls only its own devices: none until its first heartbeat
+        start = () if config.cluster is not None else config.devices
+        self.membership: Membership | None = None  # with [cluster], while running
+        self.pipeline = ResultPipeline(start, Detector(
+            devices=start,
             polling=config.polling,
             flapping=config.flapping,
             maintenance=config.maintenance,
@@ -159,8 +174,8 @@ class Agent:
         self.ready = asyncio.Event()
         self.store: StoreGate | None = None  # while running
         # the inventory the views, the API and the pages read: updated in place by reloads
-        self.inventory: list[Device] = list(config.devices)
-        self.device_index: dict[str, Device] = {d.name: d for d in config.devices}
+        self.inventory: list[Device] = list(start)
+        self.device_index: dict[str, Device] = {d.name: d for d in start}
         self.reloader: Reloader | None = None  # while running
         self._reload_wanted = asyncio.Event()
         self._trap_receiver: DeviceMatcher | None = None  # with [traps], while running
@@ -180,8 +195,38 @@ class Agent:
 
     async def open_store(self) -> TicketStore:
         # ticket numbers run per year in the agency's zone (SOP006-2027-... from 1 January WIB)
-        return await SqlBackend.connect(self.config.agent.database, clock=self.clock,
-                                        year_tz=ZoneInfo(self.config.sla.timezone))
+        cluster = self.config.cluster
+        if cluster is None:
+            return await SqlBackend.connect(self.config.agent.database, clock=self.clock,
+                                            year_tz=ZoneInfo(self.config.sla.timezone))
+        # a member's writes carry its lease epoch; on a cut network they give up after one
+        # lease instead of TCP's minutes, so it writes again soon after the network is back
+        return await SqlBackend.connect(
+            self.config.agent.database, clock=self.clock,
+            year_tz=ZoneInfo(self.config.sla.timezone), writer=self._writer,
+            connect_args={"tcp_user_timeout": round(cluster.lease_seconds * 1000)})
+
+    def _writer(self) -> Writer:
+        if self.membership is None:
+            raise WriterFenced("this cluster member has not joined yet")
+        return self.membership.writer()
+
+    def _join_cluster(self, stack: contextlib.AsyncExitStack,
+                      apply: Callable[[tuple[Device, ...]], None]) -> Membership | None:
+        """With [cluster]: this agent's membership (issue 15), its store closed on `stack`."""
+        cluster = self.config.cluster
+        if cluster is None:
+            return None
+        store = ClusterStore(self.config.agent.database, lease_seconds=cluster.lease_seconds,
+                             connect_seconds=max(1.0, cluster.heartbeat_seconds))
+        stack.push_async_callback(store.aclose)
+        assert self.listening is not None
+        host, port = self.listening
+        self.membership = Membership(
+            cluster, store, self.clock, devices=self.config.devices, apply=apply,
+            address=cluster.address or (f"[{host}]:{port}" if ":" in host else f"{host}:{port}"),
+            observer=ClusterInstruments(self.metrics.registry, cluster.node))
+        return self.membership
 
     def build_service(self, backend: TicketBackend, collectors: Collectors,
                       scheduler: Scheduler, on_queued: Callable[[], None] | None = None
@@ -312,8 +357,11 @@ class Agent:
             sock = bind(cfg.agent.listen_host, cfg.agent.listen_port)
             stack.callback(sock.close)
             self.listening = sock.getsockname()[:2]
+            members = self._join_cluster(stack, lambda owned: self._apply_inventory(
+                diff_inventory(self.inventory, owned), scheduler, collectors, views))
             self.reloader = Reloader(
-                cfg, lambda change: self._apply_inventory(change, scheduler, collectors, views),
+                cfg, lambda change: self._apply_inventory(change, scheduler, collectors, views)
+                if members is None else members.set_inventory(change.devices),
                 clock=self.clock, success=self.metrics.reload_success,
                 success_at=self.metrics.reload_success_at)
             api = ApiContext(service=service, users=cfg.users, devices=cfg.devices,
@@ -344,11 +392,14 @@ class Agent:
                 },
             )
             async with asyncio.TaskGroup() as tg:
-                jobs = collectors.jobs(cfg, cfg.devices)
+                jobs = collectors.jobs(cfg, self.inventory)
                 stack.enter_context(heap.settled())  # the inventory lives as long as the agent
                 polling = tg.create_task(scheduler.run(jobs), name="scheduler")
                 # after the scheduler (tasks start in order): a reload finds its jobs there
                 reloading = tg.create_task(self._reloads(), name="reload")
+                # after the scheduler too: the first heartbeat's devices go into its jobs
+                clustering = None if members is None else tg.create_task(
+                    members.run(), name="cluster")
                 joining = None if backend.ready() else tg.create_task(
                     backend.join(self.open_store, self.clock, service.refresh), name="store")
                 lagging = tg.create_task(lag.run(), name="lag monitor")
@@ -376,6 +427,9 @@ class Agent:
                     # rest waits in the journal for the next start
                     await asyncio.wait_for(feed.queue.join(), DRAIN_SECONDS)
                 feeding.cancel()
+                if clustering is not None and members is not None:
+                    clustering.cancel()
+                    await members.leave()  # the others take over at once, not in a lease
                 if not await journal.flush():
                     log.error("observation journal incomplete at stop",
                               extra={"journal": journal.path})

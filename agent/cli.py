@@ -1,4 +1,4 @@
-"""`pantau run|check-config|probe|tickets|hash-password`: argument parsing, logging set-up
+"""`pantau run|check-config|probe|tickets|cluster|hash-password`: argument parsing, logging set-up
 and exit codes.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config.
@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     from agent.tickets_cli import add_parser
 
     add_parser(sub, with_config)
+    from agent.cluster.cli import add_parser as add_cluster_parser
+
+    add_cluster_parser(sub, with_config)
     return parser
 
 
@@ -161,6 +164,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from agent.tickets_cli import main_tickets
 
             return main_tickets(config, args)
+        if args.command == "cluster":
+            setup_logging("WARNING")
+            from agent.cluster.cli import main_cluster
+
+            return main_cluster(config, args)
         if args.command == "probe":
             setup_logging("WARNING")
             from agent.probe import probe
