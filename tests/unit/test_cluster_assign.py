@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from agent.cluster.assign import assign, inventory_hash, owned, root_of, weight
 from agent.core.model import Device
 
@@ -22,6 +24,15 @@ def devices(count: int, *, trees: int = 0, children: int = 0) -> list[Device]:
 
 
 NODES = ("agent-a", "agent-b", "agent-c")
+
+
+def city(seed: int) -> list[Device]:
+    """300 devices as the lab has them: a core switch, 20 below it, 279 alone."""
+    p = f"c{seed}-"
+    core = Device(name=f"{p}core", address="127.1.0.1", owner="x")
+    return [core, *(Device(name=f"{p}ap-{i}", address="127.1.0.2", owner="x", parent=core.name)
+                    for i in range(20)),
+            *(Device(name=f"{p}sw-{i}", address="127.1.0.3", owner="x") for i in range(279))]
 
 
 class TestWeight:
@@ -50,9 +61,11 @@ class TestAssign:
         parts = [owned(inv, NODES, n) for n in NODES]
         assert sorted(d.name for p in parts for d in p) == sorted(d.name for d in inv)
 
-    def test_even_within_20_percent(self) -> None:
-        counts = Counter(assign(devices(300), NODES).values())
-        assert all(80 <= counts[n] <= 120 for n in NODES), counts
+    @pytest.mark.parametrize("seed", range(20))
+    def test_even_within_5_percent_over_and_10_under(self, seed: int) -> None:
+        # a city's shape: one core switch with 20 access points behind it, 279 alone
+        counts = Counter(assign(city(seed), NODES).values())
+        assert all(90 <= counts[n] <= 105 for n in NODES), counts
 
     def test_trees_stay_together(self) -> None:
         inv = devices(30, trees=6, children=9)
@@ -61,20 +74,25 @@ class TestAssign:
             assert a[d.name] == a[root_of(d, {x.name: x for x in inv})], d.name
         assert root_of(inv[3], {x.name: x for x in inv}) == "core-0"  # a grandchild
 
-    def test_a_member_leaving_moves_only_its_devices(self) -> None:
-        inv = devices(300, trees=5, children=10)
+    @pytest.mark.parametrize("seed", range(20))
+    def test_a_member_leaving_moves_its_devices_and_few_others(self, seed: int) -> None:
+        inv = city(seed)
         before = assign(inv, NODES)
         after = assign(inv, NODES[:2])
         moved = {n for n in before if before[n] != after[n]}
-        assert moved == {n for n, m in before.items() if m == "agent-c"}
+        gone = {n for n, m in before.items() if m == "agent-c"}
+        assert gone <= moved
+        assert len(moved - gone) <= 15  # 5 %: trees the bound had pushed down their ranking
 
-    def test_a_member_joining_takes_only_from_others_its_share(self) -> None:
-        inv = devices(300)
+    @pytest.mark.parametrize("seed", range(20))
+    def test_a_member_joining_takes_about_its_share(self, seed: int) -> None:
+        inv = city(seed)
         before = assign(inv, NODES)
         after = assign(inv, (*NODES, "agent-d"))
         moved = {n for n in before if before[n] != after[n]}
-        assert all(after[n] == "agent-d" for n in moved)
-        assert 45 <= len(moved) <= 105  # about a quarter
+        to_new = {n for n in moved if after[n] == "agent-d"}
+        assert 60 <= len(to_new) <= 79  # about a quarter (75), within the bound
+        assert len(moved - to_new) <= 20
 
     def test_no_members_no_owner(self) -> None:
         assert assign(devices(3), ()) == {}
