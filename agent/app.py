@@ -266,9 +266,11 @@ class Agent:
             self.reload()
 
     def _apply_inventory(self, change: InventoryChange, scheduler: Scheduler,
-                         collectors: Collectors, views: StatusViews) -> None:
+                         collectors: Collectors, views: StatusViews,
+                         first_within: float | None = None) -> None:
         """A reload's valid inventory, everywhere it is read; unchanged devices keep their
-        jobs' slots and their detector states."""
+        jobs' slots and their detector states. New devices are first checked within one
+        interval (`first_within` seconds, when given)."""
         devices = change.devices
         fresh = {*change.added, *change.changed}
         scheduler.remove_devices([*change.removed, *change.changed])
@@ -282,7 +284,8 @@ class Agent:
             self.traps.update_devices(devices)
         if self._trap_receiver is not None:
             self._trap_receiver.update_devices(devices)
-        scheduler.add_jobs(collectors.jobs(self.config, [d for d in devices if d.name in fresh]))
+        scheduler.add_jobs(collectors.jobs(self.config, [d for d in devices if d.name in fresh]),
+                           within=first_within)
 
     def device_traps(self, name: str) -> list[dict[str, object]]:
         """A device's recent notifications of other kinds (empty without [traps])."""
@@ -357,8 +360,11 @@ class Agent:
             sock = bind(cfg.agent.listen_host, cfg.agent.listen_port)
             stack.callback(sock.close)
             self.listening = sock.getsockname()[:2]
+            # devices taken over are first checked within a heartbeat (the one that gave them
+            # away stops within a heartbeat of the change): no poll is missed
             members = self._join_cluster(stack, lambda owned: self._apply_inventory(
-                diff_inventory(self.inventory, owned), scheduler, collectors, views))
+                diff_inventory(self.inventory, owned), scheduler, collectors, views,
+                None if cfg.cluster is None else cfg.cluster.heartbeat_seconds))
             self.reloader = Reloader(
                 cfg, lambda change: self._apply_inventory(change, scheduler, collectors, views)
                 if members is None else members.set_inventory(change.devices),

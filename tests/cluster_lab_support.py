@@ -125,3 +125,13 @@ def settled(agents: dict[str, AgentProcess], names: set[str]) -> dict[str, set[s
             gauge(a, "pantau_cluster_members") == len(agents) for a in agents.values()):
         return split
     return None
+
+
+def observed(agent: AgentProcess, names: set[str]) -> dict[str, str]:
+    """device -> when its last ICMP check was made, for `names` the agent polls."""
+    out = {}
+    for doc in agent.get("/api/v1/devices").json()["devices"]:
+        icmp = doc["checks"].get("icmp")
+        if doc["name"] in names and icmp is not None:
+            out[doc["name"]] = icmp["observed_at"]
+    return out

@@ -5,14 +5,16 @@ polling before the others take its devices. Takeover and fencing times are figur
 
 from __future__ import annotations
 
-import json
+import contextlib
+import itertools
 import signal
-import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
 from lab.agentproc import AgentProcess
@@ -27,6 +29,7 @@ from tests.cluster_lab_support import (
     assigned,
     gauge,
     member,
+    observed,
     polled,
     settled,
 )
@@ -35,11 +38,11 @@ from tests.integration.test_crash_safety import check_consistent
 from tests.postgres_fixtures import _missing
 
 DEVICES = 300
+Cluster = tuple[ClusterPostgres, dict[str, AgentProcess], list[LabDevice]]
 
 
 @pytest.fixture
-def cluster(lab: Lab, tmp_path: Path) -> Iterator[tuple[ClusterPostgres, dict[str, AgentProcess],
-                                                        list[LabDevice]]]:
+def cluster(lab: Lab, tmp_path: Path) -> Iterator[Cluster]:
     if _missing():
         pytest.fail(f"PostgreSQL unavailable: {_missing()}")  # the lab has root already
     server = ClusterPostgres(lab)
@@ -69,11 +72,17 @@ def wait(what: str, cond: Callable[[], object], timeout: float, agents: dict[str
 
 
 def split_of(agents: dict[str, AgentProcess], names: set[str]) -> dict[str, set[str]]:
-    found: list[dict[str, set[str]]] = []
-    wait("each device polled by exactly one agent",
-         lambda: found.append(s) or True if (s := settled(agents, names)) else False,
-         60, agents, every=0.5)
-    return found[-1]
+    """Who polls what, once each device is polled by exactly one agent (within 60 s)."""
+    found: dict[str, set[str]] = {}
+
+    def done() -> bool:
+        split = settled(agents, names)
+        if split is not None:
+            found.update(split)
+        return split is not None
+
+    wait("each device polled by exactly one agent", done, 60, agents, every=0.5)
+    return found
 
 
 @pytest.mark.lab
@@ -83,7 +92,7 @@ class TestSplit:
     """300 devices, 3 agents: each device polled by exactly one, within 20 % of even."""
 
     @pytest.mark.timeout(180)
-    def test_each_device_polled_once(self, cluster: tuple[ClusterPostgres, dict[str, AgentProcess], list[LabDevice]], figure: Figure) -> None:
+    def test_each_device_polled_once(self, cluster: Cluster, figure: Figure) -> None:
         _, agents, devices = cluster
         names = {d.name for d in devices}
         split = split_of(agents, names)
@@ -97,3 +106,103 @@ class TestSplit:
         assert sum(1 for s in split.values() if s & tree) == 1
         figure(f"{DEVICES} devices on 3 agents: "
                f"{'/'.join(str(counts[n]) for n in NODES)}, each polled by exactly one")
+
+
+def one_ticket_each(server: ClusterPostgres, names: set[str]) -> bool:
+    tickets, _ = server.read()
+    return sorted(t.device for t in tickets) == sorted(names)
+
+
+def max_gap(seen: dict[str, set[str]]) -> tuple[float, str]:
+    """The longest time between two checks of one device, and that device."""
+    worst, which = 0.0, ""
+    for name, times in seen.items():
+        at = sorted(datetime.fromisoformat(t) for t in times)
+        for a, b in itertools.pairwise(at):
+            if (b - a).total_seconds() > worst:
+                worst, which = (b - a).total_seconds(), name
+    return worst, which
+
+
+@pytest.mark.lab
+@pytest.mark.postgres
+@pytest.mark.xdist_group("cluster-takeover")
+class TestTakeover:
+    """A SIGKILLed member's devices are on the others within lease + 1 interval; five of them
+    blackholed at the kill get one ticket each; on its restart they move back with no
+    polling gap and no second ticket."""
+
+    @pytest.mark.timeout(240)
+    def test_kill_and_restart(self, lab: Lab, cluster: Cluster, figure: Figure) -> None:
+        server, agents, devices = cluster
+        names = {d.name for d in devices}
+        split = split_of(agents, names)
+        victim = agents["agent-b"]
+        theirs = split["agent-b"]
+        others = {n: a for n, a in agents.items() if n != "agent-b"}
+        address = {d.name: d.address for d in devices}
+        five = set(sorted(theirs)[:5])
+        assert victim.proc is not None
+        lab.blackhole(*(address[n] for n in five))
+        victim.proc.send_signal(signal.SIGKILL)  # by PID: the agent this test started
+        time.monotonic()
+        assert victim.proc.wait(timeout=10) == -signal.SIGKILL
+        took_assigned = wait("the victim's devices assigned to the others", lambda: theirs <= set(
+            ).union(*(assigned(a) for a in others.values())), 30, agents)
+        took_polled = wait("the victim's devices polled by the others", lambda: theirs <= set(
+            ).union(*(polled(a) for a in others.values())), 30, agents)
+        took_polled += took_assigned
+        assert took_assigned <= LEASE + INTERVAL, took_assigned
+        wait("one ticket for each blackholed device", lambda: one_ticket_each(server, five), 60,
+             agents, every=0.5)
+
+        # the restart: the devices move back, each checked without a gap (a thread records
+        # every check of theirs that any member reports, also while the victim starts)
+        seen: dict[str, set[str]] = {}
+        on_victim: set[str] = set()
+        stop, ready = threading.Event(), threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                for node, agent in agents.items():
+                    if node == "agent-b" and not ready.is_set():
+                        continue
+                    with contextlib.suppress(httpx.HTTPError):
+                        found = observed(agent, theirs)
+                        for name, at in found.items():
+                            seen.setdefault(name, set()).add(at)
+                        if node == "agent-b":
+                            on_victim.clear()
+                            on_victim.update(found)
+                stop.wait(0.2)
+
+        sampler = threading.Thread(target=sample, name="checks sampler")
+        sampler.start()
+        try:
+            time.sleep(INTERVAL)
+            victim.start()
+            restarted = time.monotonic()
+            ready.set()
+            wait("the devices back on the restarted member", lambda: on_victim == theirs, 30,
+                 agents)
+            back = time.monotonic() - restarted
+            time.sleep(2 * INTERVAL)  # and a while after, for the first checks after it
+        finally:
+            stop.set()
+            sampler.join()
+        gap, where = max_gap({n: t for n, t in seen.items() if n not in five})
+        # no check missed: the old owner stops within a heartbeat of the restart, the new
+        # one checks within a heartbeat of it (by design at most interval + heartbeat)
+        assert gap < 2 * INTERVAL, (gap, where, sorted(seen[where]))
+        assert settled(agents, names) is not None
+        time.sleep(INTERVAL)
+        tickets, events = server.read()
+        assert sorted(t.device for t in tickets) == sorted(five)  # no second ticket
+        check_consistent(tickets, events)
+        figure(f"SIGKILL of 1 of 3 (lease {LEASE:g} s, heartbeat {HEARTBEAT:g} s, interval "
+               f"{INTERVAL:g} s): its {len(theirs)} devices assigned to the others after "
+               f"{took_assigned:.1f} s, all polled after {took_polled:.1f} s; "
+               f"5 blackholed: 1 ticket each")
+        figure(f"restart: its devices back in {back:.1f} s; longest time between two checks "
+               f"of one of them {gap:.1f} s (interval {INTERVAL:g} s: none missed); "
+               "still 1 ticket each")
