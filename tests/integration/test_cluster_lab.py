@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -206,3 +208,81 @@ class TestTakeover:
         figure(f"restart: its devices back in {back:.1f} s; longest time between two checks "
                f"of one of them {gap:.1f} s (interval {INTERVAL:g} s: none missed); "
                "still 1 ticket each")
+
+
+@pytest.mark.lab
+@pytest.mark.postgres
+@pytest.mark.xdist_group("cluster-fencing")
+class TestFencing:
+    """A member cut off from PostgreSQL stops polling before the others take its devices;
+    nothing is written twice, one member writes each ticket, and it re-joins with the next
+    epoch once the network is back."""
+
+    @pytest.mark.timeout(240)
+    def test_cut_off(self, lab: Lab, cluster: Cluster, figure: Figure) -> None:
+        server, agents, devices = cluster
+        names = {d.name for d in devices}
+        split = split_of(agents, names)
+        victim = agents["agent-c"]
+        theirs = split["agent-c"]
+        others = [a for n, a in agents.items() if n != "agent-c"]
+        address = {d.name: d.address for d in devices}
+        three = set(sorted(theirs)[:3])
+        last_on_victim: dict[str, str] = {}  # device -> its last check by the victim
+        first_elsewhere: dict[str, str] = {}  # device -> its first check by another, after
+        fenced_at = taken_at = None
+        lab.blackhole(*(address[n] for n in three))
+        with server.cut_off("agent-c"):
+            cut = time.monotonic()
+            before = {n: at for a in others for n, at in observed(a, theirs).items()}
+            while time.monotonic() - cut < 3 * LEASE and (fenced_at is None or taken_at is None):
+                last_on_victim.update(observed(victim, theirs))
+                if fenced_at is None and gauge(victim, "pantau_cluster_fenced") == 1 \
+                        and not assigned(victim):
+                    fenced_at = time.monotonic() - cut
+                if taken_at is None and theirs <= set().union(*(assigned(a) for a in others)):
+                    taken_at = time.monotonic() - cut
+                time.sleep(0.05)
+            assert fenced_at is not None, victim.logs()
+            assert taken_at is not None
+            assert fenced_at < taken_at, (fenced_at, taken_at)
+            wait("the victim's devices polled by the others", lambda: theirs <= set().union(
+                *(polled(a) for a in others)), 30, agents)
+            for a in others:
+                for n, at in observed(a, theirs).items():
+                    if before.get(n) != at:
+                        first_elsewhere.setdefault(n, at)
+            # by the checks' own times: the victim's last check of each device came before
+            # any other member's first
+            late = {n for n, at in last_on_victim.items()
+                    if n in first_elsewhere and at >= first_elsewhere[n]}
+            assert late == set()
+            wait("one ticket for each blackholed device", lambda: one_ticket_each(server, three),
+                 60, agents, every=0.5)
+        restored = time.monotonic()
+        wait("the victim back with its devices", lambda: gauge(
+            victim, "pantau_cluster_fenced") == 0 and polled(victim) == theirs, 60, agents,
+             every=0.2)
+        rejoined = time.monotonic() - restored
+        wait("the victim's journal written", lambda: gauge(
+            victim, "pantau_observations_pending") == 0, 60, agents, every=0.5)
+        time.sleep(INTERVAL)
+        tickets, events = server.read()
+        assert sorted(t.device for t in tickets) == sorted(three)  # nothing written twice
+        check_consistent(tickets, events)
+        writers = server.writers()
+        assert all(len(w) == 1 and "" not in w for w in writers.values()), writers
+        status = lab.run([sys.executable, "-m", "agent", "cluster", "status", "-c",
+                          str(victim.config), "--json"], capture_output=True, text=True,
+                         timeout=60)
+        assert status.returncode == 0, status.stderr
+        doc = json.loads(status.stdout)
+        by_node = {m["node"]: m for m in doc["members"]}
+        assert by_node["agent-c"]["epoch"] == 2  # it re-joined after its lease ran out
+        assert [m["live"] for m in doc["members"]] == [True] * 3
+        assert sum(m["devices"] for m in doc["members"]) == DEVICES
+        figure(f"agent cut off from PostgreSQL (lease {LEASE:g} s, heartbeat {HEARTBEAT:g} s):"
+               f" stopped polling {fenced_at:.1f} s after the cut, its {len(theirs)} devices "
+               f"on the others after {taken_at:.1f} s ({taken_at - fenced_at:.1f} s later)")
+        figure(f"network back: re-joined with epoch 2 and its devices in {rejoined:.1f} s; "
+               f"{len(three)} tickets, one writer each, nothing written twice")
