@@ -5,14 +5,17 @@ transaction."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import create_engine, select
 
+from agent.cluster.membership import Membership
 from agent.core.cluster import Writer
-from agent.core.errors import WriterFenced
+from agent.core.errors import BackendUnavailable, WriterFenced
+from agent.core.settings import ClusterSettings
 from tests.backend_fixtures import reset_postgres
 from tests.fakes import FakeClock
 from tests.postgres_fixtures import postgres_url
@@ -178,3 +181,27 @@ class TestFencedWrites:
         finally:
             await backend.aclose()
         assert writers(url) == []
+
+
+class TestSecrets:
+    """The database password never shows in a heartbeat's error or the member's log."""
+
+    async def test_the_password_is_hidden(self, caplog: pytest.LogCaptureFixture) -> None:
+        secret = "hunter2-cluster-secret"
+        # port 1 on loopback: nothing listens, the connection is refused at once
+        store = ClusterStore(f"postgresql://pantau:{secret}@127.0.0.1:1/pantau",
+                             lease_seconds=3, connect_seconds=1)
+        clock = FakeClock()
+        m = Membership(ClusterSettings(node="agent-a", heartbeat_seconds=1, lease_seconds=3),
+                       store, clock, address="127.0.0.1:9", devices=(), apply=lambda _: None)
+        with pytest.raises(BackendUnavailable) as caught:
+            await store.beat("agent-a", "a", "h", 0, 3)
+        assert "pantau:***@127.0.0.1:1" in str(caught.value)
+        assert secret not in str(caught.value)
+        assert secret not in repr(caught.value)
+        with caplog.at_level(logging.DEBUG):
+            await m.beat_once()  # logs the failure
+        assert "cluster heartbeat failed" in caplog.text
+        assert all(secret not in str(r.__dict__) for r in caplog.records)
+        assert m.fenced
+        await store.aclose()
