@@ -194,9 +194,17 @@ class Agent:
             self.pipeline.tick(self.clock.now())
 
     async def open_store(self) -> TicketStore:
+        """The store for the CLI: its writes are a person's, in no member's name."""
+        return await self._connect_store(member=False)
+
+    async def _open_member_store(self) -> TicketStore:
+        """The running agent's store: with [cluster], its writes are this member's."""
+        return await self._connect_store(member=self.config.cluster is not None)
+
+    async def _connect_store(self, *, member: bool) -> TicketStore:
         # ticket numbers run per year in the agency's zone (SOP006-2027-... from 1 January WIB)
         cluster = self.config.cluster
-        if cluster is None:
+        if cluster is None or not member:
             return await SqlBackend.connect(self.config.agent.database, clock=self.clock,
                                             year_tz=ZoneInfo(self.config.sla.timezone))
         # a member's writes carry its lease epoch; on a cut network they give up after one
@@ -342,7 +350,8 @@ class Agent:
             service = self.build_service(backend, collectors, scheduler, notify.wake)
             # one bounded try now: a store that is there is ready when the agent is (the API
             # and the pages answer from the start); else it joins in the background below
-            await backend.attempt(self.open_store, service.refresh, FIRST_JOIN_SECONDS)
+            await backend.attempt(self._open_member_store, service.refresh,
+                                  FIRST_JOIN_SECONDS)
             feed = TicketFeed(service, self.clock, journal,
                               on_rejected=self.metrics.observations_rejected.inc)
             await feed.load()  # the last run's observations first, in order
@@ -407,7 +416,8 @@ class Agent:
                 clustering = None if members is None else tg.create_task(
                     members.run(), name="cluster")
                 joining = None if backend.ready() else tg.create_task(
-                    backend.join(self.open_store, self.clock, service.refresh), name="store")
+                    backend.join(self._open_member_store, self.clock, service.refresh),
+                    name="store")
                 lagging = tg.create_task(lag.run(), name="lag monitor")
                 ticker = tg.create_task(self._ticker(), name="ticker")
                 feeding = tg.create_task(feed.run(), name="tickets")

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import create_engine, select
 
+from agent.app import Agent
 from agent.cluster.membership import Membership
+from agent.config import loads
 from agent.core.cluster import Writer
 from agent.core.errors import BackendUnavailable, WriterFenced
 from agent.core.settings import ClusterSettings
@@ -205,3 +207,30 @@ class TestSecrets:
         assert all(secret not in str(r.__dict__) for r in caplog.records)
         assert m.fenced
         await store.aclose()
+
+
+class TestAgentStores:
+    """The running member writes in its name; `pantau tickets` on a member's config writes
+    as a person, in no member's name, and is never fenced."""
+
+    async def test_the_cli_store_writes_as_no_member(
+            self, members: tuple[str, ClusterStore]) -> None:
+        url, _ = members
+        config = loads(f'[agent]\ndatabase = "{url}"\n[cluster]\nenabled = true\n'
+                       'node = "agent-a"\n[[devices]]\nname = "sw-1"\naddress = "127.2.0.1"\n'
+                       'owner = "Dinas Kesehatan"\n')
+        agent = Agent(config, clock=FakeClock())
+        store = await agent.open_store()  # no member joined: a member's store would refuse
+        try:
+            d = draft()
+            ticket, _ = await store.open(d, builder(d))
+        finally:
+            await store.aclose()
+        assert writers(url) == [(ticket.id, 1, ""), (ticket.id, 2, "")]
+        member_store = await agent._open_member_store()
+        try:
+            other = draft("sw-2")
+            with pytest.raises(WriterFenced, match="not joined yet"):
+                await member_store.open(other, builder(other))
+        finally:
+            await member_store.aclose()
