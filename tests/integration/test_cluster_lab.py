@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from lab.agentproc import AgentProcess
-from lab.inventory import LabDevice, lab_devices
+from lab.inventory import LabDevice, lab_devices, to_toml
 from lab.lab import Lab
 from tests.cluster_lab_support import (
     HEARTBEAT,
@@ -286,3 +286,45 @@ class TestFencing:
                f"on the others after {taken_at:.1f} s ({taken_at - fenced_at:.1f} s later)")
         figure(f"network back: re-joined with epoch 2 and its devices in {rejoined:.1f} s; "
                f"{len(three)} tickets, one writer each, nothing written twice")
+
+
+@pytest.mark.lab
+@pytest.mark.postgres
+@pytest.mark.xdist_group("cluster-reload")
+class TestReload:
+    """Members converge on one inventory before assignments move: after one member's SIGHUP
+    with 10 new devices nothing moves and nobody polls them; once all three have reloaded,
+    each new device is polled by exactly one."""
+
+    @pytest.mark.timeout(240)
+    def test_sighup_one_then_all(self, lab: Lab, cluster: Cluster, figure: Figure) -> None:
+        _, agents, devices = cluster
+        names = {d.name for d in devices}
+        split = split_of(agents, names)
+        new = lab_devices(lab.address, DEVICES + 10, children=20)[DEVICES:]
+        text = to_toml(new)  # appended [[devices]] tables: the same file plus 10
+
+        def reload(node: str) -> None:
+            agent = agents[node]
+            agent.config.write_text(agent.config.read_text() + "\n" + text)
+            assert agent.proc is not None
+            agent.proc.send_signal(signal.SIGHUP)  # by PID: the agent this test started
+
+        reload("agent-a")
+        wait("agent-a reloaded", lambda: "config reloaded" in agents["agent-a"].log.read_text(),
+             10, agents)
+        time.sleep(3 * HEARTBEAT + INTERVAL)  # beats enough for anything to move
+        held = {node: polled(a) for node, a in agents.items()}
+        assert held == split  # nothing moved, the new devices polled by nobody
+        assert "run different inventories" in agents["agent-a"].log.read_text()
+        reload("agent-b")
+        reload("agent-c")
+        reloaded = time.monotonic()
+        every = names | {d.name for d in new}
+        wait("the new devices polled, each by one member",
+             lambda: settled(agents, every) is not None, 30, agents, every=0.2)
+        took = time.monotonic() - reloaded
+        assert took <= HEARTBEAT + INTERVAL + 1.0, took
+        figure(f"SIGHUP +10 devices on 1 of 3 members: nothing moved for "
+               f"{3 * HEARTBEAT + INTERVAL:g} s (inventories differ); once all 3 reloaded, "
+               f"the 10 polled, each by one member, in {took:.1f} s")
