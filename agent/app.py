@@ -369,11 +369,12 @@ class Agent:
             sock = bind(cfg.agent.listen_host, cfg.agent.listen_port)
             stack.callback(sock.close)
             self.listening = sock.getsockname()[:2]
-            # devices taken over are first checked within a heartbeat (the one that gave them
-            # away stops within a heartbeat of the change): no poll is missed
+            # devices taken over are first checked within half a heartbeat: the member that
+            # gave them away checked them at most an interval before it saw the change, so
+            # no check is missed (at most interval + half a heartbeat between two)
             members = self._join_cluster(stack, lambda owned: self._apply_inventory(
                 diff_inventory(self.inventory, owned), scheduler, collectors, views,
-                None if cfg.cluster is None else cfg.cluster.heartbeat_seconds))
+                None if cfg.cluster is None else cfg.cluster.heartbeat_seconds / 2))
             self.reloader = Reloader(
                 cfg, lambda change: self._apply_inventory(change, scheduler, collectors, views)
                 if members is None else members.set_inventory(change.devices),
