@@ -10,14 +10,14 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, func, select
 
 from lab.agentproc import AgentProcess
 from lab.inventory import LabDevice, TomlValue
 from lab.lab import Lab
 from tests.lab_postgres import LabPostgres
 from ticketing.store.engine import database_url
-from ticketing.store.schema import ticket_events
+from ticketing.store.schema import cluster_members, ticket_events
 
 NODES = ("agent-a", "agent-b", "agent-c")
 DB_ADDRESS = {"agent-a": "127.0.0.31", "agent-b": "127.0.0.32", "agent-c": "127.0.0.33"}
@@ -60,6 +60,18 @@ class ClusterPostgres(LabPostgres):
         for ticket_id, writer in rows:
             out.setdefault(ticket_id, set()).add(writer)
         return out
+
+    def live(self) -> set[str]:
+        """The members whose lease is fresh by the database's clock."""
+        with self.lab.inside():
+            engine = create_engine(database_url(self.url))
+            try:
+                with engine.begin() as conn:
+                    rows = conn.execute(select(cluster_members.c.node).where(
+                        cluster_members.c.lease_until > func.clock_timestamp())).all()
+            finally:
+                engine.dispose()
+        return {r.node for r in rows}
 
     @contextlib.contextmanager
     def cut_off(self, node: str) -> Iterator[None]:
@@ -109,8 +121,9 @@ def polled(agent: AgentProcess) -> set[str]:
 
 
 def assigned(agent: AgentProcess) -> set[str]:
-    """The devices in the agent's inventory (exported with their state)."""
-    return family(agent, "pantau_device_state")
+    """The devices in the agent's inventory now, i.e. whose jobs it runs (from the API, which
+    reads it live; /metrics is rendered ahead of scrapes, so it may be a moment older)."""
+    return {doc["name"] for doc in agent.get("/api/v1/devices").json()["devices"]}
 
 
 def gauge(agent: AgentProcess, name: str) -> float:

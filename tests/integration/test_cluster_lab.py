@@ -95,7 +95,7 @@ class TestSplit:
 
     @pytest.mark.timeout(180)
     def test_each_device_polled_once(self, cluster: Cluster, figure: Figure) -> None:
-        _, agents, devices = cluster
+        server, agents, devices = cluster
         names = {d.name for d in devices}
         split = split_of(agents, names)
         counts = {node: len(split[node]) for node in NODES}
@@ -108,6 +108,19 @@ class TestSplit:
         assert sum(1 for s in split.values() if s & tree) == 1
         figure(f"{DEVICES} devices on 3 agents: "
                f"{'/'.join(str(counts[n]) for n in NODES)}, each polled by exactly one")
+        # a clean stop ends the lease at once: the others need not wait it out
+        stopping = agents["agent-a"]
+        theirs = split["agent-a"]
+        stopped = time.monotonic()
+        stopping.stop(timeout=15)
+        assert server.live() == {"agent-b", "agent-c"}  # its lease ended with it
+        rest = [agents["agent-b"], agents["agent-c"]]
+        wait("a stopped member's devices on the others", lambda: theirs <= set().union(
+            *(assigned(a) for a in rest)), 30, agents)
+        took = time.monotonic() - stopped  # from the signal, the stop's own time included
+        assert took < LEASE, took
+        figure(f"SIGTERM of 1 of 3: its {len(theirs)} devices on the others {took:.1f} s after "
+               f"the signal (lease {LEASE:g} s: not waited out)")
 
 
 def one_ticket_each(server: ClusterPostgres, names: set[str]) -> bool:
@@ -239,8 +252,7 @@ class TestFencing:
             before = {n: at for a in others for n, at in observed(a, theirs).items()}
             while time.monotonic() - cut < 3 * LEASE and (fenced_at is None or taken_at is None):
                 last_on_victim.update(observed(victim, theirs))
-                if fenced_at is None and gauge(victim, "pantau_cluster_fenced") == 1 \
-                        and not assigned(victim):
+                if fenced_at is None and not assigned(victim):  # no device, no job left
                     fenced_at = time.monotonic() - cut
                 if taken_at is None and theirs <= set().union(*(assigned(a) for a in others)):
                     taken_at = time.monotonic() - cut
@@ -248,6 +260,7 @@ class TestFencing:
             assert fenced_at is not None, victim.logs()
             assert taken_at is not None
             assert fenced_at < taken_at, (fenced_at, taken_at)
+            assert gauge(victim, "pantau_cluster_fenced") == 1
             wait("the victim's devices polled by the others", lambda: theirs <= set().union(
                 *(polled(a) for a in others)), 30, agents)
             for a in others:
