@@ -5,6 +5,7 @@ member that took the device over)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -46,8 +47,8 @@ async def held_back_then_written(journal: Journal, error: BackendUnavailable) ->
     feed = TicketFeed(service, clock, journal)
     memory.error = error
     feed.put(obs(clock, FAILING))  # seen at t0 by the member that is now fenced
-    async with asyncio.TaskGroup() as tg:
-        task = tg.create_task(feed.run())
+    task = asyncio.create_task(feed.run())
+    try:
         await clock.wait_sleepers(1)  # refused, waiting to retry
         memory.error = None
         clock.advance(0.1)  # (the retry waits 0.5 s: not yet)
@@ -60,7 +61,10 @@ async def held_back_then_written(journal: Journal, error: BackendUnavailable) ->
             await asyncio.sleep(0)
         async with asyncio.timeout(5):
             await feed.queue.join()
+    finally:
         task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     [ticket] = await memory.list(None)
     return [e.kind for e in await memory.events(ticket.id)]
 
