@@ -18,8 +18,11 @@ from agent.api import ApiContext
 from agent.cluster.leader import Duty, Leader
 from agent.cluster.leader_outbox import LeaderOutbox
 from agent.cluster.leader_store import leadership
+from agent.cluster.membership import Membership
 from agent.config import Config, TrapSettings
 from agent.core.clock import Clock, SystemClock
+from agent.core.cluster import Writer
+from agent.core.errors import WriterFenced
 from agent.core.model import CheckSpec, Device
 from agent.core.traps import DropSink, TrapSink
 from agent.detect import Detector
@@ -28,9 +31,10 @@ from agent.http_limits import raise_open_file_limit
 from agent.journal import Journal
 from agent.lag import LagMonitor
 from agent.metrics import Metrics, Snapshot
+from agent.metrics_cluster import ClusterInstruments
 from agent.notifications import Notifications, build_rules, open_notifications
 from agent.pipeline import ResultPipeline
-from agent.reload import InventoryChange, Reloader, ReloadOutcome
+from agent.reload import InventoryChange, Reloader, ReloadOutcome, diff_inventory
 from agent.reports.build import build_report
 from agent.reports.csv_out import render_csv
 from agent.reports.model import MonthlyReport
@@ -53,6 +57,7 @@ from ticketing.notices import NoticeRules
 from ticketing.periodic import run_periodically
 from ticketing.ports import TicketSettingsView
 from ticketing.service import TicketService
+from ticketing.store.cluster import ClusterStore
 from ticketing.store.cluster_leases import SqlLeases
 from ticketing.store.history import SqlHistory
 from ticketing.store.sql import SqlBackend
@@ -162,6 +167,13 @@ async def open_trap_receiver(config: Config, traps: TrapSettings, clock: Clock, 
         await receiver.aclose()
 
 
+def member_store(config: Config) -> ClusterStore:
+    """The cluster's members' table (`pantau cluster status`); needs `[cluster]`."""
+    assert config.cluster is not None
+    return ClusterStore(config.agent.database, lease_seconds=config.cluster.lease_seconds,
+                        connect_seconds=5.0)
+
+
 class Agent:
     """One running agent. `run(stop)` returns after `stop` is set and everything is closed."""
 
@@ -169,8 +181,11 @@ class Agent:
         self.config = config
         self.clock = clock or SystemClock()
         self.metrics = Metrics()
-        self.pipeline = ResultPipeline(config.devices, Detector(
-            devices=config.devices,
+        # a cluster member polls only its own devices: none until its first heartbeat
+        start = () if config.cluster is not None else config.devices
+        self.membership: Membership | None = None  # with [cluster], while running
+        self.pipeline = ResultPipeline(start, Detector(
+            devices=start,
             polling=config.polling,
             flapping=config.flapping,
             maintenance=config.maintenance,
@@ -187,8 +202,8 @@ class Agent:
         self.store: StoreGate | None = None  # while running
         self.history: HistoryWriter | None = None  # while running
         # the inventory the views, the API and the pages read: updated in place by reloads
-        self.inventory: list[Device] = list(config.devices)
-        self.device_index: dict[str, Device] = {d.name: d for d in config.devices}
+        self.inventory: list[Device] = list(start)
+        self.device_index: dict[str, Device] = {d.name: d for d in start}
         self.reloader: Reloader | None = None  # while running
         self._reload_wanted = asyncio.Event()
         self._trap_receiver: DeviceMatcher | None = None  # with [traps], while running
@@ -216,16 +231,56 @@ class Agent:
             self.pipeline.tick(self.clock.now())
 
     async def report(self, month: str) -> MonthlyReport:
-        """`month`'s report of the running inventory, as of now (the page's `report_for`)."""
-        return await monthly_report(self.config, list(self.inventory), month, self.clock.now())
+        """`month`'s report of the whole running inventory, as of now (the page's
+        `report_for`): in a cluster every member's devices, not only this member's."""
+        devices = self.inventory if self.membership is None else self.membership.devices
+        return await monthly_report(self.config, list(devices), month, self.clock.now())
 
     async def _open_history(self) -> HistorySink:
         return await open_history(self.config)
 
     async def open_store(self) -> TicketStore:
+        """The store for the CLI: its writes are a person's, in no member's name."""
+        return await self._connect_store(member=False)
+
+    async def _open_member_store(self) -> TicketStore:
+        """The running agent's store: with [cluster], its writes are this member's."""
+        return await self._connect_store(member=self.config.cluster is not None)
+
+    async def _connect_store(self, *, member: bool) -> TicketStore:
         # ticket numbers run per year in the agency's zone (SOP006-2027-... from 1 January WIB)
-        return await SqlBackend.connect(self.config.agent.database, clock=self.clock,
-                                        year_tz=ZoneInfo(self.config.sla.timezone))
+        cluster = self.config.cluster
+        if cluster is None or not member:
+            return await SqlBackend.connect(self.config.agent.database, clock=self.clock,
+                                            year_tz=ZoneInfo(self.config.sla.timezone))
+        # a member's writes carry its lease epoch; on a cut network they give up after one
+        # lease instead of TCP's minutes, so it writes again soon after the network is back
+        return await SqlBackend.connect(
+            self.config.agent.database, clock=self.clock,
+            year_tz=ZoneInfo(self.config.sla.timezone), writer=self._writer,
+            connect_args={"tcp_user_timeout": round(cluster.lease_seconds * 1000)})
+
+    def _writer(self) -> Writer:
+        if self.membership is None:
+            raise WriterFenced("this cluster member has not joined yet")
+        return self.membership.writer()
+
+    def _join_cluster(self, stack: contextlib.AsyncExitStack,
+                      apply: Callable[[tuple[Device, ...]], None]) -> Membership | None:
+        """With [cluster]: this agent's membership (issue 15), its store closed on `stack`."""
+        cluster = self.config.cluster
+        if cluster is None:
+            return None
+        store = ClusterStore(self.config.agent.database, lease_seconds=cluster.lease_seconds,
+                             connect_seconds=max(1.0, cluster.heartbeat_seconds))
+        stack.push_async_callback(store.aclose)
+        assert self.listening is not None
+        host, port = self.listening
+        self.membership = Membership(
+            cluster, store, self.clock, devices=self.config.devices, apply=apply,
+            address=cluster.address or (f"[{host}]:{port}" if ":" in host else f"{host}:{port}"),
+            observer=ClusterInstruments(self.metrics.registry, cluster.node))
+        return self.membership
 
     def build_service(self, backend: TicketBackend, collectors: Collectors,
                       scheduler: Scheduler, on_queued: Callable[[], None] | None = None
@@ -265,9 +320,11 @@ class Agent:
             self.reload()
 
     def _apply_inventory(self, change: InventoryChange, scheduler: Scheduler,
-                         collectors: Collectors, views: StatusViews) -> None:
+                         collectors: Collectors, views: StatusViews,
+                         first_within: float | None = None) -> None:
         """A reload's valid inventory, everywhere it is read; unchanged devices keep their
-        jobs' slots and their detector states."""
+        jobs' slots and their detector states. New devices are first checked within one
+        interval (`first_within` seconds, when given)."""
         devices = change.devices
         fresh = {*change.added, *change.changed}
         scheduler.remove_devices([*change.removed, *change.changed])
@@ -283,7 +340,8 @@ class Agent:
             self.traps.update_devices(devices)
         if self._trap_receiver is not None:
             self._trap_receiver.update_devices(devices)
-        scheduler.add_jobs(collectors.jobs(self.config, [d for d in devices if d.name in fresh]))
+        scheduler.add_jobs(collectors.jobs(self.config, [d for d in devices if d.name in fresh]),
+                           within=first_within)
 
     def device_traps(self, name: str) -> list[dict[str, object]]:
         """A device's recent notifications of other kinds (empty without [traps])."""
@@ -352,7 +410,8 @@ class Agent:
             service = self.build_service(backend, collectors, scheduler, notify.wake)
             # one bounded try now: a store that is there is ready when the agent is (the API
             # and the pages answer from the start); else it joins in the background below
-            await backend.attempt(self.open_store, service.refresh, FIRST_JOIN_SECONDS)
+            await backend.attempt(self._open_member_store, service.refresh,
+                                  FIRST_JOIN_SECONDS)
             feed = TicketFeed(service, self.clock, journal,
                               on_rejected=self.metrics.observations_rejected.inc)
             await feed.load()  # the last run's observations first, in order
@@ -374,8 +433,15 @@ class Agent:
             sock = bind(cfg.agent.listen_host, cfg.agent.listen_port)
             stack.callback(sock.close)
             self.listening = sock.getsockname()[:2]
+            # devices taken over are first checked within half a heartbeat: the member that
+            # gave them away checked them at most an interval before it saw the change, so
+            # no check is missed (at most interval + half a heartbeat between two)
+            members = self._join_cluster(stack, lambda owned: self._apply_inventory(
+                diff_inventory(self.inventory, owned), scheduler, collectors, views,
+                None if cfg.cluster is None else cfg.cluster.heartbeat_seconds / 2))
             self.reloader = Reloader(
-                cfg, lambda change: self._apply_inventory(change, scheduler, collectors, views),
+                cfg, lambda change: self._apply_inventory(change, scheduler, collectors, views)
+                if members is None else members.set_inventory(change.devices),
                 clock=self.clock, success=self.metrics.reload_success,
                 success_at=self.metrics.reload_success_at)
             api = ApiContext(service=service, users=cfg.users, devices=cfg.devices,
@@ -413,13 +479,17 @@ class Agent:
                 },
             )
             async with asyncio.TaskGroup() as tg:
-                jobs = collectors.jobs(cfg, cfg.devices)
+                jobs = collectors.jobs(cfg, self.inventory)
                 stack.enter_context(heap.settled())  # the inventory lives as long as the agent
                 polling = tg.create_task(scheduler.run(jobs), name="scheduler")
                 # after the scheduler (tasks start in order): a reload finds its jobs there
                 reloading = tg.create_task(self._reloads(), name="reload")
+                # after the scheduler too: the first heartbeat's devices go into its jobs
+                clustering = None if members is None else tg.create_task(
+                    members.run(), name="cluster")
                 joining = None if backend.ready() else tg.create_task(
-                    backend.join(self.open_store, self.clock, service.refresh), name="store")
+                    backend.join(self._open_member_store, self.clock, service.refresh),
+                    name="store")
                 lagging = tg.create_task(lag.run(), name="lag monitor")
                 ticker = tg.create_task(self._ticker(), name="ticker")
                 feeding = tg.create_task(feed.run(), name="tickets")
@@ -454,6 +524,9 @@ class Agent:
                 recording.cancel()
                 with contextlib.suppress(TimeoutError):  # else the run ends at its last write
                     await asyncio.wait_for(history.stop(), DRAIN_SECONDS)
+                if clustering is not None and members is not None:
+                    clustering.cancel()
+                    await members.leave()  # the others take over at once, not in a lease
                 if not await journal.flush():
                     log.error("observation journal incomplete at stop",
                               extra={"journal": journal.path})

@@ -1,4 +1,5 @@
-"""`pantau run|check-config|probe|tickets|report|hash-password`: argument parsing, logging set-up
+"""`pantau run|check-config|probe|tickets|report|cluster|hash-password`: argument parsing,
+logging set-up
 and exit codes.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config.
@@ -116,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     from agent.report_cli import add_parser as add_report
 
     add_report(sub, with_config)
+    from agent.cluster.cli import add_parser as add_cluster_parser
+
+    add_cluster_parser(sub, with_config)
     return parser
 
 
@@ -169,6 +173,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from agent.report_cli import main_report
 
             return main_report(config, args)
+        if args.command == "cluster":
+            setup_logging("WARNING")
+            from agent.cluster.cli import main_cluster
+
+            return main_cluster(config, args)
         if args.command == "probe":
             setup_logging("WARNING")
             from agent.probe import probe

@@ -166,10 +166,15 @@ class Journal:
         when the write failed (again: it is tried at least once more here)."""
         tries = 0
         while True:
-            if self._writing is not None:
-                # `_written` is the future's first callback: it has run when this returns
+            writing = self._writing
+            if writing is not None:
+                # `_written` is the future's first callback: it has run when this returns,
+                # unless the future was done already (awaiting it then does not yield, and
+                # its callbacks wait for the next loop turn): yield once, or this spins
                 with contextlib.suppress(Exception):
-                    await asyncio.shield(self._writing)
+                    await asyncio.shield(writing)
+                if self._writing is writing:
+                    await asyncio.sleep(0)  # a yield to the loop, not a delay
                 continue
             if not self._ops:
                 return True

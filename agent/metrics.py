@@ -152,6 +152,13 @@ EXPOSED_NAMES = EXPOSED_NAMES | frozenset({RELOAD_SUCCESS, RELOAD_SUCCESS_AT})
 # Only the leader exports the ticket gauges (TICKETS_OPEN, STEP_SLA, STEP_REMAINING).
 CLUSTER_LEADER = "pantau_cluster_leader"  # gauge {node}
 EXPOSED_NAMES = EXPOSED_NAMES | frozenset({CLUSTER_LEADER})
+# -- Several agents on one database (issue 15, agent/metrics_cluster.py; only with [cluster]):
+# the live members this one sees, its own devices, and whether it has fenced itself.
+CLUSTER_MEMBERS = "pantau_cluster_members"  # gauge: live members, this one included
+CLUSTER_DEVICES_ASSIGNED = "pantau_cluster_devices_assigned"  # gauge {node}: its own only
+CLUSTER_FENCED = "pantau_cluster_fenced"  # gauge: 1 while it holds no lease (polls nothing)
+EXPOSED_NAMES = EXPOSED_NAMES | frozenset({CLUSTER_MEMBERS, CLUSTER_DEVICES_ASSIGNED,
+                                           CLUSTER_FENCED})
 # -- SNMP traps (issue 13): notifications received per device and kind (or OID), and the
 # datagrams the receiver dropped, by reason (every reason of DROP_REASONS from the start).
 TRAPS_RECEIVED = "pantau_traps_received"  # counter {device,trap}

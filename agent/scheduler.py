@@ -148,9 +148,10 @@ class Scheduler:
             finally:
                 self._tasks = None
 
-    def add_jobs(self, jobs: Sequence[Job]) -> None:
+    def add_jobs(self, jobs: Sequence[Job], *, within: float | None = None) -> None:
         """Schedule `jobs` (a reload's new or changed devices): each first runs at its jitter
-        slot within one interval from now. A job with the key of a known one replaces it."""
+        slot within one interval from now (within `within` seconds, when given: devices a
+        cluster member takes over). A job with the key of a known one replaces it."""
         start = self._clock.monotonic()
         for job in jobs:
             key = (job.device.name, job.spec.check)
@@ -159,7 +160,8 @@ class Scheduler:
                 old.version += 1  # its heap entries are stale now
             self._jobs[key] = job
             jitter = jitter_fraction(job.device.name, job.spec.check)
-            self._push(job, start + jitter * job.spec.interval_seconds)
+            spread = job.spec.interval_seconds if within is None else within
+            self._push(job, start + jitter * min(spread, job.spec.interval_seconds))
 
     def remove_devices(self, names: Iterable[str]) -> int:
         """Stop polling every job of the devices `names`; a check of theirs still running

@@ -21,6 +21,7 @@ from agent.core.errors import (
     BackendUnavailable,
     InvalidTransition,
     TicketNotFound,
+    WriterFenced,
 )
 from agent.core.model import Device, DeviceState
 from agent.core.reasons import reason
@@ -220,6 +221,10 @@ class TicketFeed:
                 return
             except BackendUnavailable as exc:
                 # Keep the observation: the store will be back (locked, restarting).
+                if isinstance(exc, WriterFenced):
+                    # this cluster member lost its lease: when it writes again, the device
+                    # may have had another owner meanwhile, whose newer observations win
+                    entry = replace(entry, replayed=True)
                 delay = self._delay
                 log.warning("ticket store unavailable; retrying", extra={
                     "device": obs.device, "error": str(exc), "retry_in": delay})

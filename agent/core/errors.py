@@ -10,6 +10,7 @@ AgentError
 │   └── DocumentError    .field: the output document's field at fault
 └── BackendError
     ├── BackendUnavailable   retry with backoff (network, 5xx, DB connection)
+    │   └── WriterFenced     this cluster member holds no fresh lease: retry once it has
     ├── BackendRejected      do not retry (4xx, constraint violation)
     └── TicketNotFound
 ```
@@ -127,6 +128,11 @@ class BackendError(AgentError):
 
 class BackendUnavailable(BackendError):
     """Transient: retry with backoff (network, 5xx, database connection)."""
+
+
+class WriterFenced(BackendUnavailable):
+    """This cluster member may not write tickets now: its lease was not renewed in time, or
+    the store holds a newer epoch of it. Retry later (after it re-joins), never a rejection."""
 
 
 class BackendRejected(BackendError):

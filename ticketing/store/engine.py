@@ -63,8 +63,10 @@ def _set_wal(cursor: Any, within_seconds: float) -> None:
             time.sleep(0.02)  # on the store's worker thread, never the event loop
 
 
-def create_store_engine(url: URL, *, busy_timeout_seconds: float = 5.0) -> Engine:
-    """An Engine with pantau's connection settings (see the module docstring)."""
+def create_store_engine(url: URL, *, busy_timeout_seconds: float = 5.0,
+                        connect_args: dict[str, Any] | None = None) -> Engine:
+    """An Engine with pantau's connection settings (see the module docstring);
+    `connect_args` adds to PostgreSQL's (e.g. a TCP user timeout)."""
     if url.get_backend_name() == "sqlite":
         engine = create_engine(url, json_serializer=codec.dumps, json_deserializer=codec.loads)
         busy_ms = max(0, round(busy_timeout_seconds * 1000))
@@ -104,7 +106,8 @@ def create_store_engine(url: URL, *, busy_timeout_seconds: float = 5.0) -> Engin
         pool_pre_ping=True,  # a restarted server costs one reconnect, not an error
         pool_size=2,
         max_overflow=0,
-        connect_args={"connect_timeout": max(1, round(busy_timeout_seconds))},
+        connect_args={"connect_timeout": max(1, round(busy_timeout_seconds)),
+                      **(connect_args or {})},
     )
 
 

@@ -9,18 +9,20 @@ errors); the reads' SQL is in reads.py, the outbox's in outbox.py.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
+from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from agent.core.clock import Clock
+from agent.core.cluster import Writer
 from agent.core.errors import BackendRejected, BackendUnavailable, TicketNotFound
 from agent.core.outbox import Delivery, Envelope, OutboxStats, Queued
 from ticketing.backend import Builder, Notices, SummaryPage, TicketPage, TicketQuery, checked
 from ticketing.models import Ticket, TicketDraft, TicketEvent, TicketStatus
-from ticketing.store import outbox, reads, rows
+from ticketing.store import cluster, outbox, reads, rows
 from ticketing.store.schema import ticket_events, tickets
 from ticketing.store.worker import StoreWorker
 
@@ -33,28 +35,37 @@ OPEN_ATTEMPTS = 16
 class SqlBackend:
     """TicketBackend over SQLAlchemy Core; make one with `await SqlBackend.connect(url)`.
 
-    Errors: BackendUnavailable when the database cannot be reached or stays locked,
-    BackendRejected for what retrying cannot fix, TicketNotFound. Messages show the URL
-    without its password.
+    Errors: BackendUnavailable when the database cannot be reached or stays locked (its
+    WriterFenced when a cluster member writes without a fresh lease), BackendRejected for
+    what retrying cannot fix, TicketNotFound. Messages show the URL without its password.
+
+    In a cluster, `writer` names the member (and its lease epoch) behind every ticket write:
+    each write checks it in its own transaction and records the member in `writer`.
     """
 
-    def __init__(self, worker: StoreWorker, *, clock: Clock, year_tz: tzinfo) -> None:
+    def __init__(self, worker: StoreWorker, *, clock: Clock, year_tz: tzinfo,
+                 writer: Callable[[], Writer] | None = None) -> None:
         self._worker = worker
         self._clock = clock
         self._year_tz = year_tz
+        self._writer = writer
 
     @classmethod
     async def connect(cls, url: str, *, clock: Clock, year_tz: tzinfo = UTC,
-                      busy_timeout_seconds: float = 5.0) -> SqlBackend:
+                      busy_timeout_seconds: float = 5.0,
+                      writer: Callable[[], Writer] | None = None,
+                      connect_args: dict[str, Any] | None = None) -> SqlBackend:
         """Open the database at `url` ("sqlite:///pantau.db", "postgresql://user@host/db")
         and migrate it to the newest schema.
 
         Tickets are numbered per calendar year of their opening time in `year_tz`.
         `busy_timeout_seconds` bounds how long a call waits for SQLite's write lock (or a
-        PostgreSQL connection) before BackendUnavailable.
+        PostgreSQL connection) before BackendUnavailable. `writer`: see the class;
+        `connect_args`: added to PostgreSQL's connection parameters.
         """
-        worker = await StoreWorker.connect(url, busy_timeout_seconds=busy_timeout_seconds)
-        return cls(worker, clock=clock, year_tz=year_tz)
+        worker = await StoreWorker.connect(url, busy_timeout_seconds=busy_timeout_seconds,
+                                           connect_args=connect_args)
+        return cls(worker, clock=clock, year_tz=year_tz, writer=writer)
 
     @property
     def name(self) -> str:
@@ -145,6 +156,19 @@ class SqlBackend:
 
     # -- on the worker thread -------------------------------------------------------------
 
+    def _fence(self, conn: Connection) -> str:
+        """The writer's name for the events ("" outside a cluster), after checking its
+        epoch and lease in this transaction (WriterFenced)."""
+        if self._writer is None:
+            return ""
+        writer = self._writer()
+        cluster.check_writer(conn, writer)
+        return writer.node
+
+    @staticmethod
+    def _event_rows(events: Sequence[TicketEvent], writer: str) -> Sequence[dict[str, Any]]:
+        return [{**rows.event_row(e), "writer": writer} for e in events]
+
     def _open(self, draft: TicketDraft, build: Builder, notices: Notices | None
               ) -> tuple[Ticket, bool]:
         key = draft.dedup_key
@@ -154,6 +178,7 @@ class SqlBackend:
                 with self._worker.writing("opening a ticket") as conn:
                     if key and (existing := reads.open_by_key(conn, key)) is not None:
                         return existing, False
+                    writer = self._fence(conn)
                     last = conn.execute(
                         select(func.coalesce(func.max(tickets.c.number), 0))
                         .where(tickets.c.year == year)
@@ -164,7 +189,7 @@ class SqlBackend:
                     rows.check_built(new_id, draft, events, ticket)
                     row = rows.ticket_row(ticket, self._clock.now())
                     conn.execute(insert(tickets).values(year=year, number=number, **row))
-                    conn.execute(insert(ticket_events), [rows.event_row(e) for e in events])
+                    conn.execute(insert(ticket_events), self._event_rows(events, writer))
                     if notices is not None:
                         outbox.enqueue(conn, notices(ticket, events))
             except IntegrityError as exc:
@@ -194,6 +219,7 @@ class SqlBackend:
         del row["id"]
         try:
             with self._worker.writing(f"appending to {ticket_id}") as conn:
+                writer = self._fence(conn)
                 result = conn.execute(
                     update(tickets)
                     .where(tickets.c.id == ticket_id, tickets.c.seq == expected)
@@ -207,7 +233,7 @@ class SqlBackend:
                         raise TicketNotFound(f"no ticket {ticket_id}")
                     raise BackendRejected(
                         f"ticket {ticket_id} changed since seq {expected} (now at seq {current})")
-                conn.execute(insert(ticket_events), [rows.event_row(e) for e in events])
+                conn.execute(insert(ticket_events), self._event_rows(events, writer))
                 outbox.enqueue(conn, notices)
         except IntegrityError as exc:
             conflict = rows.conflict(exc)

@@ -56,8 +56,10 @@ class StoreWorker:
         self._closed = False
 
     @classmethod
-    async def connect(cls, url: str, *, busy_timeout_seconds: float) -> StoreWorker:
-        """Open the database at `url` and migrate it to the newest schema."""
+    async def connect(cls, url: str, *, busy_timeout_seconds: float,
+                      connect_args: dict[str, Any] | None = None) -> StoreWorker:
+        """Open the database at `url` and migrate it to the newest schema (`connect_args`:
+        see create_store_engine)."""
         try:
             parsed = database_url(url)
         except ValueError as exc:
@@ -67,7 +69,8 @@ class StoreWorker:
         loop = asyncio.get_running_loop()
         engine: Engine | None = None
         try:
-            engine = create_store_engine(parsed, busy_timeout_seconds=busy_timeout_seconds)
+            engine = create_store_engine(parsed, busy_timeout_seconds=busy_timeout_seconds,
+                                         connect_args=connect_args)
             worker = cls(engine, executor, name=name,
                          secret=parsed.password if isinstance(parsed.password, str) else None)
             revision = await loop.run_in_executor(executor, worker._upgrade)
