@@ -174,6 +174,11 @@ def member_store(config: Config) -> ClusterStore:
                         connect_seconds=5.0)
 
 
+async def lease_store(config: Config) -> SqlLeases:
+    """The cluster's duty leases (`pantau cluster status` reads the leader's)."""
+    return await SqlLeases.connect(config.agent.database)
+
+
 class Agent:
     """One running agent. `run(stop)` returns after `stop` is set and everything is closed."""
 

@@ -12,6 +12,7 @@ from agent.cluster.assign import inventory_hash
 from agent.cluster.cli import status
 from agent.config import loads
 from agent.core.cluster import MemberRow
+from agent.core.leases import Lease
 
 CONFIG = ('[agent]\ndatabase = "postgresql://pantau@127.0.0.1/pantau"\n'
           '[cluster]\nenabled = true\nnode = "agent-a"\n'
@@ -38,10 +39,24 @@ class Rows:
         self.closed = True
 
 
-def run(rows: Sequence[MemberRow], *, as_json: bool) -> tuple[str, Rows]:
+class Leases:
+    def __init__(self, lease: Lease | None) -> None:
+        self.lease = lease
+        self.closed = False
+
+    async def read(self, duty: str) -> Lease | None:
+        assert duty == "leader"
+        return self.lease
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+def run(rows: Sequence[MemberRow], *, as_json: bool,
+        leases: Leases | None = None) -> tuple[str, Rows]:
     config = loads(CONFIG)
     store, out = Rows(rows), io.StringIO()
-    assert asyncio.run(status(config, store, out, as_json=as_json)) == 0
+    assert asyncio.run(status(config, store, out, as_json=as_json, leases=leases)) == 0
     return out.getvalue(), store
 
 
@@ -71,3 +86,19 @@ class TestStatus:
         assert lines[2].split()[-2:] == ["differs", "30"]
         assert lines[3].split()[3] == "ended"
         assert lines[3].split()[-1] == "-"
+
+    def test_the_leader(self) -> None:
+        leases = Leases(Lease("leader", "agent-b", 4, 2.25))
+        text, _ = run([row("agent-a"), row("agent-b")], as_json=False, leases=leases)
+        assert text.splitlines()[-1] == "leader: agent-b (epoch 4, 2.2 s of its lease left)"
+        assert leases.closed
+        doc = json.loads(run([row("agent-a")], as_json=True, leases=leases)[0])
+        assert doc["leader"] == {"node": "agent-b", "epoch": 4, "live": True,
+                                 "remaining_seconds": 2.25}
+
+    def test_no_leader(self) -> None:
+        text, _ = run([row("agent-a")], as_json=False, leases=Leases(None))
+        assert text.splitlines()[-1] == "leader: none yet"
+        text, _ = run([row("agent-a")], as_json=False,
+                      leases=Leases(Lease("leader", "agent-c", 2, -12.0)))
+        assert text.splitlines()[-1].startswith("leader: none (the lease of agent-c ended 12.0 s")
