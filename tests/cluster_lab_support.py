@@ -5,8 +5,6 @@ and reads of who polls what (their /metrics) and of what the store holds."""
 from __future__ import annotations
 
 import contextlib
-import subprocess
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -28,20 +26,8 @@ CHAIN = "PANTAU-LAB"  # the lab's own chain (lab/lab.py): flushed after every la
 class ClusterPostgres(LabPostgres):
     """LabPostgres listening on 127.0.0.1 and on each agent's own address."""
 
-    def start(self) -> None:
-        hosts = ",".join(["127.0.0.1", *DB_ADDRESS.values()])
-        with (self.dir / "server.log").open("ab") as log:
-            self.proc = self.lab.popen(
-                ["setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups", "--",
-                 str(self.bindir / "postgres"), "-D", str(self.dir / "data"), "-h", hosts,
-                 "-p", str(self.port), "-k", str(self.dir), "-F"],
-                stdout=log, stderr=subprocess.STDOUT, cwd=self.dir)
-        deadline = time.monotonic() + 30
-        while self.lab.run([str(self.bindir / "pg_isready"), "-h", "127.0.0.1", "-p",
-                            str(self.port)], capture_output=True).returncode != 0:
-            assert self.proc.poll() is None, (self.dir / "server.log").read_text()
-            assert time.monotonic() < deadline, "PostgreSQL did not start"
-            time.sleep(0.2)
+    def __init__(self, lab: Lab) -> None:
+        super().__init__(lab, extra_hosts=tuple(DB_ADDRESS.values()))
 
     def url_for(self, node: str) -> str:
         return f"postgresql://pantau@{DB_ADDRESS[node]}:{self.port}/postgres"

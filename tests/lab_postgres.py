@@ -12,7 +12,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from agent.core.clock import SystemClock
@@ -27,7 +27,10 @@ class LabPostgres:
     """A throwaway PostgreSQL inside the lab namespace (where the agent runs), started and
     stopped by the PID of the process this test made (`setpriv` execs it as postgres)."""
 
-    def __init__(self, lab: Lab) -> None:
+    def __init__(self, lab: Lab, extra_hosts: Sequence[str] = ()) -> None:
+        """`extra_hosts`: loopback addresses it listens on besides 127.0.0.1 (so a test can
+        cut one client off with iptables on its own address)."""
+        self.hosts = ",".join(["127.0.0.1", *extra_hosts])
         bindir = _bindir()
         assert bindir is not None
         self.lab, self.bindir = lab, bindir
@@ -48,7 +51,7 @@ class LabPostgres:
             self.proc = self.lab.popen(
                 ["setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups", "--",
                  str(self.bindir / "postgres"), "-D", str(self.dir / "data"), "-h",
-                 "127.0.0.1", "-p", str(self.port), "-k", str(self.dir), "-F"],
+                 self.hosts, "-p", str(self.port), "-k", str(self.dir), "-F"],
                 stdout=log, stderr=subprocess.STDOUT, cwd=self.dir)
         deadline = time.monotonic() + 30
         while self.lab.run([str(self.bindir / "pg_isready"), "-h", "127.0.0.1", "-p",

@@ -10,14 +10,13 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from agent.api.auth import Principal
 from agent.config import User
+from agent.reports.files import last_month, signer_for
 from agent.reports.model import MonthlyReport
 from agent.reports.pdf import render_pdf
 from agent.web.render import SECURITY_HEADERS, error_page, render, signed_in, state_of, words_of
@@ -46,14 +45,7 @@ class ReportSource:
 
 def signer_of(users: Sequence[User]) -> User | None:
     """The first kepala_dinas user: the PDF is signed in that person's name."""
-    return next((u for u in users if u.role == "kepala_dinas"), None)
-
-
-def last_month(now: datetime, tz: str) -> str:
-    """The month before `now`'s month in `tz`: "2026-11" on any day of December 2026."""
-    local = now.astimezone(ZoneInfo(tz))
-    year, month = (local.year, local.month - 1) if local.month > 1 else (local.year - 1, 12)
-    return f"{year:04d}-{month:02d}"
+    return signer_for(tuple(users), None)
 
 
 async def _report(request: Request) -> tuple[Principal, MonthlyReport | Response]:

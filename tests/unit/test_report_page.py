@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from agent.reports.files import last_month
 from agent.web import i18n
 from agent.web.i18n import Words
 from agent.web.report_view import BAR_WIDTH, for_agency, percent, report_view
-from agent.web.reports import last_month
 from tests.fakes import FakeClock
 from tests.integration.test_pages import text_of
 from tests.report_samples import DINKES, DISDIK, empty_report, sample_report
