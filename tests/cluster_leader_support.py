@@ -55,11 +55,9 @@ class Cluster:
 
     def __init__(self, lab: Lab, workdir: Path, devices: Sequence[LabDevice],
                  sections: Mapping[str, Mapping[str, TomlValue]],
-                 inventories: Mapping[str, Sequence[LabDevice]] | None = None,
                  smtp_delay: float = 0.0) -> None:
         self.lab, self.workdir = lab, workdir
         self.devices, self.sections = devices, sections
-        self.inventories = dict(inventories or {})  # node -> its own inventory, if given
         self.mail = SlowRecorder(smtp_delay)
         self.smtp = SmtpThread(self.mail)
         self.pg = LabPostgres(lab)
@@ -96,7 +94,7 @@ class Cluster:
                 "notify.email": {"host": "127.0.0.1", "port": self.smtp.port,
                                  "security": "none", "from": MAIL_FROM},
             }
-            agent = AgentProcess(self.lab, work, self.inventories.get(node, self.devices),
+            agent = AgentProcess(self.lab, work, self.devices,
                                  sections, env=env)
             agent.config.write_text(agent.config.read_text() + users())
             self._stack.callback(agent.stop, 15.0)

@@ -98,8 +98,11 @@ class TestLeaderKilled:
             pytest.fail(f"PostgreSQL unavailable: {_missing()}")  # the lab has root already
         with Cluster(lab, tmp_path, devices(lab), SECTIONS, smtp_delay=SMTP_SECONDS) as c:
             first = c.wait(lambda: len(c.leaders()) == 1 and c.leaders(), 20, "one leader")[0]
-            c.wait(lambda: all(s == "up" for s in c.agents[first].states().values())
-                   and len(c.agents[first].states()) == 3, 30, "devices up")
+            # each device on one member (assignment): all three up, wherever they are
+            c.wait(lambda: (states := {d: s for a in c.agents.values()
+                                       for d, s in a.states().items()})
+                   and len(states) == 3 and all(s == "up" for s in states.values()),
+                   30, "devices up")
             # before the kill: FIRST's ticket, its messages sent by the first leader
             lab.blackhole(lab.address(930))
             c.wait(lambda: opened(c.agents[first], FIRST), 30, f"{FIRST}'s ticket")
