@@ -8,13 +8,13 @@ import json
 from collections.abc import Sequence
 from typing import TextIO
 
-from agent.app import open_collectors
 from agent.config import Config
 from agent.core.clock import SystemClock
 from agent.core.errors import ConfigError, ConfigProblem
 from agent.core.model import CheckResult
 from agent.scheduler import Scheduler
 from agent.status import result_json
+from agent.wiring import open_collectors
 
 
 async def probe(config: Config, names: Sequence[str], out: TextIO, *, as_json: bool) -> int:

@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.app import monthly_report
 from agent.config import Config
 from agent.core.clock import Clock, SystemClock
 from agent.reports.files import FORMATS, last_month, render, signer_for, write_atomically
+from agent.wiring import monthly_report
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 

@@ -11,10 +11,11 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
-from agent.app import Agent, open_collectors
+from agent.app import Agent
 from agent.config import Config
 from agent.core.errors import ConfigError, ConfigProblem, InvalidTransition
 from agent.scheduler import Scheduler
+from agent.wiring import open_collectors
 from ticketing import json_view, workflow
 from ticketing.backend import PAGE_MAX, TicketQuery
 from ticketing.indonesian import LANGS

@@ -108,7 +108,7 @@ def main_cluster(config: Config, args: argparse.Namespace) -> int:
     if config.cluster is None:
         print(f"pantau: {config.source}: [cluster] is not enabled", file=sys.stderr)
         return EXIT_USAGE
-    from agent.app import lease_store, member_store  # the wiring: stores are concrete parts
+    from agent.wiring import lease_store, member_store  # stores are concrete parts
 
     async def run() -> int:
         return await status(config, member_store(config), sys.stdout, as_json=args.json,

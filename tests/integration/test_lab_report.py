@@ -11,6 +11,7 @@ the ratio, within the 1 % the issue asks.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -24,10 +25,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from agent.config import load
+from agent.wiring import monthly_report
 from lab.agentproc import AgentProcess
 from lab.inventory import LabDevice
 from lab.lab import Lab
 from tests.conftest import Figure
+from tests.fakes import FakeClock
+from tests.report_site import serve_reports
 from tests.unit.test_report_pdf import line_of, pdftotext
 
 pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("lab-report")]
@@ -118,4 +123,23 @@ class TestLabReport:
             assert line in flat, line
         shown = f"{a['ratio'] * 100:.2f}".replace(".", ",") + " %"
         assert shown in line_of(text, "sw-report-out"), text
-        figure(f"PDF {pdf.stat().st_size} bytes: kop, sw-report-out at {shown}")
+
+        # the page, from the same store: the real report behind /laporan
+        config = load(agent.config)
+        built = asyncio.run(monthly_report(config, config.devices, month, datetime.now(UTC)))
+
+        async def page() -> str:
+            async with serve_reports(clock=FakeClock(datetime.now(UTC))) as site:
+                site.reports.report = built
+                await site.sign_in("kadis")
+                answer = await site.client.get(f"/laporan?bulan={month}")
+                assert answer.status_code == 200, answer.text
+                return answer.text
+
+        html = asyncio.run(page())
+        assert "sw-report-out" in html
+        assert shown in html
+        figure(f"month {month}, sw-report-out: JSON ratio {a['ratio']:.6f}, CSV "
+               f"{row['availability']}, PDF {shown} ({pdf.stat().st_size} bytes, with the kop), "
+               f"page {shown}; down {a['down_seconds']:.1f} s, monitored "
+               f"{a['monitored_seconds']:.1f} s, 1 outage, MTTR {a['mttr_seconds']:.1f} s")

@@ -201,7 +201,8 @@ class TestReloadWiring:
         moved = Device("ap", "127.0.0.4", "A")
         change = InventoryChange(devices=(moved,), added=(), removed=("sw",), changed=("ap",))
         idle: Any = SimpleNamespace(remove_devices=lambda names: None,
-                                    add_jobs=lambda jobs: None, forget=lambda names: None,
+                                    add_jobs=lambda jobs, within=None: None,
+                                    forget=lambda names: None,
                                     jobs=lambda cfg, devices: [])
         agent._apply_inventory(change, idle, idle, idle)
         assert [(c.device, c.state) for c in agent.history.pending] == [

@@ -3,8 +3,8 @@
 - `agent.core` (model, errors, clock, settings) imports nothing else of pantau;
 - `collectors` and `ticketing` see only `agent.core` of the `agent` package, and not each other;
 - `agent.detect` is pure detection: of pantau it sees only `agent.core`;
-- only `agent/app.py` wires the concrete parts (the collectors' engines and the ticket store)
-  into the agent.
+- only `agent/app.py` and `agent/wiring.py` wire the concrete parts (the collectors'
+  engines and the stores) into the agent.
 
 The rules are read from each module's import statements (the AST), including imports inside
 functions and under TYPE_CHECKING.
@@ -24,7 +24,7 @@ OURS = ("agent", "collectors", "ticketing", "notify", "lab", "bench", "tests")
 # Concrete parts that only the wiring may import (their Protocols live beside them).
 CONCRETE = ("collectors.icmp", "collectors.snmp", "ticketing.store")
 LEAVES = ("collectors", "ticketing", "notify")  # each sees only agent.core, never another
-WIRING = {"agent/app.py"}
+WIRING = {"agent/app.py", "agent/wiring.py"}
 # Pure packages: of pantau they import only agent.core and themselves.
 PURE = ("agent.detect",)
 
