@@ -187,8 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(str(exc), file=sys.stderr)
         print(f"{len(exc.problems)} problem(s) found in {exc.file}", file=sys.stderr)
         return EXIT_USAGE
-    except InvalidTransition as exc:
-        print(f"pantau: refused: {exc}", file=sys.stderr)
+    except InvalidTransition as exc:  # in the reader's language where a command has --lang
+        lang = getattr(args, "lang", "en")
+        print(f"pantau: {'ditolak' if lang == 'id' else 'refused'}: {exc.text(lang)}",
+              file=sys.stderr)
         return EXIT_FAILURE
     except AgentError as exc:
         print(f"pantau: {exc}", file=sys.stderr)

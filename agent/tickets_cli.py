@@ -14,6 +14,7 @@ from typing import Any, TextIO
 from agent.app import Agent
 from agent.config import Config
 from agent.core.errors import ConfigError, ConfigProblem, InvalidTransition
+from agent.core.refusals import refused
 from agent.scheduler import Scheduler
 from agent.wiring import open_collectors
 from ticketing import json_view, workflow
@@ -66,6 +67,7 @@ def add_parser(sub: Any, with_config: Any) -> None:
     file.add_argument("--subject", required=True, help="Perihal")
     file.add_argument("--description", required=True, help="Uraian")
     file.add_argument("--json", action="store_true")
+    _lang(file)
 
     complete = tsub.add_parser("complete", help="complete a step with its output document")
     with_config(complete)
@@ -77,6 +79,7 @@ def add_parser(sub: Any, with_config: Any) -> None:
                           help="an output field, e.g. --set note='...' --set to=kasi; lists "
                                "are comma-separated, yes/no for booleans")
     complete.add_argument("--json", action="store_true")
+    _lang(complete)
 
     verify = tsub.add_parser("verify", help="probe the ticket's devices live now")
     with_config(verify)
@@ -91,6 +94,12 @@ def add_parser(sub: Any, with_config: Any) -> None:
     note.add_argument("id")
     note.add_argument("text")
     note.add_argument("--as", dest="user", required=True, help="a configured user")
+    _lang(note)
+
+
+def _lang(parser: Any) -> None:
+    parser.add_argument("--lang", choices=LANGS, default="en",
+                        help="the language of a refusal (default en)")
 
 
 def parse_fields(sop: Sop, step: int, pairs: Sequence[str]) -> dict[str, Any]:
@@ -102,12 +111,12 @@ def parse_fields(sop: Sop, step: int, pairs: Sequence[str]) -> dict[str, Any]:
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep:
-            raise InvalidTransition(f"--set {pair!r}: expected FIELD=VALUE")
+            raise InvalidTransition(refused("cli_set_pair", pair=repr(pair)))
         kind = kinds.get(name, "text")
         if kind == "bool":
             low = value.strip().lower()
             if low not in ("yes", "no", "true", "false", "ya", "tidak", "1", "0"):
-                raise InvalidTransition(f"--set {name}: expected yes or no, got {value!r}")
+                raise InvalidTransition(refused("cli_set_bool", name=name, value=repr(value)))
             out[name] = low in ("yes", "true", "ya", "1")
         elif kind == "list":
             out[name] = [v.strip() for v in value.split(",") if v.strip()]
@@ -177,8 +186,7 @@ async def _dispatch(config: Config, service: TicketService, args: argparse.Names
             owner = next((u.owner for u in config.users if u.name == actor.name and u.owner),
                          None)
         if owner is None:
-            raise InvalidTransition("--owner is needed: the device is not in the inventory "
-                                    "and the user acts for no agency")
+            raise InvalidTransition(refused("cli_owner_needed"))
         ticket = await service.file_manual(actor, device=args.device, owner=owner,
                                            subject=args.subject, description=args.description)
     elif cmd == "complete":

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from agent.core.errors import DocumentError
+from agent.core.refusals import Refused, refused
 from ticketing.indonesian import MONTHS, offset_zone_name
 from ticketing.models import TicketDraft, aware_utc
 from ticketing.payloads import OutputDocument
@@ -18,22 +19,19 @@ from ticketing.sop import FieldSpec, StepSpec
 MEASUREMENT_LINES = 40
 
 
-def _field_problem(spec: StepSpec, f: FieldSpec, value: Any) -> str | None:
+def _field_problem(spec: StepSpec, f: FieldSpec, value: Any) -> Refused | None:
     """Why `value` does not fit field `f` of `spec`'s document, or None."""
+    where = {"document": spec.output, "field": f.name, "label": f.label_id}
     if f.kind == "text":
-        if not isinstance(value, str):
-            return f"{spec.output}: '{f.name}' ({f.label_id}) must be text"
-        return None
+        return None if isinstance(value, str) else refused("field_not_text", **where)
     if f.kind == "bool":
-        if not isinstance(value, bool):
-            return f"{spec.output}: '{f.name}' ({f.label_id}) must be true or false"
-        return None
+        return None if isinstance(value, bool) else refused("field_not_bool", **where)
     if f.kind == "list":
         if not isinstance(value, list | tuple) or not all(
                 isinstance(x, str) and x.strip() for x in value):
-            return f"{spec.output}: '{f.name}' ({f.label_id}) must be a list of non-empty texts"
+            return refused("field_not_list", **where)
         return None
-    return f"{spec.output}: '{f.name}' has an unknown kind {f.kind!r}"
+    return refused("field_bad_kind", document=spec.output, field=f.name, kind=f.kind)
 
 
 def validate_output(spec: StepSpec, output: Mapping[str, Any]) -> OutputDocument:
@@ -52,7 +50,8 @@ def validate_output(spec: StepSpec, output: Mapping[str, Any]) -> OutputDocument
             value = value.strip()
         if value is None or value == "":
             if f.required:
-                raise DocumentError(f.name, f"{spec.output} needs '{f.name}' ({f.label_id})")
+                raise DocumentError(f.name, refused("field_missing", document=spec.output,
+                                                    field=f.name, label=f.label_id))
             continue
         problem = _field_problem(spec, f, value)
         if problem is not None:
@@ -62,8 +61,8 @@ def validate_output(spec: StepSpec, output: Mapping[str, Any]) -> OutputDocument
     if unknown:
         names = ", ".join(f"'{u}'" for u in unknown)
         known = ", ".join(f.name for f in spec.fields)
-        raise DocumentError(unknown[0],
-                            f"{spec.output} has no field {names} (its fields: {known})")
+        raise DocumentError(unknown[0], refused("field_unknown", document=spec.output,
+                                                names=names, known=known))
     return OutputDocument(clean)
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from agent.core.errors import InvalidTransition
+from agent.core.refusals import Refused, refused
 from ticketing.models import Ticket, aware_utc
 from ticketing.payloads import Verification
 from ticketing.sop import StepSpec
@@ -29,30 +30,31 @@ class Facts:
     max_verification_age_seconds: float = 600.0
 
 
-#: A gate: (ticket, facts) -> (refusal reason or None, the verification that opened it, to
-#: store in the step's report).
-Gate = Callable[[Ticket, Facts], tuple[str | None, Verification | None]]
+#: A gate: (ticket, facts) -> (refusal or None, the verification that opened it, to store in
+#: the step's report).
+Gate = Callable[[Ticket, Facts], tuple[Refused | None, Verification | None]]
 
 
 def connectivity_verified(ticket: Ticket, facts: Facts
-                          ) -> tuple[str | None, Verification | None]:
+                          ) -> tuple[Refused | None, Verification | None]:
     """The step-7 gate: a passed live verification, finished at most
     `facts.max_verification_age_seconds` ago and started after the last failure was observed.
     On success the verification (with its probes) is stored in the report as "verification"."""
     v = facts.verification if facts.verification is not None else ticket.last_verification
-    prefix = "connectivity not verified: "
     if v is None:
-        return prefix + "no verification yet", None
+        return refused("gate_no_verification"), None
     started, finished = v.started_at, v.finished_at
     if started is None or finished is None:
-        return prefix + "the last verification has no valid start and finish times", None
+        return refused("gate_bad_times"), None
     limit = facts.max_verification_age_seconds
     if (aware_utc(facts.now, "now") - finished).total_seconds() > limit:
-        return prefix + f"the last verification is older than {limit:g} s", None
+        return refused("gate_too_old", seconds=float(limit)), None
     if ticket.last_failure_at is not None and started < ticket.last_failure_at:
-        return prefix + "the last verification started before the last failure was observed", None
+        return refused("gate_before_failure"), None
     if not v.passed:
-        return prefix + v.failing_reason(), None
+        cause = v.failing_cause()
+        return (refused("gate_not_passed") if cause is None
+                else refused("gate_failed", cause=cause)), None
     return None, v
 
 
@@ -71,16 +73,16 @@ def probed_gate(spec: StepSpec) -> bool:
 def _gate(spec: StepSpec) -> Gate:
     gate = GATES.get(spec.gate or "")
     if gate is None:
-        raise InvalidTransition(f"step {spec.no} has an unknown gate {spec.gate!r}")
+        raise InvalidTransition(refused("unknown_gate", step=spec.no, gate=str(spec.gate)))
     return gate
 
 
-def gate_refusal(ticket: Ticket, spec: StepSpec, facts: Facts) -> str | None:
+def gate_refusal(ticket: Ticket, spec: StepSpec, facts: Facts) -> Refused | None:
     """Why the step's gate is closed now, or None when it is open (or the step has none)."""
     if spec.gate is None:
         return None
     if spec.gate not in GATES:
-        return f"step {spec.no} has an unknown gate {spec.gate!r}"
+        return refused("unknown_gate", step=spec.no, gate=spec.gate)
     return _gate(spec)(ticket, facts)[0]
 
 

@@ -11,8 +11,8 @@ from datetime import UTC, date, datetime
 from types import MappingProxyType
 from typing import Any
 
-from agent.core.reason_text import shown
-from agent.core.reasons import Reason
+from agent.core.reason_text import parse_english, shown
+from agent.core.reasons import Reason, reason
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -333,13 +333,25 @@ class Verification(JsonView):
 
     def failing_reason(self) -> str:
         """Why it did not pass: its reason, else the first unhealthy probe."""
+        cause = self.failing_cause()
+        return "the verification did not pass" if cause is None else (
+            cause if isinstance(cause, str) else cause.text())
+
+    def failing_cause(self) -> Reason | str | None:
+        """Why it did not pass, as a reason code where one is known (its own, an old English
+        reason read back, else the first unhealthy probe's), else the stored text; None
+        without any."""
         if self.reason:
-            return self.reason
+            return self.cause or parse_english(self.reason) or self.reason
         for probe in self.probes:
             if not probe.healthy:
                 what = " ".join(x for x in (probe.device, probe.check, probe.item) if x)
+                cause = probe.cause or parse_english(probe.reason)
+                if cause is not None:
+                    return reason("verify_failed", device=probe.device, check=probe.check,
+                                  item=probe.item, cause=cause)
                 return f"{what}: {probe.reason or probe.status or 'not healthy'}"
-        return "the verification did not pass"
+        return None
 
 
 @dataclass(frozen=True, slots=True, eq=False)

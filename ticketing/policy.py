@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from agent.core.refusals import Refused, refused
 from ticketing.sop import Role, StepSpec
 
 ADMIN = Role.ADMIN.value
@@ -63,7 +64,7 @@ class Refusal(Exception):
     """A manual request that may not be filed: `forbidden` (the user may not file it) or a
     problem with `field` (a missing or too long value)."""
 
-    message: str
+    message: Refused
     field: str | None = None
     limit: int | None = None  # for a value that is too long: the most it may have
 
@@ -72,7 +73,15 @@ class Refusal(Exception):
         return self.field is None
 
     def __str__(self) -> str:
-        return self.message
+        return self.message.text("en")
+
+    @property
+    def code(self) -> str:
+        return self.message.code
+
+    def text(self, lang: str) -> str:
+        """The refusal for a reader in `lang` (`str()` is the English)."""
+        return self.message.text(lang)
 
 
 def request_owner(name: str, role: str, own_agency: str | None, asked: str | None,
@@ -82,15 +91,15 @@ def request_owner(name: str, role: str, own_agency: str | None, asked: str | Non
     `asked` is the owner the user gave (None or "" for none), `device_owner` the owner of the
     device in the inventory (None when it is not there)."""
     if not may_file(role):
-        raise Refusal(f"requests are filed by {AGENCY} or {ADMIN}; {name} is {role}")
+        raise Refusal(refused("filer_role", agency=AGENCY, admin=ADMIN, name=name, role=role))
     if role == AGENCY:
         owner = asked or own_agency
         if owner != own_agency or (device_owner is not None and device_owner != own_agency):
-            raise Refusal(f"{name} files requests only for {own_agency}")
+            raise Refusal(refused("filer_agency", name=name, agency=str(own_agency)))
     else:
         owner = asked or device_owner
     if not owner:
-        raise Refusal("owner is needed: the device is not in the inventory", "owner")
+        raise Refusal(refused("owner_needed"), "owner")
     return owner
 
 
@@ -101,8 +110,8 @@ def request_problem(values: Mapping[str, str | None]) -> Refusal | None:
     empty (then `request_owner` decides it)."""
     for key in ("device", "subject", "description"):
         if not values.get(key):
-            return Refusal("must not be blank", key)
+            return Refusal(refused("blank"), key)
     for key, limit in REQUEST_LIMITS.items():
         if len(values.get(key) or "") > limit:
-            return Refusal(f"longer than {limit} characters", key, limit)
+            return Refusal(refused("too_long", limit=limit), key, limit)
     return None

@@ -17,6 +17,7 @@ from typing import Any
 
 from agent.core.clock import Clock
 from agent.core.errors import InvalidTransition
+from agent.core.refusals import refused
 from ticketing import gates, workflow
 from ticketing.backend import PAGE_MAX, SummaryPage, TicketBackend, TicketPage, TicketQuery
 from ticketing.calendar import Calendar
@@ -191,7 +192,7 @@ class TicketService:
         """Run the live verification now, record it on the ticket, and return it."""
         ticket = await self.backend.get(ticket_id)
         if ticket.status is not TicketStatus.OPEN:
-            raise InvalidTransition(f"ticket {ticket_id} is closed")
+            raise InvalidTransition(refused("ticket_closed", ticket=ticket_id))
         result = await self.verifier.verify(ticket)
         now = self.clock.now()
         async with self._writer.lock(ticket.dedup_key or ticket.id):

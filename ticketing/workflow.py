@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from agent.core.errors import InvalidTransition
+from agent.core.refusals import refused
 from ticketing import policy
 from ticketing.documents import automatic_request, validate_output
 from ticketing.gates import Facts, pass_gate
@@ -66,13 +67,13 @@ def _events(ticket: Ticket, at: datetime, actor: Actor,
 
 def _require_open(ticket: Ticket) -> None:
     if ticket.status is not TicketStatus.OPEN:
-        raise InvalidTransition(f"ticket {ticket.id} is closed")
+        raise InvalidTransition(refused("ticket_closed", ticket=ticket.id))
 
 
 def _check_role(spec: StepSpec, actor: Actor) -> None:
     if not policy.may_act(actor.role, spec):
-        raise InvalidTransition(
-            f"step {spec.no} is for {spec.role.value}; {actor.name} is {actor.role}")
+        raise InvalidTransition(refused("wrong_role", step=spec.no, role=spec.role.value,
+                                        name=actor.name, actor_role=actor.role))
 
 
 # -- commands -> events ------------------------------------------------------------------------
@@ -91,8 +92,8 @@ def new_ticket_events(ticket_id: str, draft: TicketDraft, sop: Sop, now: datetim
     spec = sop.step(1)
     if draft.trigger is Trigger.AUTO:
         if filer.role != SYSTEM_ROLE:
-            raise InvalidTransition(
-                f"an automatic request is filed by the agent; {filer.name} is {filer.role}")
+            raise InvalidTransition(refused("automatic_filer", name=filer.name,
+                                            role=filer.role))
         output = automatic_request(draft)
     else:
         _check_role(spec, filer)
@@ -120,11 +121,11 @@ def check_actor(ticket: Ticket, step: int, actor: Actor, sop: Sop) -> StepSpec:
     kepala_dinas; budi is kasi")."""
     _require_open(ticket)
     if sop.find(step) is None:
-        raise InvalidTransition(f"there is no step {step}: SOP-{sop.number} has steps "
-                                f"1..{len(sop.steps)}")
+        raise InvalidTransition(refused("no_such_step", step=step, sop=sop.number,
+                                        steps=len(sop.steps)))
     if step != ticket.current_step:
-        raise InvalidTransition(
-            f"step {step} is not open: the ticket is at step {ticket.current_step}")
+        raise InvalidTransition(refused("step_not_open", step=step,
+                                        current=ticket.current_step))
     spec = sop.step(step)
     _check_role(spec, actor)
     return spec
@@ -204,7 +205,7 @@ def reopen(ticket: Ticket, evidence: Evidence, now: datetime, sop: Sop
     """REOPENED: a closed ticket goes back to step REOPEN_STEP (5) with fresh clocks from `now`;
     the later steps start over. Raises InvalidTransition when the ticket is open."""
     if ticket.status is not TicketStatus.CLOSED:
-        raise InvalidTransition(f"ticket {ticket.id} is open: only a closed ticket is reopened")
+        raise InvalidTransition(refused("ticket_not_closed", ticket=ticket.id))
     step = min(REOPEN_STEP, len(sop.steps))
     return _events(ticket, now, SYSTEM,
                    [(EventKind.REOPENED, step, {"evidence": evidence.to_json()})])
@@ -234,7 +235,7 @@ def note(ticket: Ticket, actor: Actor, text: str, now: datetime) -> list[TicketE
     """NOTE: a free comment, on an open or a closed ticket. Raises InvalidTransition when
     `text` is empty."""
     if not text.strip():
-        raise InvalidTransition("a note needs text")
+        raise InvalidTransition(refused("note_empty"))
     return _events(ticket, now, actor, [(EventKind.NOTE, None, {"text": text.strip()})])
 
 

@@ -80,7 +80,10 @@ def install(app: FastAPI, ctx: ApiContext, *, throttle: RefusalThrottle | None =
 
 
 async def _conflict(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=409)
+    # `detail` stays English; `code` (agent/core/refusals.py) lets a client word it itself
+    code = exc.code if isinstance(exc, InvalidTransition) else None
+    return JSONResponse({"detail": str(exc)} if code is None else
+                        {"detail": str(exc), "code": code}, status_code=409)
 
 
 async def _not_found(request: Request, exc: Exception) -> JSONResponse:

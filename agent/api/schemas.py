@@ -12,6 +12,8 @@ from ticketing import policy
 
 class ErrorOut(BaseModel):
     detail: str
+    #: a workflow refusal's code (agent/core/refusals.py), beside its English `detail`
+    code: str | None = None
 
 
 class StepOut(BaseModel):

@@ -110,8 +110,8 @@ async def file_ticket(body: FileRequest, state: State, who: Caller) -> dict[str,
                                      device.owner if device is not None else None)
     except policy.Refusal as refusal:
         if refusal.forbidden:
-            raise HTTPException(403, refusal.message) from None
-        raise unprocessable(("body", refusal.field or ""), refusal.message) from None
+            raise HTTPException(403, str(refusal)) from None
+        raise unprocessable(("body", refusal.field or ""), str(refusal)) from None
     ticket = await state.service.file_manual(who.actor, device=body.device, owner=owner,
                                              subject=body.subject, description=body.description)
     return _ticket_doc(state, ticket)

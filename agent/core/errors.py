@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from agent.core.model import Status
+from agent.core.refusals import Refused
 
 
 class AgentError(Exception):
@@ -111,13 +112,27 @@ class ProbeError(CollectorError):
 
 
 class InvalidTransition(AgentError):
-    """The ticket workflow refuses an action; the message says why."""
+    """The ticket workflow refuses an action; the message says why. Given a Refused (a code
+    with parameters, agent/core/refusals.py), `str(exc)` is its English text and `text(lang)`
+    renders it for a reader; a plain message (a programming error) stays English."""
+
+    def __init__(self, message: str | Refused) -> None:
+        self.refusal = message if isinstance(message, Refused) else None
+        super().__init__(message.text("en") if isinstance(message, Refused) else message)
+
+    @property
+    def code(self) -> str | None:
+        return self.refusal.code if self.refusal is not None else None
+
+    def text(self, lang: str) -> str:
+        """The refusal for a reader in `lang` (the English message when it has no code)."""
+        return self.refusal.text(lang) if self.refusal is not None else str(self)
 
 
 class DocumentError(InvalidTransition):
     """An output document does not fit its step: `field` names the first field at fault."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str | Refused) -> None:
         self.field = field
         super().__init__(message)
 

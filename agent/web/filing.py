@@ -71,7 +71,8 @@ async def file_request(request: Request) -> Response:
             who.actor, device=values["device"], owner=owner, subject=values["subject"],
             description=values["description"])
     except InvalidTransition as exc:
-        return _new_request(request, who, values, words("ticket.refused", reason=str(exc)), 409)
+        return _new_request(request, who, values,
+                            words("ticket.refused", reason=exc.text(words.lang)), 409)
     except BackendUnavailable:
         return error_page(request, 503, words("error.unavailable"), who)
     flash(request, "ok", words("new.filed", id=ticket.id))

@@ -157,7 +157,7 @@ async def complete_step(request: Request, ticket_id: str, no: int) -> Response:
     except DocumentError as exc:
         return _ticket_view(request, who, doc, values=values, status=422, error=words(
             "ticket.field_error", field=views.field_label(spec, exc.field, words.lang),
-            message=str(exc)))
+            message=exc.text(words.lang)))
     try:
         await state.service.complete(ticket_id, no, who.actor, output)
     except InvalidTransition as exc:
@@ -165,7 +165,7 @@ async def complete_step(request: Request, ticket_id: str, no: int) -> Response:
         if isinstance(fresh, HTMLResponse):
             return fresh
         return _ticket_view(request, who, fresh, values=values, status=409,
-                            error=words("ticket.refused", reason=str(exc)))
+                            error=words("ticket.refused", reason=exc.text(words.lang)))
     except BackendUnavailable:
         return error_page(request, 503, words("error.unavailable"), who)
     log.info("step completed on the pages", extra={"ticket": ticket_id, "step": no,
@@ -185,7 +185,7 @@ async def verify_now(request: Request, ticket_id: str) -> Response:
     try:
         _, result = await state.service.verify(ticket_id, who.actor)
     except InvalidTransition as exc:
-        flash(request, "error", words("ticket.refused", reason=str(exc)))
+        flash(request, "error", words("ticket.refused", reason=exc.text(words.lang)))
     except BackendUnavailable:
         return error_page(request, 503, words("error.unavailable"), who)
     else:
@@ -209,7 +209,7 @@ async def add_note(request: Request, ticket_id: str) -> Response:
         await state.service.note(ticket_id, who.actor, text)
     except InvalidTransition as exc:
         return _ticket_view(request, who, doc, status=409,
-                            error=words("ticket.refused", reason=str(exc)))
+                            error=words("ticket.refused", reason=exc.text(words.lang)))
     except BackendUnavailable:
         return error_page(request, 503, words("error.unavailable"), who)
     flash(request, "ok", words("ticket.noted"))

@@ -137,7 +137,8 @@ class TestErrors:
         response = await api.call("POST", f"/api/v1/tickets/{ticket.id}/steps/4/complete",
                                   "kasi", json={"note": "x", "to": "teknisi"})
         assert response.status_code == 409
-        assert response.json() == {"detail": "step 4 is not open: the ticket is at step 2"}
+        assert response.json() == {"detail": "step 4 is not open: the ticket is at step 2",
+                                   "code": "step_not_open"}
 
     async def test_gate_refusal_is_409(self, api: Api) -> None:
         ticket = await api.walk_to(await api.ticket(), 7)
