@@ -55,14 +55,17 @@ class CodedVerifier:
     def __init__(self, clock: FakeClock, cause: Reason) -> None:
         self.clock = clock
         self.cause = cause
+        self.passed = True  # False: the device is still down, `cause` says why
 
     async def verify(self, ticket: Ticket) -> Verification:
         started = self.clock.now()
         self.clock.advance(1)
-        return Verification(passed=True, started_at=started, finished_at=self.clock.now(),
-                            reason=self.cause.text(), cause=self.cause, probes=(Probe(
-                                round=1, device=ticket.device, check="icmp", status="ok",
-                                at=started, healthy=True, reason=self.cause.text(),
+        return Verification(passed=self.passed, started_at=started,
+                            finished_at=self.clock.now(), reason=self.cause.text(),
+                            cause=self.cause, probes=(Probe(
+                                round=1, device=ticket.device, check="icmp",
+                                status="ok" if self.passed else "down", at=started,
+                                healthy=self.passed, reason=self.cause.text(),
                                 cause=self.cause, samples={"icmp_rtt_seconds": 0.0015,
                                                            "icmp_packet_loss_ratio": 0.0}),))
 
@@ -240,3 +243,58 @@ class TestPeople:
             three = text_of((await site.client.get(
                 f"/tickets/{site.ticket.id}/documents/3")).text)
             assert f"Kepala Bidang Teknologi Informasi, {'.' * 40} NIP. {'.' * 40}" in three
+
+
+class TestRefusals:
+    """The workflow's refusals on the ticket page in the reader's language: the step-7 gate
+    with the probe's reason, a closed ticket, a missing field (issue 16, part 5)."""
+
+    CAUSE = example("icmp_no_reply")
+
+    async def refuse_step_7(self, site: Site) -> str:
+        verifier = site.service.verifier
+        assert isinstance(verifier, CodedVerifier)
+        verifier.passed = False  # the device is still down
+        page = await site.client.get(f"/tickets/{site.ticket.id}")
+        answer = await site.client.post(f"/tickets/{site.ticket.id}/steps/7", data={
+            "csrf_token": csrf(page.text), "action": "Kabel diganti"})
+        assert answer.status_code == 409
+        assert (await site.service.backend.get(site.ticket.id)).current_step == 7
+        return text_of(answer.text)
+
+    async def test_step_7_while_the_device_is_down(self, figure: Figure) -> None:
+        async with serve(self.CAUSE, steps_done=7, user="teknisi") as site:
+            page = await self.refuse_step_7(site)
+        english = ("connectivity not verified", self.CAUSE.text("en"), "is closed", "needs '")
+        left = sum(page.count(e) for e in english)
+        figure(f"step 7 refused on the Indonesian ticket page: {left} English refusal "
+               "fragments (before this change: 2)")
+        assert ("Ditolak: konektivitas belum terverifikasi: " + self.CAUSE.text("id")) in page
+        assert "connectivity not verified" not in page
+        assert english_left(page, self.CAUSE) == []
+
+    async def test_step_7_in_english(self) -> None:
+        async with serve(self.CAUSE, steps_done=7, user="teknisi") as site:
+            await site.client.get("/lang/en")
+            page = await self.refuse_step_7(site)
+        assert ("Refused: connectivity not verified: " + self.CAUSE.text("en")) in page
+
+    async def test_a_closed_ticket(self) -> None:
+        async with serve(self.CAUSE, steps_done=10) as site:
+            page = await site.client.get(f"/tickets/{site.ticket.id}")
+            answer = await site.client.post(f"/tickets/{site.ticket.id}/verify",
+                                            data={"csrf_token": csrf(page.text)})
+            assert answer.status_code == 303
+            shown = text_of((await site.client.get(f"/tickets/{site.ticket.id}")).text)
+        assert f"Ditolak: tiket {site.ticket.id} sudah ditutup" in shown
+        assert "is closed" not in shown
+
+    async def test_a_missing_field(self) -> None:
+        async with serve(self.CAUSE, steps_done=2) as site:
+            page = await site.client.get(f"/tickets/{site.ticket.id}")
+            answer = await site.client.post(f"/tickets/{site.ticket.id}/steps/2", data={
+                "csrf_token": csrf(page.text), "note": "Segera ditangani"})
+            assert answer.status_code == 422
+            shown = text_of(answer.text)
+        assert "wajib memuat isian 'to' (Diteruskan kepada)" in shown
+        assert "needs 'to'" not in shown
