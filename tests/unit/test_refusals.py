@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import re
 import string
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from starlette.requests import Request
 
 from agent import cli
 from agent.core.errors import DocumentError, InvalidTransition
@@ -246,3 +248,19 @@ class TestCommandLine:
                          "--lang", lang])
         assert code != 0
         assert capsys.readouterr().err.strip() == expected
+
+
+class TestApi:
+    """The API's 409 keeps the English `detail` and adds the code (none for a plain one)."""
+
+    @pytest.mark.parametrize(("exc", "expected"), [
+        (InvalidTransition(refused("ticket_closed", ticket="T-1")),
+         {"detail": "ticket T-1 is closed", "code": "ticket_closed"}),
+        (InvalidTransition("ticket T-1: unexpected note event"),
+         {"detail": "ticket T-1: unexpected note event"})])
+    async def test_conflict_body(self, exc: InvalidTransition, expected: dict[str, str]) -> None:
+        from agent.api import _conflict
+
+        answer = await _conflict(cast(Request, None), exc)
+        assert answer.status_code == 409
+        assert json.loads(bytes(answer.body)) == expected
