@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from agent.core.errors import InvalidTransition
-from agent.core.refusals import Refused, refused
+from agent.core.refusals import Cause, Refused, refused
 from ticketing.models import Ticket, aware_utc
 from ticketing.payloads import Verification
 from ticketing.sop import StepSpec
@@ -52,9 +52,10 @@ def connectivity_verified(ticket: Ticket, facts: Facts
     if ticket.last_failure_at is not None and started < ticket.last_failure_at:
         return refused("gate_before_failure"), None
     if not v.passed:
-        cause = v.failing_cause()
-        return (refused("gate_not_passed") if cause is None
-                else refused("gate_failed", cause=cause)), None
+        if not v.reason and all(p.healthy for p in v.probes):
+            return refused("gate_not_passed"), None
+        # the English as the verifier wrote it (with its detail); the code for a reader
+        return refused("gate_failed", cause=Cause(v.failing_reason(), v.failing_cause())), None
     return None, v
 
 

@@ -333,24 +333,25 @@ class Verification(JsonView):
 
     def failing_reason(self) -> str:
         """Why it did not pass: its reason, else the first unhealthy probe."""
-        cause = self.failing_cause()
-        return "the verification did not pass" if cause is None else (
-            cause if isinstance(cause, str) else cause.text())
-
-    def failing_cause(self) -> Reason | str | None:
-        """Why it did not pass, as a reason code where one is known (its own, an old English
-        reason read back, else the first unhealthy probe's), else the stored text; None
-        without any."""
         if self.reason:
-            return self.cause or parse_english(self.reason) or self.reason
+            return self.reason
         for probe in self.probes:
             if not probe.healthy:
                 what = " ".join(x for x in (probe.device, probe.check, probe.item) if x)
-                cause = probe.cause or parse_english(probe.reason)
-                if cause is not None:
-                    return reason("verify_failed", device=probe.device, check=probe.check,
-                                  item=probe.item, cause=cause)
                 return f"{what}: {probe.reason or probe.status or 'not healthy'}"
+        return "the verification did not pass"
+
+    def failing_cause(self) -> Reason | None:
+        """`failing_reason` as a reason code (for a reader's language): its own code, an old
+        English reason read back, else the first unhealthy probe's; None when not known."""
+        if self.reason:
+            return self.cause or parse_english(self.reason)
+        for probe in self.probes:
+            if not probe.healthy:
+                cause = probe.cause or parse_english(probe.reason)
+                return None if cause is None else reason(
+                    "verify_failed", device=probe.device, check=probe.check, item=probe.item,
+                    cause=cause)
         return None
 
 

@@ -16,7 +16,20 @@ from types import MappingProxyType
 
 from agent.core.reasons import Reason
 
-RefusalParam = str | int | float | Reason
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """A reason as stored: its English text (shown as written, with its detail) and its code
+    when known (shown in any other language; without one, the English text is shown)."""
+
+    english: str
+    code: Reason | None = None
+
+    def text(self, lang: str) -> str:
+        return self.english if lang == "en" or self.code is None else self.code.text(lang)
+
+
+RefusalParam = str | int | float | Reason | Cause
 
 _GATE_EN = "connectivity not verified: "
 _GATE_ID = "konektivitas belum terverifikasi: "
@@ -110,7 +123,7 @@ class Refused:
         en = lang == "en"
         values: dict[str, object] = {}
         for name, value in self.params:
-            if isinstance(value, Reason):
+            if isinstance(value, Reason | Cause):
                 values[name] = value.text("en" if en else "id")
             elif isinstance(value, float) and not en:
                 values[name] = _Comma(value)
@@ -118,10 +131,6 @@ class Refused:
                 values[name] = value
         en_text, id_text = CATALOG[self.code]
         return (en_text if en else id_text).format(**values)
-
-    def to_json(self) -> dict[str, object]:
-        return {"code": self.code, "params": {
-            k: v.to_json() if isinstance(v, Reason) else v for k, v in self.params}}
 
 
 class _Comma(float):

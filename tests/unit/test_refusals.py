@@ -22,7 +22,7 @@ from agent.core.refusals import CATALOG, RefusalParam, Refused, refused
 from agent.tickets_cli import _dispatch, add_parser, parse_fields
 from tests.reason_examples import english_left
 from tests.unit.test_service import make, walk_to
-from tests.workflow_support import valid_output
+from tests.workflow_support import T0, valid_output
 from ticketing import documents, gates, policy, workflow
 from ticketing.payloads import Probe, Verification
 from ticketing.sop import SOP_006
@@ -170,6 +170,26 @@ class TestSources:
         assert str(exc) == f"connectivity not verified: {CAUSE.text()}"
         assert exc.text("id") == f"konektivitas belum terverifikasi: {CAUSE.text('id')}"
 
+    def test_the_english_keeps_the_verifier_detail(self) -> None:
+        """The verifier's English may carry detail its code lacks: the log keeps it."""
+        v = Verification(passed=False, started_at=T0, finished_at=T0,
+                         reason="sw icmp: no reply (ENETUNREACH)",
+                         cause=reason("verify_failed", device="sw", check="icmp", item="",
+                                      cause=CAUSE))
+        refusal, _ = gates.connectivity_verified(
+            cast(Any, SimpleNamespace(last_failure_at=None, last_verification=None)),
+            gates.Facts(now=T0, verification=v))
+        assert refusal is not None
+        assert refusal.text("en") == "connectivity not verified: sw icmp: no reply (ENETUNREACH)"
+        assert refusal.text("id") == ("konektivitas belum terverifikasi: sw ICMP (ping): "
+                                      + CAUSE.text("id"))
+        silent = Verification(passed=False, started_at=T0, finished_at=T0, reason="")
+        refusal, _ = gates.connectivity_verified(
+            cast(Any, SimpleNamespace(last_failure_at=None, last_verification=None)),
+            gates.Facts(now=T0, verification=silent))
+        assert refusal is not None
+        assert refusal.code == "gate_not_passed"
+
     def test_a_probe_cause_is_named_with_its_device(self) -> None:
         probe = Probe(round=1, device="sw-1", check="icmp", status="down", at=None,
                       healthy=False, reason=CAUSE.text(), cause=CAUSE)
@@ -178,7 +198,6 @@ class TestSources:
         assert v.failing_reason() == f"sw-1 icmp: {CAUSE.text()}"  # the English as before
         cause = v.failing_cause()
         assert cause is not None
-        assert not isinstance(cause, str)
         assert cause.text("id") == f"sw-1 ICMP (ping): {CAUSE.text('id')}"
 
     def test_gate_without_verification(self) -> None:
