@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: a contender tries again this long after the holder's lease ends (by the lease's remaining
+#: time as the database answered it), and never sooner than MIN_RETRY_SECONDS
+EXPIRY_MARGIN, MIN_RETRY_SECONDS = 0.05, 0.05
 LEADER_DUTY = "leader"  # the row of cluster_leases that makes a member the leader
 # Duties stop this share of the lease after the start of the last successful renewal: the
 # database counts the lease from a moment after that start, so they have stopped before
@@ -138,6 +141,11 @@ class Leader:
             elif self.leading:
                 await self._end_term(f"the lease is held by {lease.holder}")
         next_at = started + s.heartbeat_seconds
+        if lease is not None and not self.leading and lease.holder != s.node:
+            # another member holds it: try again as its lease ends, not a heartbeat later,
+            # so a dead leader's duties move within its lease (not lease + heartbeat)
+            next_at = min(next_at, started + max(MIN_RETRY_SECONDS,
+                                                 lease.remaining_seconds + EXPIRY_MARGIN))
         while (now := clock.monotonic()) < next_at or (self.leading and now >= self._deadline):
             if self.leading and now >= self._deadline:
                 await self._end_term("the lease was not renewed in time")

@@ -149,7 +149,9 @@ class TestLeaderKilled:
             c.wait(lambda: c.leaders() == [third], 10, "the last member leads")
             handover = time.monotonic() - stopping
 
-            bound_s = LEASE_SECONDS + HEARTBEAT_SECONDS
+            # the others try again as the dead leader's lease ends (not a heartbeat later):
+            # within the lease of its last renewal; /metrics trails by up to a render (1 s)
+            bound_s = LEASE_SECONDS
             figure(f"leader SIGKILL (heartbeat {HEARTBEAT_SECONDS:g}s, lease "
                    f"{LEASE_SECONDS:g}s): another member led after {takeover:.1f}s (bound "
                    f"{bound_s:g}s); first message delivered after the kill at {delivered:.1f}s; "
@@ -161,5 +163,5 @@ class TestLeaderKilled:
                 assert "leadership gained" in log  # each led in turn: first, second, third
                 for person in PEOPLE.values():
                     assert person.token not in log, person.name
-            assert takeover <= bound_s + 1.0, takeover
+            assert takeover <= bound_s + 1.5, takeover
             assert handover < LEASE_SECONDS, handover  # released, not left to expire

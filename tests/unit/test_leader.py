@@ -180,6 +180,29 @@ class TestTakingAndRenewing:
         assert store.released == []  # it held nothing to hand back
 
 
+class TestTakingOver:
+    """A contender tries again as the holder's lease ends, not at its next heartbeat."""
+
+    async def test_a_dead_leaders_lease_is_taken_as_it_ends(self) -> None:
+        clock, probe = FakeClock(), Probe()
+        store = FakeLeases(clock, probe)
+        store.held_elsewhere("agent-b")
+        store.until = clock.monotonic() + 1.2  # its last renewal: 1.2 s of lease left
+        duties = DutyLog(clock, probe)
+        leader = Leader(store, LeaderSettings(ME, HEARTBEAT, LEASE), clock, [duties.duty()])
+        task = asyncio.create_task(leader.run())
+        try:
+            await probe.until(lambda: leader.holder == "agent-b")
+            await clock.wait_sleepers(1)
+            clock.advance(1.3)  # past the lease's end, well before the next heartbeat
+            await probe.until(lambda: duties.running == 1)
+            assert store.takes == [1000.0, 1000.0 + 1.3]
+            assert leader.leading
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
 class TestLosing:
     """The duties stop when the lease is elsewhere, or before it can expire unrenewed."""
 
