@@ -13,7 +13,7 @@ from agent.core.reasons import CATALOG, TERMS, Param, Reason, reason
 NUMBERS: dict[str, float | int] = {"sent": 5, "seconds": 2.5, "count": 3, "percent": 42.5,
                                    "window": 20, "high": 30.5, "low": 15.5, "probes": 3,
                                    "devices": 2}
-TEXTS = {"address": "10.9.8.7", "interface": "Gi0/7", "device": "ap-uji-09", "root": "sw-inti-01",
+TEXTS = {"address": "127.9.8.7", "interface": "Gi0/7", "device": "ap-uji-09", "root": "sw-inti-01",
          "name": "sw-inti-01", "item": "Gi0/7", "devices": "ap-uji-09, ap-uji-10"}
 CODES = tuple(sorted(CATALOG))
 
@@ -27,7 +27,7 @@ def example(code: str) -> Reason:
         if name in spec.terms:
             params[name] = list(TERMS[spec.terms[name]])[-1]
         elif name == "cause":
-            params[name] = reason("icmp_no_reply", sent=5, address="10.9.8.7", seconds=1.5)
+            params[name] = reason("icmp_no_reply", sent=5, address="127.9.8.7", seconds=1.5)
         elif name in NUMBERS and not (code == "verify_not_in_inventory" and name == "devices"):
             params[name] = NUMBERS[name]
         else:

@@ -45,7 +45,7 @@ DEVICES = (Device("sw-dinkes-01", "127.0.0.11", DINKES, site="Gedung A",
            Device("ap-dinkes-02", "127.0.0.13", DINKES))
 COMPOSITE = reason("results_failed", count=3,
                    note=reason("upstream_not_rechecked", kind="parent", name="core", seconds=30),
-                   last=reason("check_timeout", check="snmp", address="10.0.0.1", seconds=2.0))
+                   last=reason("check_timeout", check="snmp", address="127.0.0.41", seconds=2.0))
 EXAMPLES = {**{code: example(code) for code in CODES}, "composite": COMPOSITE}
 
 

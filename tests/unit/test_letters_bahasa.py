@@ -25,7 +25,7 @@ BLANK = "." * 40
 NIP = "198702142010011003"
 COMPOSITE = reason("results_failed", count=3,
                    note=reason("upstream_not_rechecked", kind="parent", name="core", seconds=30),
-                   last=reason("check_timeout", check="snmp", address="10.0.0.1", seconds=2.0))
+                   last=reason("check_timeout", check="snmp", address="127.0.0.41", seconds=2.0))
 EXAMPLES = {**{code: example(code) for code in CODES}, "composite": COMPOSITE}
 
 

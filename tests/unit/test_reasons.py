@@ -65,8 +65,8 @@ class TestCatalog:
     @pytest.mark.parametrize("kind", ERROR_KINDS)
     def test_every_error_kind_has_its_code(self, kind: str) -> None:
         """The scheduler codes a failed check "check_" + its error kind."""
-        r = reason(f"check_{kind}", check="snmp", address="10.0.0.1", seconds=1.0)
-        assert "10.0.0.1" in r.text("id")
+        r = reason(f"check_{kind}", check="snmp", address="127.0.0.41", seconds=1.0)
+        assert "127.0.0.41" in r.text("id")
 
     def test_unknown_code_and_missing_parameter_are_refused(self) -> None:
         with pytest.raises(ValueError, match="unknown reason code 'nope'"):
@@ -84,14 +84,14 @@ class TestCatalog:
                                 "hasil terakhir (di atas 30,5%)")
 
     def test_note_and_last_follow_the_reason(self) -> None:
-        last = reason("check_timeout", check="snmp", address="10.0.0.1", seconds=2.0)
+        last = reason("check_timeout", check="snmp", address="127.0.0.41", seconds=2.0)
         note = reason("upstream_not_rechecked", kind="parent", name="core", seconds=30)
         r = reason("results_failed", count=3, note=note, last=last)
         assert r.text("en") == ("3 consecutive failed results; parent core not re-checked "
-                                "within 30s (last: snmp 10.0.0.1: no answer in 2.0s (timeout))")
+                                "within 30s (last: snmp 127.0.0.41: no answer in 2.0s (timeout))")
         assert r.text("id") == (
             "3 hasil gagal berturut-turut; perangkat induk core tidak diperiksa ulang dalam "
-            "30 detik (terakhir: SNMP 10.0.0.1: tidak ada jawaban dalam 2,0 detik (batas "
+            "30 detik (terakhir: SNMP 127.0.0.41: tidak ada jawaban dalam 2,0 detik (batas "
             "waktu habis))")
         assert parse_english(r.text("en")) == r
 
@@ -154,17 +154,17 @@ class TestSources:
             h.t += 1
             h.events += h.detector.observe(CheckResult(
                 "sw", "icmp", DOWN, T0 + timedelta(seconds=h.t), 1.0,
-                reason="no reply to 5 echo requests to 10.0.0.1 in 1.0s", code="icmp_no_reply",
-                params=(("sent", 5), ("address", "10.0.0.1"), ("seconds", 1.0))))
+                reason="no reply to 5 echo requests to 127.0.0.41 in 1.0s", code="icmp_no_reply",
+                params=(("sent", 5), ("address", "127.0.0.41"), ("seconds", 1.0))))
         down = h.transitions("sw")[-1]
         assert down.new is DeviceState.DOWN
         assert down.cause is not None
         assert down.reason == down.cause.text() == (
-            "3 consecutive failed results (last: no reply to 5 echo requests to 10.0.0.1 in "
+            "3 consecutive failed results (last: no reply to 5 echo requests to 127.0.0.41 in "
             "1.0s)")
         assert down.cause.text("id") == (
             "3 hasil gagal berturut-turut (terakhir: tidak ada balasan atas 5 permintaan echo "
-            "(ping) ke 10.0.0.1 dalam 1,0 detik)")
+            "(ping) ke 127.0.0.41 dalam 1,0 detik)")
 
     def test_bridge_carries_the_code_into_the_evidence(self) -> None:
         cause = example("results_failed")
@@ -196,13 +196,13 @@ class TestSources:
         clock = FakeClock()
         failing = CheckResult("sw", "icmp", DOWN, T0, 1.0, reason="no reply",
                               code="check_timeout", params=(("check", "icmp"),
-                                                            ("address", "10.0.0.1"),
+                                                            ("address", "127.0.0.41"),
                                                             ("seconds", 2.0)))
 
         async def run_check(job: Job) -> CheckResult:
             return failing
 
-        verifier = LiveVerifier(devices={"sw": Device("sw", "10.0.0.1", "Dinas Uji")},
+        verifier = LiveVerifier(devices={"sw": Device("sw", "127.0.0.41", "Dinas Uji")},
                                 jobs=lambda devices: [Job(devices[0], SPEC, None)],  # type: ignore[arg-type]
                                 run_check=run_check, clock=clock, probes=2, hold_seconds=10)
         run = Run()
@@ -212,7 +212,7 @@ class TestSources:
         assert verdict.reason == "sw icmp: no reply"  # the English detail, for the logs
         assert verdict.cause is not None
         assert verdict.reason_in("id") == (
-            "sw ICMP (ping): ICMP (ping) 10.0.0.1: tidak ada jawaban dalam 2,0 detik (batas "
+            "sw ICMP (ping): ICMP (ping) 127.0.0.41: tidak ada jawaban dalam 2,0 detik (batas "
             "waktu habis)")
         again = Verification.from_json(verdict.to_json())
         assert again.cause == verdict.cause
@@ -225,7 +225,7 @@ class TestSources:
         async def run_check(job: Job) -> CheckResult:
             return CheckResult("sw", "icmp", Status.OK, T0, 1.0)
 
-        verifier = LiveVerifier(devices={"sw": Device("sw", "10.0.0.1", "Dinas Uji")},
+        verifier = LiveVerifier(devices={"sw": Device("sw", "127.0.0.41", "Dinas Uji")},
                                 jobs=lambda devices: [Job(devices[0], SPEC, None)],  # type: ignore[arg-type]
                                 run_check=run_check, clock=clock, probes=1, hold_seconds=0)
         run = Run()
@@ -236,6 +236,6 @@ class TestSources:
 
     def test_an_old_probe_without_a_code_reads_its_text(self) -> None:
         probe = Probe.from_json({"round": 1, "device": "sw", "check": "icmp", "status": "down",
-                                 "reason": "no reply to 5 echo requests to 10.0.0.1 in 1.0s"})
+                                 "reason": "no reply to 5 echo requests to 127.0.0.41 in 1.0s"})
         assert probe.cause is None
         assert probe.reason_in("id").startswith("tidak ada balasan atas 5 permintaan echo")

@@ -29,7 +29,7 @@ from ticketing.sop import SOP_006
 
 CODES = tuple(sorted(CATALOG))
 ROOT = Path(__file__).resolve().parents[2]
-CAUSE = reason("icmp_no_reply", sent=5, address="10.9.8.7", seconds=1.5)
+CAUSE = reason("icmp_no_reply", sent=5, address="127.9.8.7", seconds=1.5)
 #: a value for every parameter: Indonesian or neutral words, so English found in a rendering
 #: comes from a template
 FILL: dict[str, RefusalParam] = {
