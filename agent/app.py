@@ -32,6 +32,7 @@ from agent.metrics_cluster import ClusterInstruments
 from agent.notifications import Notifications, build_rules, open_notifications
 from agent.pipeline import ResultPipeline
 from agent.reload import InventoryChange, Reloader, ReloadOutcome, diff_inventory
+from agent.reports.build import build_report
 from agent.reports.csv_out import render_csv
 from agent.reports.model import MonthlyReport
 from agent.reports.monthly import MonthlyFiles
@@ -46,7 +47,6 @@ from agent.web.pages import WebContext
 from agent.wiring import (
     Collectors,
     DeviceMatcher,
-    monthly_report,
     open_collectors,
     open_history,
     open_trap_receiver,
@@ -59,6 +59,7 @@ from ticketing.ports import TicketSettingsView
 from ticketing.service import TicketService
 from ticketing.store.cluster import ClusterStore
 from ticketing.store.cluster_leases import SqlLeases
+from ticketing.store.history import SqlHistory
 from ticketing.store.sql import SqlBackend
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,8 @@ class Agent:
         self.ready = asyncio.Event()
         self.store: StoreGate | None = None  # while running
         self.history: HistoryWriter | None = None  # while running
+        self._reports: SqlHistory | None = None  # the reports' reader, from the first report
+        self._reports_opening = asyncio.Lock()
         # the inventory the views, the API and the pages read: updated in place by reloads
         self.inventory: list[Device] = list(start)
         self.device_index: dict[str, Device] = {d.name: d for d in start}
@@ -129,7 +132,17 @@ class Agent:
         """`month`'s report of the whole running inventory, as of now (the page's
         `report_for`): in a cluster every member's devices, not only this member's."""
         devices = self.inventory if self.membership is None else self.membership.devices
-        return await monthly_report(self.config, list(devices), month, self.clock.now())
+        async with self._reports_opening:  # one reader for every page view and download:
+            if self._reports is None:  # no engine and migration check per request
+                self._reports = await open_history(self.config)
+        return await build_report(self._reports, list(devices), self.config.sop, month,
+                                  self.config.sla.timezone, self.clock.now())
+
+    async def close_reports(self) -> None:
+        """Close the reports' store reader (at stop; a later report opens it again)."""
+        reader, self._reports = self._reports, None
+        if reader is not None:
+            await reader.aclose()
 
     async def _open_history(self) -> HistorySink:
         return await open_history(self.config)
@@ -282,6 +295,7 @@ class Agent:
             # first the journal (closed last): what is observed is kept even without a store
             journal = await Journal.open(cfg.agent.journal)
             stack.push_async_callback(journal.aclose)
+            stack.push_async_callback(self.close_reports)
             self.metrics.observations_pending.set_function(lambda: journal.depth)
             # the store joins in the background (below): monitoring does not wait for it
             backend = self.store = StoreGate()

@@ -9,12 +9,15 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agent.app import Agent
 from agent.cli import main
-from agent.config import load, loads
+from agent.config import Config, load, loads
+from agent.reports.model import MonthlyReport
+from agent.wiring import open_history
 from tests.unit.test_report_pdf import pdftotext
 from ticketing.history import MonitorRun, StateChange
 from ticketing.store.history import SqlHistory
@@ -144,9 +147,28 @@ class TestAgentReport:
         config = write_config(tmp_path)
         asyncio.run(seed(tmp_path))
         agent = Agent(load(str(config)))
-        report = asyncio.run(agent.report("2026-11"))
+        opened: list[str] = []
+        real = open_history
+
+        async def counted(cfg: Config) -> Any:
+            opened.append(cfg.agent.database)
+            return await real(cfg)
+
+        async def views() -> MonthlyReport:
+            try:
+                first = await agent.report("2026-11")
+                again = await agent.report("2026-11")  # a second page view
+                assert (again.devices, again.compliance) == (first.devices, first.compliance)
+                with pytest.raises(ValueError, match="expected YYYY-MM"):
+                    await agent.report("2026-13")
+                return first
+            finally:
+                await agent.close_reports()
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("agent.app.open_history", counted)
+            report = asyncio.run(views())
         assert report.period.label == "2026-11"
         assert [d.device for d in report.devices] == ["sw-dinkes-01"]
         assert report.devices[0].availability.down_seconds == 3 * 3600
-        with pytest.raises(ValueError, match="expected YYYY-MM"):
-            asyncio.run(agent.report("2026-13"))
+        assert len(opened) == 1  # one reader for every view, not a store opened per request
