@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import struct
 from typing import Any, Protocol
 
 from agent.core.clock import Clock
+from collectors.icmp.engine import Table
 from collectors.icmp.packets import PROTO, EchoTable
 
 log = logging.getLogger(__name__)
@@ -51,13 +53,15 @@ class IcmpSocket(Protocol):
 
 
 class Channel:
-    """One ICMP socket of one family, registered with the loop, and its EchoTable."""
+    """One ICMP socket of one family, registered with the loop, and its echo table (the
+    Python one, or the compiled one that reads the socket itself: engine.py)."""
 
     def __init__(
-        self, sock: IcmpSocket, table: EchoTable, clock: Clock, loop: asyncio.AbstractEventLoop
+        self, sock: IcmpSocket, table: Table, clock: Clock, loop: asyncio.AbstractEventLoop
     ) -> None:
         self.sock = sock
         self.table = table
+        self.compiled = not isinstance(table, EchoTable)
         self.family = sock.family
         self._clock = clock
         self._loop = loop
@@ -73,7 +77,7 @@ class Channel:
 
     def _on_readable(self) -> None:
         if not self.stamped:
-            self._drain()  # no kernel times: read at once, the read time is the RTT's end
+            self.drain()  # no kernel times: read at once, the read time is the RTT's end
         elif self._pending is None:
             self._loop.remove_reader(self.sock.fileno())
             self._pending = self._loop.call_later(COALESCE_SECONDS, self._read_coalesced)
@@ -82,16 +86,29 @@ class Channel:
         self._pending = None
         fd = self.sock.fileno()
         if fd >= 0:
-            self._drain_stamped()
+            self.drain()
             self._loop.add_reader(fd, self._on_readable)
 
     def drain(self) -> None:
         """Read every reply already queued on the socket (before judging any timeout)."""
         if self.sock.fileno() >= 0:
-            if self.stamped:
+            if self.compiled:
+                self._drain_compiled()
+            elif self.stamped:
                 self._drain_stamped()
             else:
                 self._drain()
+
+    def _drain_compiled(self) -> None:
+        now = self._clock.monotonic()
+        offset = self._clock.now().timestamp() - now  # kernel times are wall-clock
+        before = len(self.table)
+        table: Any = self.table  # the compiled table (collectors/icmp/_echo.pyi)
+        _, error = table.drain(self.sock, offset, now, _DRAIN_LIMIT)
+        if error:  # a queued error report: read on at the next readiness
+            log.debug("icmp receive error", extra={"error": os.strerror(error)})
+        if self.slot_freed is not None and len(self.table) < before:
+            self.wake_slot_waiters()
 
     def _drain(self) -> None:
         recvfrom = self.sock.recvfrom

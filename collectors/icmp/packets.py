@@ -5,11 +5,13 @@ replies to the requests of a sweep.
 from __future__ import annotations
 
 import asyncio
+import errno
 import secrets
 import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 _ECHO_REQUEST: dict[int, int] = {socket.AF_INET: 8, socket.AF_INET6: 128}
 _ECHO_REPLY: dict[int, int] = {socket.AF_INET: 0, socket.AF_INET6: 129}
@@ -87,6 +89,11 @@ class EchoBatch:
 
 # address, payload, batch, index in the batch, monotonic send time, identifier (raw sockets)
 _Entry = tuple[str, bytes, EchoBatch, int, float, int]
+# What a sweep hands to send_burst for one address: index in the batch, the address packed as
+# inet_pton() gives it, its IPv6 scope id (0: none), its text, the socket address for sendto.
+# The compiled table (collectors/icmp/_echo.c) reads the first three, this one the rest.
+Target = tuple[int, bytes, int, str, tuple[str, int]]
+NO_SLOT = -1  # send_burst's errno when every sequence number is in flight
 
 
 class EchoTable:
@@ -147,6 +154,34 @@ class EchoTable:
             checksum = ~total & 0xFFFF
         inflight[seq] = (address, payload, batch, index, sent_at, ident)
         return seq, _ECHO.pack(self._request, 0, checksum, ident, seq, payload)
+
+    def send_burst(
+        self, sock: Any, batch: EchoBatch, sent: list[int], targets: list[Target],
+        start: int, stop: int, monotonic: Callable[[], float],
+    ) -> tuple[int, int, int]:
+        """Register and send targets[start:stop]: (next position, errno, requests sent).
+
+        Adds one to sent[index] per request that went out. Stops at the first target whose
+        send failed (errno > 0; it holds no sequence number) or when every sequence number is
+        in flight (errno NO_SLOT). monotonic() gives each request's send time (the compiled
+        table reads it once per sendmmsg).
+        """
+        register, sendto = self.register, sock.sendto
+        pos = start
+        while pos < stop:
+            index, _, _, address, sockaddr = targets[pos]
+            slot = register(address, batch, index, monotonic())
+            if slot is None:
+                return pos, NO_SLOT, pos - start
+            seq, packet = slot
+            try:
+                sendto(packet, sockaddr)
+            except OSError as exc:
+                self.release(seq, batch)
+                return pos, exc.errno or errno.EIO, pos - start
+            sent[index] += 1
+            pos += 1
+        return pos, 0, pos - start
 
     def release(self, seq: int, batch: EchoBatch) -> bool:
         """Forget `seq` if it is still in flight for `batch` (unanswered, or the send failed)."""
