@@ -14,18 +14,26 @@ from agent.core.model import CheckResult, CheckSpec, Device, Status
 from agent.core.reasons import of_result
 from collectors.icmp import IcmpCollector, Pinger
 from collectors.icmp.channel import COALESCE_SECONDS, Channel
+from collectors.icmp.engine import ENV
 from lab.lab import Lab
+from tests.icmp_engines import ENGINES, need_engine
 
 pytestmark = pytest.mark.lab
 
 PRIVILEGED = {"unprivileged": "no", "privileged": "yes"}
 
 
-@pytest.fixture(params=sorted(PRIVILEGED))
-async def pinger(request: pytest.FixtureRequest, in_lab: Lab) -> AsyncIterator[Pinger]:
-    """A Pinger whose sockets live in the lab namespace, in each mode."""
-    opened = await Pinger.open(privileged=PRIVILEGED[request.param], clock=SystemClock())
-    assert opened.mode == request.param
+@pytest.fixture(params=[(m, e) for m in sorted(PRIVILEGED) for e in ENGINES],
+                ids=lambda p: "-".join(p))
+async def pinger(
+    request: pytest.FixtureRequest, in_lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Pinger]:
+    """A Pinger whose sockets live in the lab namespace, in each mode, with each echo table."""
+    mode, engine = request.param
+    need_engine(engine)
+    monkeypatch.setenv(ENV, engine)
+    opened = await Pinger.open(privileged=PRIVILEGED[mode], clock=SystemClock())
+    assert (opened.mode, opened.engine) == (mode, engine)
     try:
         yield opened
     finally:

@@ -14,7 +14,9 @@ from agent.core.model import CheckResult, CheckSpec, Device, Status
 from agent.lag import LagMonitor
 from agent.scheduler import Job, Scheduler
 from collectors.icmp import IcmpCollector, Pinger
+from collectors.icmp.engine import ENV
 from lab.lab import Lab
+from tests.icmp_engines import ENGINES, need_engine
 
 pytestmark = pytest.mark.lab
 
@@ -29,11 +31,15 @@ def stall() -> None:
 class TestKernelTimestamps:
     """Replies read long after they arrived keep their true round-trip time."""
 
+    @pytest.mark.parametrize("engine", ENGINES)
     @pytest.mark.parametrize("privileged", ["no", "yes"])
     async def test_replies_during_a_blocked_loop_count_with_true_rtt(
-        self, in_lab: Lab, privileged: str
+        self, in_lab: Lab, privileged: str, engine: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
+        need_engine(engine)
+        monkeypatch.setenv(ENV, engine)
         pinger = await Pinger.open(privileged=privileged, clock=SystemClock())
+        assert pinger.engine == engine
         try:
             addresses = [in_lab.address(i) for i in range(20)]
             sweep = asyncio.ensure_future(pinger.sweep(addresses, timeout_seconds=0.3))

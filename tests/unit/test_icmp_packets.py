@@ -8,7 +8,7 @@ import os
 import socket
 import struct
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -25,15 +25,36 @@ from collectors.icmp import (
     canonical_address,
     checksum,
 )
+from collectors.icmp.engine import CompiledEchoTable, Table
 from tests.fakes import FakeClock
+from tests.icmp_engines import ENGINES, need_engine
+
+_ENGINE = ["python"]  # the table the tests of TestEncode, TestSequenceNumbers, TestDemux build
 
 
-def raw_table(family: int = socket.AF_INET) -> EchoTable:
-    return EchoTable(family=family, raw=True)
+@pytest.fixture(params=ENGINES)
+def each_table(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run the test once with each echo table: both follow packets.EchoTable's rules."""
+    need_engine(request.param)
+    _ENGINE[0] = request.param
+    try:
+        yield request.param
+    finally:
+        _ENGINE[0] = "python"
 
 
-def dgram_table(family: int = socket.AF_INET) -> EchoTable:
-    return EchoTable(family=family, raw=False)
+def new_table(family: int, raw: bool, random: Any = os.urandom) -> Table:
+    if _ENGINE[0] == "compiled":
+        return CompiledEchoTable(family=family, raw=raw, random=random)
+    return EchoTable(family=family, raw=raw, random=random)
+
+
+def raw_table(family: int = socket.AF_INET) -> Table:
+    return new_table(family, True)
+
+
+def dgram_table(family: int = socket.AF_INET) -> Table:
+    return new_table(family, False)
 
 
 def flipped(packet: bytes, at: int) -> bytes:
@@ -68,7 +89,7 @@ def ipv4_header(payload_len: int, src: str, options: bytes = b"") -> bytes:
 
 
 def register(
-    table: EchoTable, batch: EchoBatch, address: str, index: int = 0, sent_at: float = 10.0
+    table: Table, batch: EchoBatch, address: str, index: int = 0, sent_at: float = 10.0
 ) -> tuple[int, bytes]:
     slot = table.register(address, batch, index, sent_at)
     assert slot is not None
@@ -76,6 +97,7 @@ def register(
     return slot
 
 
+@pytest.mark.usefixtures("each_table")
 class TestEncode:
     """Echo requests carry our identifier, sequence, token and a valid checksum."""
 
@@ -103,7 +125,20 @@ class TestEncode:
         assert len(packet) == 16
 
 
+@pytest.mark.usefixtures("each_table")
 class TestSequenceNumbers:
+    def test_both_tables_write_the_same_packets_from_the_same_draws(self) -> None:
+        need_engine("compiled")
+        draws = os.urandom(12 * 4096)
+        for family, raw in ((socket.AF_INET, True), (socket.AF_INET, False),
+                            (socket.AF_INET6, True)):
+            address = "127.0.0.5" if family == socket.AF_INET else "::1"
+            py = EchoTable(family=family, raw=raw, random=lambda n: draws[:n])
+            c = CompiledEchoTable(family=family, raw=raw, random=lambda n: draws[:n])
+            batch = EchoBatch(1)
+            for _ in range(300):
+                assert py.register(address, batch, 0, 1.0) == c.register(address, batch, 0, 1.0)
+
     """Sequence numbers are unique among requests in flight and freed only by their owner."""
 
     def test_concurrent_requests_to_one_address_get_distinct_sequences(self) -> None:
@@ -137,6 +172,7 @@ class TestSequenceNumbers:
         assert again[0] == seq
 
 
+@pytest.mark.usefixtures("each_table")
 class TestDemux:
     """A reply counts only when it answers one of our requests in flight, once."""
 
@@ -190,7 +226,7 @@ class TestDemux:
         def same_sequence(n: int) -> bytes:  # every draw: sequence 0x0102, a fresh payload
             return b"".join(b"\x01\x02\x00\x00" + os.urandom(8) for _ in range(n // 12))
 
-        table = EchoTable(family=socket.AF_INET, raw=False, random=same_sequence)
+        table = new_table(socket.AF_INET, False, random=same_sequence)
         old, new = EchoBatch(1), EchoBatch(1)
         seq, stale = register(table, old, "127.0.0.5")
         table.release(seq, old)  # timed out
@@ -365,7 +401,7 @@ class TestPingerOverAFakeSocket:
         reply = await pinger.ping("127.0.0.5", count=3, spacing_seconds=0, timeout_seconds=1)
         assert (reply.sent, reply.received, reply.error) == (3, 3, "")
         assert len(sock.sent) == 3
-        assert all(rtt >= 0.003 for rtt in reply.rtts)
+        assert all(rtt >= 0.003 for rtt in reply.rtts), reply.rtts
 
     async def test_dead_address_waits_exactly_spacing_and_timeout(self, fake_net: Any) -> None:
         pinger, _, clock = fake_net
