@@ -265,7 +265,8 @@ class Pinger:
                 for target in group[pos:]:
                     errors[target[0]] = "the pinger is closed"
                 return
-            stop = min(len(group), pos + per_yield - self._since_yield)
+            # the counter is shared with other callers, who may have pushed it past the pace
+            stop = min(len(group), pos + max(1, per_yield - self._since_yield))
             pos, error, count = channel.table.send_burst(
                 channel.sock, batch, sent, group, pos, stop, monotonic)
             batch.outstanding += count

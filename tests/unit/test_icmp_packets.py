@@ -7,6 +7,7 @@ import errno
 import os
 import socket
 import struct
+import sys
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -653,3 +654,43 @@ class TestCheckMany:
         (full,) = await icmp.check_many([d1], SPEC)
         assert isinstance(full, CheckResult)
         assert full.duration_seconds == pytest.approx(4 * 0.2 + 0.001)
+
+
+class TestCompiledTable:
+    """What only the compiled table has to get right: its arguments and its references."""
+
+    def table(self) -> Table:
+        need_engine("compiled")
+        return CompiledEchoTable(family=socket.AF_INET, raw=False, random=os.urandom)
+
+    def test_wrong_targets_are_refused_with_what_was_expected(self) -> None:
+        table, batch = self.table(), EchoBatch(2)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            bad: list[Any] = [(0, b"\x7f\x00\x00", 0)]  # three bytes: no IPv4 address
+            with pytest.raises(ValueError, match="packed address"):
+                table.send_burst(sock, batch, [0, 0], bad, 0, 1, time_now)
+            outside: list[Any] = [(5, bytes(4), 0)]  # index 5 of a one-target `sent`
+            with pytest.raises(ValueError, match="packed address"):
+                table.send_burst(sock, batch, [0], outside, 0, 1, time_now)
+            short: list[Any] = [(0, bytes(4))]
+            with pytest.raises(TypeError, match="a target is"):
+                table.send_burst(sock, batch, [0], short, 0, 1, time_now)
+            with pytest.raises(IndexError, match="start/stop"):
+                table.send_burst(sock, batch, [0], outside, 0, 2, time_now)
+        with pytest.raises(ValueError, match="not an address of this table's family"):
+            table.register("::1", batch, 0, 1.0)
+        assert len(table) == 0
+
+    def test_a_batch_is_held_only_while_in_flight(self) -> None:
+        table, batch = self.table(), EchoBatch(1)
+        before = sys.getrefcount(batch)
+        for _ in range(100):
+            register(table, batch, "127.0.0.5")
+        assert sys.getrefcount(batch) == before + 100
+        assert table.release_batch(batch)
+        assert sys.getrefcount(batch) == before
+        assert not table.release_batch(batch)
+
+
+def time_now() -> float:
+    return 1.0
