@@ -297,6 +297,19 @@ ready(Table *t)
     return 1;
 }
 
+/* The table is initialised and called with `want` arguments; else an error naming the call. */
+static int
+called(Table *t, Py_ssize_t nargs, Py_ssize_t want, const char *usage)
+{
+    if (!ready(t))
+        return 0;
+    if (nargs != want) {
+        PyErr_Format(PyExc_TypeError, "expected %s", usage);
+        return 0;
+    }
+    return 1;
+}
+
 static Py_ssize_t
 table_len(Table *t)
 {
@@ -306,12 +319,8 @@ table_len(Table *t)
 static PyObject *
 table_register(Table *t, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (!ready(t))
+    if (!called(t, nargs, 4, "register(address, batch, index, sent_at)"))
         return NULL;
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "register(address, batch, index, sent_at)");
-        return NULL;
-    }
     unsigned char addr[16];
     int ok = parse_address(t, args[0], addr);
     if (ok < 0)
@@ -334,12 +343,8 @@ table_register(Table *t, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 table_release(Table *t, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (!ready(t))
+    if (!called(t, nargs, 2, "release(seq, batch)"))
         return NULL;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "release(seq, batch)");
-        return NULL;
-    }
     long seq = PyLong_AsLong(args[0]);
     if (seq == -1 && PyErr_Occurred())
         return NULL;
@@ -370,12 +375,8 @@ table_release_batch(Table *t, PyObject *batch)
 static PyObject *
 table_on_packet(Table *t, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (!ready(t))
+    if (!called(t, nargs, 3, "on_packet(source, data, received_at)"))
         return NULL;
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "on_packet(source, data, received_at)");
-        return NULL;
-    }
     unsigned char source[16];
     int ok = parse_address(t, args[0], source);
     if (ok < 0)
@@ -419,13 +420,8 @@ bump(PyObject *sent, Py_ssize_t index)
 static PyObject *
 table_send_burst(Table *t, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (!ready(t))
+    if (!called(t, nargs, 7, "send_burst(sock, batch, sent, targets, start, stop, monotonic)"))
         return NULL;
-    if (nargs != 7) {
-        PyErr_SetString(PyExc_TypeError,
-                        "send_burst(sock, batch, sent, targets, start, stop, monotonic)");
-        return NULL;
-    }
     int fd = PyObject_AsFileDescriptor(args[0]);
     if (fd < 0)
         return NULL;
@@ -548,12 +544,8 @@ fail:
 static PyObject *
 table_drain(Table *t, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (!ready(t))
+    if (!called(t, nargs, 4, "drain(sock, offset, now, limit)"))
         return NULL;
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "drain(sock, offset, now, limit)");
-        return NULL;
-    }
     int fd = PyObject_AsFileDescriptor(args[0]);
     if (fd < 0)
         return NULL;
