@@ -128,18 +128,6 @@ class TestEncode:
 
 @pytest.mark.usefixtures("each_table")
 class TestSequenceNumbers:
-    def test_both_tables_write_the_same_packets_from_the_same_draws(self) -> None:
-        need_engine("compiled")
-        draws = os.urandom(12 * 4096)
-        for family, raw in ((socket.AF_INET, True), (socket.AF_INET, False),
-                            (socket.AF_INET6, True)):
-            address = "127.0.0.5" if family == socket.AF_INET else "::1"
-            py = EchoTable(family=family, raw=raw, random=lambda n: draws[:n])
-            c = CompiledEchoTable(family=family, raw=raw, random=lambda n: draws[:n])
-            batch = EchoBatch(1)
-            for _ in range(300):
-                assert py.register(address, batch, 0, 1.0) == c.register(address, batch, 0, 1.0)
-
     """Sequence numbers are unique among requests in flight and freed only by their owner."""
 
     def test_concurrent_requests_to_one_address_get_distinct_sequences(self) -> None:
@@ -662,6 +650,18 @@ class TestCompiledTable:
     def table(self) -> Table:
         need_engine("compiled")
         return CompiledEchoTable(family=socket.AF_INET, raw=False, random=os.urandom)
+
+    def test_both_tables_write_the_same_packets_from_the_same_draws(self) -> None:
+        need_engine("compiled")
+        draws = os.urandom(12 * 4096)
+        for family, raw in ((socket.AF_INET, True), (socket.AF_INET, False),
+                            (socket.AF_INET6, True)):
+            address = "127.0.0.5" if family == socket.AF_INET else "::1"
+            py = EchoTable(family=family, raw=raw, random=lambda n: draws[:n])
+            c = CompiledEchoTable(family=family, raw=raw, random=lambda n: draws[:n])
+            batch = EchoBatch(1)
+            for _ in range(300):
+                assert py.register(address, batch, 0, 1.0) == c.register(address, batch, 0, 1.0)
 
     def test_wrong_targets_are_refused_with_what_was_expected(self) -> None:
         table, batch = self.table(), EchoBatch(2)
