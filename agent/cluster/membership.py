@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from agent.cluster.assign import assign, inventory_hash
+from agent.cluster.assign import inventory_hash, owned
 from agent.core.clock import Clock
 from agent.core.cluster import Beat, MemberRow, Writer
 from agent.core.errors import BackendError, WriterFenced
@@ -83,6 +83,9 @@ class Membership:
         self.devices: tuple[Device, ...] = tuple(devices)
         self.inventory_hash = inventory_hash(devices)
         self.holding = False  # live members run different inventories: nothing moves
+        # (live nodes, inventory hash) -> this member's share: the same beat after beat, so
+        # the rendezvous hashing runs on the loop only when the members or the inventory change
+        self._share: tuple[tuple[tuple[str, ...], str], tuple[Device, ...]] | None = None
         self.fenced_at: float | None = None  # monotonic, the last time it fenced itself
 
     # -- what others ask -----------------------------------------------------------------
@@ -94,9 +97,6 @@ class Membership:
             raise WriterFenced(f"cluster member {self.node} holds no fresh lease "
                                f"(epoch {self.epoch}): ticket writes wait until it renews")
         return Writer(self.node, self.epoch)
-
-    def live_nodes(self) -> tuple[str, ...]:
-        return tuple(m.node for m in self.members if m.live)
 
     def set_inventory(self, devices: Sequence[Device]) -> None:
         """A reloaded inventory: its hash is announced at the next beat; devices move once
@@ -192,8 +192,10 @@ class Membership:
             mine = {d.name for d in self.owned}
             new = tuple(d for d in self.devices if d.name in mine)
         else:
-            of = assign(self.devices, nodes)
-            new = tuple(d for d in self.devices if of.get(d.name) == self.node)
+            key = (tuple(sorted(nodes)), self.inventory_hash)
+            if self._share is None or self._share[0] != key:
+                self._share = (key, owned(self.devices, nodes, self.node))
+            new = self._share[1]
         self._set_owned(new)
         if self._observer is not None:
             self._observer.members(len(nodes))
