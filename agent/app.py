@@ -21,7 +21,7 @@ from agent.config import Config
 from agent.core.clock import Clock, SystemClock
 from agent.core.cluster import Writer
 from agent.core.errors import WriterFenced
-from agent.core.model import Device
+from agent.core.model import Device, host_port
 from agent.detect import Detector
 from agent.history import HistorySink, HistoryWriter, node_name
 from agent.http_limits import raise_open_file_limit
@@ -47,6 +47,8 @@ from agent.web.pages import WebContext
 from agent.wiring import (
     Collectors,
     DeviceMatcher,
+    lease_store,
+    member_store,
     open_collectors,
     open_history,
     open_trap_receiver,
@@ -57,10 +59,9 @@ from ticketing.notices import NoticeRules
 from ticketing.periodic import run_periodically
 from ticketing.ports import TicketSettingsView
 from ticketing.service import TicketService
-from ticketing.store.cluster import ClusterStore
-from ticketing.store.cluster_leases import SqlLeases
 from ticketing.store.history import SqlHistory
 from ticketing.store.sql import SqlBackend
+from ticketing.store.worker import cut_off
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ class Agent:
         return await SqlBackend.connect(
             self.config.agent.database, clock=self.clock,
             year_tz=ZoneInfo(self.config.sla.timezone), writer=self._writer,
-            connect_args={"tcp_user_timeout": round(cluster.lease_seconds * 1000)})
+            connect_args=cut_off(cluster.lease_seconds))
 
     def _writer(self) -> Writer:
         if self.membership is None:
@@ -179,14 +180,13 @@ class Agent:
         cluster = self.config.cluster
         if cluster is None:
             return None
-        store = ClusterStore(self.config.agent.database, lease_seconds=cluster.lease_seconds,
-                             connect_seconds=max(1.0, cluster.heartbeat_seconds))
+        store = member_store(self.config, connect_seconds=max(1.0, cluster.heartbeat_seconds))
         stack.push_async_callback(store.aclose)
         assert self.listening is not None
         host, port = self.listening
         self.membership = Membership(
             cluster, store, self.clock, devices=self.config.devices, apply=apply,
-            address=cluster.address or (f"[{host}]:{port}" if ":" in host else f"{host}:{port}"),
+            address=cluster.address or host_port(host, port),
             observer=ClusterInstruments(self.metrics.registry, cluster.node))
         return self.membership
 
@@ -367,7 +367,7 @@ class Agent:
                              report_for=self.report, csv_for=render_csv)
             self.leader, leading = leadership(
                 cfg.cluster, self.clock, self.metrics.cluster_leader, stack,
-                lambda: SqlLeases.connect(cfg.agent.database), [
+                lambda: lease_store(cfg), [
                 ("sla", lambda: run_periodically(cfg.tickets.sla_sweep_seconds, self.clock,
                                                  service.sweep)),
                 *notify.delivery_jobs(), *self.report_duties])

@@ -128,13 +128,16 @@ async def open_trap_receiver(config: Config, traps: TrapSettings, clock: Clock, 
         await receiver.aclose()
 
 
-def member_store(config: Config) -> ClusterStore:
-    """The cluster's members' table (`pantau cluster status`); needs `[cluster]`."""
+def member_store(config: Config, *, connect_seconds: float = 5.0) -> ClusterStore:
+    """The cluster's members' table (a member's heartbeat, `pantau cluster status`); needs
+    `[cluster]`."""
     assert config.cluster is not None
     return ClusterStore(config.agent.database, lease_seconds=config.cluster.lease_seconds,
-                        connect_seconds=5.0)
+                        connect_seconds=connect_seconds)
 
 
 async def lease_store(config: Config) -> SqlLeases:
-    """The cluster's duty leases (`pantau cluster status` reads the leader's)."""
-    return await SqlLeases.connect(config.agent.database)
+    """The cluster's duty leases (the leader loop; `pantau cluster status` reads the
+    leader's); a call on a cut network gives up after one lease."""
+    lease = None if config.cluster is None else config.cluster.lease_seconds
+    return await SqlLeases.connect(config.agent.database, cut_off_seconds=lease)

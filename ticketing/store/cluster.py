@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from agent.core.cluster import Beat, MemberRow, Writer
 from agent.core.errors import BackendUnavailable, WriterFenced
 from ticketing.store.schema import cluster_members as m
-from ticketing.store.worker import StoreWorker
+from ticketing.store.worker import StoreWorker, cut_off
 
 
 def _fresh() -> Any:
@@ -82,7 +82,7 @@ class ClusterStore:
 
     def __init__(self, url: str, *, lease_seconds: float, connect_seconds: float) -> None:
         self._url = url
-        self._lease_ms = max(1000, round(lease_seconds * 1000))
+        self._cut_off = cut_off(lease_seconds)
         self._connect_seconds = connect_seconds
         self._worker: StoreWorker | None = None
 
@@ -90,7 +90,7 @@ class ClusterStore:
         if self._worker is None:
             self._worker = await StoreWorker.connect(
                 self._url, busy_timeout_seconds=self._connect_seconds,
-                connect_args={"tcp_user_timeout": self._lease_ms})
+                connect_args=self._cut_off)
         return self._worker
 
     async def beat(self, node: str, address: str, inventory_hash: str, epoch: int,

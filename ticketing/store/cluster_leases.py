@@ -11,7 +11,7 @@ from sqlalchemy import Connection, text
 
 from agent.core.errors import BackendRejected
 from agent.core.leases import Lease
-from ticketing.store.worker import StoreWorker
+from ticketing.store.worker import StoreWorker, cut_off
 
 # Renewed when mine; taken when expired (a new term: epoch + 1, also for the same holder);
 # else left alone, and the row is read as it stands.
@@ -64,8 +64,13 @@ class SqlLeases:
         self._worker = worker
 
     @classmethod
-    async def connect(cls, url: str, *, timeout_seconds: float = 5.0) -> SqlLeases:
-        worker = await StoreWorker.connect(url, busy_timeout_seconds=timeout_seconds)
+    async def connect(cls, url: str, *, timeout_seconds: float = 5.0,
+                      cut_off_seconds: float | None = None) -> SqlLeases:
+        """`cut_off_seconds`: how long a call may hang on a cut network (worker.cut_off);
+        a leader's lease store wants one lease, or a hung take blocks its retakes."""
+        worker = await StoreWorker.connect(
+            url, busy_timeout_seconds=timeout_seconds,
+            connect_args=None if cut_off_seconds is None else cut_off(cut_off_seconds))
         if worker.engine.dialect.name != "postgresql":
             await worker.aclose()
             raise BackendRejected(f"database {worker.name}: duty leases need PostgreSQL")

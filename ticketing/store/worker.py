@@ -39,6 +39,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+def cut_off(seconds: float) -> dict[str, Any]:
+    """connect_args that make a PostgreSQL call on a cut network give up after `seconds` (at
+    least 1 s) instead of TCP's minutes: cluster members use one lease."""
+    return {"tcp_user_timeout": max(1000, round(seconds * 1000))}
+
+
 class StoreWorker:
     """The engine and its worker thread; make one with `await StoreWorker.connect(url)`.
 
