@@ -411,9 +411,11 @@ class Agent:
                              for name, job in notify.stats_jobs()]
                 if cfg.cluster is not None:  # a member not leading sweeps nothing, but keeps
                     # its open tickets current: taking over, it counts no old change again
+                    async def refresh() -> None:
+                        if self.leader is None or not self.leader.leading:
+                            await service.refresh()  # the leader's sweep refreshes itself
                     notifying.append(tg.create_task(run_periodically(
-                        cfg.tickets.sla_sweep_seconds, self.clock, service.refresh),
-                        name="refresh"))
+                        cfg.tickets.sla_sweep_seconds, self.clock, refresh), name="refresh"))
                 self.ready.set()
                 stopping = tg.create_task(stop.wait(), name="stop")
                 await asyncio.wait({stopping, serving}, return_when=asyncio.FIRST_COMPLETED)
