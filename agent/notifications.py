@@ -123,11 +123,6 @@ class Notifications:
         stats = await self.store.stats()
         self.metrics.notifications.outbox(stats, self.clock.now())
 
-    def jobs(self) -> list[Job]:
-        """The periodic work: delivery and the outbox gauges (the SLA sweep queues the
-        warnings, with the breaches)."""
-        return [*self.delivery_jobs(), *self.stats_jobs()]
-
     def delivery_jobs(self) -> list[Job]:
         """Delivery: in a cluster, a duty of the leader only (one sender of each message)."""
         return [] if self.deliverer is None else [("delivery", self.deliverer.run)]

@@ -15,10 +15,12 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import pytest
+
 from agent.core.clock import SystemClock
 from lab.agentproc import free_port
 from lab.lab import Lab
-from tests.postgres_fixtures import _bindir
+from tests.postgres_fixtures import _bindir, _missing
 from ticketing.models import Ticket, TicketEvent
 from ticketing.store.sql import SqlBackend
 
@@ -30,6 +32,9 @@ class LabPostgres:
     def __init__(self, lab: Lab, extra_hosts: Sequence[str] = ()) -> None:
         """`extra_hosts`: loopback addresses it listens on besides 127.0.0.1 (so a test can
         cut one client off with iptables on its own address)."""
+        missing = _missing()
+        if missing:  # lab tests have root already: a missing PostgreSQL fails, never skips
+            pytest.fail(f"PostgreSQL unavailable: {missing}")
         self.hosts = ",".join(["127.0.0.1", *extra_hosts])
         bindir = _bindir()
         assert bindir is not None

@@ -18,7 +18,6 @@ from lab.lab import Lab
 from tests.cluster_leader_support import HEARTBEAT_SECONDS, LEASE_SECONDS, NODES, Cluster
 from tests.conftest import Figure
 from tests.notify_lab_support import OWNER, PEOPLE
-from tests.postgres_fixtures import _missing
 
 FIRST, SECOND, HEALTHY = "sw-lead-1", "sw-lead-2", "sw-lead-ok"
 # each mail takes this long to be accepted: were a second member delivering too, its poll
@@ -94,8 +93,6 @@ class TestLeaderKilled:
     @pytest.mark.timeout(300)
     def test_sweep_and_delivery_resume_on_another_member(self, lab: Lab, tmp_path: Path,
                                                          figure: Figure) -> None:
-        if _missing():
-            pytest.fail(f"PostgreSQL unavailable: {_missing()}")  # the lab has root already
         with Cluster(lab, tmp_path, devices(lab), SECTIONS, smtp_delay=SMTP_SECONDS) as c:
             first = c.wait(lambda: len(c.leaders()) == 1 and c.leaders(), 20, "one leader")[0]
             # each device on one member (assignment): all three up, wherever they are

@@ -122,7 +122,7 @@ async def test_open_notifications_without_channels_runs_nothing() -> None:
     async with open_notifications(loads(BARE), clock, InMemoryBackend(), Metrics()) as n:
         assert n.deliverer is None
         assert n.desk is None
-        assert n.jobs() == []
+        assert [*n.delivery_jobs(), *n.stats_jobs()] == []
         n.wake()  # harmless
 
 
@@ -281,4 +281,5 @@ async def test_the_deliverer_counts_into_the_metrics_and_runs_with_the_jobs(
         assert n.deliverer is not None
         assert n.deliverer._on_sent == recorder.sent
         assert n.deliverer._on_failed == recorder.failed
-        assert [name for name, _ in n.jobs()] == ["delivery", "outbox stats"]
+        assert [name for name, _ in [*n.delivery_jobs(), *n.stats_jobs()]] == [
+            "delivery", "outbox stats"]
