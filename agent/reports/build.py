@@ -8,14 +8,15 @@ is not reported); each is counted from the history of the runs that watched it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
 from agent.core.model import Device
-from agent.reports.availability import device_tally, total
+from agent.reports.availability import Tally, device_tally, total
 from agent.reports.compliance import compliance
-from agent.reports.model import AgencyAvailability, DeviceAvailability, MonthlyReport
+from agent.reports.model import AgencyAvailability, DeviceAvailability, MonthlyReport, Period
 from agent.reports.period import month_period
 from ticketing.history import MonitorRun, StateChange
 from ticketing.models import Ticket
@@ -42,23 +43,35 @@ class ReportSource(Protocol):
 async def build_report(source: ReportSource, devices: Sequence[Device], sop: Sop, month: str,
                        timezone: str, now: datetime) -> MonthlyReport:
     """The report of `month` ("YYYY-MM") counted in `timezone`, as of `now`.
-    ValueError for a bad month or zone (see `month_period`); BackendError from the store."""
+    ValueError for a bad month or zone (see `month_period`); BackendError from the store.
+
+    The counting (a whole month of every device) runs in a thread, off the agent's loop."""
     period = month_period(month, timezone, now)
+    runs, changes = await source.report_history(period.start, period.end)
+    tickets, reopenings = await source.report_tickets(period.start, period.end)
+    return await asyncio.to_thread(assemble, period, now, devices, sop, runs, changes,
+                                   tickets, reopenings)
+
+
+def assemble(period: Period, now: datetime, devices: Sequence[Device], sop: Sop,
+             runs: Sequence[MonitorRun], changes: Sequence[StateChange],
+             tickets: Sequence[Ticket], reopenings: Sequence[tuple[str, datetime]]
+             ) -> MonthlyReport:
+    """The report's values from what the store gave for `period`. Pure."""
     start, end = period.start, period.end
-    runs, changes = await source.report_history(start, end)
-    tickets, reopenings = await source.report_tickets(start, end)
     of_device: dict[str, list[StateChange]] = {}
     for c in changes:
         of_device.setdefault(c.device, []).append(c)
     ordered = sorted(devices, key=lambda d: (d.owner, d.name))
     tallies = {d.name: device_tally(runs, of_device.get(d.name, ()), start, end)
                for d in ordered}
-    owners = sorted({d.owner for d in ordered})
-    agencies = []
-    for owner in owners:
-        mine = [tallies[d.name] for d in ordered if d.owner == owner]
-        agencies.append(AgencyAvailability(owner=owner, devices=len(mine),
-                                           availability=total(mine, end - start).availability()))
+    of_owner: dict[str, list[Tally]] = {}
+    for d in ordered:
+        of_owner.setdefault(d.owner, []).append(tallies[d.name])
+    owners = sorted(of_owner)
+    agencies = [AgencyAvailability(owner=owner, devices=len(of_owner[owner]),
+                                   availability=total(of_owner[owner], end - start).availability())
+                for owner in owners]
     return MonthlyReport(
         period=period,
         generated_at=now,
