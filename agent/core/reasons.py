@@ -152,6 +152,12 @@ _TIGHT = re.compile(r" ([:;,)])")  # an empty parameter leaves no space before p
 _FORMATTERS = {"en": _Numbers(False), "id": _Numbers(True)}
 
 
+def render(template: str, values: Mapping[str, Any], lang: str) -> str:
+    """`template.format(**values)` with numbers written the way of `lang` ("en", else
+    Indonesian: "0,5"; "1.234")."""
+    return _FORMATTERS["en" if lang == "en" else "id"].vformat(template, (), values)
+
+
 @dataclass(frozen=True, slots=True)
 class Reason:
     """A reason code with its parameters (names as in the code's templates, plus the optional
@@ -184,8 +190,8 @@ class Reason:
                 values[name] = _terms(spec.terms[name], str(value), lang)
             else:
                 values[name] = value
-        text = _TIGHT.sub(r"\1", " ".join(_FORMATTERS[lang].vformat(
-            spec.en if lang == "en" else spec.id, (), values).split()))
+        text = _TIGHT.sub(r"\1", " ".join(render(
+            spec.en if lang == "en" else spec.id, values, lang).split()))
         note, last = self.param("note"), self.param("last")
         if isinstance(note, Reason):
             text = f"{text}; {note.text(lang)}"
