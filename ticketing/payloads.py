@@ -41,11 +41,11 @@ def json_plain(value: Any) -> Any:
 
 #: Evidence.source of an alert's evidence.
 ALERTMANAGER = "alertmanager"
-#: The keys of a probe that are not measurements.
-_PROBE_KEYS = ("round", "device", "check", "item", "status", "at", "healthy", "reason",
-               "reason_code")
 #: The key beside "reason" that keeps its code (agent.core.reasons.Reason.to_json).
 REASON_CODE = "reason_code"
+#: The keys of a probe that are not measurements.
+_PROBE_KEYS = ("round", "device", "check", "item", "status", "at", "healthy", "reason",
+               REASON_CODE)
 
 
 def _time(value: Any) -> datetime | None:
