@@ -130,9 +130,8 @@ CATALOG: Mapping[str, Spec] = MappingProxyType({
 
 #: code -> the parameters its templates need (parsed once: a mass outage makes many reasons)
 _NEEDED = {code: spec.params for code, spec in CATALOG.items()}
-#: Parameters any reason may carry beyond its template, written after it.
-SUFFIXES = ("note", "last")
-_SUFFIX_WORDS = {"last": ("last", "terakhir")}
+#: The word before the optional "last" reason, written after the text: (English, Indonesian).
+_LAST_WORDS = ("last", "terakhir")
 
 
 class _Numbers(string.Formatter):
@@ -196,7 +195,7 @@ class Reason:
         if isinstance(note, Reason):
             text = f"{text}; {note.text(lang)}"
         if isinstance(last, Reason):
-            word = _SUFFIX_WORDS["last"][0 if lang == "en" else 1]
+            word = _LAST_WORDS[0 if lang == "en" else 1]
             text = f"{text} ({word}: {last.text(lang)})"
         return text
 
