@@ -15,6 +15,7 @@ from agent.metrics import DeviceView, OpenTicketView, Snapshot
 from agent.scheduler import Scheduler
 from ticketing import workflow
 from ticketing.calendar import Calendar
+from ticketing.payloads import REASON_CODE
 from ticketing.service import TicketService
 from ticketing.sop import Sop
 
@@ -33,7 +34,7 @@ def result_json(result: CheckResult) -> dict[str, Any]:
     }
     cause = of_result(result.code, result.params)
     if cause is not None:
-        out["reason_code"] = cause.to_json()
+        out[REASON_CODE] = cause.to_json()
     if result.info:
         out["info"] = dict(result.info)
     interfaces: dict[str, dict[str, float]] = {}

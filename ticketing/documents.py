@@ -12,7 +12,7 @@ from agent.core.errors import DocumentError
 from agent.core.refusals import Refused, refused
 from ticketing.indonesian import MONTHS, offset_zone_name
 from ticketing.models import TicketDraft, aware_utc
-from ticketing.payloads import OutputDocument
+from ticketing.payloads import REASON_CODE, OutputDocument
 from ticketing.sop import FieldSpec, StepSpec
 
 #: Measurements listed at most in an automatic request's description.
@@ -67,7 +67,7 @@ def validate_output(spec: StepSpec, output: Mapping[str, Any]) -> OutputDocument
 
 
 #: A result's reasons are in English (and coded): the Penyebab line says why in Indonesian.
-_UNLISTED = frozenset({"reason", "reason_code", "error"})
+_UNLISTED = frozenset({"reason", REASON_CODE, "error"})
 
 
 def _flat(value: Any, prefix: str = "") -> list[str]:

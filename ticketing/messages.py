@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from agent.core.reason_text import parse_english
+from agent.core.reason_text import coded
 from ticketing.indonesian import (
     DAYS,
     DAYS_EN,
@@ -170,7 +170,7 @@ def reason_text(notice: Notice, lang: str) -> str:
         cause, text = t.last_verification.cause, t.last_verification.reason
     else:
         return ""
-    found = cause or parse_english(text)
+    found = coded(text, cause)
     return found.text(lang) if found is not None else ""
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from agent.core.reasons import Reason
 from ticketing.models import Fault, Ticket, TicketEvent, fault_key
-from ticketing.payloads import Evidence
+from ticketing.payloads import REASON_CODE, Evidence
 
 FAILING, RESTORED, FLAPPING, AFFECTED = "failing", "restored", "flapping", "affected"
 KINDS = (FAILING, RESTORED, FLAPPING, AFFECTED)
@@ -51,7 +51,7 @@ class Observation:
                "reason": self.reason, "evidence": self.evidence.to_json(),
                "affected": list(self.affected)}
         if self.cause is not None:
-            out["reason_code"] = self.cause.to_json()
+            out[REASON_CODE] = self.cause.to_json()
         return out
 
     @classmethod
@@ -68,7 +68,7 @@ class Observation:
                    reason=str(data.get("reason", "")),
                    evidence=Evidence(dict(data.get("evidence", {}))),
                    affected=tuple(str(a) for a in data.get("affected", ())),
-                   cause=Reason.from_json(data.get("reason_code")))
+                   cause=Reason.from_json(data.get(REASON_CODE)))
 
 
 #: (the open ticket, its events) -> whether an observation about it is a stale replay

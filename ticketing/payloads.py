@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from types import MappingProxyType
 from typing import Any
 
-from agent.core.reason_text import parse_english, shown
+from agent.core.reason_text import coded, shown
 from agent.core.reasons import Reason, reason
 
 
@@ -41,11 +41,11 @@ def json_plain(value: Any) -> Any:
 
 #: Evidence.source of an alert's evidence.
 ALERTMANAGER = "alertmanager"
-#: The keys of a probe that are not measurements.
-_PROBE_KEYS = ("round", "device", "check", "item", "status", "at", "healthy", "reason",
-               "reason_code")
 #: The key beside "reason" that keeps its code (agent.core.reasons.Reason.to_json).
 REASON_CODE = "reason_code"
+#: The keys of a probe that are not measurements.
+_PROBE_KEYS = ("round", "device", "check", "item", "status", "at", "healthy", "reason",
+               REASON_CODE)
 
 
 def _time(value: Any) -> datetime | None:
@@ -345,10 +345,10 @@ class Verification(JsonView):
         """`failing_reason` as a reason code (for a reader's language): its own code, an old
         English reason read back, else the first unhealthy probe's; None when not known."""
         if self.reason:
-            return self.cause or parse_english(self.reason)
+            return coded(self.reason, self.cause)
         for probe in self.probes:
             if not probe.healthy:
-                cause = probe.cause or parse_english(probe.reason)
+                cause = coded(probe.reason, probe.cause)
                 return None if cause is None else reason(
                     "verify_failed", device=probe.device, check=probe.check, item=probe.item,
                     cause=cause)

@@ -86,11 +86,17 @@ def _read_params(code: str, raw: Mapping[str, str]) -> list[tuple[str, Param]] |
     return out
 
 
+def coded(text: str, code: Any) -> Reason | None:
+    """A stored reason's code: `code` when it is one (a Reason or as `Reason.to_json` wrote
+    it), else `text` (stored before reason codes, English) read back into its code; None
+    when neither (free text, e.g. an alert's summary)."""
+    found = code if isinstance(code, Reason) else Reason.from_json(code) if code else None
+    return found if found is not None else parse_english(text)
+
+
 def shown(text: str, code: Any, lang: str) -> str:
     """A stored reason for a reader in `lang`: its code's rendering when it has one (`code`,
     a Reason or as `Reason.to_json` wrote it), else an old text read back into its code,
     else the text as stored (English or free text, e.g. an alert's summary)."""
-    found = code if isinstance(code, Reason) else Reason.from_json(code) if code else None
-    if found is None:
-        found = parse_english(text)
+    found = coded(text, code)
     return found.text(lang) if found is not None else text

@@ -130,9 +130,8 @@ CATALOG: Mapping[str, Spec] = MappingProxyType({
 
 #: code -> the parameters its templates need (parsed once: a mass outage makes many reasons)
 _NEEDED = {code: spec.params for code, spec in CATALOG.items()}
-#: Parameters any reason may carry beyond its template, written after it.
-SUFFIXES = ("note", "last")
-_SUFFIX_WORDS = {"last": ("last", "terakhir")}
+#: The word before the optional "last" reason, written after the text: (English, Indonesian).
+_LAST_WORDS = ("last", "terakhir")
 
 
 class _Numbers(string.Formatter):
@@ -150,6 +149,12 @@ class _Numbers(string.Formatter):
 
 _TIGHT = re.compile(r" ([:;,)])")  # an empty parameter leaves no space before punctuation
 _FORMATTERS = {"en": _Numbers(False), "id": _Numbers(True)}
+
+
+def render(template: str, values: Mapping[str, Any], lang: str) -> str:
+    """`template.format(**values)` with numbers written the way of `lang` ("en", else
+    Indonesian: "0,5"; "1.234")."""
+    return _FORMATTERS["en" if lang == "en" else "id"].vformat(template, (), values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,13 +189,13 @@ class Reason:
                 values[name] = _terms(spec.terms[name], str(value), lang)
             else:
                 values[name] = value
-        text = _TIGHT.sub(r"\1", " ".join(_FORMATTERS[lang].vformat(
-            spec.en if lang == "en" else spec.id, (), values).split()))
+        text = _TIGHT.sub(r"\1", " ".join(render(
+            spec.en if lang == "en" else spec.id, values, lang).split()))
         note, last = self.param("note"), self.param("last")
         if isinstance(note, Reason):
             text = f"{text}; {note.text(lang)}"
         if isinstance(last, Reason):
-            word = _SUFFIX_WORDS["last"][0 if lang == "en" else 1]
+            word = _LAST_WORDS[0 if lang == "en" else 1]
             text = f"{text} ({word}: {last.text(lang)})"
         return text
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from agent.core.reasons import Reason
+from agent.core.reasons import Reason, render
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,19 +125,10 @@ class Refused:
         for name, value in self.params:
             if isinstance(value, Reason | Cause):
                 values[name] = value.text("en" if en else "id")
-            elif isinstance(value, float) and not en:
-                values[name] = _Comma(value)
             else:
                 values[name] = value
         en_text, id_text = CATALOG[self.code]
-        return (en_text if en else id_text).format(**values)
-
-
-class _Comma(float):
-    """A float written with a decimal comma (Indonesian)."""
-
-    def __format__(self, spec: str) -> str:
-        return format(float(self), spec).replace(".", ",")
+        return render(en_text if en else id_text, values, lang)
 
 
 def refused(code: str, /, **params: RefusalParam) -> Refused:

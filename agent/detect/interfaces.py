@@ -14,7 +14,7 @@ INTERFACE_CHECK = "interface"
 RETIRE_AFTER_POLLS = 3
 RETIRED = reason("interface_retired")
 RETIRED_REASON = RETIRED.text()
-_OPER_DOWN = CATALOG["interface_oper_down"].en.replace("{interface}", "{name}")
+_OPER_DOWN = CATALOG["interface_oper_down"].en
 
 
 def interface_results(result: CheckResult) -> list[tuple[str, CheckResult]]:
@@ -43,7 +43,7 @@ def interface_results(result: CheckResult) -> list[tuple[str, CheckResult]]:
             status=Status.DOWN if down else Status.OK,
             samples=(Sample("interface_admin_up", float(admin_up)),
                      Sample("interface_oper_up", float(oper_up))),
-            reason=_OPER_DOWN.format(name=name) if down else "",
+            reason=_OPER_DOWN.format(interface=name) if down else "",
             error="",
             code="interface_oper_down" if down else "",
             params=(("interface", name),) if down else (),

@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from agent.core.model import Device
-from agent.web.indonesian import DASH, clock_time, indonesian_date, local
+from agent.web import indonesian
+from agent.web.indonesian import DASH, local
 from ticketing.indonesian import MONTHS_EN, fault_title_en, zone_name
 from ticketing.models import Ticket
 
@@ -75,25 +76,20 @@ def local_time(moment: datetime | None, tz: str, lang: str, seconds: bool = Fals
                fallback: str = "") -> str:
     """"24 November 2026 pukul 08.00 WIB" (id) or "24 November 2026 08:00 WIB" (en) in `tz`;
     without a time, `fallback` or "—"."""
+    if lang != "en":
+        return indonesian.when(moment, tz, seconds, fallback)
     if moment is None:
         return fallback or DASH
     at = local(moment, tz)
-    if lang == "en":
-        clock = at.strftime("%H:%M:%S" if seconds else "%H:%M")
-        return f"{at.day} {MONTHS_EN[at.month - 1]} {at.year} {clock} {zone_name(at, tz)}"
-    return f"{indonesian_date(at)} pukul {clock_time(at, seconds)} {zone_name(at, tz)}"
+    clock = at.strftime("%H:%M:%S" if seconds else "%H:%M")
+    return f"{at.day} {MONTHS_EN[at.month - 1]} {at.year} {clock} {zone_name(at, tz)}"
 
 
 def number(value: Any, scale: float, lang: str, digits: int = 1) -> str:
     """`value * scale` with the language's decimal mark ("0,4" / "0.4"), whole numbers without
     decimals; "—" when `value` is not a number."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return DASH
-    scaled = float(value) * scale
-    if scaled == int(scaled):
-        return str(int(scaled))
-    text = f"{scaled:.{digits}f}"
-    return text if lang == "en" else text.replace(".", ",")
+    text = indonesian.number(value, scale, digits)
+    return text.replace(",", ".") if lang == "en" else text
 
 
 def check_name(check: str, lang: str, item: str = "") -> str:

@@ -1,6 +1,6 @@
-"""A letter's parts as plain values for its template (rows, measurements, the verification's
-probes, the signature), each written out in Indonesian from a Ticket's typed payloads (the
-evidence's rows and measurements are agent/web/evidence.py's, in Indonesian)."""
+"""A letter's parts as plain values for its template (the verification's probes, the
+signature), each written out in Indonesian from a Ticket's typed payloads (the evidence's rows
+and measurements are agent/web/evidence.py's, asked for in Indonesian: lang "id")."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from agent.web import evidence
-from agent.web.evidence import Measurement as Measurement
-from agent.web.evidence import Row as Row
 from agent.web.indonesian import DASH, clock_time, local, number, when
 from ticketing import payloads
 from ticketing.models import EventKind, Ticket, TicketEvent, Trigger
@@ -66,29 +64,6 @@ class Signer:
     jabatan: str = ""
 
 
-def check_name(check: str, item: str = "") -> str:
-    return evidence.check_name(check, "id", item)
-
-
-def status_name(status: str) -> str:
-    return evidence.status_name(status, "id")
-
-
-def fault_title(ticket: Ticket) -> str:
-    """"Antarmuka Gi0/1 mati", "Perangkat tidak dapat dijangkau", ..."""
-    return evidence.fault_title(ticket, "id")
-
-
-def evidence_rows(ticket: Ticket, tz: str) -> tuple[Row, ...]:
-    """Bukti gangguan: what failed, since when, why, and who else is affected."""
-    return evidence.evidence_rows(ticket, tz, "id")
-
-
-def measurements(ticket: Ticket, tz: str) -> tuple[Measurement, ...]:
-    """The last ICMP and SNMP results kept in the evidence."""
-    return evidence.measurements(ticket, tz, "id")
-
-
 def gate_step(sop: Sop, no: int) -> StepSpec | None:
     """The gated step whose verification a report shows: the last gated step up to `no`."""
     gated = [s for s in sop.steps if s.gate is not None and s.no <= no]
@@ -127,8 +102,9 @@ def verification_rows(v: payloads.Verification | None, tz: str) -> Verification 
     if v is None:
         return None
     probes = tuple(ProbeRow(
-        round=str(p.round), device=p.device, check=check_name(p.check, p.item),
-        status=status_name(p.status), rtt_ms=number(p.sample("icmp_rtt_seconds"), 1000.0, 2),
+        round=str(p.round), device=p.device, check=evidence.check_name(p.check, "id", p.item),
+        status=evidence.status_name(p.status, "id"),
+        rtt_ms=number(p.sample("icmp_rtt_seconds"), 1000.0, 2),
         loss_pct=number(p.sample("icmp_packet_loss_ratio"), 100.0),
         at=_probe_time(p.at, v.started_at, tz), reason=p.reason_in("id") or DASH)
         for p in v.probes)

@@ -14,6 +14,8 @@ from typing import Any
 import jinja2
 
 from agent.config import WebSettings
+from agent.web import evidence
+from agent.web.evidence import Measurement, Row
 from agent.web.indonesian import (
     DASH,
     ROMAN,
@@ -24,17 +26,12 @@ from agent.web.indonesian import (
     when,
 )
 from agent.web.letter_parts import (
-    Measurement,
-    Row,
     Signature,
     Signer,
     Verification,
     automatic,
-    evidence_rows,
-    fault_title,
     gate_step,
     gate_verification,
-    measurements,
     verification_rows,
 )
 from ticketing.indonesian import DAYS, zone_name
@@ -186,13 +183,15 @@ class _Context:
 
 def _permohonan(c: _Context) -> dict[str, Any]:
     t = c.ticket
-    rows, measured = evidence_rows(t, c.evidence_tz), measurements(t, c.evidence_tz)
+    rows = evidence.evidence_rows(t, c.evidence_tz, "id")
+    measured = evidence.measurements(t, c.evidence_tz, "id")
     sop_name = f"SOP-{c.sop.number} ({c.sop.title})"
     if automatic(t):
+        fault = evidence.fault_title(t, "id").lower()
         paragraphs: tuple[str, ...] = (
             "Dengan hormat,",
             f"Sistem pemantauan jaringan pantau mendeteksi gangguan pada perangkat jaringan "
-            f"{t.device} milik {t.owner}: {fault_title(t).lower()}. Sehubungan dengan hal "
+            f"{t.device} milik {t.owner}: {fault}. Sehubungan dengan hal "
             f"tersebut, atas nama {t.owner} dengan ini diajukan permohonan "
             f"penggantian/perbaikan perangkat jaringan sesuai {sop_name}.",
             "Bukti gangguan yang tercatat oleh sistem adalah sebagai berikut:",

@@ -10,6 +10,7 @@ from typing import Any
 
 from agent.core.reason_text import shown
 from agent.web.i18n import Words
+from ticketing.payloads import REASON_CODE
 from ticketing.sop import Sop, StepSpec
 
 #: The board lists problems first.
@@ -196,7 +197,7 @@ def reason_of(record: Mapping[str, Any] | None, lang: str) -> str:
     code, else that text as stored."""
     if not record:
         return ""
-    return shown(str(record.get("reason") or ""), record.get("reason_code"), lang)
+    return shown(str(record.get("reason") or ""), record.get(REASON_CODE), lang)
 
 
 def probe_rows(verification: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:

@@ -39,9 +39,9 @@ from collectors.snmp.protocol import CommunityClient, Oid, Rows, UsmClient
 from collectors.snmp.samples import SampleCache, interface_samples, monitored_matcher, text
 
 log = logging.getLogger(__name__)
-#: what failed in a partial poll -> its term in agent.core.reasons (vocabulary "part")
-_PARTS = {"system group": "system", "interface walk": "interfaces",
-          "32-bit octet walk": "octets32"}
+#: what failed in a partial poll (its English word) -> its term in agent.core.reasons
+#: (vocabulary "part")
+_PARTS = {english: term for term, (english, _) in reasons.TERMS["part"].items()}
 
 
 class SnmpCollector:

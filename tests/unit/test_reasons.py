@@ -106,6 +106,21 @@ def result(code: str = "", **params: Any) -> CheckResult:
                        params=tuple(params.items()))
 
 
+async def verify_sw(answer: CheckResult, probes: int, hold_seconds: float) -> Verification:
+    """A live verification of a ticket of device "sw" whose every check returns `answer`."""
+
+    async def run_check(job: Job) -> CheckResult:
+        return answer
+
+    verifier = LiveVerifier(devices={"sw": Device("sw", "127.0.0.41", "Dinas Uji")},
+                            jobs=lambda devices: [Job(devices[0], SPEC, None)],  # type: ignore[arg-type]
+                            run_check=run_check, clock=FakeClock(), probes=probes,
+                            hold_seconds=hold_seconds)
+    run = Run()
+    run.open(auto_draft(device="sw"))
+    return await verifier.verify(run.t)
+
+
 class TestSources:
     """Each source of a reason keeps its code beside its English text, the same words."""
 
@@ -193,21 +208,11 @@ class TestSources:
         assert obs.reason == "ap unreachable behind core"
 
     async def test_verifier_codes_its_verdict_and_probes(self) -> None:
-        clock = FakeClock()
         failing = CheckResult("sw", "icmp", DOWN, T0, 1.0, reason="no reply",
                               code="check_timeout", params=(("check", "icmp"),
                                                             ("address", "127.0.0.41"),
                                                             ("seconds", 2.0)))
-
-        async def run_check(job: Job) -> CheckResult:
-            return failing
-
-        verifier = LiveVerifier(devices={"sw": Device("sw", "127.0.0.41", "Dinas Uji")},
-                                jobs=lambda devices: [Job(devices[0], SPEC, None)],  # type: ignore[arg-type]
-                                run_check=run_check, clock=clock, probes=2, hold_seconds=10)
-        run = Run()
-        run.open(auto_draft(device="sw"))
-        verdict = await verifier.verify(run.t)
+        verdict = await verify_sw(failing, probes=2, hold_seconds=10)
         assert not verdict.passed
         assert verdict.reason == "sw icmp: no reply"  # the English detail, for the logs
         assert verdict.cause is not None
@@ -220,17 +225,8 @@ class TestSources:
         assert again.probes[0].samples == {}  # the code is not taken for a measurement
 
     async def test_verifier_codes_a_pass(self) -> None:
-        clock = FakeClock()
-
-        async def run_check(job: Job) -> CheckResult:
-            return CheckResult("sw", "icmp", Status.OK, T0, 1.0)
-
-        verifier = LiveVerifier(devices={"sw": Device("sw", "127.0.0.41", "Dinas Uji")},
-                                jobs=lambda devices: [Job(devices[0], SPEC, None)],  # type: ignore[arg-type]
-                                run_check=run_check, clock=clock, probes=1, hold_seconds=0)
-        run = Run()
-        run.open(auto_draft(device="sw"))
-        verdict = await verifier.verify(run.t)
+        verdict = await verify_sw(CheckResult("sw", "icmp", Status.OK, T0, 1.0), probes=1,
+                                  hold_seconds=0)
         assert verdict.reason == "1 device(s) healthy in 1 probe(s) over 0 s"
         assert verdict.reason_in("id") == "1 perangkat sehat dalam 1 kali probe selama 0 detik"
 

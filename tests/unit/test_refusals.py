@@ -84,7 +84,6 @@ class TestCatalog:
         r = example(code)
         assert r.text("en") != r.text("id")
         assert r.text() == r.text("en")
-        assert english_in(r.text("en"), code) or not english_words(code)
 
     @pytest.mark.parametrize("code", CODES)
     def test_the_error_keeps_english_and_renders_indonesian(self, code: str) -> None:
