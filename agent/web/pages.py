@@ -52,9 +52,8 @@ class WebContext:
     device_traps: Callable[[str], list[dict[str, Any]]] = lambda name: []
     # the devices by name, kept up to date by reloads (None: built once from `devices`)
     device_index: Mapping[str, Device] | None = None
-    # the monthly report (agent/web/reports.py): one month's report, and its CSV in a language
+    # the monthly report (agent/web/reports.py): one month's report
     report_for: reports.ReportFor | None = None
-    csv_for: reports.CsvFor | None = None
 
 
 def install(app: FastAPI, ctx: WebContext) -> None:
@@ -71,7 +70,7 @@ def install(app: FastAPI, ctx: WebContext) -> None:
             d.name: d for d in ctx.devices}, devices_json=ctx.devices_json, web=ctx.web,
         tz=ctx.tz, env=templates(), notifications=ctx.notifications,
         device_traps=ctx.device_traps, people=people.signers(ctx.users),
-        reports=reports.ReportSource(ctx.report_for, ctx.csv_for, reports.signer_of(ctx.users)))
+        reports=reports.ReportSource(ctx.report_for, reports.signer_of(ctx.users)))
     app.add_middleware(SessionMiddleware, secret_key=key, session_cookie=SESSION_COOKIE,
                        max_age=int(ctx.web.session_hours * 3600), same_site="strict",
                        https_only=ctx.web.secure_cookie)
