@@ -132,6 +132,7 @@ class TestPage:
         assert 'href="/laporan.csv?bulan=2026-12"' in page.text
         assert page.text.count('<g class="bar"') == 2
         assert 'id="nav-report"' in page.text
+        assert "<th>Pelaksana</th>" in page.text  # the steps table's role column
 
     async def test_english(self, site: ReportSite) -> None:
         await site.sign_in("kasi")
@@ -143,6 +144,7 @@ class TestPage:
         assert "1 December 2026 to 31 December 2026 (WIB)" in text
         assert ratio_cells(page.text, "device-table")["sw-dinkes-01"] == "99.95 %"
         assert "Ketersediaan" not in text
+        assert "<th>Role</th>" in page.text  # the steps table's role column
 
     @pytest.mark.parametrize("lang", ["id", "en"])
     async def test_no_untranslated_key(self, site: ReportSite, lang: str) -> None:
