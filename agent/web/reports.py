@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
@@ -17,7 +17,7 @@ from starlette.responses import Response
 from agent.api.auth import Principal
 from agent.config import User
 from agent.reports import files
-from agent.reports.files import last_month, signer_for
+from agent.reports.files import last_month
 from agent.reports.model import MonthlyReport
 from agent.web.render import SECURITY_HEADERS, error_page, render, signed_in, state_of, words_of
 from agent.web.report_view import AGENCY, for_agency, may_read, report_view
@@ -41,11 +41,6 @@ class ReportSource:
 
     report_for: ReportFor | None = None
     signer: User | None = None
-
-
-def signer_of(users: Sequence[User]) -> User | None:
-    """The first kepala_dinas user: the PDF is signed in that person's name."""
-    return signer_for(tuple(users), None)
 
 
 async def _report(request: Request) -> tuple[Principal, MonthlyReport | Response]:
