@@ -141,9 +141,11 @@ class HistoryWriter:
                 self._sink = await self._open_sink()
             await self._sink.record(run, batch)
         except Exception as exc:
-            if not isinstance(exc, BackendError):  # a bug: shown with its traceback, and
+            if self._failing:
+                pass  # logged once per failing streak, retried every flush_seconds
+            elif not isinstance(exc, BackendError):  # a bug: shown with its traceback, and
                 log.exception("state history write failed")  # the changes kept, not lost
-            elif not self._failing:
+            else:
                 log.warning("state history not written; kept in memory", extra={
                     "changes": len(self.pending), "error": str(exc)})
             self._failing = True

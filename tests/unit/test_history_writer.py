@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
+
+import pytest
 
 from agent.core.errors import BackendUnavailable
 from agent.core.model import CheckResult, Device, DeviceState, Status
@@ -157,6 +160,31 @@ class TestHistoryWriter:
         w.on_transition(transition(clock, "sw", DeviceState.DOWN))
         assert not await w.write()
         assert len(w.pending) == 1
+
+    async def test_a_bug_is_logged_once_per_failing_streak(
+            self, caplog: pytest.LogCaptureFixture) -> None:
+        clock, sink = FakeClock(), FakeSink()
+        w = writer(clock, sink)
+        record = sink.record
+
+        async def broken(run: MonitorRun, changes: Sequence[StateChange]) -> None:
+            raise RuntimeError("bug (test)")
+
+        def bugs() -> int:
+            return sum(1 for r in caplog.records
+                       if r.message == "state history write failed" and r.exc_info)
+
+        sink.record = broken  # type: ignore[method-assign]
+        with caplog.at_level(logging.WARNING, logger="agent.history"):
+            for _ in range(3):
+                assert not await w.write()
+            assert bugs() == 1
+            sink.record = record  # type: ignore[method-assign]
+            assert await w.write()
+            assert "state history written again" in caplog.messages
+            sink.record = broken  # type: ignore[method-assign]
+            assert not await w.write()
+            assert bugs() == 2  # a new streak
 
     async def test_stop_writes_the_stop_time(self) -> None:
         clock, sink = FakeClock(), FakeSink()
