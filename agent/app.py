@@ -33,7 +33,6 @@ from agent.notifications import Notifications, build_rules, open_notifications
 from agent.pipeline import ResultPipeline
 from agent.reload import InventoryChange, Reloader, ReloadOutcome, diff_inventory
 from agent.reports.build import build_report
-from agent.reports.csv_out import render_csv
 from agent.reports.model import MonthlyReport
 from agent.reports.monthly import MonthlyFiles
 from agent.scheduler import Scheduler
@@ -364,7 +363,7 @@ class Agent:
                              device_index=self.device_index,
                              devices_json=views.devices_json, web=cfg.web, tz=cfg.sla.timezone,
                              notifications=notify.desk, device_traps=self.device_traps,
-                             report_for=self.report, csv_for=render_csv)
+                             report_for=self.report)
             self.leader, leading = leadership(
                 cfg.cluster, self.clock, self.metrics.cluster_leader, stack,
                 lambda: lease_store(cfg), [

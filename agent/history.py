@@ -11,6 +11,7 @@ as not monitored (never UP). A clean stop writes `stopped_at`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import socket
@@ -76,6 +77,9 @@ class HistoryWriter:
         self._matched_at: float | None = None
         self._in_window: set[str] = set()
         self._failing = False
+        # one write at a time: a write takes the pending changes it read, so a stop's write
+        # must not overlap the write of a run being cancelled
+        self._writing = asyncio.Lock()
 
     def on_transition(self, t: Transition) -> None:
         """The pipeline's hook: one hard transition (maintenance ones too: the window is
@@ -124,7 +128,11 @@ class HistoryWriter:
 
     async def write(self, *, stopping: bool = False) -> bool:
         """Write what is pending with the run's new last-alive time; False (the changes
-        kept) when the store is unavailable."""
+        kept) when the store is unavailable. One write at a time."""
+        async with self._writing:
+            return await self._write(stopping)
+
+    async def _write(self, stopping: bool) -> bool:
         now = self.clock.now()
         run = replace(self.run, last_alive=now, stopped_at=now if stopping else None)
         batch = list(self.pending)
@@ -133,9 +141,11 @@ class HistoryWriter:
                 self._sink = await self._open_sink()
             await self._sink.record(run, batch)
         except Exception as exc:
-            if not isinstance(exc, BackendError):  # a bug: shown with its traceback, and
+            if self._failing:
+                pass  # logged once per failing streak, retried every flush_seconds
+            elif not isinstance(exc, BackendError):  # a bug: shown with its traceback, and
                 log.exception("state history write failed")  # the changes kept, not lost
-            elif not self._failing:
+            else:
                 log.warning("state history not written; kept in memory", extra={
                     "changes": len(self.pending), "error": str(exc)})
             self._failing = True

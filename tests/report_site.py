@@ -1,6 +1,6 @@
 """The pages' app with a hand-made monthly report behind `/laporan` (tests/report_samples.py):
-the report builder and the CSV writer are fakes that record what they were asked, so the
-tests see which month and which rows reached them."""
+the report builder is a fake that records which months it was asked for; the downloads are
+written from its report as agent.reports.files writes them."""
 
 from __future__ import annotations
 
@@ -35,11 +35,10 @@ KADIS_JABATAN = "Kepala Dinas Komunikasi, Informatika, Statistik dan Persandian"
 
 @dataclass
 class FakeReports:
-    """`report_for` and `csv_for` as the lead wires R1's builder; records every call."""
+    """`report_for` as the lead wires R1's builder; records every call."""
 
     report: MonthlyReport = field(default_factory=sample_report)
     months: list[str] = field(default_factory=list)
-    csv_calls: list[tuple[MonthlyReport, str]] = field(default_factory=list)
     refuse: str | None = None  # report_for raises ValueError(refuse)
 
     async def report_for(self, month: str) -> MonthlyReport:
@@ -47,11 +46,6 @@ class FakeReports:
         if self.refuse is not None:
             raise ValueError(self.refuse)
         return self.report
-
-    def csv_for(self, report: MonthlyReport, lang: str) -> str:
-        self.csv_calls.append((report, lang))
-        return "device;availability\n" + "".join(
-            f"{d.device};{d.availability.ratio}\n" for d in report.devices)
 
 
 def people(signer: bool = True) -> list[User]:
@@ -86,8 +80,7 @@ def report_app(reports: FakeReports | None, clock: FakeClock, wired: bool = True
     api = ApiContext(service=service, users=team, devices=DEVICES, devices_json=devices_docs)
     pages = WebContext(service=service, users=team, devices=DEVICES, devices_json=devices_docs,
                        web=WebSettings(session_key=Secret(SESSION_KEY)),
-                       report_for=reports.report_for if reports and wired else None,
-                       csv_for=reports.csv_for if reports and wired else None)
+                       report_for=reports.report_for if reports and wired else None)
     return build_app(Metrics(), Snapshot, devices_docs, lambda: True, api, pages)
 
 

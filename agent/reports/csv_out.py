@@ -10,6 +10,7 @@ import csv
 import io
 from collections.abc import Sequence
 
+from agent.reports.json_out import availability_json
 from agent.reports.model import Availability, MonthlyReport
 
 LANGS = ("id", "en")
@@ -47,9 +48,8 @@ def _n(value: float | int | None) -> str:
 
 
 def _a(a: Availability) -> list[str]:
-    return [_n(a.ratio), _n(a.monitored_seconds), _n(a.up_seconds), _n(a.down_seconds),
-            _n(a.unreachable_seconds), _n(a.maintenance_seconds), _n(a.unmonitored_seconds),
-            _n(a.outages), _n(a.mttr_seconds), _n(a.longest_outage_seconds)]
+    """The availability columns: the JSON's values, in its order."""
+    return [_n(v) for v in availability_json(a).values()]
 
 
 def render_csv(report: MonthlyReport, lang: str) -> str:

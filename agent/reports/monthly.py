@@ -1,5 +1,6 @@
-"""The monthly report files: last month's report written into `[reports] directory` as soon
-as the month is over, by the one member that leads (a singleton duty, issue 15).
+"""The monthly report files: last month's report written into `[reports] directory` once
+the month is over and its last minute stored (SETTLE), by the one member that leads (a
+singleton duty, issue 15).
 
 A month's files are the idempotence key: `laporan-YYYY-MM.<format>`, each written whole
 (temp file, then rename). A new leader, or a restarted agent, writes only the ones missing,
@@ -11,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 from agent.core.clock import Clock
 from agent.core.settings import ReportSettings, User, WebSettings
+from agent.history import ALIVE_SECONDS, FLUSH_SECONDS
 from agent.reports.files import last_month, render, signer_for, write_atomically
 from agent.reports.model import MonthlyReport
 
@@ -22,6 +25,11 @@ log = logging.getLogger(__name__)
 
 CHECK_SECONDS = 600.0  # how often the duty looks whether a month has ended
 RETRY_SECONDS = 300.0  # after a failure (the store unreachable, the folder not writable)
+# A month is written only once the history writer has stored its last minute: it writes the
+# run's last-alive time at least every ALIVE_SECONDS, and changes at most FLUSH_SECONDS late.
+# Written earlier, the file (written once: its name is the idempotence key) would show the
+# month's last minute as not monitored, for good.
+SETTLE = timedelta(seconds=ALIVE_SECONDS + FLUSH_SECONDS)
 
 
 def file_name(month: str, fmt: str) -> str:
@@ -65,7 +73,7 @@ class MonthlyFiles:
 
     async def run(self) -> None:
         while True:
-            month = last_month(self.clock.now(), self.timezone)
+            month = last_month(self.clock.now() - SETTLE, self.timezone)
             try:
                 await self.write(month)
             except Exception as exc:  # logged and retried: the agent goes on

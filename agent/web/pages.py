@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from agent.config import User, WebSettings
 from agent.core.model import Device
 from agent.core.outbox import NotificationDesk
+from agent.reports.files import signer_for
 from agent.throttle import Throttle
 from agent.web import boards, filing, notifications, people, reports, signin, ticket
 from agent.web.render import (
@@ -52,9 +53,8 @@ class WebContext:
     device_traps: Callable[[str], list[dict[str, Any]]] = lambda name: []
     # the devices by name, kept up to date by reloads (None: built once from `devices`)
     device_index: Mapping[str, Device] | None = None
-    # the monthly report (agent/web/reports.py): one month's report, and its CSV in a language
+    # the monthly report (agent/web/reports.py): one month's report
     report_for: reports.ReportFor | None = None
-    csv_for: reports.CsvFor | None = None
 
 
 def install(app: FastAPI, ctx: WebContext) -> None:
@@ -71,7 +71,7 @@ def install(app: FastAPI, ctx: WebContext) -> None:
             d.name: d for d in ctx.devices}, devices_json=ctx.devices_json, web=ctx.web,
         tz=ctx.tz, env=templates(), notifications=ctx.notifications,
         device_traps=ctx.device_traps, people=people.signers(ctx.users),
-        reports=reports.ReportSource(ctx.report_for, ctx.csv_for, reports.signer_of(ctx.users)))
+        reports=reports.ReportSource(ctx.report_for, signer_for(tuple(ctx.users), None)))
     app.add_middleware(SessionMiddleware, secret_key=key, session_cookie=SESSION_COOKIE,
                        max_age=int(ctx.web.session_hours * 3600), same_site="strict",
                        https_only=ctx.web.secure_cookie)

@@ -28,7 +28,6 @@ class AvailabilityRow:
     site: str
     devices: str  # an agency's device count ("" for a device)
     ratio: str  # "99,95 %" (id) / "99.95 %" (en); "—" without monitored time
-    up: str
     down: str
     maintenance: str
     unreachable: str
@@ -104,7 +103,7 @@ def _row(name: str, owner: str, site: str, devices: str, a: Availability, words:
          ) -> AvailabilityRow:
     return AvailabilityRow(
         name=name, owner=owner, site=site, devices=devices, ratio=percent(a.ratio, words),
-        up=_span(a.up_seconds, words), down=_span(a.down_seconds, words),
+        down=_span(a.down_seconds, words),
         maintenance=_span(a.maintenance_seconds, words),
         unreachable=_span(a.unreachable_seconds, words),
         unmonitored=_span(a.unmonitored_seconds, words), outages=str(a.outages),

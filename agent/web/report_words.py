@@ -36,7 +36,6 @@ REPORT_WORDS: Mapping[str, tuple[str, str]] = {
                           "Green: ≥ 99 %, yellow: ≥ 95 %, red: below 95 %."),
     "report.compliance": ("Kepatuhan SLA per langkah SOP-006", "SLA compliance per SOP-006 step"),
     "report.compliance_of": ("Kepatuhan SLA: {owner}", "SLA compliance: {owner}"),
-    "report.tickets": ("Tiket", "Tickets"),
     "report.none": ("Tidak ada data pada periode ini.", "No data in this period."),
     "report.notes": ("Ketersediaan = waktu NORMAL ÷ waktu terpantau (NORMAL + MATI). Waktu "
                      "pemeliharaan, tak terjangkau (di balik induk yang gagal) dan tidak "
@@ -46,7 +45,6 @@ REPORT_WORDS: Mapping[str, tuple[str, str]] = {
                      "watching) are not counted and are shown apart."),
     "rcol.availability": ("Ketersediaan", "Availability"),
     "rcol.devices": ("Perangkat", "Devices"),
-    "rcol.up": ("Waktu normal", "Time up"),
     "rcol.down": ("Waktu mati", "Time down"),
     "rcol.maintenance": ("Pemeliharaan", "Maintenance"),
     "rcol.unreachable": ("Tak terjangkau", "Unreachable"),
@@ -55,7 +53,6 @@ REPORT_WORDS: Mapping[str, tuple[str, str]] = {
     "rcol.mttr": ("Rerata pemulihan (MTTR)", "Mean time to repair"),
     "rcol.longest": ("Gangguan terlama", "Longest outage"),
     "rcol.step": ("Langkah", "Step"),
-    "rcol.role": ("Pelaksana", "Role"),
     "rcol.within": ("Tepat waktu", "Within SLA"),
     "rcol.breached": ("Melewati SLA", "Breached"),
     "rcol.share": ("Kepatuhan", "Compliance"),

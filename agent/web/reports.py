@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
@@ -16,9 +16,9 @@ from starlette.responses import Response
 
 from agent.api.auth import Principal
 from agent.config import User
-from agent.reports.files import last_month, signer_for
+from agent.reports import files
+from agent.reports.files import last_month
 from agent.reports.model import MonthlyReport
-from agent.reports.pdf import render_pdf
 from agent.web.render import SECURITY_HEADERS, error_page, render, signed_in, state_of, words_of
 from agent.web.report_view import AGENCY, for_agency, may_read, report_view
 
@@ -29,23 +29,18 @@ router = APIRouter(include_in_schema=False)
 #: "2026-12": a four-digit year and a month 01..12
 MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 ReportFor = Callable[[str], Awaitable[MonthlyReport]]
-CsvFor = Callable[[MonthlyReport, str], str]
+#: the downloads' formats (agent.reports.files.render writes each) and their media types
+MEDIA_TYPES = {"pdf": "application/pdf", "csv": "text/csv; charset=utf-8"}
 
 
 @dataclass(frozen=True, slots=True)
 class ReportSource:
     """Where the page gets its report (agent/app.py wires the builder): `report_for(month)`
-    builds one month's report (ValueError: not a month it can report); `csv_for(report,
-    lang)` writes it as CSV; `signer` signs the PDF (the kepala_dinas user, if any)."""
+    builds one month's report (ValueError: not a month it can report); `signer` signs the
+    PDF (the kepala_dinas user, if any)."""
 
     report_for: ReportFor | None = None
-    csv_for: CsvFor | None = None
     signer: User | None = None
-
-
-def signer_of(users: Sequence[User]) -> User | None:
-    """The first kepala_dinas user: the PDF is signed in that person's name."""
-    return signer_for(tuple(users), None)
 
 
 async def _report(request: Request) -> tuple[Principal, MonthlyReport | Response]:
@@ -87,32 +82,26 @@ async def report_page(request: Request) -> Response:
                   scope=scope)
 
 
-@router.get("/laporan.pdf")
-async def report_pdf(request: Request) -> Response:
+async def _file(request: Request, fmt: str) -> Response:
+    """The report as a download in `fmt`, written as the CLI and the monthly files write it."""
     who, found = await _report(request)
     if isinstance(found, Response):
         return found
     state = state_of(request)
     words = words_of(request)
     signer = state.reports.signer if state.reports is not None else None
-    # WeasyPrint lays out pages for a tenth of a second or more: off the agent's loop
-    pdf = await asyncio.to_thread(render_pdf, found, words.lang, state.web, signer)
+    # WeasyPrint lays out a PDF's pages for a tenth of a second or more: off the agent's loop
+    data = await asyncio.to_thread(files.render, found, fmt, words.lang, state.web, signer)
     log.info("report downloaded", extra={"user": who.name, "month": found.period.label,
-                                         "format": "pdf"})
-    return _download(pdf, "application/pdf", f"laporan-{found.period.label}.pdf")
+                                         "format": fmt})
+    return _download(data, MEDIA_TYPES[fmt], f"laporan-{found.period.label}.{fmt}")
+
+
+@router.get("/laporan.pdf")
+async def report_pdf(request: Request) -> Response:
+    return await _file(request, "pdf")
 
 
 @router.get("/laporan.csv")
 async def report_csv(request: Request) -> Response:
-    who, found = await _report(request)
-    if isinstance(found, Response):
-        return found
-    state = state_of(request)
-    words = words_of(request)
-    if state.reports is None or state.reports.csv_for is None:
-        return error_page(request, 404, words("report.unavailable"), who)
-    text = state.reports.csv_for(found, words.lang)
-    log.info("report downloaded", extra={"user": who.name, "month": found.period.label,
-                                         "format": "csv"})
-    return _download(text.encode("utf-8"), "text/csv; charset=utf-8",
-                     f"laporan-{found.period.label}.csv")
+    return await _file(request, "csv")

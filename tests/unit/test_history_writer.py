@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
+
+import pytest
 
 from agent.core.errors import BackendUnavailable
 from agent.core.model import CheckResult, Device, DeviceState, Status
@@ -115,6 +118,37 @@ class TestHistoryWriter:
         assert [c.state for c in w.pending] == ["up"]
         assert [c.state for c in sink.changes] == ["down"]
 
+    async def test_writes_do_not_overlap(self) -> None:
+        # a stop's write while a write (a cancelled run's) still waits on the store: each
+        # change is written once, and none is dropped from pending unwritten
+        clock, sink = FakeClock(), FakeSink()
+        w = writer(clock, sink)
+        record, entered, go = sink.record, asyncio.Event(), asyncio.Event()
+
+        async def slow_first(run: MonitorRun, changes: Sequence[StateChange]) -> None:
+            if not entered.is_set():
+                entered.set()
+                await go.wait()
+            await record(run, changes)
+
+        sink.record = slow_first  # type: ignore[method-assign]
+        w.on_transition(transition(clock, "sw", DeviceState.DOWN))
+        first = asyncio.create_task(w.write())
+        await entered.wait()
+        w.on_transition(transition(clock, "sw", DeviceState.UP, DeviceState.DOWN))
+        second = asyncio.create_task(w.write(stopping=True))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert sink.writes == []
+        assert not second.done()  # the stop waits its turn
+        go.set()
+        assert await first
+        assert await second
+        assert [[c.state for c in cs] for _, cs in sink.writes] == [["down"], ["up"]]
+        assert sink.writes[-1][0].stopped_at == clock.now()
+        assert w.pending == []
+        assert w.written == 2
+
     async def test_a_bug_in_the_store_keeps_the_changes_and_the_agent(self) -> None:
         clock, sink = FakeClock(), FakeSink()
         w = writer(clock, sink)
@@ -126,6 +160,31 @@ class TestHistoryWriter:
         w.on_transition(transition(clock, "sw", DeviceState.DOWN))
         assert not await w.write()
         assert len(w.pending) == 1
+
+    async def test_a_bug_is_logged_once_per_failing_streak(
+            self, caplog: pytest.LogCaptureFixture) -> None:
+        clock, sink = FakeClock(), FakeSink()
+        w = writer(clock, sink)
+        record = sink.record
+
+        async def broken(run: MonitorRun, changes: Sequence[StateChange]) -> None:
+            raise RuntimeError("bug (test)")
+
+        def bugs() -> int:
+            return sum(1 for r in caplog.records
+                       if r.message == "state history write failed" and r.exc_info)
+
+        sink.record = broken  # type: ignore[method-assign]
+        with caplog.at_level(logging.WARNING, logger="agent.history"):
+            for _ in range(3):
+                assert not await w.write()
+            assert bugs() == 1
+            sink.record = record  # type: ignore[method-assign]
+            assert await w.write()
+            assert "state history written again" in caplog.messages
+            sink.record = broken  # type: ignore[method-assign]
+            assert not await w.write()
+            assert bugs() == 2  # a new streak
 
     async def test_stop_writes_the_stop_time(self) -> None:
         clock, sink = FakeClock(), FakeSink()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,13 +13,15 @@ import pytest
 from agent.config import loads
 from agent.core.errors import ConfigError
 from agent.core.settings import ReportSettings, WebSettings
+from agent.history import ALIVE_SECONDS, FLUSH_SECONDS
 from agent.reports.model import MonthlyReport
-from agent.reports.monthly import CHECK_SECONDS, RETRY_SECONDS, MonthlyFiles
+from agent.reports.monthly import CHECK_SECONDS, RETRY_SECONDS, SETTLE, MonthlyFiles
 from tests.fakes import FakeClock
 from tests.report_samples import sample_report
 
 # 31 Dec 2026 16:59 UTC is 23:59 WIB: still December in Jakarta
 BEFORE_END = datetime(2026, 12, 31, 16, 59, tzinfo=UTC)
+MIDNIGHT = datetime(2026, 12, 31, 17, 0, tzinfo=UTC)  # 1 January 00:00 WIB
 
 
 class Builder:
@@ -65,6 +67,34 @@ class TestMonthlyFiles:
             await settle(clock, CHECK_SECONDS)
             await clock.wait_sleepers(1)
             assert builder.months == ["2026-11", "2026-12"]  # nothing built twice
+        finally:
+            duty.cancel()
+
+    @pytest.mark.parametrize(("after", "december"), [
+        (timedelta(seconds=1), False),
+        (SETTLE - timedelta(seconds=1), False),
+        (SETTLE, True),
+    ])
+    async def test_the_month_waits_until_its_last_minute_is_stored(
+            self, tmp_path: Path, after: timedelta, december: bool) -> None:
+        # the history writer stores last_alive every ALIVE_SECONDS and changes up to
+        # FLUSH_SECONDS late: a file written at once would show the month's end unmonitored
+        assert timedelta(seconds=ALIVE_SECONDS + FLUSH_SECONDS) == SETTLE
+        clock, builder = FakeClock(MIDNIGHT + after), Builder()
+        duty = asyncio.create_task(files(tmp_path, builder, clock).run())
+        try:
+            await clock.wait_sleepers(1)
+            written = sorted(p.name for p in (tmp_path / "laporan").iterdir())
+            if december:
+                assert builder.months == ["2026-12"]
+                assert written == ["laporan-2026-12.csv", "laporan-2026-12.json"]
+            else:
+                assert builder.months == ["2026-11"]
+                assert written == ["laporan-2026-11.csv", "laporan-2026-11.json"]
+                await settle(clock, CHECK_SECONDS)  # the next look, past the settle time
+                await clock.wait_sleepers(1)
+                assert builder.months == ["2026-11", "2026-12"]
+                assert (tmp_path / "laporan" / "laporan-2026-12.json").exists()
         finally:
             duty.cancel()
 

@@ -121,6 +121,13 @@ class TestOutputs:
         assert [int(r["reopened"]) for r in counts] == [
             c["tickets"]["reopened"] for c in doc["compliance"]]
 
+    async def test_the_availability_columns_follow_the_json_keys(
+            self, report: MonthlyReport) -> None:
+        avail, _, _ = tables(render_csv(report, "en"))
+        keys = list(json.loads(render_json(report))["overall"])
+        assert list(avail[0])[4:] == ["availability", *keys[1:]]
+        assert keys[0] == "ratio"
+
     async def test_the_ratio_is_unrounded(self, report: MonthlyReport) -> None:
         doc = json.loads(render_json(report))
         ratio = doc["devices"][0]["availability"]["ratio"]

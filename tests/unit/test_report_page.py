@@ -4,12 +4,15 @@ the answer to a bad `bulan`."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 
+from agent.reports.csv_out import render_csv
 from agent.reports.files import last_month
 from agent.web import i18n
 from agent.web.i18n import Words
@@ -28,6 +31,11 @@ ROUTES = ("/laporan", "/laporan.pdf", "/laporan.csv")
 async def site() -> AsyncIterator[ReportSite]:
     async with serve_reports() as served:
         yield served
+
+
+def availability_rows(text: str) -> list[dict[str, str]]:
+    """The CSV's first table (availability per device, per agency, overall)."""
+    return list(csv.DictReader(io.StringIO(text.split("\r\n\r\n", 1)[0] + "\r\n")))
 
 
 def ratio_cells(page: str, table: str) -> dict[str, str]:
@@ -124,6 +132,7 @@ class TestPage:
         assert 'href="/laporan.csv?bulan=2026-12"' in page.text
         assert page.text.count('<g class="bar"') == 2
         assert 'id="nav-report"' in page.text
+        assert "<th>Pelaksana</th>" in page.text  # the steps table's role column
 
     async def test_english(self, site: ReportSite) -> None:
         await site.sign_in("kasi")
@@ -135,6 +144,7 @@ class TestPage:
         assert "1 December 2026 to 31 December 2026 (WIB)" in text
         assert ratio_cells(page.text, "device-table")["sw-dinkes-01"] == "99.95 %"
         assert "Ketersediaan" not in text
+        assert "<th>Role</th>" in page.text  # the steps table's role column
 
     @pytest.mark.parametrize("lang", ["id", "en"])
     async def test_no_untranslated_key(self, site: ReportSite, lang: str) -> None:
@@ -183,9 +193,13 @@ class TestAccess:
         assert "Hanya perangkat Dinas Kesehatan." in text
         csv = await site.client.get("/laporan.csv?bulan=2026-12")
         assert csv.status_code == 200
-        ((report, _),) = site.reports.csv_calls
-        assert {d.owner for d in report.devices} == {DINKES}
+        assert csv.text == render_csv(for_agency(site.reports.report, DINKES), "id")
+        rows = availability_rows(csv.text)
+        devices = [r for r in rows if r["tingkat"] == "perangkat"]
+        assert {r["perangkat"] for r in devices} == {"ap-dinkes-02", "sw-dinkes-01"}
+        assert {r["instansi"] for r in rows if r["tingkat"] != "keseluruhan"} == {DINKES}
         assert "sw-disdik-01" not in csv.text
+        assert DISDIK not in csv.text
 
     @pytest.mark.parametrize("path", ROUTES)
     async def test_a_technician_is_refused(self, site: ReportSite, path: str) -> None:
@@ -240,7 +254,7 @@ class TestBadInput:
 
 
 class TestDownloads:
-    """The CSV is the wired writer's, in the page's language; the PDF is a PDF."""
+    """The CSV is csv_out's (as the CLI writes it), in the page's language; the PDF is a PDF."""
 
     async def test_csv(self, site: ReportSite) -> None:
         await site.sign_in("kadis")
@@ -250,9 +264,13 @@ class TestDownloads:
         assert answer.headers["content-type"] == "text/csv; charset=utf-8"
         assert answer.headers["content-disposition"] == (
             'attachment; filename="laporan-2026-12.csv"')
-        ((report, lang),) = site.reports.csv_calls
-        assert (report, lang) == (site.reports.report, "en")
-        assert "sw-disdik-01;1.0" in answer.text
+        assert site.reports.months == ["2026-12"]
+        assert answer.text == render_csv(site.reports.report, "en")
+        assert answer.text.startswith(
+            "level,agency,device,site,availability,monitored_seconds,up_seconds,")
+        rows = {r["device"]: r for r in availability_rows(answer.text) if r["level"] == "device"}
+        assert rows["sw-disdik-01"]["agency"] == DISDIK
+        assert rows["sw-disdik-01"]["availability"] == "1.0"
 
     async def test_pdf(self, site: ReportSite) -> None:
         await site.sign_in("kabid")
