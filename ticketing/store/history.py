@@ -91,7 +91,7 @@ def _history(conn: Connection, start: datetime, end: datetime
     before = (select(func.max(s.id)).where(*mine, s.at < start)
               .group_by(s.run_id, s.device, s.check, s.item))
     query = (select(state_changes)
-             .where(*mine, or_(s.at.between(start, end), s.id.in_(before)), s.at < end)
+             .where(*mine, or_(s.at >= start, s.id.in_(before)), s.at < end)
              .order_by(s.id))
     changes = [StateChange(run_id=x.run_id, device=x.device, check=x.check, item=x.item,
                            state=x.state, at=x.at) for x in conn.execute(query)]
